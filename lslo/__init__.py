@@ -1,0 +1,40 @@
+"""Language-Specific LoRA (LSLo) for Hugging Face M2M100-class translation models.
+
+Typical use::
+
+    from lslo import LSLoConfig, inject
+    config = LSLoConfig.from_strings("lang12", "2;2;8", modules="all", layer_map="paper")
+    lslo = inject(model, config)                      # model: M2M100ForConditionalGeneration
+    with lslo.route(src_langs, tgt_langs):            # one language pair per row
+        loss = model(**batch).loss
+"""
+
+from lslo.config import LSLoConfig
+from lslo.errors import AdapterFileError, ConfigError, LSLoError, RoutingError
+from lslo.inject import find_lslo, inject
+from lslo.languages import LanguageInfo, LanguageSpec, load_table
+from lslo.layer import LSLoLinear
+from lslo.layer_map import LayerMap
+from lslo.model import AdapterMismatchError, LSLoModel
+from lslo.modules import TargetModules, preset_modules
+
+__version__ = "0.1.0"
+
+__all__ = [
+    "AdapterFileError",
+    "AdapterMismatchError",
+    "ConfigError",
+    "LSLoConfig",
+    "LSLoError",
+    "LSLoLinear",
+    "LSLoModel",
+    "LanguageInfo",
+    "LanguageSpec",
+    "LayerMap",
+    "RoutingError",
+    "TargetModules",
+    "find_lslo",
+    "inject",
+    "load_table",
+    "preset_modules",
+]

@@ -1,0 +1,5 @@
+import sys
+
+from lslo.cli import main
+
+sys.exit(main())

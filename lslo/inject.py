@@ -1,0 +1,98 @@
+"""Build LSLo into a Hugging Face ``M2M100ForConditionalGeneration`` (M2M-100, M2M-124, NLLB-200, SMaLL-100)."""
+
+from __future__ import annotations
+
+from torch import nn
+
+from lslo.config import LSLoConfig
+from lslo.errors import ConfigError
+from lslo.layer import LSLoLinear
+from lslo.layout import BankLayout
+from lslo.model import AdaptedModule, LSLoModel
+from lslo.modules import MODULE_ATTRIBUTES
+from lslo.router import Router
+from lslo.weight_learning import build_gates, gate_key
+
+
+def layer_stacks(model: nn.Module) -> tuple[nn.ModuleList, nn.ModuleList]:
+    """(encoder layers, decoder layers) of an M2M100 model or its conditional-generation wrapper."""
+    core = getattr(model, "model", model)
+    try:
+        return core.encoder.layers, core.decoder.layers
+    except AttributeError:
+        raise ConfigError(
+            [f"expected an M2M100ForConditionalGeneration or M2M100Model, got {type(model).__name__}"]
+        ) from None
+
+
+def inject(model: nn.Module, config: LSLoConfig, *, initialize: bool = True) -> LSLoModel:
+    """Freeze ``model`` and wrap its targeted linears with LSLo. A Kaiming, B zeros: outputs are unchanged.
+
+    ``initialize=False`` skips A's Kaiming init (zeros instead), for callers that load weights right after.
+    """
+    if getattr(model, "_lslo", None) is not None:
+        raise ConfigError(["this model already has LSLo injected; call .remove() on its handle first"])
+    encoder_layers, decoder_layers = layer_stacks(model)
+    layer_map = config.resolve_layer_map(len(encoder_layers), len(decoder_layers))
+    d_model = int(model.config.d_model)
+    problems = []
+    if config.fc_mode == "square":
+        for stack, layers in (("encoder", encoder_layers), ("decoder", decoder_layers)):
+            if len(layers) and layers[0].fc1.out_features < d_model:
+                ffn = layers[0].fc1.out_features
+                problems.append(f"square fc mode needs {stack} ffn dim >= d_model ({ffn} < {d_model})")
+    if problems:
+        raise ConfigError(problems)
+
+    names = {id(m): n for n, m in model.named_modules()}
+    frozen_flags = {n: p.requires_grad for n, p in model.named_parameters()}
+    for p in model.parameters():
+        p.requires_grad_(False)
+
+    gates = None
+    if config.weight_learning:
+        device = next(model.parameters()).device
+        gates = build_gates(len(encoder_layers), len(decoder_layers), device)
+        model.add_module("lslo_gates", gates)
+    router = Router(BankLayout.from_ranks((s.code, s.rank) for s in config.languages), config.scaling, gates)
+
+    adapted: list[AdaptedModule] = []
+    for stack, layers in (("encoder", encoder_layers), ("decoder", decoder_layers)):
+        for index, layer in enumerate(layers):
+            sides = ("src", "tgt") if config.weight_learning else (layer_map.of(stack)[index],)
+            for name in config.modules.of(stack):
+                parent_attr, _, attr = MODULE_ATTRIBUTES[name].rpartition(".")
+                parent = layer.get_submodule(parent_attr) if parent_attr else layer
+                base = getattr(parent, attr)
+                if not isinstance(base, nn.Linear):
+                    raise ConfigError([f"{names[id(layer)]}.{MODULE_ATTRIBUTES[name]} is not an nn.Linear"])
+                lora_in = lora_out = None
+                if config.fc_mode == "square" and name == "fc1":
+                    lora_out = d_model
+                if config.fc_mode == "square" and name == "fc2":
+                    lora_in = d_model
+                path = names[id(base)]
+                module = LSLoLinear(
+                    base,
+                    path=path,
+                    layer_key=gate_key(stack, index),
+                    sides=sides,
+                    router=router,
+                    lora_in=lora_in,
+                    lora_out=lora_out,
+                    dropout=config.dropout,
+                    weight_learning=config.weight_learning,
+                    init_seed=config.init_seed,
+                    initialize=initialize,
+                )
+                setattr(parent, attr, module)
+                adapted.append(AdaptedModule(path, stack, index, name, module))
+
+    handle = LSLoModel(model, config, layer_map, router, adapted, frozen_flags)
+    # A plain attribute (not a submodule): lets ``find_lslo`` recover the handle and blocks double injection.
+    object.__setattr__(model, "_lslo", handle)
+    return handle
+
+
+def find_lslo(model: nn.Module) -> LSLoModel | None:
+    return getattr(model, "_lslo", None)

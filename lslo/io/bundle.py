@@ -1,0 +1,234 @@
+"""Adapter bundles: a directory with ``manifest.json`` and one ``<lang>.safetensors`` per language.
+
+The manifest records the format version, the base-model fingerprint, every language's rank, tier, file,
+checksum and parameter counts, the target modules, fc mode, scaling, layer map and pruning information.
+Adding a language is adding its file (and manifest entry); replacing one is a new file plus a reload.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+
+from lslo.config import LSLoConfig
+from lslo.errors import AdapterFileError, ConfigError
+from lslo.inject import inject
+from lslo.io.adapter_file import FORMAT_VERSION, AdapterFile, atomic_write, read_language_file, write_language_file
+from lslo.io.fingerprint import base_fingerprint, compare_fingerprints
+from lslo.languages import LanguageSpec, is_valid_code
+from lslo.layer_map import LayerMap
+from lslo.model import AdapterMismatchError, LSLoModel
+from lslo.modules import parse_modules
+
+BUNDLE_MANIFEST = "manifest.json"
+BUNDLE_FORMAT = "lslo-bundle"
+
+
+def adapter_config(lslo: LSLoModel) -> dict[str, Any]:
+    """The part of the configuration a language file must agree with to be loaded into ``lslo``."""
+    return {
+        "modules": lslo.config.modules.names(),
+        "fc_mode": lslo.config.fc_mode,
+        "scaling": lslo.config.scaling,
+        "layer_map": lslo.layer_map.to_dict(),
+    }
+
+
+def model_fingerprint(lslo: LSLoModel) -> dict[str, Any]:
+    """The base model's fingerprint, computed once per handle (base weights are frozen)."""
+    cached = getattr(lslo, "_fingerprint", None)
+    if cached is None:
+        cached = base_fingerprint(lslo.model)
+        lslo._fingerprint = cached  # type: ignore[attr-defined]
+    return cached
+
+
+@dataclass
+class BundleManifest:
+    base: dict[str, Any]  # {"fingerprint": {...}, "name": str}
+    modules: list[str]
+    fc_mode: str
+    scaling: float
+    layer_map: dict[str, list[str]]
+    languages: dict[str, dict[str, Any]]  # code -> {rank, tier, file, sha256, params, nonzero}
+    pruning: dict[str, Any] | None = None
+    created: str = ""
+    extra: dict[str, Any] = field(default_factory=dict)
+    format: str = BUNDLE_FORMAT
+    format_version: int = FORMAT_VERSION
+
+    def to_json(self) -> str:
+        return json.dumps(asdict(self), indent=2, ensure_ascii=False) + "\n"
+
+    @classmethod
+    def from_json(cls, text: str, path: str | Path) -> BundleManifest:
+        try:
+            data = json.loads(text)
+        except json.JSONDecodeError as err:
+            raise AdapterFileError(path, f"manifest is not valid JSON ({err})") from None
+        if not isinstance(data, dict) or data.get("format") != BUNDLE_FORMAT:
+            raise AdapterFileError(path, f"not an LSLo bundle manifest (format is {data.get('format')!r})"
+                                   if isinstance(data, dict) else "manifest is not a JSON object")
+        version = data.get("format_version")
+        if not isinstance(version, int) or version < 1:
+            raise AdapterFileError(path, f"manifest format_version {version!r} is not valid")
+        if version > FORMAT_VERSION:
+            raise AdapterFileError(
+                path, f"bundle written by a newer format version {version}; this software reads up to {FORMAT_VERSION}"
+            )
+        known = {f for f in cls.__dataclass_fields__}
+        try:
+            manifest = cls(**{k: v for k, v in data.items() if k in known})
+        except TypeError as err:
+            raise AdapterFileError(path, f"manifest is missing fields ({err})") from None
+        bad = [c for c in manifest.languages if not is_valid_code(c)]
+        if bad:
+            raise AdapterFileError(path, f"manifest lists invalid language codes {bad}")
+        return manifest
+
+    def lslo_config(self) -> LSLoConfig:
+        problems: list[str] = []
+        modules = parse_modules(self.modules, problems)
+        if problems:
+            raise ConfigError(problems, "bundle manifest")
+        specs = tuple(LanguageSpec(c, int(v["rank"]), v.get("tier")) for c, v in self.languages.items())
+        return LSLoConfig(
+            languages=specs,
+            modules=modules,
+            fc_mode=self.fc_mode,  # type: ignore[arg-type]
+            layer_map=LayerMap.from_dict(self.layer_map),
+            scaling=float(self.scaling),
+        )
+
+
+def save_bundle(
+    lslo: LSLoModel,
+    out_dir: str | Path,
+    *,
+    base_name: str = "",
+    pruning: dict[str, Any] | None = None,
+    extra: dict[str, Any] | None = None,
+    dtype: torch.dtype | None = None,
+) -> BundleManifest:
+    """Write every language's file, then the manifest (each atomically)."""
+    if lslo.config.weight_learning:
+        raise ConfigError(["Weight Learning models are not bundled: derive a layer map and train LSLo with it"])
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    fingerprint = model_fingerprint(lslo)
+    config = adapter_config(lslo)
+    params, nonzero = lslo.parameter_counts(), lslo.nonzero_counts()
+    languages = {}
+    for spec in lslo.languages:
+        file = f"{spec.code}.safetensors"
+        sha = write_language_file(
+            out / file, spec.code, lslo.language_state_dict(spec.code), fingerprint, config, dtype=dtype
+        )
+        languages[spec.code] = {
+            "rank": spec.rank,
+            "tier": spec.tier,
+            "file": file,
+            "sha256": sha,
+            "params": params[spec.code],
+            "nonzero": nonzero[spec.code],
+        }
+    manifest = BundleManifest(
+        base={"fingerprint": fingerprint, "name": base_name},
+        modules=config["modules"],
+        fc_mode=config["fc_mode"],
+        scaling=config["scaling"],
+        layer_map=config["layer_map"],
+        languages=languages,
+        pruning=pruning,
+        created=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+        extra=extra or {},
+    )
+    atomic_write(out / BUNDLE_MANIFEST, manifest.to_json().encode())
+    return manifest
+
+
+def read_manifest(bundle_dir: str | Path) -> BundleManifest:
+    path = Path(bundle_dir) / BUNDLE_MANIFEST
+    if not path.is_file():
+        raise AdapterFileError(path, "no bundle manifest here (is this an LSLo adapter bundle directory?)")
+    return BundleManifest.from_json(path.read_text(encoding="utf-8"), path)
+
+
+def check_file_fits(lslo: LSLoModel, adapter: AdapterFile) -> None:
+    """Refuse a parsed file made for another base model or adapter configuration; names the file."""
+    problems = compare_fingerprints(adapter.fingerprint, model_fingerprint(lslo))
+    if problems:
+        raise AdapterFileError(adapter.path, "belongs to another base model: " + "; ".join(problems[:3]))
+    ours = adapter_config(lslo)
+    for key in ("modules", "fc_mode", "layer_map"):
+        if adapter.config.get(key) != ours[key]:
+            raise AdapterFileError(
+                adapter.path, f"made for {key} {adapter.config.get(key)!r}, the loaded adapters use {ours[key]!r}"
+            )
+    if float(adapter.config.get("scaling", 1.0)) != float(ours["scaling"]):
+        raise AdapterFileError(
+            adapter.path, f"made with scaling {adapter.config.get('scaling')}, not {ours['scaling']}"
+        )
+
+
+def install_adapter(lslo: LSLoModel, adapter: AdapterFile, code: str | None = None, tier: str | None = None) -> None:
+    """Check a parsed file against ``lslo`` and load it (add or replace); nothing changes on error."""
+    code = code or adapter.language
+    if adapter.language != code:
+        raise AdapterFileError(adapter.path, f"holds the adapter of {adapter.language!r}, not {code!r}")
+    check_file_fits(lslo, adapter)
+    try:
+        rank = lslo.check_language_tensors(code, adapter.tensors)
+    except AdapterMismatchError as err:
+        raise AdapterFileError(adapter.path, "; ".join(err.problems)) from None
+    if rank != adapter.rank:
+        raise AdapterFileError(adapter.path, f"metadata says rank {adapter.rank}, tensors have rank {rank}")
+    lslo.load_language(code, adapter.tensors, tier=tier)
+
+
+def load_language_file(
+    lslo: LSLoModel, path: str | Path, code: str | None = None, tier: str | None = None
+) -> AdapterFile:
+    """Read one ``<lang>.safetensors`` and load it into ``lslo`` (add or replace)."""
+    adapter = read_language_file(path)
+    install_adapter(lslo, adapter, code, tier)
+    return adapter
+
+
+def load_bundle(model: nn.Module, bundle_dir: str | Path, languages: Iterable[str] | None = None) -> LSLoModel:
+    """Inject LSLo into ``model`` as the bundle describes and load its languages (all, or ``languages``)."""
+    bundle = Path(bundle_dir)
+    manifest = read_manifest(bundle)
+    problems = compare_fingerprints(manifest.base.get("fingerprint", {}), base_fingerprint(model))
+    if problems:
+        reason = "bundle belongs to another base model: " + "; ".join(problems[:3])
+        raise AdapterFileError(bundle / BUNDLE_MANIFEST, reason)
+    wanted = list(manifest.languages) if languages is None else list(languages)
+    missing = [c for c in wanted if c not in manifest.languages]
+    if missing:
+        raise AdapterFileError(bundle / BUNDLE_MANIFEST, f"bundle has no language(s) {missing}")
+    full = manifest.lslo_config()
+    config = LSLoConfig(
+        languages=tuple(s for s in full.languages if s.code in wanted),
+        modules=full.modules,
+        fc_mode=full.fc_mode,
+        layer_map=full.layer_map,
+        scaling=full.scaling,
+    )
+    lslo = inject(model, config, initialize=False)
+    try:
+        for code in wanted:
+            entry = manifest.languages[code]
+            load_language_file(lslo, bundle / entry["file"], code, entry.get("tier"))
+    except BaseException:
+        lslo.remove()
+        raise
+    lslo.bundle_dir = bundle  # type: ignore[attr-defined]
+    return lslo

@@ -1,0 +1,74 @@
+"""Encoding mixed-language batches for M2M100-style tokenizers, without the tokenizer's global ``src_lang``.
+
+M2M100 format: source ``[__src__] pieces [eos]``; target labels ``[__tgt__] pieces [eos]``; the decoder
+starts from ``[decoder_start, __tgt__]``. Each row carries its own language token, so rows of different
+pairs share one batch. Works with M2M100Tokenizer (``__en__`` tokens) and NLLB-style tokenizers
+(``eng_Latn`` tokens).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import torch
+
+from lslo.errors import RoutingError
+
+
+def lang_token_id(tokenizer: Any, code: str) -> int:
+    """Id of ``code``'s language token (``__en__`` or ``eng_Latn``); RoutingError if the tokenizer lacks it."""
+    cache = tokenizer.__dict__.setdefault("_lslo_lang_ids", {})
+    if code in cache:
+        return cache[code]
+    unk = tokenizer.unk_token_id
+    for token in (f"__{code}__", code):
+        tid = tokenizer.convert_tokens_to_ids(token)
+        if tid is not None and tid != unk:
+            cache[code] = int(tid)
+            return int(tid)
+    raise RoutingError(f"the tokenizer has no language token for {code!r}")
+
+
+def pad_rows(rows: Sequence[Sequence[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Right-pad to (batch, max_len) ids and a 0/1 attention mask."""
+    width = max(len(r) for r in rows)
+    ids = torch.full((len(rows), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(rows), width), dtype=torch.long)
+    for i, row in enumerate(rows):
+        ids[i, : len(row)] = torch.tensor(row, dtype=torch.long)
+        mask[i, : len(row)] = 1
+    return ids, mask
+
+
+def piece_ids(tokenizer: Any, texts: Sequence[str], max_pieces: int | None = None) -> list[list[int]]:
+    """Subword ids without special tokens, truncated to ``max_pieces``."""
+    out = tokenizer(list(texts), add_special_tokens=False)["input_ids"]
+    return [ids[:max_pieces] if max_pieces else ids for ids in out]
+
+
+def encode_sources(
+    tokenizer: Any, texts: Sequence[str], src_langs: Sequence[str], max_length: int | None = None
+) -> dict[str, torch.Tensor]:
+    """``input_ids`` / ``attention_mask`` (batch, len): ``[__src__] pieces [eos]`` per row."""
+    if len(texts) != len(src_langs):
+        raise ValueError(f"{len(texts)} texts but {len(src_langs)} source languages")
+    body = piece_ids(tokenizer, texts, None if max_length is None else max_length - 2)
+    rows = [[lang_token_id(tokenizer, lang), *ids, tokenizer.eos_token_id] for lang, ids in zip(src_langs, body)]
+    ids, mask = pad_rows(rows, tokenizer.pad_token_id)
+    return {"input_ids": ids, "attention_mask": mask}
+
+
+def encode_targets(
+    tokenizer: Any, texts: Sequence[str], tgt_langs: Sequence[str], max_length: int | None = None
+) -> torch.Tensor:
+    """Labels (batch, len): ``[__tgt__] pieces [eos]``, padding as -100 (ignored by the loss)."""
+    body = piece_ids(tokenizer, texts, None if max_length is None else max_length - 2)
+    rows = [[lang_token_id(tokenizer, lang), *ids, tokenizer.eos_token_id] for lang, ids in zip(tgt_langs, body)]
+    labels, _ = pad_rows(rows, -100)
+    return labels
+
+
+def decoder_prefix(tokenizer: Any, tgt_langs: Sequence[str], decoder_start_token_id: int) -> torch.Tensor:
+    """(batch, 2) ``[decoder_start, __tgt__]``: forces each row's target language (DESIGN §5)."""
+    return torch.tensor([[decoder_start_token_id, lang_token_id(tokenizer, t)] for t in tgt_langs], dtype=torch.long)

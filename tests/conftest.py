@@ -1,0 +1,64 @@
+"""Shared fixtures: a SentencePiece tokenizer trained on a small text fixture, and tiny M2M100 models."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+import torch
+from transformers import M2M100Config, M2M100ForConditionalGeneration
+
+from training.tokenizer import build_tokenizer, model_vocab_size
+
+FIXTURES = Path(__file__).parent / "fixtures"
+LANG12 = ("en", "fr", "de", "it", "zh", "nl", "ja", "ko", "oc", "or", "sd", "wo")
+
+
+@pytest.fixture(scope="session")
+def tokenizer(tmp_path_factory: pytest.TempPathFactory):
+    lines = (FIXTURES / "text.txt").read_text(encoding="utf-8").splitlines()
+    return build_tokenizer(lines, tmp_path_factory.mktemp("tokenizer"), vocab_size=300)
+
+
+def tiny_config(vocab_size: int = 200, **overrides) -> M2M100Config:
+    values = dict(
+        vocab_size=vocab_size, d_model=32, encoder_layers=4, decoder_layers=3, encoder_attention_heads=4,
+        decoder_attention_heads=4, encoder_ffn_dim=64, decoder_ffn_dim=64, max_position_embeddings=128,
+        dropout=0.0, attention_dropout=0.0, activation_dropout=0.0, encoder_layerdrop=0.0, decoder_layerdrop=0.0,
+        pad_token_id=1, bos_token_id=0,
+        eos_token_id=2, decoder_start_token_id=2,
+    )
+    values.update(overrides)
+    return M2M100Config(**values)
+
+
+def tiny_model(seed: int = 0, dtype: torch.dtype = torch.float32, vocab_size: int = 200, **overrides):
+    torch.manual_seed(seed)
+    model = M2M100ForConditionalGeneration(tiny_config(vocab_size, **overrides)).to(dtype).eval()
+    model.generation_config.pad_token_id = 1
+    model.generation_config.eos_token_id = 2
+    model.generation_config.decoder_start_token_id = 2
+    return model
+
+
+@pytest.fixture
+def make_model():
+    return tiny_model
+
+
+@pytest.fixture
+def model_for(tokenizer):
+    """A tiny model sized for the fixture tokenizer."""
+
+    def build(seed: int = 0, dtype: torch.dtype = torch.float32, **overrides):
+        return tiny_model(seed, dtype, vocab_size=model_vocab_size(tokenizer), **overrides)
+
+    return build
+
+
+def randomize_adapters(lslo, seed: int = 0, std: float = 0.3) -> None:
+    """Give every A and B random values so that adapters change outputs."""
+    gen = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in lslo.trainable_parameters():
+            p.copy_(torch.randn(p.shape, generator=gen, dtype=torch.float64).to(p.dtype) * std)
