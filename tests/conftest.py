@@ -62,3 +62,39 @@ def randomize_adapters(lslo, seed: int = 0, std: float = 0.3) -> None:
     with torch.no_grad():
         for p in lslo.trainable_parameters():
             p.copy_(torch.randn(p.shape, generator=gen, dtype=torch.float64).to(p.dtype) * std)
+
+
+# ------------------------------------------------------------------------------------------- training fixtures
+
+TRAIN_LANGS = "en,fr,de,nl"
+TRAIN_TIERS = "H:en,fr;M:de;V:nl"
+
+
+@pytest.fixture(scope="session")
+def corpus_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A small many-way corpus built by ``python -m training corpus`` from Django and CLDR data."""
+    from training.corpus import CorpusSettings, run_corpus
+
+    out = tmp_path_factory.mktemp("corpus") / "data"
+    run_corpus(CorpusSettings(out=out, languages=TRAIN_LANGS, tiers=TRAIN_TIERS, dev=60, devtest=30,
+                              train_share="H:1,M:0.5,V:0.2", seed=3))
+    return out
+
+
+@pytest.fixture(scope="session")
+def base_dir(corpus_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A random ``test``-preset base (dropout 0, so that runs are comparable across process counts)."""
+    from training.base import InitBaseSettings, run_init_base
+
+    out = tmp_path_factory.mktemp("base") / "base"
+    run_init_base(InitBaseSettings(data=corpus_dir, languages=TRAIN_LANGS, out=out, preset="test", vocab_size=400,
+                                   dropout=0.0, seed=0))
+    return out
+
+
+def finetune_args(base: Path, data: Path, out: Path, **overrides) -> dict:
+    """Flags of a fast LSLo run on the session corpus (dict form of the CLI)."""
+    args = dict(method="lslo", base=base, data=data, out=out, languages=TRAIN_LANGS, tiers=TRAIN_TIERS,
+                ranks="2;2;8", epochs=3, max_tokens=600, threads=1, progress=False, seed=0, log_every=5)
+    args.update(overrides)
+    return args

@@ -1,0 +1,118 @@
+"""Translate every direction of a split with mixed-pair batches and score it by direction and group."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from tqdm.auto import tqdm
+
+from lslo.generation import GenerationSettings, generate_ids
+from lslo.model import LSLoModel
+from training.flores import ParallelSplit
+from training.metrics import SpBleu, chrf_pp, group_averages, group_name
+from training.pairs import batch_indices, directions
+
+
+@dataclass
+class EvaluationResult:
+    split: str
+    spm_model: str
+    beam: int
+    segments: int  # per direction, at most
+    spbleu: dict[tuple[str, str], float] = field(default_factory=dict)
+    chrf: dict[tuple[str, str], float] = field(default_factory=dict)
+    groups: dict[str, float] = field(default_factory=dict)
+    chrf_groups: dict[str, float] = field(default_factory=dict)
+    samples: dict[tuple[str, str], list[tuple[str, str, str]]] = field(default_factory=dict)
+
+    def to_json(self) -> dict[str, Any]:
+        return {
+            "split": self.split,
+            "spm_model": self.spm_model,
+            "beam": self.beam,
+            "segments_per_direction": self.segments,
+            "groups_spbleu": self.groups,
+            "groups_chrf++": self.chrf_groups,
+            "directions": {
+                f"{s}-{t}": {"spbleu": self.spbleu[(s, t)], "chrf++": self.chrf[(s, t)]} for s, t in self.spbleu
+            },
+            "samples": {f"{s}-{t}": [list(x) for x in v] for (s, t), v in self.samples.items()},
+        }
+
+
+@torch.no_grad()
+def translate_directions(
+    model: nn.Module,
+    tokenizer: Any,
+    split: ParallelSplit,
+    pairs: Sequence[tuple[str, str]],
+    lslo: LSLoModel | None = None,
+    max_sents: int | None = None,
+    beam: int = 5,
+    max_tokens: int = 6000,
+    max_new_tokens: int = 128,
+    progress: bool = True,
+) -> dict[tuple[str, str], list[tuple[int, str]]]:
+    """(src, tgt) -> [(segment, hypothesis)], translating all directions in length-sorted mixed batches."""
+    jobs: list[tuple[int, str, str]] = []
+    for src, tgt in pairs:
+        segs = [i for i in range(split.size) if split.lines[src][i] is not None and split.lines[tgt][i] is not None]
+        jobs += [(i, src, tgt) for i in segs[:max_sents]]
+    costs = [len(split.lines[s][i] or "") // 3 + 4 for i, s, _ in jobs]  # rough token estimate for batching
+    batches = batch_indices(costs, max_tokens // max(beam, 1), seed=0, epoch=0, shuffle=False)
+    settings = GenerationSettings(num_beams=beam, max_new_tokens=max_new_tokens)
+    out: dict[tuple[str, str], list[tuple[int, str]]] = {p: [] for p in pairs}
+    was_training = model.training
+    model.eval()
+    for batch in tqdm(batches, desc="translating", unit="batch", disable=not progress, leave=False):
+        rows = [jobs[i] for i in batch]
+        texts = [split.lines[s][seg] for seg, s, _ in rows]
+        ids = generate_ids(model, tokenizer, texts, [r[1] for r in rows], [r[2] for r in rows], settings, lslo)
+        hyps = tokenizer.batch_decode(ids, skip_special_tokens=True)
+        for (seg, src, tgt), hyp in zip(rows, hyps):
+            out[(src, tgt)].append((seg, hyp.strip()))
+    model.train(was_training)
+    for key in out:
+        out[key].sort()
+    return out
+
+
+def evaluate_split(
+    model: nn.Module,
+    tokenizer: Any,
+    split: ParallelSplit,
+    languages: Sequence[str],
+    tiers: Mapping[str, str | None],
+    spm_model: str | Path,
+    lslo: LSLoModel | None = None,
+    groups: Sequence[str] | None = None,
+    max_sents: int | None = None,
+    beam: int = 5,
+    max_tokens: int = 6000,
+    progress: bool = True,
+    samples: int = 3,
+) -> EvaluationResult:
+    pairs = directions(languages)
+    if groups:
+        wanted = set(groups)
+        pairs = [(s, t) for s, t in pairs if group_name(tiers[s] or "?", tiers[t] or "?") in wanted]
+    hyps = translate_directions(model, tokenizer, split, pairs, lslo, max_sents, beam, max_tokens, progress=progress)
+    scorer = SpBleu(spm_model)
+    result = EvaluationResult(split.name, scorer.model_path, beam, max_sents or split.size)
+    for (src, tgt), rows in hyps.items():
+        if not rows:
+            continue
+        refs = [split.lines[tgt][seg] or "" for seg, _ in rows]
+        outs = [h for _, h in rows]
+        result.spbleu[(src, tgt)] = scorer.corpus_score(outs, refs)
+        result.chrf[(src, tgt)] = chrf_pp(outs, refs)
+        result.samples[(src, tgt)] = [(split.lines[src][seg] or "", h, r) for (seg, h), r in
+                                      list(zip(rows, refs))[:samples]]
+    result.groups = group_averages(result.spbleu, tiers)
+    result.chrf_groups = group_averages(result.chrf, tiers)
+    return result

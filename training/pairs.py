@@ -1,0 +1,125 @@
+"""Many-to-many training examples, token-budget batches and collation.
+
+Every ordered pair of distinct languages (§5) over every segment present in both gives one example.
+Each row is tokenized with its own source language token, so a batch mixes directions freely.
+Batch order is a pure function of (seed, epoch): a resumed or multi-process run sees the same batches.
+"""
+
+from __future__ import annotations
+
+import random
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import torch
+
+from lslo.tokenization import lang_token_id, piece_ids
+from training.flores import ParallelSplit
+
+
+@dataclass(frozen=True)
+class Example:
+    segment: int
+    src: str
+    tgt: str
+    source_ids: tuple[int, ...]  # [__src__] pieces [eos]
+    labels: tuple[int, ...]  # [__tgt__] pieces [eos]
+
+    @property
+    def cost(self) -> int:
+        return max(len(self.source_ids), len(self.labels))
+
+
+def directions(languages: Sequence[str]) -> list[tuple[str, str]]:
+    return [(s, t) for s in languages for t in languages if s != t]
+
+
+def tokenize_split(tokenizer: Any, split: ParallelSplit, max_len: int) -> dict[str, list[tuple[int, ...] | None]]:
+    """Per language, each segment as ``[__lang__] pieces [eos]`` (None where missing), truncated to max_len."""
+    out: dict[str, list[tuple[int, ...] | None]] = {}
+    for code in split.languages:
+        rows = split.lines[code]
+        present = [i for i, r in enumerate(rows) if r is not None]
+        ids = piece_ids(tokenizer, [rows[i] for i in present], max_len - 2)
+        lang = lang_token_id(tokenizer, code)
+        column: list[tuple[int, ...] | None] = [None] * len(rows)
+        for i, pieces in zip(present, ids):
+            column[i] = (lang, *pieces, tokenizer.eos_token_id)
+        out[code] = column
+    return out
+
+
+def build_examples(
+    tokenizer: Any, split: ParallelSplit, languages: Sequence[str], max_len: int = 256
+) -> list[Example]:
+    encoded = tokenize_split(tokenizer, split, max_len)
+    examples = []
+    for src, tgt in directions(languages):
+        for seg in range(split.size):
+            s, t = encoded[src][seg], encoded[tgt][seg]
+            if s is not None and t is not None:
+                examples.append(Example(seg, src, tgt, s, t))
+    return examples
+
+
+def batch_indices(
+    costs: Sequence[int], max_tokens: int, seed: int, epoch: int, shuffle: bool = True
+) -> list[list[int]]:
+    """Token-budget batches: similar lengths together, ``rows x longest <= max_tokens``, order shuffled.
+
+    Deterministic in (seed, epoch). A single example over the budget forms a batch of its own.
+    """
+    rng = random.Random(seed * 1_000_003 + epoch)
+    order = list(range(len(costs)))
+    if shuffle:
+        rng.shuffle(order)
+    order.sort(key=lambda i: costs[i])  # stable: random order within equal lengths
+    batches: list[list[int]] = []
+    current: list[int] = []
+    longest = 0
+    for i in order:
+        new_longest = max(longest, costs[i])
+        if current and new_longest * (len(current) + 1) > max_tokens:
+            batches.append(current)
+            current, new_longest = [], costs[i]
+        current.append(i)
+        longest = new_longest
+    if current:
+        batches.append(current)
+    if shuffle:
+        rng.shuffle(batches)
+    return batches
+
+
+@dataclass
+class Batch:
+    input_ids: torch.Tensor  # (rows, src_len)
+    attention_mask: torch.Tensor  # (rows, src_len)
+    labels: torch.Tensor  # (rows, tgt_len), -100 at padding
+    src_langs: list[str]
+    tgt_langs: list[str]
+
+    @property
+    def target_tokens(self) -> int:
+        return int((self.labels != -100).sum())
+
+    def to(self, device: torch.device) -> Batch:
+        return Batch(
+            self.input_ids.to(device), self.attention_mask.to(device), self.labels.to(device),
+            self.src_langs, self.tgt_langs,
+        )
+
+
+def collate(examples: Sequence[Example], pad_id: int) -> Batch:
+    rows = len(examples)
+    src_len = max(len(e.source_ids) for e in examples)
+    tgt_len = max(len(e.labels) for e in examples)
+    input_ids = torch.full((rows, src_len), pad_id, dtype=torch.long)
+    attention_mask = torch.zeros((rows, src_len), dtype=torch.long)
+    labels = torch.full((rows, tgt_len), -100, dtype=torch.long)
+    for i, e in enumerate(examples):
+        input_ids[i, : len(e.source_ids)] = torch.tensor(e.source_ids)
+        attention_mask[i, : len(e.source_ids)] = 1
+        labels[i, : len(e.labels)] = torch.tensor(e.labels)
+    return Batch(input_ids, attention_mask, labels, [e.src for e in examples], [e.tgt for e in examples])

@@ -1,0 +1,140 @@
+"""Command settings as validated data.
+
+Each command's options are one pydantic model. The same fields are the YAML keys of ``--config FILE`` and
+the command-line flags (``prune_start`` <-> ``--prune-start``); flags override the file. Every problem --
+type errors from pydantic and the cross-field checks of ``problems()`` -- is reported in one ConfigError
+before any work starts.
+"""
+
+from __future__ import annotations
+
+import argparse
+import types
+import typing
+from pathlib import Path
+from typing import Any, Literal, Union, get_args, get_origin
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError
+
+from lslo.errors import ConfigError
+
+
+class Settings(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+    def problems(self) -> list[str]:
+        """Cross-field checks; subclasses extend."""
+        return []
+
+
+class TrainSettings(Settings):
+    """Options shared by every training recipe."""
+
+    base: Path = Field(description="base model directory (Hugging Face format, with its tokenizer)")
+    data: Path = Field(description="data directory in the FLORES-101 or FLORES-200 layout")
+    languages: str = Field("lang12", description="lang12, lang30 or a comma list of model language codes")
+    out: Path = Field(description="output directory (checkpoint, log.jsonl, results)")
+    split: str = Field("dev", description="training split (the paper trains on FLORES dev)")
+    epochs: int = Field(15, ge=1, description="training epochs T")
+    lr: float | None = Field(None, gt=0, description="peak learning rate (default: per recipe)")
+    lr_schedule: Literal["inverse_sqrt", "constant", "linear"] = Field(
+        "inverse_sqrt", description="decay after warm-up"
+    )
+    warmup_steps: int | None = Field(None, ge=0, description="linear warm-up steps (default: 5% of all steps)")
+    max_tokens: int = Field(4096, ge=16, description="token budget of one batch (rows x longest side)")
+    accum: int = Field(1, ge=1, description="batches accumulated per optimizer step")
+    max_len: int = Field(256, ge=4, description="longest source or target in tokens; longer ones are truncated")
+    label_smoothing: float = Field(0.1, ge=0, lt=1)
+    weight_decay: float = Field(0.0, ge=0)
+    clip_norm: float = Field(0.0, ge=0, description="gradient clipping norm (0: off)")
+    seed: int = 0
+    device: str = Field("auto", description="auto, cpu, cuda or cuda:N")
+    precision: Literal["auto", "fp32", "bf16", "fp16"] = Field(
+        "auto", description="auto: bf16 mixed precision on CUDA when supported, else fp16; fp32 on CPU"
+    )
+    threads: int | None = Field(None, ge=1, description="torch CPU threads")
+    save_every: int = Field(200, ge=1, description="checkpoint every N optimizer steps (and at each epoch end)")
+    resume: bool = Field(False, description="continue from <out>/checkpoint")
+    log_every: int = Field(10, ge=1, description="log.jsonl line every N steps")
+    eval_groups: str | None = Field(None, description="direction groups to evaluate after each epoch, e.g. H2H,V2V")
+    eval_split: str = Field("devtest", description="split for per-epoch evaluation")
+    eval_max_sents: int = Field(100, ge=1, description="segments per direction in per-epoch evaluation")
+    eval_beam: int = Field(5, ge=1)
+    stop_after_steps: int | None = Field(None, ge=1, description="stop (with a checkpoint) after N steps, as if killed")
+    progress: bool = Field(True, description="progress bars")
+
+
+def _base_type(annotation: Any) -> Any:
+    if get_origin(annotation) in (Union, types.UnionType):
+        args = [a for a in get_args(annotation) if a is not type(None)]
+        return _base_type(args[0]) if len(args) == 1 else str
+    return annotation
+
+
+def add_arguments(parser: argparse.ArgumentParser, model: type[Settings]) -> None:
+    """One flag per field; defaults stay None so that only given flags override the config file."""
+    parser.add_argument("--config", type=Path, help="YAML file with any of these options (flags override it)")
+    for name, field in model.model_fields.items():
+        flag = "--" + (field.alias or name).replace("_", "-")
+        kind = _base_type(field.annotation)
+        default = field.default if field.default is not None and not field.is_required() else None
+        help_text = (field.description or "") + (f" [default: {default}]" if default is not None else "")
+        if field.is_required():
+            help_text += " [required]"
+        help_text = help_text.replace("%", "%%")
+        if kind is bool:
+            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=help_text)
+        elif get_origin(kind) is Literal:
+            parser.add_argument(flag, choices=[str(c) for c in get_args(kind)], default=None, help=help_text)
+        else:
+            caster = {int: int, float: float, Path: Path}.get(kind, str)
+            parser.add_argument(flag, type=caster, default=None, help=help_text)
+
+
+def _format_validation(err: ValidationError) -> list[str]:
+    out = []
+    for e in err.errors():
+        where = ".".join(str(p) for p in e["loc"]) or "options"
+        flag = "--" + where.replace("_", "-")
+        if e["type"] == "missing":
+            out.append(f"{flag} is required")
+        elif e["type"] == "extra_forbidden":
+            out.append(f"unknown option {where!r} in the config file")
+        else:
+            out.append(f"{flag}: {e['msg']} (got {e.get('input')!r})")
+    return out
+
+
+def build_settings(model: type[Settings], args: argparse.Namespace | dict[str, Any]) -> Any:
+    """Config file + flags -> typed settings; ConfigError with every type problem.
+
+    Cross-field checks (``Settings.problems()``) are left to the command, which reports them together with
+    its input checks (missing files, unknown languages...).
+    """
+    given = dict(vars(args) if isinstance(args, argparse.Namespace) else args)
+    config_path = given.pop("config", None)
+    for key in ("command", "func"):
+        given.pop(key, None)
+    values: dict[str, Any] = {}
+    problems: list[str] = []
+    if config_path is not None:
+        try:
+            loaded = yaml.safe_load(Path(config_path).read_text(encoding="utf-8")) or {}
+            if not isinstance(loaded, dict):
+                problems.append(f"config file {config_path} must hold a mapping of option: value")
+            else:
+                values.update({str(k).replace("-", "_"): v for k, v in loaded.items()})
+        except (OSError, yaml.YAMLError) as err:
+            problems.append(f"cannot read config file {config_path}: {err}")
+    values.update({k: v for k, v in given.items() if v is not None})
+    try:
+        settings = model(**values)
+    except ValidationError as err:
+        raise ConfigError(problems + _format_validation(err), "options") from None
+    if problems:
+        raise ConfigError(problems, "options")
+    return settings
+
+
+__all__ = ["Settings", "TrainSettings", "add_arguments", "build_settings", "typing"]

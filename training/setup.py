@@ -1,0 +1,143 @@
+"""Set-up shared by the recipes: checking every input before work starts, loading the base, building the run."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import torch
+from torch import nn
+from transformers import AutoTokenizer, M2M100Config, M2M100ForConditionalGeneration
+
+from lslo.errors import ConfigError, LSLoError
+from lslo.languages import parse_language_list
+from lslo.model import LSLoModel
+from lslo.tokenization import lang_token_id
+from training.checkpoint import checkpoint_exists, load_checkpoint
+from training.distributed import DistInfo, autocast_dtype
+from training.flores import missing_languages
+from training.loop import JsonlLog, TrainingRun
+from training.pairs import Example
+from training.settings import TrainSettings
+
+# Settings that may differ between an interrupted run and its resumption.
+RESUMABLE_CHANGES = {"resume", "stop_after_steps", "progress", "threads", "save_every", "log_every", "device"}
+
+
+@dataclass
+class Inputs:
+    tokenizer: Any
+    model_config: M2M100Config
+    languages: list[str]
+
+
+def read_base(base: Path, problems: list[str]) -> tuple[Any, M2M100Config | None]:
+    if not base.is_dir():
+        problems.append(f"base model directory {base} does not exist or is not readable")
+        return None, None
+    if not (base / "config.json").is_file():
+        problems.append(f"base model directory {base} has no config.json (is it a Hugging Face model directory?)")
+        return None, None
+    try:
+        config = M2M100Config.from_pretrained(base)
+    except (OSError, ValueError, TypeError) as err:
+        problems.append(f"cannot read {base / 'config.json'}: {err}")
+        config = None
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(base)
+    except (OSError, ValueError, TypeError, KeyError) as err:
+        problems.append(f"cannot load the tokenizer from {base}: {err}")
+        tokenizer = None
+    return tokenizer, config
+
+
+def check_languages_in_tokenizer(tokenizer: Any, codes: Sequence[str], problems: list[str]) -> None:
+    for code in codes:
+        try:
+            lang_token_id(tokenizer, code)
+        except LSLoError:
+            problems.append(f"the base model's tokenizer has no language token for {code!r}")
+
+
+def gather_inputs(
+    settings: TrainSettings, problems: list[str], splits: Sequence[str] | None = None
+) -> Inputs | None:
+    """Check the base directory, languages, data files, tokenizer coverage and output directory.
+
+    Problems are appended (after the settings' own cross-field problems); the recipe adds its own checks and
+    raises them all together.
+    """
+    problems.extend(settings.problems())
+    tokenizer, config = read_base(settings.base, problems)
+    codes = parse_language_list(settings.languages, problems)
+    for split in splits or [settings.split]:
+        if not (settings.data / split).is_dir():
+            problems.append(f"data directory {settings.data} has no {split!r} split ({settings.data / split}/)")
+        else:
+            problems.extend(missing_languages(settings.data, split, codes))
+    if tokenizer is not None:
+        check_languages_in_tokenizer(tokenizer, codes, problems)
+    has_checkpoint = checkpoint_exists(settings.out)
+    if has_checkpoint and not settings.resume:
+        problems.append(f"{settings.out} already holds a checkpoint: pass --resume to continue it, or choose another"
+                        " --out")
+    if settings.resume and not has_checkpoint:
+        problems.append(f"--resume given, but {settings.out} holds no checkpoint")
+    if tokenizer is None or config is None:
+        return None
+    return Inputs(tokenizer, config, codes)
+
+
+def load_base_model(base: Path, device: torch.device) -> M2M100ForConditionalGeneration:
+    model = M2M100ForConditionalGeneration.from_pretrained(base, dtype=torch.float32)
+    return model.to(device)
+
+
+def settings_record(settings: TrainSettings, recipe: str) -> dict[str, Any]:
+    return {"recipe": recipe, **json.loads(settings.model_dump_json())}
+
+
+def prepare_run(
+    settings: TrainSettings,
+    recipe: str,
+    model: nn.Module,
+    tokenizer: Any,
+    examples: list[Example],
+    info: DistInfo,
+    device: torch.device,
+    peak_lr: float,
+    lslo: LSLoModel | None = None,
+) -> TrainingRun:
+    """Optimizer (AdamW, fairseq's betas), mixed precision, DDP and, with --resume, the checkpoint."""
+    params = [p for p in model.parameters() if p.requires_grad]
+    optimizer = torch.optim.AdamW(params, lr=peak_lr, betas=(0.9, 0.98), eps=1e-8,
+                                  weight_decay=settings.weight_decay)
+    amp = autocast_dtype(settings.precision, device)
+    scaler = torch.amp.GradScaler("cuda") if amp == torch.float16 else None
+    trained: nn.Module = model
+    if info.enabled:
+        layerdrop = float(getattr(model.config, "encoder_layerdrop", 0) or 0) + float(
+            getattr(model.config, "decoder_layerdrop", 0) or 0)
+        trained = nn.parallel.DistributedDataParallel(
+            model, device_ids=[device.index] if device.type == "cuda" else None,
+            find_unused_parameters=layerdrop > 0,
+        )
+    settings.out.mkdir(parents=True, exist_ok=True)
+    record = settings_record(settings, recipe)
+    run = TrainingRun(
+        settings=settings, model=model, trained=trained, examples=examples, optimizer=optimizer,
+        pad_id=tokenizer.pad_token_id, device=device, info=info,
+        log=JsonlLog(settings.out / "log.jsonl", enabled=info.is_main), peak_lr=peak_lr, lslo=lslo,
+        autocast=amp, scaler=scaler, settings_record=record,
+    )
+    if settings.resume:
+        position, saved = load_checkpoint(settings.out, model, optimizer, info, scaler)
+        changed = sorted(k for k in record if k not in RESUMABLE_CHANGES and saved.get(k) != record[k])
+        if changed:
+            raise ConfigError([f"{k}: checkpoint has {saved.get(k)!r}, now {record[k]!r}" for k in changed],
+                              "resume (settings differ from the interrupted run)")
+        run.position = position
+    return run
