@@ -98,3 +98,25 @@ def finetune_args(base: Path, data: Path, out: Path, **overrides) -> dict:
                 ranks="2;2;8", epochs=3, max_tokens=600, threads=1, progress=False, seed=0, log_every=5)
     args.update(overrides)
     return args
+
+
+# --------------------------------------------------------------------------------------------- server fixtures
+
+SERVE_LANGS = ("en", "fr", "de", "oc")
+
+
+@pytest.fixture(scope="session")
+def service_dirs(tokenizer, tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, Path]:
+    """(base, bundle): a tiny random base with the fixture tokenizer and random adapters for four languages."""
+    from lslo import LSLoConfig, inject
+    from lslo.io import save_bundle
+    from training.tokenizer import model_vocab_size
+
+    root = tmp_path_factory.mktemp("service")
+    model = tiny_model(seed=21, vocab_size=model_vocab_size(tokenizer))
+    model.save_pretrained(root / "base")
+    tokenizer.save_pretrained(root / "base")
+    lslo = inject(model, LSLoConfig.from_strings(",".join(SERVE_LANGS), "2;2;8", tiers="H:en,fr;M:de;V:oc"))
+    randomize_adapters(lslo, seed=4, std=0.3)
+    save_bundle(lslo, root / "bundle", base_name="tiny-random")
+    return root / "base", root / "bundle"

@@ -72,9 +72,10 @@ def _base_type(annotation: Any) -> Any:
     return annotation
 
 
-def add_arguments(parser: argparse.ArgumentParser, model: type[Settings]) -> None:
+def add_arguments(parser: argparse.ArgumentParser, model: type[BaseModel], config_file: bool = True) -> None:
     """One flag per field; defaults stay None so that only given flags override the config file."""
-    parser.add_argument("--config", type=Path, help="YAML file with any of these options (flags override it)")
+    if config_file:
+        parser.add_argument("--config", type=Path, help="YAML file with any of these options (flags override it)")
     for name, field in model.model_fields.items():
         flag = "--" + (field.alias or name).replace("_", "-")
         kind = _base_type(field.annotation)

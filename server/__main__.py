@@ -1,0 +1,46 @@
+"""``python -m server``: serve the demo bundle with no arguments; flags override ``LSLO_`` variables."""
+
+from __future__ import annotations
+
+import argparse
+import signal
+import sys
+
+import uvicorn
+from pydantic import ValidationError
+
+from server.app import create_app
+from server.engine import TranslationEngine
+from server.errors import StartupError
+from server.logs import configure_logging
+from server.settings import ServerSettings
+from training.settings import add_arguments
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m server", description=__doc__)
+    add_arguments(parser, ServerSettings, config_file=False)
+    args = {k: v for k, v in vars(parser.parse_args(argv)).items() if v is not None}
+    try:
+        settings = ServerSettings(**args)
+    except ValidationError as err:
+        print(f"error: invalid settings:\n{err}", file=sys.stderr)
+        return 2
+    configure_logging(settings.log_level, settings.log_format)
+    try:
+        engine = TranslationEngine(settings)  # load before listening: a bad base or bundle stops here
+    except StartupError as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    app = create_app(settings, engine)
+    # uvicorn shuts down gracefully on SIGTERM (stops accepting, finishes in-flight requests, runs the lifespan
+    # shutdown that drains the batcher), then restores the previous handler and re-raises the signal. A no-op
+    # handler makes that re-raise harmless, so a graceful stop exits with status 0.
+    signal.signal(signal.SIGTERM, lambda signum, frame: None)
+    uvicorn.run(app, host=settings.host, port=settings.port, log_config=None, access_log=False,
+                timeout_graceful_shutdown=settings.graceful_timeout_s)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,162 @@
+"""The translation engine: the frozen base loaded once, its LSLo adapters, and batched generation.
+
+Not thread-safe on purpose: the batcher calls it from one worker thread, and adapter changes run on that
+same thread between batches, so a batch never sees half-swapped weights.
+"""
+
+from __future__ import annotations
+
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import torch
+from transformers import AutoTokenizer, M2M100ForConditionalGeneration
+
+from lslo.errors import AdapterFileError, LSLoError
+from lslo.generation import GenerationSettings, generate_ids
+from lslo.io import load_bundle, read_manifest
+from lslo.io.adapter_file import AdapterFile
+from lslo.io.bundle import install_adapter
+from lslo.model import LSLoModel
+from lslo.tokenization import lang_token_id
+from server.errors import StartupError
+from server.settings import ServerSettings
+
+log = logging.getLogger("lslo.server")
+
+
+@dataclass(frozen=True)
+class Row:
+    """One text to translate; ``n_best`` translations are wanted (1 + alternatives)."""
+
+    text: str
+    source: str
+    target: str
+    n_best: int = 1
+
+
+@dataclass
+class AdapterRecord:
+    code: str
+    rank: int
+    tier: str | None
+    sha256: str
+    source: str  # "bundle" or "upload"
+    loaded_at: float = field(default_factory=time.time)
+
+
+def resolve_dtype(choice: str, device: torch.device) -> torch.dtype:
+    if device.type != "cuda":
+        if choice in ("fp16", "bf16"):
+            log.warning("dtype %s asked for on CPU; using fp32", choice)
+        return torch.float32
+    if choice == "auto":
+        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+    return {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[choice]
+
+
+class TranslationEngine:
+    def __init__(self, settings: ServerSettings) -> None:
+        self.settings = settings
+        if settings.threads:
+            torch.set_num_threads(settings.threads)
+        if settings.device == "auto":
+            self.device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
+        else:
+            self.device = torch.device(settings.device)
+            if self.device.type == "cuda" and not torch.cuda.is_available():
+                raise StartupError(f"--device {settings.device}: CUDA is not available on this machine")
+        self.dtype = resolve_dtype(settings.dtype, self.device)
+        self.tokenizer, self.model = self._load_base(settings.base)
+        self.lslo, self.adapters = self._load_bundle(settings.bundle)
+        positions = int(getattr(self.model.config, "max_position_embeddings", 1024)) - 2
+        self.generation = GenerationSettings(num_beams=settings.beam,
+                                             max_new_tokens=min(settings.max_new_tokens, positions),
+                                             max_input_tokens=min(settings.max_input_tokens, positions))
+
+    # ----------------------------------------------------------------------------------------- loading
+    def _load_base(self, base: Path) -> tuple[Any, M2M100ForConditionalGeneration]:
+        if not (base / "config.json").is_file():
+            raise StartupError(f"base model not found: {base} has no config.json (set --base or LSLO_BASE to a "
+                               "Hugging Face model directory)")
+        try:
+            tokenizer = AutoTokenizer.from_pretrained(base)
+            model = M2M100ForConditionalGeneration.from_pretrained(base, dtype=self.dtype)
+        except (OSError, ValueError, KeyError) as err:
+            raise StartupError(f"cannot load the base model from {base}: {err}") from None
+        return tokenizer, model.to(self.device).eval()
+
+    def _load_bundle(self, bundle: Path) -> tuple[LSLoModel, dict[str, AdapterRecord]]:
+        try:
+            manifest = read_manifest(bundle)
+            lslo = load_bundle(self.model, bundle)
+        except (AdapterFileError, LSLoError) as err:
+            raise StartupError(f"cannot load the adapter bundle {bundle}: {err}") from None
+        missing = []
+        for code in manifest.languages:
+            try:
+                lang_token_id(self.tokenizer, code)
+            except LSLoError:
+                missing.append(code)
+        if missing:
+            raise StartupError(f"bundle {bundle} has languages {missing} that the base tokenizer at "
+                               f"{self.settings.base} has no token for")
+        records = {
+            code: AdapterRecord(code, int(entry["rank"]), entry.get("tier"), entry.get("sha256", ""), "bundle")
+            for code, entry in manifest.languages.items()
+        }
+        return lslo, records
+
+    # -------------------------------------------------------------------------------------- languages
+    @property
+    def languages(self) -> list[str]:
+        return list(self.lslo.layout.codes)
+
+    def has_token(self, code: str) -> bool:
+        try:
+            lang_token_id(self.tokenizer, code)
+            return True
+        except LSLoError:
+            return False
+
+    # ------------------------------------------------------------------------------------ translation
+    def translate(self, rows: Sequence[Row]) -> list[list[str]]:
+        """n-best translations per row, all rows in one generate() call (any mix of pairs)."""
+        n_best = max(r.n_best for r in rows)
+        settings = self.generation
+        if n_best > 1 or settings.num_beams > 1:
+            settings = GenerationSettings(
+                num_beams=max(settings.num_beams, n_best), max_new_tokens=settings.max_new_tokens,
+                max_input_tokens=settings.max_input_tokens, num_return_sequences=n_best)
+        with torch.inference_mode():
+            ids = generate_ids(self.model, self.tokenizer, [r.text for r in rows], [r.source for r in rows],
+                               [r.target for r in rows], settings, self.lslo)
+        decoded = self.tokenizer.batch_decode(ids, skip_special_tokens=True)
+        k = settings.num_return_sequences
+        return [[d.strip() for d in decoded[i * k : i * k + r.n_best]] for i, r in enumerate(rows)]
+
+    # --------------------------------------------------------------------------------------- adapters
+    def install(self, code: str, adapter: AdapterFile, source: str) -> AdapterRecord:
+        """Add or replace ``code`` (checked in full first: a refused file changes nothing)."""
+        tier = self.adapters[code].tier if code in self.adapters else None
+        install_adapter(self.lslo, adapter, code, tier)
+        record = AdapterRecord(code, adapter.rank, tier, adapter.sha256, source)
+        self.adapters[code] = record
+        return record
+
+    def remove(self, code: str) -> None:
+        self.lslo.remove_language(code)
+        self.adapters.pop(code, None)
+
+    def adapter_table(self) -> list[dict[str, Any]]:
+        nonzero, params = self.lslo.nonzero_counts(), self.lslo.parameter_counts()
+        return [
+            {"code": c, "rank": r.rank, "tier": r.tier, "parameters": params.get(c, 0), "nonzero": nonzero.get(c, 0),
+             "sha256": r.sha256, "source": r.source,
+             "loaded_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(r.loaded_at))}
+            for c, r in self.adapters.items()
+        ]

@@ -1,0 +1,33 @@
+"""Prometheus metrics, in a registry owned by the app (no process-global state)."""
+
+from __future__ import annotations
+
+from prometheus_client import CollectorRegistry, Counter, Gauge, Histogram, generate_latest
+
+LATENCY_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
+BATCH_BUCKETS = (1, 2, 4, 8, 16, 32, 64, 128, 256)
+
+
+class Metrics:
+    def __init__(self) -> None:
+        self.registry = CollectorRegistry()
+        r = self.registry
+        self.requests = Counter("lslo_http_requests", "HTTP requests by route and status", ["route", "status"],
+                                registry=r)
+        self.latency = Histogram("lslo_http_request_seconds", "HTTP request latency", ["route"],
+                                 buckets=LATENCY_BUCKETS, registry=r)
+        self.items = Counter("lslo_translated_items", "texts translated", ["source", "target"], registry=r)
+        self.batch_rows = Histogram("lslo_batch_rows", "rows per generate() call", buckets=BATCH_BUCKETS,
+                                    registry=r)
+        self.batch_seconds = Histogram("lslo_batch_seconds", "time per generate() call", buckets=LATENCY_BUCKETS,
+                                       registry=r)
+        self.queue_depth = Gauge("lslo_queue_rows", "rows waiting for a batch", registry=r)
+        self.rejected = Counter("lslo_rejected_requests", "requests refused before model work", ["reason"],
+                                registry=r)
+        self.batch_splits = Counter("lslo_batch_splits", "batches split after a failure", ["reason"], registry=r)
+        self.swaps = Counter("lslo_adapter_swaps", "adapter loads, replacements and removals", ["action", "result"],
+                             registry=r)
+        self.languages = Gauge("lslo_loaded_languages", "languages with a loaded adapter", registry=r)
+
+    def render(self) -> bytes:
+        return generate_latest(self.registry)

@@ -1,0 +1,28 @@
+"""Health, readiness and Prometheus metrics."""
+
+from __future__ import annotations
+
+from fastapi import APIRouter, Request, Response
+from fastapi.responses import JSONResponse
+from prometheus_client import CONTENT_TYPE_LATEST
+
+router = APIRouter(tags=["operations"])
+
+
+@router.get("/health", summary="The process is alive")
+async def health() -> dict[str, str]:
+    return {"status": "ok"}
+
+
+@router.get("/ready", summary="Model and adapters are loaded and requests are accepted")
+async def ready(request: Request) -> Response:
+    service = request.app.state.service
+    if not service.ready:
+        return JSONResponse({"error": "not ready"}, status_code=503, headers={"Retry-After": "5"})
+    return JSONResponse({"status": "ready", "languages": len(service.engine.languages),
+                         "device": str(service.engine.device), "dtype": str(service.engine.dtype).split(".")[-1]})
+
+
+@router.get("/metrics", summary="Prometheus metrics")
+async def metrics(request: Request) -> Response:
+    return Response(request.app.state.service.metrics.render(), media_type=CONTENT_TYPE_LATEST)

@@ -1,0 +1,60 @@
+"""Request and response bodies (LibreTranslate-compatible where LibreTranslate defines them)."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field
+
+
+class TranslateRequest(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    q: str | list[str] = Field(description="text, or a list of texts")
+    source: str = Field(description="source language code, e.g. 'en'")
+    target: str = Field(description="target language code, e.g. 'fr'")
+    format: Literal["text", "html"] = Field("text", description="only 'text' is supported")
+    alternatives: int = Field(0, ge=0, description="additional translations (n-best from beam search)")
+    api_key: str | None = Field(None, description="API key, when the service requires one")
+
+
+class TranslateResponse(BaseModel):
+    translatedText: str | list[str]  # noqa: N815 - LibreTranslate's field name
+    alternatives: list[str] | list[list[str]] | None = None
+
+
+class LanguageEntry(BaseModel):
+    code: str
+    name: str
+    targets: list[str]
+
+
+class ErrorBody(BaseModel):
+    error: str
+
+
+class AdapterEntry(BaseModel):
+    code: str
+    rank: int
+    tier: str | None
+    parameters: int
+    nonzero: int
+    sha256: str
+    source: Literal["bundle", "upload"]
+    loaded_at: str
+
+
+class AdapterList(BaseModel):
+    bundle: str
+    base_fingerprint: str
+    languages: list[AdapterEntry]
+
+
+class AdapterChange(BaseModel):
+    language: str
+    action: Literal["added", "replaced", "removed"]
+    rank: int | None = None
+    sha256: str | None = None
+
+
+ERRORS = {status: {"model": ErrorBody} for status in (400, 401, 403, 404, 413, 429, 503)}

@@ -1,0 +1,57 @@
+"""Server settings: pydantic-settings, from ``LSLO_``-prefixed environment variables, overridden by flags."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Literal
+
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+DEMO = Path(__file__).resolve().parents[1] / "adapters" / "demo"
+
+
+def _split(value: object) -> object:
+    if isinstance(value, str):
+        return [v.strip() for v in value.split(",") if v.strip()]
+    return value
+
+
+class ServerSettings(BaseSettings):
+    model_config = SettingsConfigDict(env_prefix="LSLO_", extra="forbid", frozen=True)
+
+    base: Path = Field(DEMO / "base", description="base model directory (Hugging Face format, with tokenizer)")
+    bundle: Path = Field(DEMO / "bundle", description="adapter bundle directory")
+    device: str = Field("auto", description="auto (CUDA when available), cpu, cuda or cuda:N")
+    dtype: Literal["auto", "fp32", "fp16", "bf16"] = Field(
+        "auto", description="weights dtype; auto: bf16 on CUDA when supported else fp16, fp32 on CPU")
+    host: str = Field("127.0.0.1", description="listen address")
+    port: int = Field(8000, ge=0, le=65535)
+    threads: int | None = Field(None, ge=1, description="torch CPU threads")
+
+    max_batch_size: int = Field(32, ge=1, description="rows per generate() call (1 turns batching off)")
+    max_wait_ms: float = Field(5.0, ge=0, description="how long a batch waits for more rows")
+    max_queue: int = Field(512, ge=1, description="rows waiting at most; beyond it requests get 503")
+    beam: int = Field(4, ge=1, le=16, description="beam size")
+    max_new_tokens: int = Field(200, ge=1)
+    max_input_tokens: int = Field(256, ge=8, description="longer inputs are truncated")
+    max_alternatives: int = Field(3, ge=0, description="most alternatives a request may ask for")
+
+    max_chars_per_item: int = Field(2000, ge=1, description="413 beyond it")
+    max_items: int = Field(64, ge=1, description="400 beyond it")
+    max_total_chars: int = Field(20000, ge=1, description="413 beyond it (all items of one request)")
+    request_timeout_s: float = Field(120.0, gt=0, description="a request waiting longer gets 503")
+
+    admin_token: SecretStr | None = Field(None, description="bearer token of the adapter endpoints (off when unset)")
+    api_keys: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="keys accepted for /translate (comma list; open when empty)")
+    rate_limit_per_minute: int = Field(0, ge=0, description="requests per minute per API key (0: no limit)")
+    cors_origins: Annotated[list[str], NoDecode] = Field(
+        default_factory=list, description="CORS origins (off when empty)")
+    max_upload_bytes: int = Field(256 * 2**20, ge=1, description="largest adapter upload")
+
+    log_level: str = "info"
+    log_format: Literal["json", "text"] = "json"
+    graceful_timeout_s: float = Field(30.0, ge=0, description="SIGTERM: time to finish in-flight requests")
+
+    _split_lists = field_validator("api_keys", "cors_origins", mode="before")(_split)

@@ -1,0 +1,315 @@
+"""The translation service: API, batching across pairs, hot swaps, errors, auth and metrics."""
+
+import concurrent.futures as cf
+import json
+import os
+import re
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+
+import httpx
+import pytest
+from fastapi.testclient import TestClient
+from server_helpers import make_app, reference
+
+from conftest import randomize_adapters, tiny_model
+from lslo import LSLoConfig, inject
+from lslo.io import save_bundle
+
+TEXTS = ["The cat sleeps.", "We are going to the market.", "Le train part à huit heures.", "Das Wetter ist kalt.",
+         "Ce champ est obligatoire.", "Where is the station?"]
+PAIRS = [("en", "fr"), ("fr", "de"), ("de", "oc"), ("oc", "en"), ("en", "de"), ("fr", "oc")]
+
+
+@pytest.fixture(scope="module")
+def client(service_dirs):
+    base, bundle = service_dirs
+    with TestClient(make_app(base, bundle, admin_token="s3cret")) as c:
+        yield c
+
+
+def _translate(client, q, source, target, **extra):
+    return client.post("/translate", json={"q": q, "source": source, "target": target, **extra})
+
+
+def test_single_and_list_requests_match_the_library(client, service_dirs):
+    base, bundle = service_dirs
+    expected = reference(base, bundle, TEXTS[:3], "en", "fr")
+    single = _translate(client, TEXTS[0], "en", "fr")
+    assert single.status_code == 200 and single.json() == {"translatedText": expected[0]}
+    listed = _translate(client, TEXTS[:3], "en", "fr")
+    assert listed.json() == {"translatedText": expected}
+    form = client.post("/translate", data={"q": TEXTS[0], "source": "en", "target": "fr"})
+    assert form.json()["translatedText"] == expected[0]
+
+
+def test_alternatives_and_shapes(client):
+    one = _translate(client, TEXTS[0], "en", "oc", alternatives=1).json()
+    assert isinstance(one["translatedText"], str) and len(one["alternatives"]) == 1
+    many = _translate(client, TEXTS[:2], "en", "oc", alternatives=1).json()
+    assert len(many["translatedText"]) == 2 and [len(a) for a in many["alternatives"]] == [1, 1]
+    assert _translate(client, "", "en", "fr").json() == {"translatedText": ""}
+    assert _translate(client, "same", "fr", "fr").json() == {"translatedText": "same"}
+
+
+def test_languages(client):
+    langs = client.get("/languages").json()
+    assert [entry["code"] for entry in langs] == ["de", "en", "fr", "oc"]
+    assert langs[1] == {"code": "en", "name": "English", "targets": ["de", "fr", "oc"]}
+
+
+def test_concurrent_mixed_pairs_equal_one_at_a_time(client):
+    alone = {(t, p): _translate(client, t, *p).json()["translatedText"] for t in TEXTS for p in PAIRS}
+    before = client.get("/metrics").text
+    with cf.ThreadPoolExecutor(12) as pool:
+        futures = {pool.submit(_translate, client, t, *p): (t, p) for t in TEXTS for p in PAIRS}
+        together = {futures[f]: f.result().json()["translatedText"] for f in cf.as_completed(futures)}
+    assert together == alone
+    count = _metric(client.get("/metrics").text, "lslo_batch_rows_count") - _metric(before, "lslo_batch_rows_count")
+    rows = _metric(client.get("/metrics").text, "lslo_batch_rows_sum") - _metric(before, "lslo_batch_rows_sum")
+    assert rows == len(alone) and count < rows  # several pairs shared generate() calls
+
+
+def _metric(text, name, labels=""):
+    pattern = re.escape(name) + (re.escape(labels) if labels else r"(\{[^}]*\})?") + r" ([0-9.e+-]+)"
+    return sum(float(m.group(m.lastindex)) for m in re.finditer(r"^" + pattern + "$", text, re.M))
+
+
+@pytest.mark.parametrize(
+    "body,status,message",
+    [
+        (b"{not json", 400, "not valid JSON"),
+        (b"", 400, "empty request body"),
+        (b"[1, 2]", 400, "JSON object"),
+        (json.dumps({"source": "en", "target": "fr"}).encode(), 400, "q: missing"),
+        (json.dumps({"q": "x", "source": "xx", "target": "fr"}).encode(), 400, "unsupported source 'xx'"),
+        (json.dumps({"q": "x", "source": "auto", "target": "fr"}).encode(), 400, "detection is not supported"),
+        (json.dumps({"q": "x", "source": "en", "target": "fr", "format": "html"}).encode(), 400, "format"),
+        (json.dumps({"q": [], "source": "en", "target": "fr"}).encode(), 400, "q is empty"),
+        (json.dumps({"q": 5, "source": "en", "target": "fr"}).encode(), 400, "q"),
+        (json.dumps({"q": "x", "source": "en", "target": "fr", "alternatives": 9}).encode(), 400, "limit is 3"),
+        (json.dumps({"q": "x", "source": "en", "target": "fr", "alternatives": -1}).encode(), 400, "alternatives"),
+        (json.dumps({"q": ["a"] * 65, "source": "en", "target": "fr"}).encode(), 400, "limit is 64"),
+        (json.dumps({"q": "x" * 2001, "source": "en", "target": "fr"}).encode(), 413, "limit is 2000"),
+        (json.dumps({"q": ["x" * 1500] * 14, "source": "en", "target": "fr"}).encode(), 413, "limit is 20000"),
+    ],
+)
+def test_bad_requests_get_an_error_body(client, body, status, message):
+    response = client.post("/translate", content=body, headers={"content-type": "application/json"})
+    assert response.status_code == status
+    assert set(response.json()) == {"error"} and message in response.json()["error"]
+
+
+def test_fastapi_validation_is_400_and_unknown_routes_404(client):
+    response = client.get("/adapters/en")  # method not allowed on this path
+    assert response.status_code == 405 and "error" in response.json()
+    assert client.get("/nope").json() == {"error": "Not Found"}
+    response = client.put("/adapters/bad..name", headers={"Authorization": "Bearer s3cret"})
+    assert response.status_code == 400 and "not a language code" in response.json()["error"]
+
+
+def test_api_keys_and_rate_limit(service_dirs):
+    base, bundle = service_dirs
+    with TestClient(make_app(base, bundle, api_keys="k1,k2", rate_limit_per_minute=2)) as c:
+        assert _translate(c, "x", "en", "fr").status_code == 403
+        assert _translate(c, "x", "en", "fr", api_key="nope").json() == {"error": "invalid API key"}
+        assert _translate(c, "x", "en", "fr", api_key="k1").status_code == 200
+        assert c.post("/translate", data={"q": "x", "source": "en", "target": "fr", "api_key": "k1"}).status_code == 200
+        limited = _translate(c, "x", "en", "fr", api_key="k1")
+        assert limited.status_code == 429 and int(limited.headers["retry-after"]) >= 1
+        assert _translate(c, "x", "en", "fr", api_key="k2").status_code == 200  # per key
+        assert _metric(c.get("/metrics").text, "lslo_rejected_requests_total", '{reason="rate_limit"}') == 1
+
+
+def test_overload_answers_503_with_retry_after(service_dirs):
+    base, bundle = service_dirs
+    with TestClient(make_app(base, bundle, max_queue=2, max_batch_size=1, max_wait_ms=0)) as c:
+        with cf.ThreadPoolExecutor(16) as pool:
+            responses = list(pool.map(lambda i: _translate(c, TEXTS[i % 6], "en", "fr"), range(32)))
+        statuses = [r.status_code for r in responses]
+        assert set(statuses) <= {200, 503} and 503 in statuses and 200 in statuses
+        refused = next(r for r in responses if r.status_code == 503)
+        assert int(refused.headers["retry-after"]) >= 1 and "capacity" in refused.json()["error"]
+
+
+def test_unexpected_errors_are_500_without_traces_and_isolated(service_dirs):
+    base, bundle = service_dirs
+    app = make_app(base, bundle, max_wait_ms=200)
+    with TestClient(app) as c:
+        engine = app.state.service.engine
+        original = engine.translate
+
+        def flaky(rows):
+            if any("boom" in r.text for r in rows):
+                raise RuntimeError("secret internal detail /etc/passwd")
+            return original(rows)
+
+        engine.translate = flaky
+        with cf.ThreadPoolExecutor(4) as pool:
+            bad = pool.submit(_translate, c, "boom", "en", "fr")
+            good = [pool.submit(_translate, c, t, "en", "fr") for t in TEXTS[:3]]
+            assert bad.result().status_code == 500
+            assert bad.result().json() == {"error": "internal error"}
+            assert all(g.result().status_code == 200 for g in good)
+        assert _metric(c.get("/metrics").text, "lslo_batch_splits_total") >= 1
+
+
+def test_admin_endpoints_refuse_missing_and_wrong_tokens(client, service_dirs):
+    _, bundle = service_dirs
+    data = (bundle / "fr.safetensors").read_bytes()
+    cases = (({}, 401), ({"Authorization": "Bearer wrong"}, 403), ({"Authorization": "Basic s3cret"}, 401))
+    for headers, status in cases:
+        for method in ("put", "delete"):
+            body = {"content": data} if method == "put" else {}
+            response = getattr(client, method)("/adapters/fr", headers=headers, **body)
+            assert response.status_code == status and "error" in response.json()
+    assert "fr" in [e["code"] for e in client.get("/languages").json()]
+
+
+def test_admin_disabled_without_token(service_dirs):
+    base, bundle = service_dirs
+    with TestClient(make_app(base, bundle)) as c:
+        response = c.delete("/adapters/fr", headers={"Authorization": "Bearer anything"})
+        assert response.status_code == 403 and "disabled" in response.json()["error"]
+
+
+def _new_fr_bundle(tokenizer, tmp_path, seed):
+    from training.tokenizer import model_vocab_size
+
+    model = tiny_model(seed=21, vocab_size=model_vocab_size(tokenizer))
+    lslo = inject(model, LSLoConfig.from_strings("en,fr,de,oc", "2;2;8", tiers="H:en,fr;M:de;V:oc"))
+    randomize_adapters(lslo, seed=seed, std=0.3)
+    save_bundle(lslo, tmp_path)
+    return tmp_path
+
+
+def test_swap_under_load_has_no_failures_and_takes_effect(service_dirs, tokenizer, tmp_path):
+    base, bundle = service_dirs
+    new = _new_fr_bundle(tokenizer, tmp_path / "new", seed=99)
+    # Expected results: the original bundle, and the original with fr replaced.
+    mixed = tmp_path / "mixed"
+    mixed.mkdir()
+    for f in bundle.iterdir():
+        (mixed / f.name).write_bytes(f.read_bytes())
+    (mixed / "fr.safetensors").write_bytes((new / "fr.safetensors").read_bytes())
+    manifest = json.loads((bundle / "manifest.json").read_text())
+    manifest["languages"]["fr"]["sha256"] = json.loads((new / "manifest.json").read_text())["languages"]["fr"]["sha256"]
+    (mixed / "manifest.json").write_text(json.dumps(manifest))
+    before = reference(base, bundle, TEXTS[:2], "en", "fr")
+    after = reference(base, mixed, TEXTS[:2], "en", "fr")
+    assert before != after
+
+    app = make_app(base, bundle, admin_token="tok")
+    with TestClient(app) as c:
+        assert _translate(c, TEXTS[:2], "en", "fr").json()["translatedText"] == before
+        stop, statuses = threading.Event(), []
+
+        def load():
+            while not stop.is_set():
+                statuses.append(_translate(c, TEXTS[len(statuses) % 6], *PAIRS[len(statuses) % 6]).status_code)
+
+        workers = [threading.Thread(target=load) for _ in range(4)]
+        for w in workers:
+            w.start()
+        time.sleep(0.3)
+        auth = {"Authorization": "Bearer tok"}
+        bad = c.put("/adapters/fr", content=(new / "fr.safetensors").read_bytes()[:500], headers=auth)
+        assert bad.status_code == 400 and "refused" in bad.json()["error"]
+        assert _translate(c, TEXTS[:2], "en", "fr").json()["translatedText"] == before  # old one still serving
+        swapped = c.put("/adapters/fr", content=(new / "fr.safetensors").read_bytes(), headers=auth)
+        assert swapped.status_code == 200 and swapped.json()["action"] == "replaced"
+        time.sleep(0.3)
+        stop.set()
+        for w in workers:
+            w.join()
+        assert len(statuses) > 10 and set(statuses) == {200}
+        assert _translate(c, TEXTS[:2], "en", "fr").json()["translatedText"] == after
+        table = {e["code"]: e for e in c.get("/adapters").json()["languages"]}
+        assert table["fr"]["source"] == "upload" and table["fr"]["sha256"] == manifest["languages"]["fr"]["sha256"]
+        # multipart upload, and reloading the bundle's own file (no body) restores the original
+        files = {"file": ("fr.safetensors", (new / "fr.safetensors").read_bytes(), "application/octet-stream")}
+        assert c.put("/adapters/fr", files=files, headers=auth).status_code == 200
+        assert c.put("/adapters/fr", headers=auth).json()["action"] == "replaced"
+        assert _translate(c, TEXTS[:2], "en", "fr").json()["translatedText"] == before
+        # unload and load again
+        assert c.delete("/adapters/oc", headers=auth).json() == {"language": "oc", "action": "removed"}
+        assert _translate(c, "x", "en", "oc").status_code == 400
+        assert c.put("/adapters/oc", headers=auth).json()["action"] == "added"
+        text = c.get("/metrics").text
+        assert _metric(text, "lslo_adapter_swaps_total", '{action="replaced",result="ok"}') == 3
+        assert _metric(text, "lslo_adapter_swaps_total", '{action="load",result="refused"}') == 1
+        assert _metric(text, "lslo_adapter_swaps_total", '{action="removed",result="ok"}') == 1
+
+
+def test_metrics_count_requests(service_dirs):
+    base, bundle = service_dirs
+    with TestClient(make_app(base, bundle)) as c:
+        for _ in range(3):
+            _translate(c, "The cat", "en", "de")
+        _translate(c, "x", "en", "zz")
+        text = c.get("/metrics").text
+        assert _metric(text, "lslo_http_requests_total", '{route="/translate",status="200"}') == 3
+        assert _metric(text, "lslo_http_requests_total", '{route="/translate",status="400"}') == 1
+        assert _metric(text, "lslo_translated_items_total", '{source="en",target="de"}') == 3
+        assert _metric(text, "lslo_http_request_seconds_count", '{route="/translate"}') == 4
+        assert _metric(text, "lslo_loaded_languages") == 4
+        assert c.get("/health").json() == {"status": "ok"} and c.get("/ready").json()["status"] == "ready"
+
+
+def _free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.mark.slow
+def test_real_uvicorn_process_with_libretranslate_client(service_dirs):
+    from libretranslatepy import LibreTranslateAPI
+
+    base, bundle = service_dirs
+    port = _free_port()
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "server", "--base", str(base), "--bundle", str(bundle), "--port", str(port),
+         "--beam", "2", "--max-new-tokens", "10", "--log-format", "text"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env={**os.environ, "LSLO_LOG_LEVEL": "warning"})
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        deadline = time.time() + 120
+        while time.time() < deadline:
+            try:
+                if httpx.get(url + "ready", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.3)
+        else:
+            pytest.fail("server did not become ready")
+        client = LibreTranslateAPI(url)
+        expected = reference(base, bundle, ["The cat sleeps."], "en", "fr")[0]
+        assert client.translate("The cat sleeps.", "en", "fr") == expected
+        assert {lang["code"] for lang in client.languages()} == {"en", "fr", "de", "oc"}
+        with cf.ThreadPoolExecutor(6) as pool:  # concurrent clients, mixed pairs
+            got = list(pool.map(lambda p: client.translate(TEXTS[0], *p), PAIRS))
+        assert got == [reference(base, bundle, [TEXTS[0]], *p)[0] for p in PAIRS]
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        output = proc.communicate(timeout=60)[0]
+    assert proc.returncode == 0, output
+
+
+def test_startup_refuses_a_missing_base_or_mismatched_bundle(service_dirs, tmp_path):
+    base, bundle = service_dirs
+    out = subprocess.run([sys.executable, "-m", "server", "--base", str(tmp_path / "none"), "--bundle", str(bundle)],
+                         capture_output=True, text=True)
+    assert out.returncode == 2 and "base model not found" in out.stderr and "none" in out.stderr
+    other = tmp_path / "other"
+    tiny_model(seed=5, vocab_size=200).save_pretrained(other)
+    (other / "sentencepiece.bpe.model").write_bytes((base / "sentencepiece.bpe.model").read_bytes())
+    for name in ("vocab.json", "tokenizer_config.json"):
+        (other / name).write_bytes((base / name).read_bytes())
+    out = subprocess.run([sys.executable, "-m", "server", "--base", str(other), "--bundle", str(bundle)],
+                         capture_output=True, text=True)
+    assert out.returncode == 2 and "another base model" in out.stderr and str(bundle) in out.stderr
