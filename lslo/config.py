@@ -33,8 +33,9 @@ class LSLoConfig:
     - ``fc_mode``: ``full`` applies the paper's equation to the whole fc1/fc2 matrices; ``square`` is the
       released code's d x d slice (fc1: first d of its outputs, fc2: first d of its inputs), which is what
       the paper's #Params column counts.
-    - ``layer_map``: a preset name (``paper``, ``all-src``, ``all-tgt``, resolved against the model's depth at
-      injection) or an explicit ``LayerMap``. Ignored in Weight Learning mode, where every layer has both sides.
+    - ``layer_map``: a preset name (``paper``, ``all-src``, ``all-tgt``, ``src-encoder``; resolved against the
+      model's depth at injection) or an explicit ``LayerMap``. Ignored in Weight Learning mode, where every layer
+      has both sides.
     - ``scaling``: multiplies every B A x (the released code uses 1.0, no alpha/r).
     - ``dropout``: dropout on the LoRA input during training.
     - ``weight_learning``: Eq. 5 -- a source- and a target-indexed adapter per module, mixed by softmax weights

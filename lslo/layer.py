@@ -138,6 +138,9 @@ class LSLoLinear(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # x: (rows, ..., in_features) -> (rows, ..., out_features)
+        dropping = self.training and isinstance(self.dropout, nn.Dropout)
+        if not torch.is_grad_enabled() and not dropping and not self.weight_learning and len(self.banks) == 1:
+            return self._forward_inference(x)
         y = self.base(x)
         x_lora = x if self.lora_in == self.base.in_features else x[..., : self.lora_in]
         x_lora = self.dropout(x_lora)
@@ -154,6 +157,22 @@ class LSLoLinear(nn.Module):
                 y = y + delta
             else:
                 y = torch.cat([y[..., : self.lora_out] + delta, y[..., self.lora_out :]], dim=-1)
+        return y
+
+    def _forward_inference(self, x: torch.Tensor) -> torch.Tensor:
+        """Same result as ``forward`` without autograd, in fewer kernels: the adapter's delta is added to the
+        base output in place by one ``addmm_`` (generation runs this path thousands of times per request)."""
+        side, bank = next(iter(self.banks.items()))
+        y = F.linear(x, self.base.weight, self.base.bias)  # (rows, ..., out)
+        x_lora = x if self.lora_in == self.base.in_features else x[..., : self.lora_in]
+        h = F.linear(x_lora, bank.lora_A)  # (rows, ..., R)
+        rows, rank = x.shape[0], h.shape[-1]
+        coef = self._router.coefficients(side, rows, x.device, h.dtype)  # (rows, R)
+        h.mul_(coef.view(rows, *([1] * (h.dim() - 2)), rank))
+        if self.lora_out == self.base.out_features:
+            y.view(-1, self.lora_out).addmm_(h.view(-1, rank), bank.lora_B.t())
+        else:
+            y[..., : self.lora_out] += F.linear(h, bank.lora_B)
         return y
 
     def extra_repr(self) -> str:

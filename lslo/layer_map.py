@@ -13,7 +13,7 @@ from typing import Literal
 
 Side = Literal["src", "tgt"]
 SIDES: tuple[Side, ...] = ("src", "tgt")
-PRESETS = ("paper", "all-src", "all-tgt")
+PRESETS = ("paper", "all-src", "all-tgt", "src-encoder")
 
 
 def paper_encoder_src_layers(n_encoder: int) -> int:
@@ -33,8 +33,10 @@ class LayerMap:
             return cls(("src",) * n_src + ("tgt",) * (n_encoder - n_src), ("tgt",) * n_decoder)
         if name == "all-src":
             return cls(("src",) * n_encoder, ("src",) * n_decoder)
-        if name == "all-tgt":
+        if name == "all-tgt":  # also the paper's Table 3 "TGT" (encoder target-indexed, decoder as learned)
             return cls(("tgt",) * n_encoder, ("tgt",) * n_decoder)
+        if name == "src-encoder":  # the paper's Table 3 "SRC": encoder source-indexed, decoder target-indexed
+            return cls(("src",) * n_encoder, ("tgt",) * n_decoder)
         raise KeyError(f"unknown layer-map preset {name!r}; known: {', '.join(PRESETS)}")
 
     @classmethod

@@ -85,7 +85,7 @@ class TranslationEngine:
                                "Hugging Face model directory)")
         try:
             tokenizer = AutoTokenizer.from_pretrained(base)
-            model = M2M100ForConditionalGeneration.from_pretrained(base, dtype=self.dtype)
+            model = M2M100ForConditionalGeneration.from_pretrained(base, dtype=self.dtype, use_safetensors=True)
         except (OSError, ValueError, KeyError) as err:
             raise StartupError(f"cannot load the base model from {base}: {err}") from None
         return tokenizer, model.to(self.device).eval()

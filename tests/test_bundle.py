@@ -220,3 +220,13 @@ def test_bundle_level_refusals(trained, make_model, tmp_path):
         load_bundle(model, broken)
     assert getattr(model, "_lslo", None) is None
     assert not any(type(m).__name__ == "LSLoLinear" for m in model.modules())
+
+
+def test_bundle_files_get_the_usual_permissions(trained):
+    import os
+
+    _, _, _, bundle = trained
+    umask = os.umask(0)
+    os.umask(umask)
+    for path in bundle.iterdir():
+        assert path.stat().st_mode & 0o777 == 0o666 & ~umask, path.name

@@ -115,3 +115,8 @@ def test_explicit_layer_map_must_fit_depth():
     config = LSLoConfig.from_strings("en,fr", 2, layer_map=LayerMap(("src",), ("tgt",)))
     with pytest.raises(ConfigError, match="2 encoder entries|1 encoder entries"):
         config.resolve_layer_map(2, 1)
+
+
+def test_table3_presets():
+    assert LayerMap.preset("src-encoder", 12, 12) == LayerMap(("src",) * 12, ("tgt",) * 12)
+    assert LayerMap.preset("all-tgt", 12, 12) == LayerMap(("tgt",) * 12, ("tgt",) * 12)

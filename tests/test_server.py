@@ -14,11 +14,11 @@ import time
 import httpx
 import pytest
 from fastapi.testclient import TestClient
-from server_helpers import make_app, reference
 
 from conftest import randomize_adapters, tiny_model
 from lslo import LSLoConfig, inject
 from lslo.io import save_bundle
+from server_helpers import make_app, reference
 
 TEXTS = ["The cat sleeps.", "We are going to the market.", "Le train part à huit heures.", "Das Wetter ist kalt.",
          "Ce champ est obligatoire.", "Where is the station?"]

@@ -82,3 +82,20 @@ def test_cli_reports_type_errors_and_exits_2(tmp_path):
     out = subprocess.run([sys.executable, "-m", "training", "finetune", "--config", str(config)],
                          capture_output=True, text=True)
     assert out.returncode == 2 and "unknown option 'bogus_option'" in out.stderr
+
+
+def test_pickled_weights_are_never_loaded(base_dir, corpus_dir, tmp_path):
+    """A base directory with only pytorch_model.bin (a pickle) is refused, not unpickled."""
+    import shutil
+
+    import torch
+
+    from training.setup import load_base_model
+
+    pickled = tmp_path / "pickled"
+    shutil.copytree(base_dir, pickled)
+    (pickled / "model.safetensors").unlink()
+    torch.save({"model.shared.weight": torch.zeros(1)}, pickled / "pytorch_model.bin")
+    with pytest.raises(OSError):
+        load_base_model(pickled, torch.device("cpu"))
+    assert "has no model.safetensors" in _problems(**finetune_args(pickled, corpus_dir, tmp_path / "o"))

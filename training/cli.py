@@ -14,6 +14,7 @@ from training.settings import Settings, add_arguments, build_settings
 def _commands() -> dict[str, tuple[type[Settings], Callable[[Any], Any], str]]:
     from training.base import InitBaseSettings, run_init_base
     from training.corpus import CorpusSettings, run_corpus
+    from training.export import ExportSettings, run_export
     from training.recipes.evaluate import EvaluateSettings, run_evaluate
     from training.recipes.finetune import FinetuneSettings, PretrainSettings, run_finetune
     from training.recipes.subspace import SubspaceSettings, run_subspace
@@ -30,6 +31,7 @@ def _commands() -> dict[str, tuple[type[Settings], Callable[[Any], Any], str]]:
         "subspace": (SubspaceSettings, run_subspace,
                      "Intrinsic Subspace Estimation (--mode ise) or language-specific pruning (--mode lsp)"),
         "evaluate": (EvaluateSettings, run_evaluate, "spBLEU / chrF++ by direction and resource group"),
+        "export": (ExportSettings, run_export, "pack a base model and a bundle for serving (fp16 / bf16)"),
     }
 
 

@@ -41,6 +41,9 @@ def read_base(base: Path, problems: list[str]) -> tuple[Any, M2M100Config | None
     if not (base / "config.json").is_file():
         problems.append(f"base model directory {base} has no config.json (is it a Hugging Face model directory?)")
         return None, None
+    if not any((base / name).is_file() for name in ("model.safetensors", "model.safetensors.index.json")):
+        problems.append(f"base model directory {base} has no model.safetensors: only safetensors weights are loaded "
+                        "(pickled pytorch_model.bin files never are; convert them in an environment you trust)")
     try:
         config = M2M100Config.from_pretrained(base)
     except (OSError, ValueError, TypeError) as err:
@@ -92,7 +95,8 @@ def gather_inputs(
 
 
 def load_base_model(base: Path, device: torch.device) -> M2M100ForConditionalGeneration:
-    model = M2M100ForConditionalGeneration.from_pretrained(base, dtype=torch.float32)
+    # use_safetensors: never fall back to pickled pytorch_model.bin weights
+    model = M2M100ForConditionalGeneration.from_pretrained(base, dtype=torch.float32, use_safetensors=True)
     return model.to(device)
 
 

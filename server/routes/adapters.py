@@ -83,7 +83,8 @@ async def put_adapter(lang: str, request: Request) -> AdapterChange:
         path = bundle / (entry["file"] if entry else f"{code}.safetensors")
         if not path.is_file():
             raise NotFound(f"no body and no {path.name} in the bundle: upload the adapter file")
-        data, label, source = await run_in_threadpool(path.read_bytes), str(path), "bundle"
+        # The label ends up in error messages: the file name only, never the server's paths.
+        data, label, source = await run_in_threadpool(path.read_bytes), f"bundle file {path.name}", "bundle"
     else:
         label, source = f"upload for {code}", "upload"
     try:

@@ -6,6 +6,8 @@ from fastapi import APIRouter, Request, Response
 from fastapi.responses import JSONResponse
 from prometheus_client import CONTENT_TYPE_LATEST
 
+from server.schemas import ErrorBody
+
 router = APIRouter(tags=["operations"])
 
 
@@ -14,7 +16,8 @@ async def health() -> dict[str, str]:
     return {"status": "ok"}
 
 
-@router.get("/ready", summary="Model and adapters are loaded and requests are accepted")
+@router.get("/ready", summary="Model and adapters are loaded and requests are accepted",
+            responses={503: {"model": ErrorBody, "description": "starting or shutting down"}})
 async def ready(request: Request) -> Response:
     service = request.app.state.service
     if not service.ready:
@@ -23,6 +26,8 @@ async def ready(request: Request) -> Response:
                          "device": str(service.engine.device), "dtype": str(service.engine.dtype).split(".")[-1]})
 
 
-@router.get("/metrics", summary="Prometheus metrics")
+@router.get("/metrics", summary="Prometheus metrics", response_class=Response,
+            responses={200: {"content": {CONTENT_TYPE_LATEST.split(";")[0]: {"schema": {"type": "string"}}},
+                             "description": "Prometheus text exposition format"}})
 async def metrics(request: Request) -> Response:
     return Response(request.app.state.service.metrics.render(), media_type=CONTENT_TYPE_LATEST)

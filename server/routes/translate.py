@@ -15,6 +15,7 @@ from server.engine import Row
 from server.errors import BadRequest, Overloaded, PayloadTooLarge, RateLimited
 from server.schemas import ERRORS, LanguageEntry, TranslateRequest, TranslateResponse
 from server.settings import ServerSettings
+from server.text import clean
 from training.codes import language_name
 
 router = APIRouter()
@@ -102,7 +103,7 @@ async def translate(request: Request) -> TranslateResponse:
             service.metrics.rejected.labels(reason="rate_limit").inc()
             raise RateLimited(f"rate limit of {settings.rate_limit_per_minute} requests per minute reached",
                               {"Retry-After": str(max(1, math.ceil(wait)))})
-    texts = [req.q] if isinstance(req.q, str) else list(req.q)
+    texts = [clean(t) for t in ([req.q] if isinstance(req.q, str) else req.q)]
     check_request(req, texts, settings, set(engine.languages))
     n_best = 1 + req.alternatives
     if req.source == req.target:

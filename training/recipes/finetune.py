@@ -21,6 +21,7 @@ from lslo.errors import ConfigError, raise_if_problems
 from lslo.inject import inject
 from lslo.io import save_bundle
 from lslo.languages import TIERS
+from lslo.layer_map import PRESETS as LAYER_MAP_PRESETS
 from lslo.layer_map import LayerMap
 from lslo.model import LSLoModel
 from lslo.pruning import Pruner, PruningSchedule, language_pools
@@ -41,7 +42,7 @@ class LSLoSettings(TrainSettings):
     ranks: str = Field("2;2;8", description="tier pattern (2;2;8 = H;M;V, 2;2;8;8 = H;M;L;V), a rank, or code=rank,...")
     modules: str = Field("all", description="all, fc, attn or a comma list of q,k,v,c-q,c-k,c-v,fc1,fc2")
     fc_mode: Literal["full", "square"] = Field("full", description="full matrices, or the released code's d x d slice")
-    layer_map: str = Field("paper", description="paper, all-src, all-tgt or a layer_map.json file")
+    layer_map: str = Field("paper", description="paper, all-src, all-tgt, src-encoder or a layer_map.json file")
     scaling: float = Field(1.0, gt=0)
     lora_dropout: float = Field(0.0, ge=0, lt=1)
 
@@ -85,11 +86,11 @@ DEFAULT_LR = {"lslo": 3e-3, "full": 1e-4}  # the paper's learning rates
 
 def read_layer_map(spec: str, n_encoder: int, n_decoder: int, problems: list[str]) -> LayerMap | str:
     """A preset name, or a layer_map.json file (as written by weight-learning)."""
-    if spec in ("paper", "all-src", "all-tgt"):
+    if spec in LAYER_MAP_PRESETS:
         return spec
     path = Path(spec)
     if not path.is_file():
-        problems.append(f"--layer-map {spec!r} is neither a preset (paper, all-src, all-tgt) nor a file")
+        problems.append(f"--layer-map {spec!r} is neither a preset ({', '.join(LAYER_MAP_PRESETS)}) nor a file")
         return "paper"
     try:
         layer_map = LayerMap.from_dict(json.loads(path.read_text(encoding="utf-8")))
