@@ -10,18 +10,25 @@ TORCH_SPEC ?= torch==2.13.0
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: install demo test test-fast lint clean
+.PHONY: install serve demo demo-bundle test test-fast lint bench-quick fuzz soak clean
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --disable-pip-version-check "$(TORCH_SPEC)"
-	$(PY) -m pip install --quiet --disable-pip-version-check -e ".[dev]"
+	$(PY) -m pip install --quiet --disable-pip-version-check -e ".[dev,bench]"
 	touch $(STAMP)
 
 install: $(STAMP)
 
+serve: $(STAMP)
+	$(PY) -m server
+
 demo: $(STAMP)
 	$(PY) -m lslo demo
+
+# Rebuild adapters/demo/ from offline data (seeded; about two and a half hours on 2 CPU cores).
+demo-bundle: $(STAMP)
+	bash adapters/demo/build.sh
 
 test: $(STAMP)
 	$(PY) -m pytest
@@ -30,7 +37,16 @@ test-fast: $(STAMP)
 	$(PY) -m pytest -m "not slow"
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check lslo training server tests
+	$(VENV)/bin/ruff check lslo training server bench scripts tests
+
+bench-quick: $(STAMP)
+	$(PY) -m bench all --quick --json runs/bench-quick
+
+fuzz: $(STAMP)
+	scripts/fuzz.sh 1000
+
+soak: $(STAMP)
+	$(PY) scripts/soak.py --minutes 10 --json runs/soak.json
 
 clean:
 	rm -rf $(VENV) .pytest_cache
