@@ -1,0 +1,224 @@
+"""Reliability: odd input never breaks a batch, device faults split batches, broken or racing adapter files
+are refused while traffic continues, access rules hold, and nothing leaks internals."""
+
+import concurrent.futures as cf
+import json
+import threading
+import time
+
+import pytest
+import torch
+from fastapi.testclient import TestClient
+
+from server_helpers import make_app
+
+ODD = [
+    "", "   ", "\n\t ", "a\x00b\x07c", "😀🎉 emoji only", "שלום עולם", "مرحبا بالعالم and English mixed",
+    "日本語とEnglishの混在", "x" * 1999, "Ζ\u0301alg\u0338o \u202etext\u202c", "\ud800 lone surrogate",
+]
+NORMAL = ["The cat sleeps.", "We are going to the market.", "Where is the station?"]
+
+
+@pytest.fixture(scope="module")
+def app_client(service_dirs):
+    base, bundle = service_dirs
+    app = make_app(base, bundle, admin_token="tok", max_wait_ms=50)
+    with TestClient(app) as client:
+        yield app, client
+
+
+def _t(client, q, source="en", target="fr"):
+    # ASCII-escaped JSON, as clients send it: "\ud800" escapes carry lone surrogates
+    body = json.dumps({"q": q, "source": source, "target": target}, ensure_ascii=True)
+    return client.post("/translate", content=body, headers={"content-type": "application/json"})
+
+
+def test_odd_inputs_are_translated_cleanly_and_do_not_disturb_others(app_client):
+    _, c = app_client
+    alone = [_t(c, t).json()["translatedText"] for t in NORMAL]
+    with cf.ThreadPoolExecutor(16) as pool:
+        odd = [pool.submit(_t, c, q) for q in ODD]
+        normal = [pool.submit(_t, c, q) for q in NORMAL]
+        as_list = pool.submit(_t, c, ODD + NORMAL)
+    for response in odd:
+        assert response.result().status_code == 200
+        assert isinstance(response.result().json()["translatedText"], str)
+    assert [r.result().json()["translatedText"] for r in normal] == alone
+    listed = as_list.result().json()["translatedText"]
+    assert listed[len(ODD):] == alone and listed[:3] == ["", "", ""]  # blank texts come back blank
+
+
+def test_invalid_utf8_bodies_are_400(app_client):
+    _, c = app_client
+    bad = b'{"q": "\xff\xfe broken", "source": "en", "target": "fr"}'
+    response = c.post("/translate", content=bad, headers={"content-type": "application/json"})
+    assert response.status_code == 400 and set(response.json()) == {"error"}
+    form = c.post("/translate", content=b"q=%FF%FE&source=en&target=fr",
+                  headers={"content-type": "application/x-www-form-urlencoded"})
+    assert form.status_code in (200, 400) and ("translatedText" in form.json() or "error" in form.json())
+
+
+def test_cuda_out_of_memory_splits_the_batch_and_loses_nothing(service_dirs):
+    base, bundle = service_dirs
+    app = make_app(base, bundle, max_wait_ms=200, max_batch_size=16)
+    with TestClient(app) as c:
+        expected = {q: _t(c, q).json()["translatedText"] for q in NORMAL * 2}
+        engine = app.state.service.engine
+        original, calls = engine.translate, []
+
+        def fragile(rows):  # a device that cannot hold more than two rows at a time
+            calls.append(len(rows))
+            if len(rows) > 2:
+                raise torch.cuda.OutOfMemoryError("CUDA out of memory (injected)")
+            return original(rows)
+
+        engine.translate = fragile
+        with cf.ThreadPoolExecutor(8) as pool:
+            responses = list(pool.map(lambda q: _t(c, q), NORMAL * 4))
+        assert [r.status_code for r in responses] == [200] * 12
+        assert [r.json()["translatedText"] for r in responses] == [expected[q] for q in NORMAL * 4]
+        assert max(calls) > 2 and any(n <= 2 for n in calls)  # a large batch failed and was split
+        text = c.get("/metrics").text
+        assert 'lslo_batch_splits_total{reason="OutOfMemoryError"}' in text
+
+
+def test_bundle_file_rewritten_during_reload_is_refused_or_whole(service_dirs, tmp_path):
+    base, bundle = service_dirs
+    copy = tmp_path / "bundle"
+    copy.mkdir()
+    for f in bundle.iterdir():
+        (copy / f.name).write_bytes(f.read_bytes())
+    good = (copy / "fr.safetensors").read_bytes()
+    app = make_app(base, copy, admin_token="tok")
+    stop = threading.Event()
+
+    def rewrite():  # rewrites the file in place, a few bytes at a time, over and over
+        while not stop.is_set():
+            with open(copy / "fr.safetensors", "wb") as f:
+                for i in range(0, len(good), 4096):
+                    f.write(good[i:i + 4096])
+                    f.flush()
+                    time.sleep(0.0005)
+
+    with TestClient(app) as c:
+        writer = threading.Thread(target=rewrite)
+        writer.start()
+        try:
+            outcomes = []
+            traffic = []
+            for _ in range(25):
+                response = c.put("/adapters/fr", headers={"Authorization": "Bearer tok"})
+                outcomes.append(response.status_code)
+                if response.status_code != 200:
+                    assert "adapter refused" in response.json()["error"]
+                    assert str(copy) not in response.json()["error"]  # no server paths in answers
+                traffic.append(_t(c, NORMAL[0]).status_code)
+        finally:
+            stop.set()
+            writer.join()
+        assert set(outcomes) <= {200, 400} and set(traffic) == {200}
+        (copy / "fr.safetensors").write_bytes(good)
+        assert c.put("/adapters/fr", headers={"Authorization": "Bearer tok"}).status_code == 200
+
+
+@pytest.mark.parametrize("name", ["..", "..%2F..%2Fetc%2Fpasswd", "fr.safetensors", "FR", "e", "abcd"])
+def test_language_names_are_validated(app_client, name):
+    _, c = app_client
+    response = c.put(f"/adapters/{name}", headers={"Authorization": "Bearer tok"})
+    assert response.status_code in (400, 404) and "error" in response.json()
+
+
+def test_upload_size_limit(service_dirs):
+    base, bundle = service_dirs
+    with TestClient(make_app(base, bundle, admin_token="tok", max_upload_bytes=1000)) as c:
+        data = (bundle / "fr.safetensors").read_bytes()
+        response = c.put("/adapters/fr", content=data, headers={"Authorization": "Bearer tok"})
+        assert response.status_code == 413 and "1000" in response.json()["error"]
+
+
+def test_cors_off_by_default_and_on_when_configured(service_dirs, app_client):
+    _, c = app_client
+    preflight = {"Origin": "https://example.org", "Access-Control-Request-Method": "POST"}
+    assert "access-control-allow-origin" not in c.options("/translate", headers=preflight).headers
+    base, bundle = service_dirs
+    with TestClient(make_app(base, bundle, cors_origins="https://example.org")) as on:
+        response = on.options("/translate", headers=preflight)
+        assert response.headers["access-control-allow-origin"] == "https://example.org"
+
+
+def test_errors_never_leak_traces_or_paths(app_client, service_dirs):
+    app, c = app_client
+    base, bundle = service_dirs
+    responses = [
+        c.post("/translate", content=b"\x00\x01", headers={"content-type": "application/json"}),
+        c.put("/adapters/fr", content=b"garbage", headers={"Authorization": "Bearer tok"}),
+        c.put("/adapters/xh", headers={"Authorization": "Bearer tok"}),
+        c.get("/does-not-exist"),
+    ]
+    for response in responses:
+        body = response.text
+        assert response.status_code < 500 and "Traceback" not in body
+        assert str(base) not in body and str(bundle) not in body and "/site-packages/" not in body
+
+
+def _bad_uploads(good: bytes) -> dict[str, tuple[bytes, str]]:
+    """Broken variants of a valid adapter file, each with the reason the server must give."""
+    from safetensors.torch import save as st_save
+
+    from lslo.io.adapter_file import parse_language_file
+
+    adapter = parse_language_file(good)
+    meta = {"format": "lslo-adapter", "format_version": "1", "language": adapter.language,
+            "rank": str(adapter.rank), "dtype": "float32", "base_fingerprint": json.dumps(adapter.fingerprint),
+            "config": json.dumps(adapter.config)}
+    t = adapter.tensors
+    key = next(k for k in t if k.endswith("lora_B"))
+    other_fp = json.loads(json.dumps(adapter.fingerprint))
+    first = next(iter(other_fp["stats"]))
+    other_fp["stats"][first] = [v * 1.5 for v in other_fp["stats"][first]]
+
+    def raw(tensors, **changes):
+        return st_save({k: v.contiguous() for k, v in tensors.items()}, metadata={**meta, **changes})
+
+    return {
+        "truncated": (good[: len(good) // 2], "not a readable safetensors file"),
+        "empty": (b"", None),  # an empty body means "reload from the bundle"
+        "not safetensors": (b"\x89PNG\r\n\x1a\n" + b"\x00" * 64, "not a readable safetensors file"),
+        "wrong shape": (raw({**t, key: torch.zeros(t[key].shape[0] + 2, t[key].shape[1])}), "shape"),
+        "wrong dtype": (raw({k: v.to(torch.int16) for k, v in t.items()}), "dtype"),
+        "NaN": (raw({**t, key: torch.full_like(t[key], float("nan"))}), "NaN or Inf"),
+        "Inf": (raw({**t, key: torch.full_like(t[key], float("inf"))}), "NaN or Inf"),
+        "other base model": (raw(t, base_fingerprint=json.dumps(other_fp)), "another base model"),
+        "future format": (raw(t, format_version="3"), "newer format version 3"),
+    }
+
+
+def test_each_bad_upload_is_refused_while_traffic_flows(service_dirs):
+    base, bundle = service_dirs
+    app = make_app(base, bundle, admin_token="tok", max_wait_ms=20)
+    good = (bundle / "fr.safetensors").read_bytes()
+    with TestClient(app) as c:
+        before = _t(c, NORMAL[0]).json()["translatedText"]
+        stop, statuses = threading.Event(), []
+
+        def traffic():
+            while not stop.is_set():
+                statuses.append(_t(c, NORMAL[len(statuses) % 3], "de", "fr").status_code)
+
+        worker = threading.Thread(target=traffic)
+        worker.start()
+        try:
+            for name, (data, reason) in _bad_uploads(good).items():
+                response = c.put("/adapters/fr", content=data, headers={"Authorization": "Bearer tok"})
+                if reason is None:
+                    assert response.status_code == 200, name
+                    continue
+                assert response.status_code == 400, name
+                assert reason in response.json()["error"], (name, response.json())
+                assert _t(c, NORMAL[0]).json()["translatedText"] == before, name  # the old adapter serves
+        finally:
+            stop.set()
+            worker.join()
+        assert statuses and set(statuses) == {200}
+        refused = 'lslo_adapter_swaps_total{action="load",result="refused"}'
+        assert f"{refused} 8.0" in c.get("/metrics").text

@@ -1,0 +1,151 @@
+"""Reliability against a real server process: graceful SIGTERM, disconnecting clients, load at twice the
+capacity with bounded memory, and a short schemathesis run over the OpenAPI schema (no 5xx, every error
+body is {"error": ...})."""
+
+import asyncio
+import concurrent.futures as cf
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+pytestmark = pytest.mark.slow
+
+
+def _rss_mib(pid: int) -> float:
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    return float("nan")
+
+
+def _port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Server:
+    def __init__(self, base, bundle, *flags, env=None):
+        self.port = _port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self.proc = subprocess.Popen(
+            [sys.executable, "-m", "server", "--base", str(base), "--bundle", str(bundle), "--port", str(self.port),
+             "--beam", "2", "--max-new-tokens", "10", "--log-format", "text", "--log-level", "warning", *flags],
+            env={**os.environ, **(env or {})}, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        deadline = time.time() + 120
+        while time.time() < deadline:
+            try:
+                if httpx.get(self.url + "/ready", timeout=2).status_code == 200:
+                    return
+            except httpx.TransportError:
+                time.sleep(0.2)
+        self.proc.kill()
+        raise RuntimeError(self.proc.communicate()[0])
+
+    def stop(self) -> tuple[int, str]:
+        if self.proc.poll() is None:
+            self.proc.send_signal(signal.SIGTERM)
+        out = self.proc.communicate(timeout=90)[0]
+        return self.proc.returncode, out
+
+
+def _post(url, text, timeout=60.0):
+    return httpx.post(url + "/translate", json={"q": text, "source": "en", "target": "fr"}, timeout=timeout)
+
+
+def test_sigterm_finishes_in_flight_requests_then_exits_0(service_dirs):
+    base, bundle = service_dirs
+    server = Server(base, bundle, "--max-batch-size", "1", "--graceful-timeout-s", "60")
+    texts = [f"The cat sleeps number {i}." for i in range(12)]
+    with cf.ThreadPoolExecutor(12) as pool:
+        futures = [pool.submit(_post, server.url, t) for t in texts]
+        time.sleep(0.3)  # requests are queued or running
+        server.proc.send_signal(signal.SIGTERM)
+        statuses = [f.result().status_code for f in futures]
+    code, output = server.stop()
+    assert statuses == [200] * 12, output
+    assert code == 0, output
+    with pytest.raises(httpx.TransportError):
+        httpx.get(server.url + "/health", timeout=2)
+
+
+def test_disconnecting_clients_do_not_stall_the_worker(service_dirs):
+    base, bundle = service_dirs
+    server = Server(base, bundle)
+    try:
+        for i in range(20):  # clients that give up almost at once
+            with pytest.raises(httpx.TimeoutException):
+                _post(server.url, f"A sentence that the client will not wait for {i}", timeout=0.005)
+        start = time.time()
+        assert _post(server.url, "The cat sleeps.").status_code == 200
+        assert time.time() - start < 30
+        deadline = time.time() + 30
+        while "lslo_queue_rows 0.0" not in httpx.get(server.url + "/metrics").text and time.time() < deadline:
+            time.sleep(0.2)
+        assert "lslo_queue_rows 0.0" in httpx.get(server.url + "/metrics").text
+    finally:
+        code, output = server.stop()
+    assert code == 0, output
+
+
+def test_twice_the_capacity_gets_quick_503s_bounded_memory_and_finished_accepted_requests(service_dirs):
+    base, bundle = service_dirs
+    capacity = 16
+    server = Server(base, bundle, "--max-queue", str(capacity), "--max-batch-size", "8")
+    try:
+        for _ in range(3):
+            _post(server.url, "warm up")
+        rss_before = _rss_mib(server.proc.pid)
+
+        async def flood():
+            async with httpx.AsyncClient(timeout=120, limits=httpx.Limits(max_connections=200)) as http:
+                async def one(i):
+                    start = time.perf_counter()
+                    r = await http.post(server.url + "/translate",
+                                        json={"q": [f"Sentence {i} to translate."] * 2, "source": "en", "target": "de"})
+                    return r, time.perf_counter() - start
+
+                results = []
+                for _ in range(4):  # four waves of twice the queue capacity (in rows)
+                    results += await asyncio.gather(*(one(i) for i in range(capacity)))
+                return results
+
+        results = asyncio.run(flood())
+        rss_after = _rss_mib(server.proc.pid)
+    finally:
+        code, output = server.stop()
+    statuses = [r.status_code for r, _ in results]
+    assert set(statuses) <= {200, 503}, statuses
+    assert statuses.count(200) > 0 and statuses.count(503) > 0
+    for response, seconds in results:
+        if response.status_code == 503:
+            assert int(response.headers["retry-after"]) >= 1 and seconds < 5
+        else:
+            assert len(response.json()["translatedText"]) == 2
+    assert rss_after - rss_before < 200, (rss_before, rss_after)
+    assert code == 0, output
+
+
+def test_schemathesis_finds_no_server_errors(service_dirs, tmp_path):
+    """A short property-based run over every operation; the long run is scripts/fuzz.sh."""
+    base, bundle = service_dirs
+    server = Server(base, bundle, env={"LSLO_ADMIN_TOKEN": "tok"})
+    try:
+        out = subprocess.run(
+            [str(Path(sys.executable).parent / "schemathesis"), "run", f"{server.url}/openapi.json",
+             "--checks", "not_a_server_error,content_type_conformance", "--max-examples", "25",
+             "--phases", "examples,coverage,fuzzing", "--workers", "1", "--header", "Authorization: Bearer tok",
+             "--seed", "1", "--suppress-health-check", "all"],
+            capture_output=True, text=True, timeout=600, cwd=tmp_path)
+    finally:
+        code, output = server.stop()
+    assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-2000:]
+    assert "Internal Server Error" not in output and "Traceback" not in output, output[-3000:]
