@@ -1,0 +1,1 @@
+"""Benchmarks: ``python -m bench <suite> [--quick] [--device cpu|cuda] --json FILE``."""

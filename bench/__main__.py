@@ -1,0 +1,56 @@
+"""``python -m bench <suite> [--quick] [--device cpu|cuda] [--json FILE]``"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+import time
+from pathlib import Path
+
+import torch
+
+from bench.common import machine, write_json
+
+SUITES = {
+    "overhead": "bench.suites.overhead",
+    "peft": "bench.suites.peft_compare",
+    "server": "bench.suites.server_load",
+    "swap": "bench.suites.swap",
+    "train": "bench.suites.train",
+    "startup": "bench.suites.startup",
+}
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("suite", choices=[*SUITES, "all"])
+    parser.add_argument("--quick", action="store_true", help="short runs (under two minutes each on 2 CPU cores)")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda")
+    parser.add_argument("--dtype", default="auto", choices=["auto", "fp32", "fp16", "bf16"],
+                        help="inference dtype (auto: fp32 on CPU, bf16 on CUDA)")
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
+    parser.add_argument("--json", type=Path, default=None, help="write raw figures and ratios here "
+                        "(with 'all': a directory, one file per suite)")
+    args = parser.parse_args(argv)
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
+    dtype = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}.get(
+        args.dtype, torch.bfloat16 if device.type == "cuda" else torch.float32)
+    suites = list(SUITES) if args.suite == "all" else [args.suite]
+    for name in suites:
+        module = importlib.import_module(SUITES[name])
+        print(f"\n### {name}{' (quick)' if args.quick else ''} on {device}, {str(dtype).split('.')[-1]}\n")
+        start = time.perf_counter()
+        result = module.run(device, dtype, args.quick)
+        seconds = time.perf_counter() - start
+        print(f"({seconds:.0f}s)")
+        target = args.json / f"{name}.json" if args.json and args.suite == "all" else args.json
+        write_json(target, name, {"quick": args.quick, "seconds": seconds, "machine": machine(device),
+                                  "dtype": str(dtype).split(".")[-1], **result})
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

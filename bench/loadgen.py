@@ -1,0 +1,133 @@
+"""A bounded loopback load generator and server-process helpers for the server benchmarks."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import random
+import signal
+import socket
+import subprocess
+import sys
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import httpx
+
+from bench.common import percentile
+
+
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class ServerProcess:
+    url: str
+    proc: subprocess.Popen
+    started_s: float  # seconds from spawn to /ready
+
+    def stop(self) -> int:
+        self.proc.send_signal(signal.SIGTERM)
+        try:
+            return self.proc.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            return -9
+
+
+def start_server(args: Sequence[str], env: dict[str, str] | None = None, timeout: float = 300) -> ServerProcess:
+    port = free_port()
+    start = time.perf_counter()
+    proc = subprocess.Popen([sys.executable, "-m", "server", "--port", str(port), "--log-format", "text",
+                             "--log-level", "warning", *args], env={**os.environ, **(env or {})},
+                            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+    url = f"http://127.0.0.1:{port}"
+    while time.perf_counter() - start < timeout:
+        if proc.poll() is not None:
+            raise RuntimeError(f"server exited: {proc.stderr.read().decode()[-2000:] if proc.stderr else ''}")
+        try:
+            if httpx.get(url + "/ready", timeout=2).status_code == 200:
+                return ServerProcess(url, proc, time.perf_counter() - start)
+        except httpx.TransportError:
+            pass
+        time.sleep(0.05)
+    proc.kill()
+    raise RuntimeError("server did not become ready")
+
+
+@dataclass
+class LoadResult:
+    clients: int
+    requests: int
+    failures: int
+    seconds: float
+    latencies: list[float] = field(default_factory=list)
+    statuses: dict[int, int] = field(default_factory=dict)
+
+    @property
+    def rps(self) -> float:
+        return (self.requests - self.failures) / self.seconds if self.seconds else 0.0
+
+    def summary(self) -> dict[str, float]:
+        lat = self.latencies
+        return {"clients": self.clients, "requests": self.requests, "failures": self.failures,
+                "rps": self.rps, "p50_ms": 1000 * percentile(lat, 50), "p95_ms": 1000 * percentile(lat, 95),
+                "p99_ms": 1000 * percentile(lat, 99)}
+
+
+def sentence_pool(languages: Sequence[str], n: int = 300, seed: int = 0) -> dict[str, list[str]]:
+    """Short real texts per language (Django UI strings and CLDR names, as the demo was trained on)."""
+    from training.corpus_sources import cldr_segments, django_segments
+
+    table = django_segments(languages)[0]
+    for key, texts in cldr_segments(languages)[0].items():
+        table.setdefault(key, {}).update(texts)
+    keys = sorted(k for k, v in table.items() if all(c in v for c in languages))
+    random.Random(seed).shuffle(keys)
+    return {c: [table[k][c] for k in keys[:n]] for c in languages}
+
+
+async def _client(http: httpx.AsyncClient, url: str, pool: dict[str, list[str]], rng: random.Random,
+                  budget: list[int], deadline: float, result: LoadResult) -> None:
+    languages = list(pool)
+    while budget[0] > 0 and time.perf_counter() < deadline:
+        budget[0] -= 1
+        src, tgt = rng.sample(languages, 2)
+        text = rng.choice(pool[src])
+        start = time.perf_counter()
+        try:
+            response = await http.post(url + "/translate", json={"q": text, "source": src, "target": tgt})
+            status = response.status_code
+        except httpx.HTTPError:
+            status = -1
+        result.latencies.append(time.perf_counter() - start)
+        result.statuses[status] = result.statuses.get(status, 0) + 1
+        result.requests += 1
+        if status != 200:
+            result.failures += 1
+
+
+async def run_load(url: str, pool: dict[str, list[str]], clients: int, requests: int, max_seconds: float,
+                   seed: int = 0) -> LoadResult:
+    """``clients`` concurrent clients, each sending its next request when the last one returns; stops after
+    ``requests`` requests or ``max_seconds``."""
+    result = LoadResult(clients, 0, 0, 0.0)
+    budget = [requests]
+    limits = httpx.Limits(max_connections=clients + 4, max_keepalive_connections=clients + 4)
+    async with httpx.AsyncClient(timeout=120, limits=limits) as http:
+        start = time.perf_counter()
+        deadline = start + max_seconds
+        await asyncio.gather(*(_client(http, url, pool, random.Random(seed * 1000 + i), budget, deadline, result)
+                               for i in range(clients)))
+        result.seconds = time.perf_counter() - start
+    return result
+
+
+def demo_args(extra: Sequence[str] = ()) -> list[str]:
+    root = Path(__file__).resolve().parents[1] / "adapters" / "demo"
+    return ["--base", str(root / "base"), "--bundle", str(root / "bundle"), *extra]
