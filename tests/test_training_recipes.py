@@ -5,6 +5,7 @@ import json
 import os
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 import torch
@@ -160,3 +161,56 @@ def test_two_gloo_processes_match_one(base_dir, corpus_dir, tmp_path):
     assert moved > 0.01  # the adapters did train
     log = [json.loads(line) for line in (tmp_path / "two" / "log.jsonl").read_text().splitlines()]
     assert log[0]["world_size"] == 2
+
+
+def test_export_packs_an_fp16_base_and_bundle_that_load(base_dir, corpus_dir, tmp_path):
+    from transformers import M2M100ForConditionalGeneration
+
+    from lslo.io import load_bundle
+    from training.export import ExportSettings, run_export
+
+    bundle = _finetune(**finetune_args(base_dir, corpus_dir, tmp_path / "ft", epochs=1))
+    out = run_export(ExportSettings(base=base_dir, bundle=bundle, out=tmp_path / "export", dtype="fp16"))
+    manifest, tensors = _bundle_tensors(out / "bundle")
+    assert manifest["extra"]["exported_dtype"] == "fp16"
+    assert all(t.dtype == torch.float16 for state in tensors.values() for t in state.values())
+    _, original = _bundle_tensors(bundle)
+    assert torch.equal(tensors["oc" if "oc" in tensors else "nl"]["model.encoder.layers.0.fc1.lora_B"],
+                       original["oc" if "oc" in original else "nl"]["model.encoder.layers.0.fc1.lora_B"].half())
+    for dtype in (torch.float16, torch.float32):  # serving in fp16 or upcast to fp32
+        model = M2M100ForConditionalGeneration.from_pretrained(out / "base", dtype=dtype)
+        assert next(model.parameters()).dtype == dtype
+        assert load_bundle(model, out / "bundle").layout.codes == tuple(manifest["languages"])
+    assert (out / "base" / "sentencepiece.bpe.model").exists()
+
+
+def test_replication_runner_and_report(base_dir, corpus_dir, tmp_path):
+    """Two tiny experiments through the runner (one depends on the other's learned layer map), then the report."""
+    import yaml
+
+    from training.replicate import main as replicate
+
+    configs = tmp_path / "configs"
+    configs.mkdir()
+    common = {"epochs": 1, "max_tokens": 600}
+    (configs / "pretrain.yaml").write_text(yaml.safe_dump(
+        {"command": "evaluate-base", "table": "t1", "row": "Pretrain", "seeds": [0], "settings": {}}))
+    (configs / "weight_learning.yaml").write_text(yaml.safe_dump(
+        {"command": "weight-learning", "table": "f1", "row": "WL", "seeds": [0], "settings": {**common, "ranks": "4"}}))
+    (configs / "lslo_2-2-8.yaml").write_text(yaml.safe_dump(
+        {"command": "finetune", "table": "t1", "row": "2;2;8+WL", "seeds": [0, 1],
+         "settings": {**common, "method": "lslo", "ranks": "2;2;8", "layer_map": "@weight_learning"}}))
+    args = ["--configs", str(configs), "--work", str(tmp_path / "work"), "--base", str(base_dir), "--data",
+            str(corpus_dir), "--languages", "en,fr,de,nl", "--tiers", TRAIN_TIERS, "--threads", "1", "--beam", "1"]
+    assert replicate(["pretrain", "lslo_2-2-8", *args]) == 0
+    results = json.loads((tmp_path / "work" / "results.json").read_text())
+    assert {(r["name"], r["seed"]) for r in results} == {("pretrain", 0), ("lslo_2-2-8", 0), ("lslo_2-2-8", 1)}
+    learned = json.loads((tmp_path / "work" / "runs" / "weight_learning-s0" / "result.json").read_text())
+    manifest = json.loads((tmp_path / "work" / "runs" / "lslo_2-2-8-s0" / "train" / "bundle" / "manifest.json")
+                          .read_text())
+    assert manifest["layer_map"] == LayerMap.from_dict(json.loads(Path(learned["layer_map"]).read_text())).to_dict()
+    assert replicate(["lslo_2-2-8", *args]) == 0  # done runs are not redone
+    assert replicate([*args, "--report", str(tmp_path / "report")]) == 0
+    text = (tmp_path / "report" / "replication_tables.md").read_text()
+    assert "| Pretrain |" in text and "| 2;2;8+WL |" in text and " ± " in text  # two seeds: mean ± sd
+    assert (tmp_path / "report" / "figures" / "figure1_weight_learning.png").exists()

@@ -1,0 +1,156 @@
+"""Tables and figures of the miniature replication, from ``runs/mini/runs/*/result.json``.
+
+Writes ``<out>/replication_tables.md`` (Tables 1, 3, 4 as in the paper, mean ± sample standard deviation
+over seeds, with the paper's figures beside) and figures into ``<out>/figures/``.
+"""
+
+from __future__ import annotations
+
+import json
+import shutil
+import statistics
+from collections import defaultdict
+from pathlib import Path
+from typing import Any
+
+from training.plots import plot_weights, plt
+
+GROUPS = ["H2H", "H2M", "H2V", "M2H", "M2M", "M2V", "V2H", "V2M", "V2V", "AVG"]
+
+# The paper's Tables 1, 3 and 4 (lang12, M2M-124 615M, FLORES-101), spBLEU.
+PAPER = {
+    "Pretrain": [31.76, 20.06, 5.56, 20.71, 17.12, 3.47, 9.24, 5.03, 0.52, 12.26],
+    "Ft-all": [29.29, 20.46, 12.53, 19.28, 17.14, 8.95, 15.23, 11.02, 6.66, 15.43],
+    "4;4;4+WL": [30.15, 20.35, 11.76, 19.49, 17.04, 8.13, 14.58, 10.02, 5.66, 15.03],
+    "8;8;8+WL": [28.49, 19.26, 13.01, 18.39, 16.05, 9.21, 14.28, 9.86, 6.94, 14.86],
+    "16;16;16+WL": [25.90, 17.82, 14.32, 16.86, 14.93, 10.57, 13.80, 9.71, 8.46, 14.55],
+    "2;2;8+WL": [31.33, 21.07, 13.07, 20.16, 17.58, 9.3, 15.95, 10.89, 7.01, 16.05],
+    "2;2;8+WL+GPS(0.1)": [31.37, 21.21, 12.90, 20.22, 17.63, 9.18, 15.93, 10.90, 6.96, 16.04],
+    "2;2;8+WL+GPS(0.3)": [31.53, 21.33, 12.88, 20.32, 17.67, 9.18, 15.93, 10.84, 6.99, 16.08],
+    "2;2;8+WL+GPS(0.5)": [31.76, 21.5, 12.96, 20.49, 17.94, 9.25, 16.08, 10.98, 7.1, 16.23],
+    "2;2;8+WL+GPS(0.7)": [32.22, 21.81, 12.86, 20.92, 18.10, 9.22, 16.28, 11.12, 6.94, 16.38],
+    "2;2;8+WL+GPS(0.9)": [33.13, 22.33, 12.93, 21.49, 18.58, 9.23, 16.59, 11.38, 7.04, 16.73],
+    "2;2;16+WL+GPS(0.9)": [33.06, 22.27, 14.24, 21.44, 18.58, 10.49, 17.44, 12.02, 8.42, 17.33],
+    "2;2;8+SRC+GPS(0.9)": [33.06, 22.40, 12.42, 21.41, 18.59, 8.76, 16.41, 11.24, 6.59, 16.52],
+    "2;2;8+TGT+GPS(0.9)": [32.97, 22.34, 13.05, 21.40, 18.53, 9.23, 11.91, 7.69, 5.05, 15.52],
+    "Only attn 2;2;16+WL+GPS(0.9)": [33.16, 22.25, 12.00, 21.45, 18.61, 8.34, 15.91, 10.76, 5.88, 16.24],
+    "Only fc 2;2;16+WL+GPS(0.9)": [33.29, 22.19, 12.64, 21.60, 18.56, 8.83, 17.33, 11.65, 6.90, 16.76],
+}
+
+
+def load_results(work: Path) -> list[dict[str, Any]]:
+    return [json.loads(p.read_text()) for p in sorted((work / "runs").glob("*/result.json"))]
+
+
+def aggregate(results: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    """Per experiment: mean and sample sd of each group over seeds, and the seeds used."""
+    by_name: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for r in results:
+        if "groups" in r:
+            by_name[r["name"]].append(r)
+    out = {}
+    for name, runs in by_name.items():
+        stats = {}
+        for g in GROUPS:
+            values = [r["groups"][g] for r in runs if g in r["groups"]]
+            if values:
+                sd = statistics.stdev(values) if len(values) > 1 else None
+                stats[g] = (statistics.mean(values), sd)
+        out[name] = {"row": runs[0]["row"], "table": runs[0]["table"], "seeds": sorted(r["seed"] for r in runs),
+                     "stats": stats, "parameters": runs[0].get("parameters"), "nonzero": runs[0].get("nonzero"),
+                     "train_seconds": statistics.mean(r["train_seconds"] for r in runs)}
+    return out
+
+
+def _cell(value: tuple[float, float | None] | None) -> str:
+    if value is None:
+        return "-"
+    mean, sd = value
+    return f"{mean:.2f}" if sd is None else f"{mean:.2f} ± {sd:.2f}"
+
+
+def table(rows: list[dict[str, Any]], title: str) -> str:
+    head = "| Method | #Params (non-zero) | seeds | " + " | ".join(GROUPS) + " |"
+    rule = "|---|---:|---|" + "---:|" * len(GROUPS)
+    lines = [f"**{title}**", "", head, rule]
+    for r in rows:
+        params = "-" if not r.get("parameters") else f"{r['parameters'] / 1e6:.2f}M ({r['nonzero'] / 1e6:.2f}M)"
+        lines.append(f"| {r['row']} | {params} | {','.join(map(str, r['seeds']))} | "
+                     + " | ".join(_cell(r["stats"].get(g)) for g in GROUPS) + " |")
+    return "\n".join(lines)
+
+
+def paper_table(rows: list[str], title: str) -> str:
+    lines = [f"**{title}**", "", "| Method | " + " | ".join(GROUPS) + " |", "|---|" + "---:|" * len(GROUPS)]
+    lines += [f"| {r} | " + " | ".join(f"{v:.2f}" for v in PAPER[r]) + " |" for r in rows if r in PAPER]
+    return "\n".join(lines)
+
+
+def figure3(results: list[dict[str, Any]], pretrain: dict[str, Any] | None, path: Path) -> None:
+    """Figure 3: H2H and V2V spBLEU per epoch (seed 0 of each run that evaluated per epoch)."""
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4))
+    for ax, group in zip(axes, ("H2H", "V2V")):
+        for r in results:
+            history = r.get("per_epoch_eval") or []
+            if r["seed"] != 0 or not history:
+                continue
+            ax.plot([h["epoch"] for h in history], [h.get(group) for h in history], marker="o", label=r["row"])
+        if pretrain is not None and group in pretrain.get("groups", {}):
+            ax.axhline(pretrain["groups"][group], color="grey", linestyle="--", label="Pretrain")
+        ax.set_title(f"{group} spBLEU per epoch (30 segments per direction)")
+        ax.set_xlabel("Epoch")
+        ax.set_ylabel("spBLEU")
+    if axes[1].get_legend_handles_labels()[0]:
+        axes[1].legend(fontsize=7)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+
+
+def write_report(work: Path, experiments: dict[str, dict[str, Any]], out: Path) -> Path:
+    results = load_results(work)
+    stats = aggregate(results)
+    figures = out / "figures"
+    figures.mkdir(parents=True, exist_ok=True)
+    rank = {row: i for i, row in enumerate(PAPER)}  # the paper's row order, then ours
+    order = sorted(experiments, key=lambda n: rank.get(experiments[n].get("row", ""), len(rank)))
+    rows = {t: [stats[n] for n in order if n in stats and stats[n]["table"] == t] for t in ("t1", "t3", "t4")}
+    t3 = [stats[n] for n in ("lslo_2-2-8_gps9",) if n in stats] + rows["t3"]
+    t4 = [stats[n] for n in ("lslo_2-2-8_gps9", "lslo_2-2-16_gps9") if n in stats] + rows["t4"]
+    parts = [
+        table(rows["t1"], "Table 1 (miniature): spBLEU on devtest by resource group, beam 5"),
+        paper_table([r["row"] for r in rows["t1"]], "Table 1 (paper, lang12 on M2M-124 615M)"),
+        table(t3, "Table 3 (miniature): index strategies"),
+        paper_table([r["row"] for r in t3], "Table 3 (paper)"),
+        table(t4, "Table 4 (miniature): where to apply LSLo"),
+        paper_table([r["row"] for r in t4], "Table 4 (paper)"),
+    ]
+    by_name = {r["name"]: r for r in results if r["seed"] == 0}
+    if "weight_learning" in by_name and "layer_map" in by_name["weight_learning"]:
+        data = json.loads(Path(by_name["weight_learning"]["layer_map"]).read_text())
+        plot_weights(data["weights"], figures / "figure1_weight_learning.png",
+                     "Weight Learning in the miniature (Figure 1)")
+        parts.append(f"Learned layer map: `{data['describe']}`; weights (src, tgt) per layer: "
+                     f"encoder {[[round(a, 3), round(b, 3)] for a, b in data['weights']['encoder']]}, "
+                     f"decoder {[[round(a, 3), round(b, 3)] for a, b in data['weights']['decoder']]}.")
+    for name, source, target in (("ise", "ise_languages.png", "figure2_ise.png"),
+                                 ("lsp", "lsp_average.png", "figure4_lsp.png")):
+        if name in by_name and "scores" in by_name[name]:
+            folder = Path(by_name[name]["scores"]).parent / "figures"
+            shutil.copy(folder / source, figures / target)
+    if "ise" in by_name and "scores" in by_name["ise"]:
+        scores = json.loads(Path(by_name["ise"]["scores"]).read_text())
+        lines = ["| module | Pearson r | p-value |", "|---|---:|---:|"]
+        for key, value in scores.get("correlation", {}).items():
+            lines.append(f"| {key} | {value['r']:.2f} | {value['p']:.3f} |")
+        parts.append("**Tables 9/10 (miniature): correlation of ISE score with training lines per language**\n\n"
+                     + "\n".join(lines))
+    figure3([r for r in results if r.get("per_epoch_eval")], by_name.get("pretrain"), figures / "figure3_curves.png")
+    timing = ["| experiment | seeds | training s (mean) |", "|---|---|---:|"]
+    timing += [f"| {n} | {','.join(map(str, s['seeds']))} | {s['train_seconds']:.0f} |" for n, s in stats.items()]
+    parts.append("**Run times** (2 CPU threads)\n\n" + "\n".join(timing))
+    path = out / "replication_tables.md"
+    path.write_text("\n\n".join(parts) + "\n", encoding="utf-8")
+    (out / "replication_results.json").write_text(json.dumps(stats, indent=1), encoding="utf-8")
+    print(f"wrote {path} and {figures}/")
+    return path
