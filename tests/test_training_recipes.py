@@ -3,6 +3,7 @@ evaluation, full fine-tuning and the two-process (gloo) run."""
 
 import json
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -141,6 +142,12 @@ def test_full_finetuning_writes_a_model(base_dir, corpus_dir, tmp_path):
     assert not torch.equal(tuned.model.encoder.layers[0].fc1.weight, base.model.encoder.layers[0].fc1.weight)
 
 
+def free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
 def test_two_gloo_processes_match_one(base_dir, corpus_dir, tmp_path):
     flags = ["--method", "lslo", "--base", str(base_dir), "--data", str(corpus_dir), "--languages", "en,fr,de,nl",
              "--tiers", TRAIN_TIERS, "--ranks", "2;2;8", "--epochs", "2", "--max-tokens", "600", "--prune", "0.5",
@@ -148,9 +155,13 @@ def test_two_gloo_processes_match_one(base_dir, corpus_dir, tmp_path):
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
     subprocess.run([sys.executable, "-m", "training", "finetune", *flags, "--out", str(tmp_path / "one")],
                    check=True, env=env, capture_output=True)
-    subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2", "--master-port", "29561",
-                    "-m", "training", "finetune", *flags, "--out", str(tmp_path / "two")],
-                   check=True, env=env, capture_output=True)
+    for _ in range(2):  # a second try on a new port if the rendezvous port was taken meanwhile
+        run = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
+                              "--master-port", str(free_port()), "-m", "training", "finetune", *flags,
+                              "--out", str(tmp_path / "two")], env=env, capture_output=True, text=True)
+        if run.returncode == 0:
+            break
+    assert run.returncode == 0, run.stderr[-3000:]
     _, one = _bundle_tensors(tmp_path / "one" / "bundle")
     _, two = _bundle_tensors(tmp_path / "two" / "bundle")
     moved = 0.0
