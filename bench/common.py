@@ -45,6 +45,17 @@ def machine(device: torch.device) -> dict[str, Any]:
     return info
 
 
+def proc_status_mib(field: str = "VmRSS", pid: int | str = "self") -> float:
+    """A memory figure of /proc/<pid>/status (VmRSS, VmHWM, ...) in MiB; NaN where there is no /proc."""
+    try:
+        for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+            if line.startswith(field + ":"):
+                return int(line.split()[1]) / 1024
+    except OSError:
+        pass
+    return float("nan")
+
+
 def sync(device: torch.device) -> None:
     if device.type == "cuda":
         torch.cuda.synchronize(device)

@@ -169,10 +169,11 @@ class LSLoLinear(nn.Module):
         rows, rank = x.shape[0], h.shape[-1]
         coef = self._router.coefficients(side, rows, x.device, h.dtype)  # (rows, R)
         h.mul_(coef.view(rows, *([1] * (h.dim() - 2)), rank))
+        lora_B = bank.lora_B.to(h.dtype)  # a no-op unless autocast chose another dtype for the matmuls
         if self.lora_out == self.base.out_features:
-            y.view(-1, self.lora_out).addmm_(h.view(-1, rank), bank.lora_B.t())
+            y.view(-1, self.lora_out).addmm_(h.view(-1, rank), lora_B.t())
         else:
-            y[..., : self.lora_out] += F.linear(h, bank.lora_B)
+            y[..., : self.lora_out] += F.linear(h, lora_B)
         return y
 
     def extra_repr(self) -> str:

@@ -18,16 +18,14 @@ import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from bench.common import proc_status_mib  # noqa: E402
 from bench.loadgen import demo_args, sentence_pool, start_server  # noqa: E402
 from bench.suites.swap import variant_file  # noqa: E402
 from bench.workloads import DEMO  # noqa: E402
 
 
 def rss_mib(pid: int) -> float:
-    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
-        if line.startswith("VmRSS:"):
-            return int(line.split()[1]) / 1024
-    return float("nan")
+    return proc_status_mib("VmRSS", pid)
 
 
 async def soak(url: str, pid: int, minutes: float, clients: int, token: str) -> dict:
@@ -102,6 +100,7 @@ def main() -> int:
     result["server_exit_code"] = result_exit
     print(json.dumps({k: v for k, v in result.items() if k != "memory_samples"}, indent=1))
     if args.json:
+        args.json.parent.mkdir(parents=True, exist_ok=True)
         args.json.write_text(json.dumps(result, indent=1))
     return 0 if result["errors"] == 0 and result["swap_errors"] == 0 and result_exit == 0 else 1
 

@@ -26,7 +26,9 @@ def reference_output(module, x, src, tgt, layout, scaling, gates=None):
 
 @pytest.mark.parametrize("fc_mode", ["full", "square"])
 @pytest.mark.parametrize("weight_learning", [False, True])
-def test_module_matches_reference_loop(make_model, fc_mode, weight_learning):
+@pytest.mark.parametrize("grad", [False, True], ids=["no-grad", "grad"])
+def test_module_matches_reference_loop(make_model, fc_mode, weight_learning, grad):
+    """With grad off (and one side per module) the inference fast path runs; with grad on, the autograd path."""
     model = make_model(dtype=torch.float64)
     config = LSLoConfig.from_strings("lang12", "2;3;8", fc_mode=fc_mode, weight_learning=weight_learning, scaling=0.5)
     lslo = inject(model, config)
@@ -37,13 +39,14 @@ def test_module_matches_reference_loop(make_model, fc_mode, weight_learning):
                 gate.logits.normal_()
     src, tgt = [p[0] for p in PAIRS], [p[1] for p in PAIRS]
     x_by_width = {}
-    with torch.no_grad(), lslo.route(src, tgt):
+    with torch.set_grad_enabled(grad), lslo.route(src, tgt):
         for m in lslo.modules:
             mod = m.module
             x = x_by_width.setdefault(mod.in_features, torch.randn(len(PAIRS), 5, mod.in_features, dtype=torch.float64))
             gates = lslo.router.gate_weights(mod.layer_key) if weight_learning else None
-            expected = reference_output(mod, x, src, tgt, lslo.layout, 0.5, gates)
-            torch.testing.assert_close(mod(x), expected, rtol=1e-12, atol=1e-12)
+            with torch.no_grad():
+                expected = reference_output(mod, x, src, tgt, lslo.layout, 0.5, gates)
+            torch.testing.assert_close(mod(x).detach(), expected, rtol=1e-12, atol=1e-12)
 
 
 def _padded_batch(lengths, seed=0):

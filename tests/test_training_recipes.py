@@ -188,6 +188,10 @@ def test_export_packs_an_fp16_base_and_bundle_that_load(base_dir, corpus_dir, tm
     _, original = _bundle_tensors(bundle)
     assert torch.equal(tensors["oc" if "oc" in tensors else "nl"]["model.encoder.layers.0.fc1.lora_B"],
                        original["oc" if "oc" in original else "nl"]["model.encoder.layers.0.fc1.lora_B"].half())
+    source = M2M100ForConditionalGeneration.from_pretrained(base_dir)
+    exported = M2M100ForConditionalGeneration.from_pretrained(out / "base", dtype=torch.float16)
+    for (name, want), got in zip(source.state_dict().items(), exported.state_dict().values()):
+        assert torch.equal(got, want.half()), name  # the base's own weights, cast
     for dtype in (torch.float16, torch.float32):  # serving in fp16 or upcast to fp32
         model = M2M100ForConditionalGeneration.from_pretrained(out / "base", dtype=dtype)
         assert next(model.parameters()).dtype == dtype
@@ -215,12 +219,17 @@ def test_replication_runner_and_report(base_dir, corpus_dir, tmp_path):
             str(corpus_dir), "--languages", "en,fr,de,nl", "--tiers", TRAIN_TIERS, "--threads", "1", "--beam", "1"]
     assert replicate(["pretrain", "lslo_2-2-8", *args]) == 0
     results = json.loads((tmp_path / "work" / "results.json").read_text())
-    assert {(r["name"], r["seed"]) for r in results} == {("pretrain", 0), ("lslo_2-2-8", 0), ("lslo_2-2-8", 1)}
+    assert {(r["name"], r["seed"]) for r in results} == {("pretrain", 0), ("weight_learning", 0), ("lslo_2-2-8", 0),
+                                                         ("lslo_2-2-8", 1)}  # the dependency's run included
     learned = json.loads((tmp_path / "work" / "runs" / "weight_learning-s0" / "result.json").read_text())
     manifest = json.loads((tmp_path / "work" / "runs" / "lslo_2-2-8-s0" / "train" / "bundle" / "manifest.json")
                           .read_text())
     assert manifest["layer_map"] == LayerMap.from_dict(json.loads(Path(learned["layer_map"]).read_text())).to_dict()
-    assert replicate(["lslo_2-2-8", *args]) == 0  # done runs are not redone
+    finished = {p: p.stat().st_mtime_ns for p in (tmp_path / "work" / "runs").rglob("*") if p.is_file()}
+    assert replicate(["lslo_2-2-8", *args]) == 0  # done runs are not redone: no file of theirs changes
+    assert {p: p.stat().st_mtime_ns for p in finished} == finished
+    with pytest.raises(SystemExit, match="unknown experiment"):
+        replicate(["lslo_2-2-9", *args])
     assert replicate([*args, "--report", str(tmp_path / "report")]) == 0
     text = (tmp_path / "report" / "replication_tables.md").read_text()
     assert "| Pretrain |" in text and "| 2;2;8+WL |" in text and " ± " in text  # two seeds: mean ± sd

@@ -15,7 +15,6 @@ from pydantic import Field
 
 from lslo.errors import raise_if_problems
 from lslo.io import load_bundle, read_manifest, save_bundle
-from lslo.io.bundle import model_fingerprint
 from training.settings import Settings
 from training.setup import load_base_model, read_base
 
@@ -37,19 +36,16 @@ def run_export(settings: ExportSettings) -> Path:
     raise_if_problems(problems, "inputs")
     manifest = read_manifest(settings.bundle)
     model = load_base_model(settings.base, torch.device("cpu")).eval()
-    lslo = load_bundle(model, settings.bundle)
-    model_fingerprint(lslo)  # computed on the weights the bundle was trained with, before the cast
     model.to(DTYPES[settings.dtype])
-    lslo.remove()
     model.save_pretrained(settings.out / "base")
     tokenizer.save_pretrained(settings.out / "base")
     for extra in ("base_info.json",):
         if (settings.base / extra).is_file():
             shutil.copy(settings.base / extra, settings.out / "base" / extra)
     lslo = load_bundle(model, settings.bundle)  # into the cast model: banks take its dtype
-    lslo._fingerprint = read_manifest(settings.bundle).base["fingerprint"]  # type: ignore[attr-defined]
+    # The fingerprint stays the one of the weights the adapters were trained with, before the cast.
     save_bundle(lslo, settings.out / "bundle", base_name=manifest.base.get("name", ""), pruning=manifest.pruning,
-                extra={**manifest.extra, "exported_dtype": settings.dtype})
+                extra={**manifest.extra, "exported_dtype": settings.dtype}, fingerprint=manifest.base["fingerprint"])
     size = sum(f.stat().st_size for f in settings.out.rglob("*") if f.is_file())
     print(f"exported {settings.dtype} base + {len(manifest.languages)}-language bundle: {size / 2**20:.1f} MiB "
           f"-> {settings.out}")

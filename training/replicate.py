@@ -29,13 +29,12 @@ TIERS = "H:en,fr,de,it;M:zh,nl,ja,ko;V:af,hy,sw,cy"
 
 
 def load_experiments(names: list[str] | None = None, configs: Path = CONFIGS) -> dict[str, dict[str, Any]]:
-    experiments = {}
-    for path in sorted(configs.glob("*.yaml")):
-        spec = yaml.safe_load(path.read_text(encoding="utf-8"))
-        if names and path.stem not in names:
-            continue
-        experiments[path.stem] = spec
-    return experiments
+    paths = {p.stem: p for p in sorted(configs.glob("*.yaml"))}
+    unknown = sorted(set(names or []) - set(paths))
+    if unknown:
+        raise SystemExit(f"unknown experiment(s) {', '.join(unknown)}; known: {', '.join(paths)}")
+    return {name: yaml.safe_load(path.read_text(encoding="utf-8")) for name, path in paths.items()
+            if not names or name in names}
 
 
 def ensure_data(work: Path, python: str) -> Path:
@@ -144,12 +143,14 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     data = args.data or ensure_data(args.work, python)
     grid = Grid(args.work, args.base, data, args.configs, args.languages, args.tiers, args.threads, args.beam, python)
-    results = []
     for name, spec in experiments.items():
         for seed in spec.get("seeds", [0])[: args.seeds]:
             print(f"== {name} seed {seed}", flush=True)
-            results.append(run_one(grid, name, spec, seed))
-    (args.work / "results.json").write_text(json.dumps(results, indent=1), encoding="utf-8")
+            run_one(grid, name, spec, seed)
+    from training.replication_report import load_results
+
+    # Every finished run of the work directory, this invocation's and earlier ones (dependencies included).
+    (args.work / "results.json").write_text(json.dumps(load_results(args.work), indent=1), encoding="utf-8")
     return 0
 
 

@@ -11,6 +11,8 @@ THREADS=${THREADS:-2}   # thread count changes float summation order: keep it fi
 LANGS=en,fr,de,it,zh,nl,ja,ko,af,hy,sw,cy
 TIERS="H:en,fr,de,it;M:zh,nl,ja,ko;V:af,hy,sw,cy"
 FROM=${FROM:-corpus}
+STAGES=" corpus init-base pretrain lslo ft-all eval-pretrain eval-ft-all eval-lslo export "
+[[ "$STAGES" == *" $FROM "* ]] || { echo "FROM=$FROM is not a stage; stages:$STAGES" >&2; exit 2; }
 RUNNING=0
 mkdir -p "$WORK"
 [ "$FROM" = corpus ] && : > "$WORK/timings.tsv"
@@ -56,6 +58,11 @@ stage eval-lslo "$PY" -m training evaluate --base "$BASE" --bundle "$WORK/lslo/b
 # 7. Pack base + bundle in fp16 into adapters/demo/.
 rm -rf "$WORK/export"
 stage export "$PY" -m training export --base "$BASE" --bundle "$WORK/lslo/bundle" --out "$WORK/export" --dtype fp16
+[ -f "$WORK/export/base/model.safetensors" ] || { echo "no export in $WORK: adapters/demo left as it was" >&2; exit 1; }
 rm -rf adapters/demo/base adapters/demo/bundle
 cp -r "$WORK/export/base" "$WORK/export/bundle" adapters/demo/
+# 8. The evaluation the README's tables come from.
+mkdir -p adapters/demo/evaluation
+cp "$WORK"/eval-pretrain.json "$WORK"/eval-ft-all.json "$WORK"/eval-lslo.json "$WORK/data/stats.json" \
+  "$WORK/timings.tsv" adapters/demo/evaluation/
 cat "$WORK/timings.tsv"

@@ -45,7 +45,7 @@ def run(device: torch.device, dtype: torch.dtype, quick: bool) -> dict[str, Any]
     size = "m2m124" if device.type == "cuda" else ("demo" if quick else "mid")
     work = build(size, device, dtype, layer_map="all-tgt")
     peft = peft_model(work, device)
-    merged = copy.deepcopy(peft_model(work, device)).merge_and_unload(adapter_names=[work.languages[0]])
+    merged = peft_model(work, device).merge_and_unload(adapter_names=[work.languages[0]])
     batches = [8, 32] if quick else [1, 8, 32]
     decodes = [("greedy", 1)] if quick else [("greedy", 1), ("beam5", 5)]
     new_tokens = 16 if quick else 32

@@ -120,7 +120,7 @@ def run(device: torch.device, dtype: torch.dtype, quick: bool) -> dict[str, Any]
     print(table(rows, ["case", "rps", "p99_ms", "requests"], "demo server, 8 clients"))
     print(f"\ndemo adapter swap (PUT upload -> first request served with it), under load: median "
           f"{demo_swap['median_ms']:.0f} ms, p99 {demo_swap['p99_ms']:.0f} ms over {demo_swap['swaps']} swaps")
-    print(f"M2M-124-sized adapter ({m2m124['file_mb_rank8']:.1f} MB) parse + install in the engine: same rank "
+    print(f"M2M-124-sized adapter ({m2m124['file_mb_rank8']:.1f} MiB) parse + install in the engine: same rank "
           f"{1000 * m2m124['same_rank_s']:.0f} ms, new rank {1000 * m2m124['new_rank_s']:.0f} ms")
     print(f"p99_during_swaps_vs_steady = {ratios['p99_during_swaps_vs_steady']:.2f} (target <= 1.5); "
           f"failed requests: {failures}")

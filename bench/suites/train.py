@@ -7,7 +7,6 @@ from __future__ import annotations
 import gc
 import json
 import os
-import resource
 import subprocess
 import sys
 from pathlib import Path
@@ -17,7 +16,7 @@ import torch
 import torch.nn.functional as F
 from transformers.models.m2m_100.modeling_m2m_100 import shift_tokens_right
 
-from bench.common import interleaved, median, table
+from bench.common import interleaved, median, proc_status_mib, table
 from bench.workloads import build, mixed_batch
 
 
@@ -62,15 +61,10 @@ def peak_memory(size: str, variant: str, device: str, rows: int) -> float:
     env = {**os.environ, "MALLOC_MMAP_THRESHOLD_": str(128 * 1024)}
     out = subprocess.run([sys.executable, "-m", "bench.suites.train", size, variant, device, str(rows)],
                          capture_output=True, text=True, check=True, env=env)
-    return float(json.loads(out.stdout.strip().splitlines()[-1])["peak_mib"])
-
-
-def _status_mib(field: str) -> float:
-    """VmRSS / VmHWM of this process in MiB (Linux)."""
-    for line in Path("/proc/self/status").read_text().splitlines():
-        if line.startswith(field + ":"):
-            return int(line.split()[1]) / 1024
-    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    child = json.loads(out.stdout.strip().splitlines()[-1])
+    if device == "cpu" and not child["peak_reset"]:  # the peak may include the freed model copy
+        raise RuntimeError("cannot reset the peak RSS (/proc/self/clear_refs): CPU peak memory is not measurable here")
+    return float(child["peak_mib"])
 
 
 def _reset_peak_rss() -> bool:
@@ -88,7 +82,7 @@ def _child(size: str, variant: str, device_name: str, rows: int) -> None:
     libraries); on CUDA the peak allocated bytes."""
     device = torch.device(device_name)
     dtype = torch.float32
-    before = _status_mib("VmRSS")
+    before = proc_status_mib("VmRSS")
     work, batch = prepare(size, device, dtype, rows)
     if variant == "lslo":
         del work.base
@@ -108,7 +102,7 @@ def _child(size: str, variant: str, device_name: str, rows: int) -> None:
     if device.type == "cuda":
         peak = torch.cuda.max_memory_allocated(device) / 2**20
     else:
-        peak = _status_mib("VmHWM") - before
+        peak = proc_status_mib("VmHWM") - before
     print(json.dumps({"peak_mib": peak, "peak_reset": reset}))
 
 

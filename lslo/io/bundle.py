@@ -116,13 +116,17 @@ def save_bundle(
     pruning: dict[str, Any] | None = None,
     extra: dict[str, Any] | None = None,
     dtype: torch.dtype | None = None,
+    fingerprint: dict[str, Any] | None = None,
 ) -> BundleManifest:
-    """Write every language's file, then the manifest (each atomically)."""
+    """Write every language's file, then the manifest (each atomically).
+
+    ``fingerprint``: the base model's, when the model in memory is not the one the adapters were trained on
+    as stored (an fp16 export of it); by default it is computed from the model."""
     if lslo.config.weight_learning:
         raise ConfigError(["Weight Learning models are not bundled: derive a layer map and train LSLo with it"])
     out = Path(out_dir)
     out.mkdir(parents=True, exist_ok=True)
-    fingerprint = model_fingerprint(lslo)
+    fingerprint = fingerprint or model_fingerprint(lslo)
     config = adapter_config(lslo)
     params, nonzero = lslo.parameter_counts(), lslo.nonzero_counts()
     languages = {}

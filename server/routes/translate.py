@@ -103,8 +103,9 @@ async def translate(request: Request) -> TranslateResponse:
             service.metrics.rejected.labels(reason="rate_limit").inc()
             raise RateLimited(f"rate limit of {settings.rate_limit_per_minute} requests per minute reached",
                               {"Retry-After": str(max(1, math.ceil(wait)))})
-    texts = [clean(t) for t in ([req.q] if isinstance(req.q, str) else req.q)]
-    check_request(req, texts, settings, set(engine.languages))
+    raw = [req.q] if isinstance(req.q, str) else list(req.q)
+    check_request(req, raw, settings, set(engine.languages))  # limits first: no work on oversized input
+    texts = [clean(t) for t in raw]
     n_best = 1 + req.alternatives
     if req.source == req.target:
         results = [[t] * n_best for t in texts]
