@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import json
 import os
 import random
 import signal
@@ -147,6 +148,20 @@ async def run_load(url: str, pool: dict[str, list[str]], clients: int, requests:
     return result
 
 
+DEMO_DIR = Path(__file__).resolve().parents[1] / "adapters" / "demo"
+SERVER_DTYPES = {"torch.float32": "fp32", "torch.float16": "fp16", "torch.bfloat16": "bf16"}
+
+
 def demo_args(extra: Sequence[str] = ()) -> list[str]:
-    root = Path(__file__).resolve().parents[1] / "adapters" / "demo"
-    return ["--base", str(root / "base"), "--bundle", str(root / "bundle"), *extra]
+    return ["--base", str(DEMO_DIR / "base"), "--bundle", str(DEMO_DIR / "bundle"), *extra]
+
+
+def device_args(device, dtype) -> list[str]:
+    """Server flags for the benchmark's device and dtype, so the JSON's dtype is the one served."""
+    import torch
+
+    return ["--device", str(device), "--dtype", SERVER_DTYPES[str(dtype)], "--threads", str(torch.get_num_threads())]
+
+
+def demo_languages() -> list[str]:
+    return list(json.loads((DEMO_DIR / "bundle" / "manifest.json").read_text(encoding="utf-8"))["languages"])

@@ -19,7 +19,7 @@ import httpx
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import proc_status_mib  # noqa: E402
-from bench.loadgen import demo_args, sentence_pool, start_server  # noqa: E402
+from bench.loadgen import demo_args, demo_languages, sentence_pool, start_server  # noqa: E402
 from bench.suites.swap import variant_file  # noqa: E402
 from bench.workloads import DEMO  # noqa: E402
 
@@ -29,7 +29,7 @@ def rss_mib(pid: int) -> float:
 
 
 async def soak(url: str, pid: int, minutes: float, clients: int, token: str) -> dict:
-    languages = list(json.loads((DEMO / "bundle" / "manifest.json").read_text())["languages"])
+    languages = demo_languages()
     pool = sentence_pool(languages)
     files = {c: [variant_file(DEMO / "bundle", c, s) for s in (1.02, 0.98)] for c in languages[:4]}
     deadline = time.monotonic() + 60 * minutes

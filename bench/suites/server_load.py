@@ -10,23 +10,21 @@ from typing import Any
 import torch
 
 from bench.common import median, table
-from bench.loadgen import demo_args, run_load, sentence_pool, start_server
-from bench.workloads import DEMO
+from bench.loadgen import demo_args, demo_languages, device_args, run_load, sentence_pool, start_server
 
 
 def run(device: torch.device, dtype: torch.dtype, quick: bool) -> dict[str, Any]:
-    import json
-
-    languages = list(json.loads((DEMO / "bundle" / "manifest.json").read_text())["languages"])
-    pool = sentence_pool(languages)
-    common = ["--device", str(device), "--threads", str(torch.get_num_threads())]
-    servers = {"batched": start_server(demo_args([*common, "--max-batch-size", "32", "--max-wait-ms", "5"])),
-               "unbatched": start_server(demo_args([*common, "--max-batch-size", "1"]))}
+    pool = sentence_pool(demo_languages())
+    common = device_args(device, dtype)
+    modes = {"batched": ["--max-batch-size", "32", "--max-wait-ms", "5"], "unbatched": ["--max-batch-size", "1"]}
+    servers: dict[str, Any] = {}
     clients_list = [1, 8, 32]
     repeats = 1 if quick else 3
     requests = {1: 20, 8: 60, 32: 120} if quick else {1: 60, 8: 200, 32: 400}
     rows, raw, ratios = [], {}, {}
     try:
+        for mode, flags in modes.items():  # inside the try: a failed start stops the one already running
+            servers[mode] = start_server(demo_args([*common, *flags]))
         for clients in clients_list:
             runs: dict[str, list] = {"batched": [], "unbatched": []}
             for rep in range(repeats):

@@ -12,7 +12,7 @@ import torch
 from transformers import AutoTokenizer
 
 from bench.common import median, table
-from bench.loadgen import demo_args, start_server
+from bench.loadgen import demo_args, device_args, start_server
 from bench.workloads import DEMO, build
 from lslo.io import save_bundle
 
@@ -29,7 +29,7 @@ def m2m124_dirs(root: Path) -> tuple[Path, Path]:
 
 def run(device: torch.device, dtype: torch.dtype, quick: bool) -> dict[str, Any]:
     repeats = 1 if quick else 3
-    common = ["--device", str(device)]
+    common = device_args(device, dtype)
     rows, ratios = [], {}
     times = []
     for _ in range(repeats):

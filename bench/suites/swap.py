@@ -6,7 +6,6 @@ Ratio ``p99_during_swaps_vs_steady``."""
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from pathlib import Path
 from typing import Any
@@ -15,7 +14,7 @@ import httpx
 import torch
 
 from bench.common import median, percentile, table
-from bench.loadgen import demo_args, run_load, sentence_pool, start_server
+from bench.loadgen import demo_args, demo_languages, device_args, run_load, sentence_pool, start_server
 from bench.workloads import DEMO, build
 from lslo.io.adapter_file import encode_language_file, parse_language_file
 from lslo.io.bundle import adapter_config, install_adapter, model_fingerprint
@@ -82,13 +81,12 @@ def engine_swap_m2m124(quick: bool) -> dict[str, float]:
 
 
 def run(device: torch.device, dtype: torch.dtype, quick: bool) -> dict[str, Any]:
-    languages = list(json.loads((DEMO / "bundle" / "manifest.json").read_text())["languages"])
+    languages = demo_languages()
     pool = sentence_pool(languages)
     token = "bench-token"
     code = languages[1]
-    server = start_server(demo_args(["--device", str(device), "--threads", str(torch.get_num_threads())]),
-                          env={"LSLO_ADMIN_TOKEN": token})
     files = [variant_file(DEMO / "bundle", code, s) for s in (1.05, 0.95)]
+    server = start_server(demo_args(device_args(device, dtype)), env={"LSLO_ADMIN_TOKEN": token})
     seconds = 10 if quick else 40
     repeats = 1 if quick else 3
     rows, ratios = [], {}
