@@ -12,9 +12,10 @@ import subprocess
 import sys
 import tempfile
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any
 
 import httpx
 
@@ -86,6 +87,7 @@ class LoadResult:
     requests: int
     failures: int
     seconds: float
+    items: int = 0  # texts sent (a request may carry several)
     latencies: list[float] = field(default_factory=list)
     statuses: dict[int, int] = field(default_factory=dict)
 
@@ -102,38 +104,46 @@ class LoadResult:
 
 def sentence_pool(languages: Sequence[str], n: int = 300, seed: int = 0) -> dict[str, list[str]]:
     """Short real texts per language (Django UI strings and CLDR names, as the demo was trained on)."""
+    from training.corpus import merge
     from training.corpus_sources import cldr_segments, django_segments
 
-    table = django_segments(languages)[0]
-    for key, texts in cldr_segments(languages)[0].items():
-        table.setdefault(key, {}).update(texts)
+    table = merge([django_segments(languages)[0], cldr_segments(languages)[0]])
     keys = sorted(k for k, v in table.items() if all(c in v for c in languages))
     random.Random(seed).shuffle(keys)
     return {c: [table[k][c] for k in keys[:n]] for c in languages}
 
 
+# A request body maker: (rng, pool) -> (JSON body of one POST /translate, number of texts in it).
+Body = Callable[[random.Random, dict[str, list[str]]], tuple[dict[str, Any], int]]
+
+
+def one_text(rng: random.Random, pool: dict[str, list[str]]) -> tuple[dict[str, Any], int]:
+    """One sentence of a random language pair."""
+    src, tgt = rng.sample(list(pool), 2)
+    return {"q": rng.choice(pool[src]), "source": src, "target": tgt}, 1
+
+
 async def _client(http: httpx.AsyncClient, url: str, pool: dict[str, list[str]], rng: random.Random,
-                  budget: list[int], deadline: float, result: LoadResult) -> None:
-    languages = list(pool)
+                  budget: list[int], deadline: float, result: LoadResult, body: Body) -> None:
     while budget[0] > 0 and time.perf_counter() < deadline:
         budget[0] -= 1
-        src, tgt = rng.sample(languages, 2)
-        text = rng.choice(pool[src])
+        payload, items = body(rng, pool)
         start = time.perf_counter()
         try:
-            response = await http.post(url + "/translate", json={"q": text, "source": src, "target": tgt})
+            response = await http.post(url + "/translate", json=payload)
             status = response.status_code
         except httpx.HTTPError:
             status = -1
         result.latencies.append(time.perf_counter() - start)
         result.statuses[status] = result.statuses.get(status, 0) + 1
         result.requests += 1
+        result.items += items
         if status != 200:
             result.failures += 1
 
 
 async def run_load(url: str, pool: dict[str, list[str]], clients: int, requests: int, max_seconds: float,
-                   seed: int = 0) -> LoadResult:
+                   seed: int = 0, body: Body = one_text) -> LoadResult:
     """``clients`` concurrent clients, each sending its next request when the last one returns; stops after
     ``requests`` requests or ``max_seconds``."""
     result = LoadResult(clients, 0, 0, 0.0)
@@ -142,10 +152,55 @@ async def run_load(url: str, pool: dict[str, list[str]], clients: int, requests:
     async with httpx.AsyncClient(timeout=120, limits=limits) as http:
         start = time.perf_counter()
         deadline = start + max_seconds
-        await asyncio.gather(*(_client(http, url, pool, random.Random(seed * 1000 + i), budget, deadline, result)
-                               for i in range(clients)))
+        await asyncio.gather(*(_client(http, url, pool, random.Random(seed * 1000 + i), budget, deadline, result,
+                                       body) for i in range(clients)))
         result.seconds = time.perf_counter() - start
     return result
+
+
+@dataclass
+class SwapLog:
+    latencies: list[float] = field(default_factory=list)  # seconds from PUT to the probe's answer (or the PUT's)
+    failures: list[int] = field(default_factory=list)  # status of each failed PUT or probe
+
+    @property
+    def swaps(self) -> int:
+        return len(self.latencies)
+
+
+async def swap_loop(url: str, files: dict[str, list[bytes]], token: str, every: float, stop: asyncio.Event,
+                    seed: int = 0, reload_share: float = 0.0, probe: bool = True) -> SwapLog:
+    """Until ``stop``: every ``every`` seconds PUT an adapter of a random language in ``files`` (cycling through
+    its variants), or with probability ``reload_share`` reload it from the bundle (PUT without a body); with
+    ``probe``, each swap is timed to the first translation into that language served after it."""
+    rng = random.Random(seed)
+    headers = {"Authorization": f"Bearer {token}"}
+    log = SwapLog()
+    async with httpx.AsyncClient(timeout=120) as http:
+        while not stop.is_set():
+            code = rng.choice(sorted(files))
+            start = time.perf_counter()
+            if rng.random() < reload_share:
+                response = await http.put(f"{url}/adapters/{code}", headers=headers)
+            else:
+                variants = files[code]
+                response = await http.put(f"{url}/adapters/{code}", content=variants[log.swaps % len(variants)],
+                                          headers={**headers, "content-type": "application/octet-stream"})
+            ok = response.status_code == 200
+            if probe:
+                source = "en" if code != "en" else "fr"
+                answer = await http.post(f"{url}/translate", json={"q": "Monday", "source": source, "target": code})
+                ok = ok and answer.status_code == 200
+                if answer.status_code != 200:
+                    log.failures.append(answer.status_code)
+            if response.status_code != 200:
+                log.failures.append(response.status_code)
+            log.latencies.append(time.perf_counter() - start)
+            try:
+                await asyncio.wait_for(stop.wait(), every)
+            except asyncio.TimeoutError:
+                pass
+    return log
 
 
 DEMO_DIR = Path(__file__).resolve().parents[1] / "adapters" / "demo"

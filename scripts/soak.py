@@ -14,12 +14,10 @@ import sys
 import time
 from pathlib import Path
 
-import httpx
-
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from bench.common import proc_status_mib  # noqa: E402
-from bench.loadgen import demo_args, demo_languages, sentence_pool, start_server  # noqa: E402
+from bench.common import percentile, proc_status_mib  # noqa: E402
+from bench.loadgen import demo_args, demo_languages, run_load, sentence_pool, start_server, swap_loop  # noqa: E402
 from bench.suites.swap import variant_file  # noqa: E402
 from bench.workloads import DEMO  # noqa: E402
 
@@ -28,61 +26,40 @@ def rss_mib(pid: int) -> float:
     return proc_status_mib("VmRSS", pid)
 
 
+def mixed_body(rng: random.Random, pool: dict[str, list[str]]) -> tuple[dict, int]:
+    """Mostly single sentences, some lists of 2 or 4, a quarter asking for an alternative."""
+    src, tgt = rng.sample(list(pool), 2)
+    n = rng.choice([1, 1, 1, 2, 4])
+    q = [rng.choice(pool[src]) for _ in range(n)] if n > 1 else rng.choice(pool[src])
+    return {"q": q, "source": src, "target": tgt, "alternatives": rng.choice([0, 0, 0, 1])}, n
+
+
 async def soak(url: str, pid: int, minutes: float, clients: int, token: str) -> dict:
     languages = demo_languages()
     pool = sentence_pool(languages)
     files = {c: [variant_file(DEMO / "bundle", c, s) for s in (1.02, 0.98)] for c in languages[:4]}
-    deadline = time.monotonic() + 60 * minutes
-    counts = {"requests": 0, "errors": 0, "items": 0, "swaps": 0, "swap_errors": 0}
-    statuses: dict[int, int] = {}
     memory = [(0.0, rss_mib(pid))]
     start = time.monotonic()
-
-    async def client(i: int) -> None:
-        rng = random.Random(i)
-        async with httpx.AsyncClient(timeout=120) as http:
-            while time.monotonic() < deadline:
-                src, tgt = rng.sample(languages, 2)
-                n = rng.choice([1, 1, 1, 2, 4])
-                body = {"q": [rng.choice(pool[src]) for _ in range(n)] if n > 1 else rng.choice(pool[src]),
-                        "source": src, "target": tgt, "alternatives": rng.choice([0, 0, 0, 1])}
-                try:
-                    status = (await http.post(url + "/translate", json=body)).status_code
-                except httpx.HTTPError:
-                    status = -1
-                counts["requests"] += 1
-                counts["items"] += n
-                statuses[status] = statuses.get(status, 0) + 1
-                if status != 200:
-                    counts["errors"] += 1
-
-    async def swapper() -> None:
-        rng = random.Random(99)
-        headers = {"Authorization": f"Bearer {token}"}
-        async with httpx.AsyncClient(timeout=120) as http:
-            while time.monotonic() < deadline:
-                await asyncio.sleep(2.0)
-                code = rng.choice(list(files))
-                if rng.random() < 0.2:
-                    response = await http.put(f"{url}/adapters/{code}", headers=headers)  # reload from the bundle
-                else:
-                    response = await http.put(f"{url}/adapters/{code}", content=rng.choice(files[code]),
-                                              headers={**headers, "content-type": "application/octet-stream"})
-                counts["swaps"] += 1
-                if response.status_code != 200:
-                    counts["swap_errors"] += 1
+    stop = asyncio.Event()
 
     async def sampler() -> None:
-        while time.monotonic() < deadline:
-            await asyncio.sleep(15)
-            memory.append((round(time.monotonic() - start), rss_mib(pid)))
+        while not stop.is_set():
+            try:
+                await asyncio.wait_for(stop.wait(), 15)
+            except asyncio.TimeoutError:
+                memory.append((round(time.monotonic() - start), rss_mib(pid)))
 
-    await asyncio.gather(*(client(i) for i in range(clients)), swapper(), sampler())
+    background = [asyncio.create_task(swap_loop(url, files, token, every=2.0, stop=stop, seed=99,
+                                                reload_share=0.2, probe=False)),
+                  asyncio.create_task(sampler())]
+    load = await run_load(url, pool, clients, requests=10**12, max_seconds=60 * minutes, body=mixed_body)
+    stop.set()
+    swaps, _ = await asyncio.gather(*background)
     memory.append((round(time.monotonic() - start), rss_mib(pid)))
-    seconds = time.monotonic() - start
-    return {**counts, "statuses": statuses, "seconds": round(seconds, 1), "rps": counts["requests"] / seconds,
-            "rss_mib_start": memory[0][1], "rss_mib_end": memory[-1][1],
-            "rss_mib_max": max(m for _, m in memory), "memory_samples": memory}
+    return {"requests": load.requests, "errors": load.failures, "items": load.items, "swaps": swaps.swaps,
+            "swap_errors": len(swaps.failures), "statuses": load.statuses, "seconds": round(load.seconds, 1),
+            "rps": load.rps, "p99_ms": 1000 * percentile(load.latencies, 99), "rss_mib_start": memory[0][1],
+            "rss_mib_end": memory[-1][1], "rss_mib_max": max(m for _, m in memory), "memory_samples": memory}
 
 
 def main() -> int:

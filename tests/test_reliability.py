@@ -83,7 +83,9 @@ def test_cuda_out_of_memory_splits_the_batch_and_loses_nothing(service_dirs):
         assert 'lslo_batch_splits_total{reason="OutOfMemoryError"}' in text
 
 
-def test_bundle_file_rewritten_during_reload_is_refused_or_whole(service_dirs, tmp_path):
+def test_bundle_file_rewritten_during_reload_is_refused_or_whole(service_dirs, tmp_path, monkeypatch):
+    import server.routes.adapters as routes
+
     base, bundle = service_dirs
     copy = tmp_path / "bundle"
     copy.mkdir()
@@ -92,6 +94,14 @@ def test_bundle_file_rewritten_during_reload_is_refused_or_whole(service_dirs, t
     good = (copy / "fr.safetensors").read_bytes()
     app = make_app(base, copy, admin_token="tok")
     stop = threading.Event()
+    reads = []  # per reload: whether the server read the whole file (else a prefix of it, mid-rewrite)
+    parse = routes.parse_language_file
+
+    def recording_parse(data, label):
+        reads.append(data == good)
+        return parse(data, label)
+
+    monkeypatch.setattr(routes, "parse_language_file", recording_parse)
 
     def rewrite():  # rewrites the file in place, a few bytes at a time, over and over
         while not stop.is_set():
@@ -118,6 +128,8 @@ def test_bundle_file_rewritten_during_reload_is_refused_or_whole(service_dirs, t
             stop.set()
             writer.join()
         assert set(outcomes) <= {200, 400} and set(traffic) == {200}
+        assert not all(reads), "the rewrite never overlapped a reload: the race was not exercised"
+        assert outcomes == [200 if whole else 400 for whole in reads]  # a partial file is always refused
         (copy / "fr.safetensors").write_bytes(good)
         assert c.put("/adapters/fr", headers={"Authorization": "Bearer tok"}).status_code == 200
 

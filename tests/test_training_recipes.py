@@ -3,6 +3,7 @@ evaluation, full fine-tuning and the two-process (gloo) run."""
 
 import json
 import os
+import re
 import socket
 import subprocess
 import sys
@@ -233,4 +234,6 @@ def test_replication_runner_and_report(base_dir, corpus_dir, tmp_path):
     assert replicate([*args, "--report", str(tmp_path / "report")]) == 0
     text = (tmp_path / "report" / "replication_tables.md").read_text()
     assert "| Pretrain |" in text and "| 2;2;8+WL |" in text and " ± " in text  # two seeds: mean ± sd
+    assert re.search(r"^\| lslo_2-2-8 \| 0,1 \| 1 \| \d+ \| \d+ \|$", text, re.M)  # run times with the threads
+    assert re.search(r"^\| weight_learning \| 0 \| 1 \| \d+ \| - \|$", text, re.M)  # trained, not evaluated
     assert (tmp_path / "report" / "figures" / "figure1_weight_learning.png").exists()

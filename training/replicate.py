@@ -86,7 +86,7 @@ def run_one(grid: Grid, name: str, spec: dict[str, Any], seed: int) -> dict[str,
     train_seconds = time.time() - started
     record: dict[str, Any] = {"name": name, "seed": seed, "table": spec.get("table"), "row": spec.get("row"),
                               "command": spec["command"], "settings": spec.get("settings", {}),
-                              "train_seconds": round(train_seconds, 1)}
+                              "train_seconds": round(train_seconds, 1), "threads": threads}
     evaluate = [python, "-m", "training", "evaluate", "--base", str(base), "--data", str(data), "--split", "devtest",
                 "--beam", str(beam), "--threads", str(threads), "--no-progress", "--json", str(out / "eval.json"),
                 "--languages", grid.languages, "--tiers", grid.tiers]

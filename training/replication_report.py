@@ -13,6 +13,8 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+import yaml
+
 from training.plots import plot_weights, plt
 
 GROUPS = ["H2H", "H2M", "H2V", "M2H", "M2M", "M2V", "V2H", "V2M", "V2V", "AVG"]
@@ -39,7 +41,14 @@ PAPER = {
 
 
 def load_results(work: Path) -> list[dict[str, Any]]:
-    return [json.loads(p.read_text()) for p in sorted((work / "runs").glob("*/result.json"))]
+    results = []
+    for path in sorted((work / "runs").glob("*/result.json")):
+        result = json.loads(path.read_text())
+        config = path.parent / "config.yaml"  # the settings the run was started with, CPU threads among them
+        if "threads" not in result and config.is_file():
+            result["threads"] = (yaml.safe_load(config.read_text()) or {}).get("threads")
+        results.append(result)
+    return results
 
 
 def aggregate(results: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
@@ -146,9 +155,18 @@ def write_report(work: Path, experiments: dict[str, dict[str, Any]], out: Path) 
         parts.append("**Tables 9/10 (miniature): correlation of ISE score with training lines per language**\n\n"
                      + "\n".join(lines))
     figure3([r for r in results if r.get("per_epoch_eval")], by_name.get("pretrain"), figures / "figure3_curves.png")
-    timing = ["| experiment | seeds | training s (mean) |", "|---|---|---:|"]
-    timing += [f"| {n} | {','.join(map(str, s['seeds']))} | {s['train_seconds']:.0f} |" for n, s in stats.items()]
-    parts.append("**Run times** (2 CPU threads)\n\n" + "\n".join(timing))
+    runs_by_name: dict[str, list[dict[str, Any]]] = defaultdict(list)
+    for r in results:
+        runs_by_name[r["name"]].append(r)
+    timing = ["| experiment | seeds | CPU threads | training s (mean) | evaluation s (mean) |",
+              "|---|---|---|---:|---:|"]
+    for n, runs in runs_by_name.items():
+        evals = [r["eval_seconds"] for r in runs if "eval_seconds" in r]
+        timing.append(f"| {n} | {','.join(str(r['seed']) for r in runs)} | "
+                      f"{','.join(sorted({str(r.get('threads') or '?') for r in runs}))} | "
+                      f"{statistics.mean(r['train_seconds'] for r in runs):.0f} | " +
+                      (f"{statistics.mean(evals):.0f} |" if evals else "- |"))
+    parts.append("**Run times**\n\n" + "\n".join(timing))
     path = out / "replication_tables.md"
     path.write_text("\n\n".join(parts) + "\n", encoding="utf-8")
     (out / "replication_results.json").write_text(json.dumps(stats, indent=1), encoding="utf-8")

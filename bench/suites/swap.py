@@ -10,11 +10,20 @@ import time
 from pathlib import Path
 from typing import Any
 
-import httpx
 import torch
 
 from bench.common import median, percentile, table
-from bench.loadgen import demo_args, demo_languages, device_args, run_load, sentence_pool, start_server
+from bench.loadgen import (
+    LoadResult,
+    SwapLog,
+    demo_args,
+    demo_languages,
+    device_args,
+    run_load,
+    sentence_pool,
+    start_server,
+    swap_loop,
+)
 from bench.workloads import DEMO, build
 from lslo.io.adapter_file import encode_language_file, parse_language_file
 from lslo.io.bundle import adapter_config, install_adapter, model_fingerprint
@@ -27,37 +36,14 @@ def variant_file(bundle: Path, code: str, scale: float) -> bytes:
     return encode_language_file(code, tensors, adapter.fingerprint, adapter.config)
 
 
-async def _swapper(url: str, files: list[bytes], code: str, token: str, every: float, stop: asyncio.Event,
-                   latencies: list[float], failures: list[int]) -> None:
-    headers = {"Authorization": f"Bearer {token}", "content-type": "application/octet-stream"}
-    async with httpx.AsyncClient(timeout=120) as http:
-        i = 0
-        while not stop.is_set():
-            start = time.perf_counter()
-            response = await http.put(f"{url}/adapters/{code}", content=files[i % len(files)], headers=headers)
-            probe = await http.post(f"{url}/translate", json={"q": "Monday", "source": "en", "target": code})
-            latencies.append(time.perf_counter() - start)
-            if response.status_code != 200 or probe.status_code != 200:
-                failures.append(response.status_code)
-            i += 1
-            try:
-                await asyncio.wait_for(stop.wait(), every)
-            except asyncio.TimeoutError:
-                pass
-
-
-async def _traffic(url: str, pool, clients: int, seconds: float, swap: dict | None):
+async def _traffic(url: str, pool, clients: int, seconds: float, swap: dict | None) -> tuple[LoadResult, SwapLog]:
     stop = asyncio.Event()
-    latencies: list[float] = []
-    failures: list[int] = []
-    tasks = []
+    swaps = None
     if swap is not None:
-        tasks.append(asyncio.create_task(_swapper(url, swap["files"], swap["code"], swap["token"], swap["every"],
-                                                  stop, latencies, failures)))
+        swaps = asyncio.create_task(swap_loop(url, {swap["code"]: swap["files"]}, swap["token"], swap["every"], stop))
     load = await run_load(url, pool, clients, requests=10**9, max_seconds=seconds)
     stop.set()
-    await asyncio.gather(*tasks)
-    return load, latencies, failures
+    return load, (await swaps if swaps is not None else SwapLog())
 
 
 def engine_swap_m2m124(quick: bool) -> dict[str, float]:
@@ -95,13 +81,13 @@ def run(device: torch.device, dtype: torch.dtype, quick: bool) -> dict[str, Any]
         swap_latency: list[float] = []
         failures = 0
         for _ in range(repeats):
-            load, _, _ = asyncio.run(_traffic(server.url, pool, 8, seconds, None))
+            load, _ = asyncio.run(_traffic(server.url, pool, 8, seconds, None))
             steady.append(load)
-            load, lat, fails = asyncio.run(_traffic(server.url, pool, 8, seconds, {
+            load, swaps = asyncio.run(_traffic(server.url, pool, 8, seconds, {
                 "files": files, "code": code, "token": token, "every": 0.5}))
             swapping.append(load)
-            swap_latency += lat
-            failures += len(fails) + load.failures
+            swap_latency += swaps.latencies
+            failures += len(swaps.failures) + load.failures
         failures += sum(s.failures for s in steady)
         p99 = {name: median([percentile(r.latencies, 99) for r in runs]) for name, runs in
                (("steady", steady), ("swaps", swapping))}
