@@ -218,7 +218,7 @@ def test_replication_runner_and_report(base_dir, corpus_dir, tmp_path):
          "settings": {**common, "method": "lslo", "ranks": "2;2;8", "layer_map": "@weight_learning"}}))
     args = ["--configs", str(configs), "--work", str(tmp_path / "work"), "--base", str(base_dir), "--data",
             str(corpus_dir), "--languages", "en,fr,de,nl", "--tiers", TRAIN_TIERS, "--threads", "1", "--beam", "1"]
-    assert replicate(["pretrain", "lslo_2-2-8", *args]) == 0
+    assert replicate(["pretrain", "lslo_2-2-8", "--jobs", "2", *args]) == 0  # two runs at once
     results = json.loads((tmp_path / "work" / "results.json").read_text())
     assert {(r["name"], r["seed"]) for r in results} == {("pretrain", 0), ("weight_learning", 0), ("lslo_2-2-8", 0),
                                                          ("lslo_2-2-8", 1)}  # the dependency's run included
@@ -231,9 +231,24 @@ def test_replication_runner_and_report(base_dir, corpus_dir, tmp_path):
     assert {p: p.stat().st_mtime_ns for p in finished} == finished
     with pytest.raises(SystemExit, match="unknown experiment"):
         replicate(["lslo_2-2-9", *args])
+    (configs / "broken.yaml").write_text(yaml.safe_dump(
+        {"command": "finetune", "table": "t1", "row": "broken", "seeds": [0],
+         "settings": {**common, "method": "lslo", "ranks": "2;2;x"}}))
+    assert replicate(["broken", "lslo_2-2-8", "--jobs", "2", *args]) == 1  # reported, the others kept
+    assert not (tmp_path / "work" / "runs" / "broken-s0" / "result.json").exists()
+    (configs / "broken.yaml").unlink()
     assert replicate([*args, "--report", str(tmp_path / "report")]) == 0
     text = (tmp_path / "report" / "replication_tables.md").read_text()
     assert "| Pretrain |" in text and "| 2;2;8+WL |" in text and " ± " in text  # two seeds: mean ± sd
     assert re.search(r"^\| lslo_2-2-8 \| 0,1 \| 1 \| \d+ \| \d+ \|$", text, re.M)  # run times with the threads
     assert re.search(r"^\| weight_learning \| 0 \| 1 \| \d+ \| - \|$", text, re.M)  # trained, not evaluated
     assert (tmp_path / "report" / "figures" / "figure1_weight_learning.png").exists()
+
+
+def test_replication_dependencies_are_the_referenced_experiments():
+    from training.replicate import dependencies
+
+    experiments = {"a": {"settings": {"layer_map": "@weight_learning"}}, "b": {"settings": {"layer_map": "paper"}},
+                   "c": {"command": "evaluate-base"}, "d": {"settings": {"layer_map": "@weight_learning"}}}
+    assert dependencies(experiments) == ["weight_learning"]
+    assert dependencies({"c": {"command": "evaluate-base"}}) == []

@@ -12,6 +12,7 @@ resource tiers are real (High languages got all their training lines, Medium 35 
 from __future__ import annotations
 
 import argparse
+import concurrent.futures as cf
 import json
 import subprocess
 import sys
@@ -112,6 +113,42 @@ def run_one(grid: Grid, name: str, spec: dict[str, Any], seed: int) -> dict[str,
     return record
 
 
+def dependencies(experiments: dict[str, dict[str, Any]]) -> list[str]:
+    """Experiments whose result others use (``layer_map: "@name"``), in name order."""
+    return sorted({str(spec.get("settings", {}).get("layer_map"))[1:] for spec in experiments.values()
+                   if str(spec.get("settings", {}).get("layer_map", "")).startswith("@")})
+
+
+def run_all(grid: Grid, runs: list[tuple[str, dict[str, Any], int]], jobs: int) -> list[str]:
+    """Every run, ``jobs`` at a time (each in its own training process); the failures, as text."""
+    if jobs == 1:
+        for name, spec, seed in runs:
+            print(f"== {name} seed {seed}", flush=True)
+            run_one(grid, name, spec, seed)
+        return []
+    failures = []
+    with cf.ThreadPoolExecutor(jobs) as pool:
+        # Dependencies (seed 0) first, so that no two workers train the same one.
+        needed = dependencies({name: spec for name, spec, _ in runs})
+        first = [(name, spec, 0) for name, spec in load_experiments(needed, grid.configs).items()] if needed else []
+        for stage in (first, [r for r in runs if r not in first]):
+            futures = {}
+            for name, spec, seed in stage:
+                print(f"== {name} seed {seed} (queued)", flush=True)
+                futures[pool.submit(run_one, grid, name, spec, seed)] = (name, seed)
+            for future in cf.as_completed(futures):
+                name, seed = futures[future]
+                try:
+                    future.result()
+                    print(f"== {name} seed {seed} done", flush=True)
+                except (subprocess.CalledProcessError, OSError, ValueError) as err:
+                    failures.append(f"{name} seed {seed}: {err}")
+                    print(f"== {name} seed {seed} FAILED: {err}", flush=True)
+            if failures:
+                break
+    return failures
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m training.replicate", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -122,12 +159,16 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--configs", type=Path, default=CONFIGS)
     parser.add_argument("--languages", default=LANGS)
     parser.add_argument("--tiers", default=TIERS)
-    parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--threads", type=int, default=2, help="torch CPU threads of each run")
+    parser.add_argument("--jobs", type=int, default=1,
+                        help="runs at once, each a process (on CPU keep jobs x threads <= cores)")
     parser.add_argument("--beam", type=int, default=5)
     parser.add_argument("--seeds", type=int, default=None, help="at most this many seeds per experiment")
     parser.add_argument("--list", action="store_true", help="list the experiments and their state")
     parser.add_argument("--report", type=Path, default=None, help="write the Markdown report and figures here")
     args = parser.parse_args(argv)
+    if args.jobs < 1 or args.threads < 1:
+        parser.error("--jobs and --threads must be at least 1")
     python = sys.executable
     experiments = load_experiments(args.experiments or None, args.configs)
     if args.list:
@@ -143,14 +184,15 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     data = args.data or ensure_data(args.work, python)
     grid = Grid(args.work, args.base, data, args.configs, args.languages, args.tiers, args.threads, args.beam, python)
-    for name, spec in experiments.items():
-        for seed in spec.get("seeds", [0])[: args.seeds]:
-            print(f"== {name} seed {seed}", flush=True)
-            run_one(grid, name, spec, seed)
+    runs = [(name, spec, seed) for name, spec in experiments.items() for seed in spec.get("seeds", [0])[: args.seeds]]
+    failures = run_all(grid, runs, args.jobs)
     from training.replication_report import load_results
 
     # Every finished run of the work directory, this invocation's and earlier ones (dependencies included).
     (args.work / "results.json").write_text(json.dumps(load_results(args.work), indent=1), encoding="utf-8")
+    if failures:
+        print("failed runs (rerun to retry; finished runs are kept):\n  " + "\n  ".join(failures), file=sys.stderr)
+        return 1
     return 0
 
 
