@@ -186,11 +186,9 @@ async def swap_loop(url: str, files: dict[str, list[bytes]], token: str, every: 
                 variants = files[code]
                 response = await http.put(f"{url}/adapters/{code}", content=variants[log.swaps % len(variants)],
                                           headers={**headers, "content-type": "application/octet-stream"})
-            ok = response.status_code == 200
             if probe:
                 source = "en" if code != "en" else "fr"
                 answer = await http.post(f"{url}/translate", json={"q": "Monday", "source": source, "target": code})
-                ok = ok and answer.status_code == 200
                 if answer.status_code != 200:
                     log.failures.append(answer.status_code)
             if response.status_code != 200:
