@@ -216,12 +216,16 @@ def test_replication_runner_and_report(base_dir, corpus_dir, tmp_path):
     (configs / "lslo_2-2-8.yaml").write_text(yaml.safe_dump(
         {"command": "finetune", "table": "t1", "row": "2;2;8+WL", "seeds": [0, 1],
          "settings": {**common, "method": "lslo", "ranks": "2;2;8", "layer_map": "@weight_learning"}}))
+    (configs / "ise.yaml").write_text(yaml.safe_dump(
+        {"command": "subspace", "table": "f2", "row": "ISE", "seeds": [0],
+         "settings": {"epochs": 2, "max_tokens": 600, "mode": "ise", "ranks": "4", "prune_start": 1,
+                      "prune_epochs": 1, "layer_map": "@weight_learning", "bitext": "@stats"}}))
     args = ["--configs", str(configs), "--work", str(tmp_path / "work"), "--base", str(base_dir), "--data",
             str(corpus_dir), "--languages", "en,fr,de,nl", "--tiers", TRAIN_TIERS, "--threads", "1", "--beam", "1"]
-    assert replicate(["pretrain", "lslo_2-2-8", "--jobs", "2", *args]) == 0  # two runs at once
+    assert replicate(["pretrain", "lslo_2-2-8", "ise", "--jobs", "2", *args]) == 0  # two runs at once
     results = json.loads((tmp_path / "work" / "results.json").read_text())
     assert {(r["name"], r["seed"]) for r in results} == {("pretrain", 0), ("weight_learning", 0), ("lslo_2-2-8", 0),
-                                                         ("lslo_2-2-8", 1)}  # the dependency's run included
+                                                         ("lslo_2-2-8", 1), ("ise", 0)}  # the dependency included
     learned = json.loads((tmp_path / "work" / "runs" / "weight_learning-s0" / "result.json").read_text())
     manifest = json.loads((tmp_path / "work" / "runs" / "lslo_2-2-8-s0" / "train" / "bundle" / "manifest.json")
                           .read_text())
@@ -243,6 +247,8 @@ def test_replication_runner_and_report(base_dir, corpus_dir, tmp_path):
     assert re.search(r"^\| lslo_2-2-8 \| 0,1 \| 1 \| \d+ \| \d+ \|$", text, re.M)  # run times with the threads
     assert re.search(r"^\| weight_learning \| 0 \| 1 \| \d+ \| - \|$", text, re.M)  # trained, not evaluated
     assert (tmp_path / "report" / "figures" / "figure1_weight_learning.png").exists()
+    assert (tmp_path / "report" / "figures" / "figure2_ise.png").exists()
+    assert "in numbers: by resource tier" in text and "| encoder.AVG |" in text  # ISE summary and correlation
 
 
 def test_replication_dependencies_are_the_referenced_experiments():
@@ -252,3 +258,22 @@ def test_replication_dependencies_are_the_referenced_experiments():
                    "c": {"command": "evaluate-base"}, "d": {"settings": {"layer_map": "@weight_learning"}}}
     assert dependencies(experiments) == ["weight_learning"]
     assert dependencies({"c": {"command": "evaluate-base"}}) == []
+
+
+def test_subspace_summary_averages_by_tier_and_by_module():
+    from training.replication_report import subspace_summary
+
+    def row(lang, stack, module, pruned, size=10, ratio=0.5):
+        return {"language": lang, "stack": stack, "module": module, "layer": 0, "side": "src", "pruned": pruned,
+                "size": size, "score": pruned - ratio * size}
+
+    rows = [row("en", "encoder", "q", 8), row("fr", "encoder", "fc1", 6), row("sw", "encoder", "q", 1),
+            row("sw", "decoder", "fc1", 3, size=20), row("en", "decoder", "fc1", 9, size=20)]
+    ise = subspace_summary({"mode": "ise", "languages": {"en": "H", "fr": "H", "sw": "V"}, "scores": rows})
+    # H encoder: scores 3 and 1 -> 2.0; kept 1 - 14/20 = 30 %. V decoder: 3 - 10 = -7; kept 1 - 3/20 = 85 %.
+    assert "| H | encoder | 2.0 | 30.0 % |" in ise and "| V | decoder | -7.0 | 85.0 % |" in ise
+    assert "| V | encoder | -4.0 | 90.0 % |" in ise and "| M |" not in ise
+    lsp = subspace_summary({"mode": "lsp", "languages": {}, "scores": rows})
+    # encoder q: scores 3, -4 -> -0.5; kept 1 - 9/20 = 55 %. decoder fc1: -7, -1 -> -4; kept 1 - 12/40 = 70 %.
+    assert "| encoder | q | -0.5 | 55.0 % |" in lsp and "| decoder | fc1 | -4.0 | 70.0 % |" in lsp
+    assert "| encoder | fc1 | 1.0 | 40.0 % |" in lsp

@@ -95,6 +95,37 @@ def paper_table(rows: list[str], title: str) -> str:
     return "\n".join(lines)
 
 
+def _kept(group: list[dict[str, Any]]) -> float:
+    """Per cent of the group's B weights left unpruned."""
+    return 100 * (1 - sum(r["pruned"] for r in group) / sum(r["size"] for r in group))
+
+
+def _score(group: list[dict[str, Any]]) -> float:
+    return statistics.mean(r["score"] for r in group)
+
+
+def subspace_summary(scores: dict[str, Any]) -> str:
+    """The numbers behind Figures 2 and 4: Eq. 6's score (pruned − P·size; low = more demand) and the share of
+    each B matrix kept, averaged over layers, sides and modules by tier (ISE) or over layers, sides and languages
+    by module (LSP)."""
+    rows = scores["scores"]
+    if scores["mode"] == "ise":
+        tier_of = scores["languages"]
+        lines = ["| tier | stack | mean score (Eq. 6) | B weights kept |", "|---|---|---:|---:|"]
+        for tier in ("H", "M", "V"):
+            for stack in ("encoder", "decoder"):
+                group = [r for r in rows if tier_of.get(r["language"]) == tier and r["stack"] == stack]
+                if group:
+                    lines.append(f"| {tier} | {stack} | {_score(group):.1f} | {_kept(group):.1f} % |")
+        return "\n".join(lines)
+    lines = ["| stack | module | mean score (Eq. 6) | B weights kept |", "|---|---|---:|---:|"]
+    for stack in ("encoder", "decoder"):
+        for module in dict.fromkeys(r["module"] for r in rows if r["stack"] == stack):
+            group = [r for r in rows if r["stack"] == stack and r["module"] == module]
+            lines.append(f"| {stack} | {module} | {_score(group):.1f} | {_kept(group):.1f} % |")
+    return "\n".join(lines)
+
+
 def figure3(results: list[dict[str, Any]], pretrain: dict[str, Any] | None, path: Path) -> None:
     """Figure 3: H2H and V2V spBLEU per epoch (seed 0 of each run that evaluated per epoch)."""
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
@@ -147,6 +178,10 @@ def write_report(work: Path, experiments: dict[str, dict[str, Any]], out: Path) 
         if name in by_name and "scores" in by_name[name]:
             folder = Path(by_name[name]["scores"]).parent / "figures"
             shutil.copy(folder / source, figures / target)
+    for name, title in (("ise", "Figure 2 (miniature) in numbers: by resource tier"),
+                        ("lsp", "Figure 4 (miniature) in numbers: by module")):
+        if name in by_name and "scores" in by_name[name]:
+            parts.append(f"**{title}**\n\n" + subspace_summary(json.loads(Path(by_name[name]["scores"]).read_text())))
     if "ise" in by_name and "scores" in by_name["ise"]:
         scores = json.loads(Path(by_name["ise"]["scores"]).read_text())
         lines = ["| module | Pearson r | p-value |", "|---|---:|---:|"]
