@@ -69,7 +69,7 @@ def plot_demand(
     axes[0].set_ylabel(row_label)
     axes[1].set_yticks([])
     fig.colorbar(image, ax=axes, shrink=0.8, label="Score (pruned - P x size)")
-    fig.suptitle(title, y=1.04)
+    fig.suptitle(title, y=1 + 0.35 / fig.get_figheight())  # clear of the panel titles at any height
     fig.savefig(path, dpi=120, bbox_inches="tight")
     plt.close(fig)
 

@@ -7,7 +7,6 @@ over seeds, with the paper's figures beside) and figures into ``<out>/figures/``
 from __future__ import annotations
 
 import json
-import shutil
 import statistics
 from collections import defaultdict
 from pathlib import Path
@@ -15,7 +14,9 @@ from typing import Any
 
 import yaml
 
+from lslo.pruning import SubspaceScore
 from training.plots import plot_weights, plt
+from training.recipes.subspace import plot_average
 
 GROUPS = ["H2H", "H2M", "H2V", "M2H", "M2M", "M2V", "V2H", "V2M", "V2V", "AVG"]
 
@@ -173,11 +174,11 @@ def write_report(work: Path, experiments: dict[str, dict[str, Any]], out: Path) 
         parts.append(f"Learned layer map: `{data['describe']}`; weights (src, tgt) per layer: "
                      f"encoder {[[round(a, 3), round(b, 3)] for a, b in data['weights']['encoder']]}, "
                      f"decoder {[[round(a, 3), round(b, 3)] for a, b in data['weights']['decoder']]}.")
-    for name, source, target in (("ise", "ise_languages.png", "figure2_ise.png"),
-                                 ("lsp", "lsp_average.png", "figure4_lsp.png")):
-        if name in by_name and "scores" in by_name[name]:
-            folder = Path(by_name[name]["scores"]).parent / "figures"
-            shutil.copy(folder / source, figures / target)
+    for name, target in (("ise", "figure2_ise.png"), ("lsp", "figure4_lsp.png")):
+        if name in by_name and "scores" in by_name[name]:  # re-drawn from the scores, not copied
+            data = json.loads(Path(by_name[name]["scores"]).read_text())
+            plot_average([SubspaceScore(**row) for row in data["scores"]], data["mode"], data["languages"],
+                         figures / target)
     for name, title in (("ise", "Figure 2 (miniature) in numbers: by resource tier"),
                         ("lsp", "Figure 4 (miniature) in numbers: by module")):
         if name in by_name and "scores" in by_name[name]:

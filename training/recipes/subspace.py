@@ -94,6 +94,23 @@ def correlations(by_lang: dict[tuple, float], sizes: dict[str, float]) -> dict[s
     return out
 
 
+def plot_average(scores: Sequence[SubspaceScore], mode: str, tiers: dict[str, str | None], path: Path) -> None:
+    """Figure 2 (ISE: languages in ``tiers`` order x modules, averaged over layers) or Figure 4 (LSP: layers x
+    modules, averaged over languages)."""
+    if mode == "ise":
+        by_lang = average_by(scores, lambda s: (s.language, s.stack, s.module))
+        langs = list(tiers)
+        plot_demand(matrix(by_lang, langs, "encoder"), matrix(by_lang, langs, "decoder"), langs, ENCODER_MODULES,
+                    DECODER_MODULES, path, "Intrinsic Subspace Estimation, averaged over layers (Figure 2)",
+                    [tiers[c] for c in langs])
+    else:
+        by_layer = average_by(scores, lambda s: (s.layer, s.stack, s.module))
+        layers = list(range(max(s.layer for s in scores) + 1))
+        plot_demand(matrix(by_layer, layers, "encoder"), matrix(by_layer, layers, "decoder"),
+                    [str(i + 1) for i in layers], ENCODER_MODULES, DECODER_MODULES, path,
+                    "Language-specific pruning, averaged over languages (Figure 4)", row_label="Layer id")
+
+
 def run_subspace(settings: SubspaceSettings) -> Path:
     started = start_run(settings, f"subspace-{settings.mode}", "lslo")
     run, lslo = started.run, started.lslo
@@ -119,9 +136,7 @@ def run_subspace(settings: SubspaceSettings) -> Path:
         result["by_layer_module"] = {f"{k[0]}|{k[1]}.{k[2]}": v for k, v in by_layer.items()}
         n_layers = max(s.layer for s in scores) + 1
         if settings.mode == "ise":
-            plot_demand(matrix(by_lang, langs, "encoder"), matrix(by_lang, langs, "decoder"), langs, ENCODER_MODULES,
-                        DECODER_MODULES, figures / "ise_languages.png",
-                        "Intrinsic Subspace Estimation, averaged over layers (Figure 2)", [tiers.get(c) for c in langs])
+            plot_average(scores, settings.mode, {c: tiers.get(c) for c in langs}, figures / "ise_languages.png")
             per_layer = average_by(scores, lambda s: (s.language, s.layer, s.stack, s.module))
             for layer in range(n_layers):
                 values = {(c, st, m): v for (c, la, st, m), v in per_layer.items() if la == layer}
@@ -135,9 +150,7 @@ def run_subspace(settings: SubspaceSettings) -> Path:
         else:
             layers = list(range(n_layers))
             labels = [str(i + 1) for i in layers]
-            plot_demand(matrix(by_layer, layers, "encoder"), matrix(by_layer, layers, "decoder"), labels,
-                        ENCODER_MODULES, DECODER_MODULES, figures / "lsp_average.png",
-                        "Language-specific pruning, averaged over languages (Figure 4)", row_label="Layer id")
+            plot_average(scores, settings.mode, {c: tiers.get(c) for c in langs}, figures / "lsp_average.png")
             per_lang = average_by(scores, lambda s: (s.language, s.layer, s.stack, s.module))
             for code in langs:
                 values = {(la, st, m): v for (c, la, st, m), v in per_lang.items() if c == code}
