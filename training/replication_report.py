@@ -128,16 +128,16 @@ def subspace_summary(scores: dict[str, Any]) -> str:
 
 
 def figure3(results: list[dict[str, Any]], pretrain: dict[str, Any] | None, path: Path) -> None:
-    """Figure 3: H2H and V2V spBLEU per epoch (seed 0 of each run that evaluated per epoch)."""
+    """Figure 3: H2H and V2V spBLEU per epoch, every run (and seed) that evaluated per epoch."""
     fig, axes = plt.subplots(1, 2, figsize=(11, 4))
     for ax, group in zip(axes, ("H2H", "V2V")):
-        for r in results:
+        for r in sorted(results, key=lambda r: (r["row"], r["seed"])):
             history = r.get("per_epoch_eval") or []
-            if r["seed"] != 0 or not history:
-                continue
-            ax.plot([h["epoch"] for h in history], [h.get(group) for h in history], marker="o", label=r["row"])
+            if history:
+                ax.plot([h["epoch"] for h in history], [h.get(group) for h in history], marker="o",
+                        label=f"{r['row']}, seed {r['seed']}", alpha=1.0 if r["seed"] == 0 else 0.6)
         if pretrain is not None and group in pretrain.get("groups", {}):
-            ax.axhline(pretrain["groups"][group], color="grey", linestyle="--", label="Pretrain")
+            ax.axhline(pretrain["groups"][group], color="grey", linestyle="--", label="Pretrain (all of devtest)")
         ax.set_title(f"{group} spBLEU per epoch (30 segments per direction)")
         ax.set_xlabel("Epoch")
         ax.set_ylabel("spBLEU")
