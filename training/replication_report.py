@@ -174,19 +174,18 @@ def write_report(work: Path, experiments: dict[str, dict[str, Any]], out: Path) 
         parts.append(f"Learned layer map: `{data['describe']}`; weights (src, tgt) per layer: "
                      f"encoder {[[round(a, 3), round(b, 3)] for a, b in data['weights']['encoder']]}, "
                      f"decoder {[[round(a, 3), round(b, 3)] for a, b in data['weights']['decoder']]}.")
-    for name, target in (("ise", "figure2_ise.png"), ("lsp", "figure4_lsp.png")):
-        if name in by_name and "scores" in by_name[name]:  # re-drawn from the scores, not copied
-            data = json.loads(Path(by_name[name]["scores"]).read_text())
+    subspace = {name: json.loads(Path(by_name[name]["scores"]).read_text())
+                for name in ("ise", "lsp") if name in by_name and "scores" in by_name[name]}
+    for name, target, title in (("ise", "figure2_ise.png", "Figure 2 (miniature) in numbers: by resource tier"),
+                                ("lsp", "figure4_lsp.png", "Figure 4 (miniature) in numbers: by module")):
+        if name in subspace:  # figures re-drawn from the scores, not copied from the run
+            data = subspace[name]
             plot_average([SubspaceScore(**row) for row in data["scores"]], data["mode"], data["languages"],
                          figures / target)
-    for name, title in (("ise", "Figure 2 (miniature) in numbers: by resource tier"),
-                        ("lsp", "Figure 4 (miniature) in numbers: by module")):
-        if name in by_name and "scores" in by_name[name]:
-            parts.append(f"**{title}**\n\n" + subspace_summary(json.loads(Path(by_name[name]["scores"]).read_text())))
-    if "ise" in by_name and "scores" in by_name["ise"]:
-        scores = json.loads(Path(by_name["ise"]["scores"]).read_text())
+            parts.append(f"**{title}**\n\n" + subspace_summary(data))
+    if "ise" in subspace:
         lines = ["| module | Pearson r | p-value |", "|---|---:|---:|"]
-        for key, value in scores.get("correlation", {}).items():
+        for key, value in subspace["ise"].get("correlation", {}).items():
             lines.append(f"| {key} | {value['r']:.2f} | {value['p']:.3f} |")
         parts.append("**Tables 9/10 (miniature): correlation of ISE score with training lines per language**\n\n"
                      + "\n".join(lines))
