@@ -20,7 +20,7 @@ from lslo.config import LSLoConfig
 from lslo.errors import ConfigError, raise_if_problems
 from lslo.inject import inject
 from lslo.io import save_bundle
-from lslo.languages import TIERS
+from lslo.languages import TIERS, tier_assignment
 from lslo.layer_map import PRESETS as LAYER_MAP_PRESETS
 from lslo.layer_map import LayerMap
 from lslo.model import LSLoModel
@@ -148,9 +148,23 @@ class Started:
     lslo: LSLoModel | None
     config: LSLoConfig | None
 
-    @property
-    def tiers(self) -> dict[str, str | None]:
-        return {s.code: s.tier for s in self.config.languages} if self.config else {}
+    tiers: dict[str, str | None]  # {code: tier} of every trained language, None where it has none
+
+
+def run_tiers(settings: TrainSettings, config: LSLoConfig | None, languages: list[str],
+              problems: list[str]) -> dict[str, str | None]:
+    """The languages' resource tiers: the LSLo config's, or for full fine-tuning ``--tiers`` (default: the
+    shipped tables). Per-epoch evaluation groups directions by tier, so there every language needs one."""
+    if config is not None:
+        tiers: dict[str, str | None] = {s.code: s.tier for s in config.languages}
+    else:
+        assigned = tier_assignment(getattr(settings, "tiers", None), problems)
+        tiers = {code: assigned.get(code) for code in languages}
+    missing = [code for code, tier in tiers.items() if tier is None]
+    if settings.eval_groups and missing:
+        problems.append(f"--eval-groups needs a resource tier for every language; none for {missing}: "
+                        "give --tiers like 'H:en,fr;V:oc'")
+    return tiers
 
 
 def start_run(
@@ -173,6 +187,7 @@ def start_run(
         config = lslo_config(settings, inputs, problems, **(config_overrides or {}))
     if check is not None:
         check(config, problems)
+    tiers = run_tiers(settings, config, inputs.languages if inputs is not None else [], problems)
     raise_if_problems(problems, "inputs")
     assert inputs is not None
 
@@ -191,7 +206,7 @@ def start_run(
     except BaseException:
         shutdown(info)
         raise
-    return Started(run, inputs, lslo, config)
+    return Started(run, inputs, lslo, config, tiers)
 
 
 def attach_pruning(started: Started, pools: list, schedule: PruningSchedule) -> Pruner:
