@@ -14,6 +14,7 @@ import torch
 from safetensors.torch import load_file
 
 from conftest import TRAIN_TIERS, finetune_args
+from lslo.errors import ConfigError
 from lslo.layer_map import LayerMap
 from training.recipes.evaluate import EvaluateSettings, run_evaluate
 from training.recipes.finetune import FinetuneSettings, run_finetune
@@ -134,8 +135,16 @@ def test_evaluate_bundle_and_base(base_dir, corpus_dir, tmp_path):
 
 
 def test_full_finetuning_writes_a_model(base_dir, corpus_dir, tmp_path):
-    out = _finetune(**finetune_args(base_dir, corpus_dir, tmp_path / "full", method="full", epochs=1))
+    # With Figure 3's per-epoch evaluation, whose direction groups come from --tiers (no LSLo config here).
+    out = _finetune(**finetune_args(base_dir, corpus_dir, tmp_path / "full", method="full", epochs=1,
+                                    eval_groups="H2H,V2H", eval_max_sents=2, eval_beam=1))
     assert (out / "config.json").exists() and (out / "sentencepiece.bpe.model").exists()
+    history = json.loads((tmp_path / "full" / "summary.json").read_text())["per_epoch_eval"]
+    assert [h["epoch"] for h in history] == [1] and {"H2H", "V2H"} <= set(history[0])
+    with pytest.raises(ConfigError, match=r"--eval-groups needs a resource tier .*\['de', 'nl'\]"):
+        _finetune(**finetune_args(base_dir, corpus_dir, tmp_path / "bad", method="full", epochs=1,
+                                  tiers="H:en,fr", eval_groups="H2H"))  # caught before any training
+    assert not (tmp_path / "bad" / "log.jsonl").exists()
     from transformers import M2M100ForConditionalGeneration
 
     tuned = M2M100ForConditionalGeneration.from_pretrained(out)
@@ -277,3 +286,34 @@ def test_subspace_summary_averages_by_tier_and_by_module():
     # encoder q: scores 3, -4 -> -0.5; kept 1 - 9/20 = 55 %. decoder fc1: -7, -1 -> -4; kept 1 - 12/40 = 70 %.
     assert "| encoder | q | -0.5 | 55.0 % |" in lsp and "| decoder | fc1 | -4.0 | 70.0 % |" in lsp
     assert "| encoder | fc1 | 1.0 | 40.0 % |" in lsp
+
+
+def test_direction_comparison_against_hand_computation(tmp_path):
+    from training.replication_report import compare, comparison_table, direction_scores, sign_test
+
+    tiers = {"en": "H", "fr": "H", "sw": "V"}
+    runs = {("lslo_2-2-8_gps9", 0): {"en-fr": 10, "fr-en": 12, "en-sw": 5, "fr-sw": 4, "sw-en": 3, "sw-fr": 2},
+            ("lslo_2-2-8_gps9", 1): {"en-fr": 12, "fr-en": 10, "en-sw": 5, "fr-sw": 6, "sw-en": 3, "sw-fr": 2},
+            ("ft_all", 1): {"en-fr": 10, "fr-en": 12, "en-sw": 4, "fr-sw": 3, "sw-en": 3, "sw-fr": 1}}
+    results = []
+    for (name, seed), scores in runs.items():
+        out = tmp_path / "runs" / f"{name}-s{seed}"
+        out.mkdir(parents=True)
+        (out / "eval.json").write_text(json.dumps({"directions": {d: {"spbleu": v} for d, v in scores.items()}}))
+        results.append({"name": name, "seed": seed, "groups": {}})
+    results.append({"name": "weight_learning", "seed": 0})  # trained, not evaluated: no scores
+    a = direction_scores(tmp_path, results, "lslo_2-2-8_gps9")
+    assert a == {"en-fr": 11, "fr-en": 11, "en-sw": 5, "fr-sw": 5, "sw-en": 3, "sw-fr": 2}  # mean of the seeds
+    c = compare(a, direction_scores(tmp_path, results, "ft_all"), tiers)
+    # Differences: H2H +1, -1; H2V +1, +2; V2H 0, +1; all six: 4 wins, 1 loss, 1 tie.
+    assert c["H2H"] == {"delta": 0, "wins": 1, "losses": 1, "n": 2, "p": 1.0}
+    assert c["H2V"] == {"delta": 1.5, "wins": 2, "losses": 0, "n": 2, "p": 0.5}
+    assert c["V2H"]["wins"] == 1 and c["V2H"]["losses"] == 0 and c["V2H"]["p"] == 1.0  # the tie is dropped
+    assert c["AVG"]["delta"] == pytest.approx(4 / 6) and c["AVG"]["p"] == pytest.approx(2 * 6 / 32)
+    assert set(c) == {"H2H", "H2V", "V2H", "AVG"}
+    assert sign_test(9, 1) == pytest.approx(2 * 11 / 1024) and sign_test(0, 0) == 1.0
+    table = comparison_table(tmp_path, results, tiers)
+    assert "| 2;2;8+WL+GPS(0.9) − Ft-all (Table 1) | 0,1 / 1 | +0.00 (1/2) | - | +1.50 (2/2) | - | - | - | +0.50 (1/2) | - | - | +0.67 (4/6) |" \
+        in table  # one column per group, "-" where the languages have no such group
+    assert "Pretrain" not in table.split("\n\n", 1)[1]  # no Pretrain runs: no row for its comparisons
+    assert comparison_table(tmp_path, results[:2], tiers) == ""  # one side missing: nothing to compare

@@ -180,7 +180,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.report is not None:
         from training.replication_report import write_report
 
-        write_report(args.work, experiments, args.report)
+        write_report(args.work, experiments, args.report, args.tiers)
         return 0
     data = args.data or ensure_data(args.work, python)
     grid = Grid(args.work, args.base, data, args.configs, args.languages, args.tiers, args.threads, args.beam, python)

@@ -13,8 +13,11 @@ from pathlib import Path
 from typing import Any
 
 import yaml
+from scipy import stats as scipy_stats
 
+from lslo.languages import parse_tier_assignment
 from lslo.pruning import SubspaceScore
+from training.metrics import group_name
 from training.plots import plot_weights, plt
 from training.recipes.subspace import plot_average
 
@@ -39,6 +42,19 @@ PAPER = {
     "Only attn 2;2;16+WL+GPS(0.9)": [33.16, 22.25, 12.00, 21.45, 18.61, 8.34, 15.91, 10.76, 5.88, 16.24],
     "Only fc 2;2;16+WL+GPS(0.9)": [33.29, 22.19, 12.64, 21.60, 18.56, 8.83, 17.33, 11.65, 6.90, 16.76],
 }
+
+
+# Pairs of experiments whose difference a claim rests on: (A, B, what A - B tests).
+COMPARISONS = [
+    ("ft_all", "pretrain", "Ft-all − Pretrain"),
+    ("lslo_2-2-8_gps9", "pretrain", "2;2;8+WL+GPS(0.9) − Pretrain"),
+    ("lslo_2-2-8_gps9", "ft_all", "2;2;8+WL+GPS(0.9) − Ft-all (Table 1)"),
+    ("lslo_2-2-8_gps9", "lslo_2-2-8", "GPS(0.9) − no pruning (Table 1)"),
+    ("lslo_16-16-16", "lslo_4-4-4", "16;16;16 − 4;4;4 (Table 1)"),
+    ("lslo_2-2-16_gps9", "lslo_2-2-8_gps9", "2;2;16 − 2;2;8, both GPS(0.9) (Table 1)"),
+    ("lslo_2-2-8_gps9", "t3_tgt_gps9", "learned map − all-target (Table 3)"),
+    ("t4_fc_2-2-16_gps9", "t4_attn_2-2-16_gps9", "only fc − only attn (Table 4)"),
+]
 
 
 def load_results(work: Path) -> list[dict[str, Any]]:
@@ -96,6 +112,68 @@ def paper_table(rows: list[str], title: str) -> str:
     return "\n".join(lines)
 
 
+def direction_scores(work: Path, results: list[dict[str, Any]], name: str) -> dict[str, float]:
+    """{"en-fr": spBLEU, ...} of one experiment from its runs' ``eval.json``, the mean over its seeds."""
+    per_seed = []
+    for r in results:
+        path = work / "runs" / f"{name}-s{r['seed']}" / "eval.json"
+        if r["name"] == name and "groups" in r and path.is_file():
+            per_seed.append({d: v["spbleu"] for d, v in json.loads(path.read_text())["directions"].items()})
+    if not per_seed:
+        return {}
+    return {d: statistics.mean(s[d] for s in per_seed) for d in per_seed[0] if all(d in s for s in per_seed)}
+
+
+def sign_test(wins: int, losses: int) -> float:
+    """Two-sided sign test p-value (ties dropped): how likely a split at least this uneven is by chance."""
+    return float(scipy_stats.binomtest(wins, wins + losses, 0.5).pvalue) if wins + losses else 1.0
+
+
+def compare(a: dict[str, float], b: dict[str, float], tiers: dict[str, str]) -> dict[str, dict[str, float]]:
+    """Per group (and AVG): the mean per-direction difference A − B, how many directions A wins and loses, and the
+    sign test's p. The mean difference equals the difference of the group columns, as groups are direction means."""
+    diffs: dict[str, list[float]] = defaultdict(list)
+    for direction in sorted(set(a) & set(b)):
+        src, _, tgt = direction.partition("-")
+        if src in tiers and tgt in tiers:
+            diffs[group_name(tiers[src], tiers[tgt])].append(a[direction] - b[direction])
+            diffs["AVG"].append(a[direction] - b[direction])
+    out = {}
+    for group in GROUPS:
+        if diffs.get(group):
+            d = diffs[group]
+            wins, losses = sum(x > 0 for x in d), sum(x < 0 for x in d)
+            out[group] = {"delta": statistics.mean(d), "wins": wins, "losses": losses, "n": len(d),
+                          "p": sign_test(wins, losses)}
+    return out
+
+
+def comparison_table(work: Path, results: list[dict[str, Any]], tiers: dict[str, str]) -> str:
+    """The differences the claims rest on, direction by direction: does A beat B in most directions of a group,
+    or only on average?"""
+    head = "| A − B | seeds A / B | " + " | ".join(GROUPS) + " |"
+    lines = [head, "|---|---|" + "---:|" * len(GROUPS)]
+    seeds = defaultdict(list)
+    for r in results:
+        if "groups" in r:
+            seeds[r["name"]].append(str(r["seed"]))
+    for name_a, name_b, label in COMPARISONS:
+        a, b = direction_scores(work, results, name_a), direction_scores(work, results, name_b)
+        if not a or not b:
+            continue
+        found = compare(a, b, tiers)
+        cells = [f"{c['delta']:+.2f} ({c['wins']}/{c['n']}){'†' if c['p'] < 0.05 else ''}" if c else "-"
+                 for c in (found.get(g) for g in GROUPS)]
+        lines.append(f"| {label} | {','.join(sorted(seeds[name_a]))} / {','.join(sorted(seeds[name_b]))} | "
+                     + " | ".join(cells) + " |")
+    if len(lines) == 2:
+        return ""
+    return ("**Differences direction by direction**: the mean spBLEU difference A − B (per-direction scores "
+            "averaged over each side's seeds), in parentheses the directions where A scores higher out of the "
+            "group's directions; † where a two-sided sign test puts the split at p < 0.05 (the directions of a "
+            "group share languages, so they are not independent and p is optimistic).\n\n" + "\n".join(lines))
+
+
 def _kept(group: list[dict[str, Any]]) -> float:
     """Per cent of the group's B weights left unpruned."""
     return 100 * (1 - sum(r["pruned"] for r in group) / sum(r["size"] for r in group))
@@ -148,7 +226,7 @@ def figure3(results: list[dict[str, Any]], pretrain: dict[str, Any] | None, path
     plt.close(fig)
 
 
-def write_report(work: Path, experiments: dict[str, dict[str, Any]], out: Path) -> Path:
+def write_report(work: Path, experiments: dict[str, dict[str, Any]], out: Path, tiers: str) -> Path:
     results = load_results(work)
     stats = aggregate(results)
     figures = out / "figures"
@@ -166,6 +244,12 @@ def write_report(work: Path, experiments: dict[str, dict[str, Any]], out: Path) 
         table(t4, "Table 4 (miniature): where to apply LSLo"),
         paper_table([r["row"] for r in t4], "Table 4 (paper)"),
     ]
+    problems: list[str] = []
+    differences = comparison_table(work, results, parse_tier_assignment(tiers, problems))
+    if problems:
+        raise ValueError("; ".join(problems))
+    if differences:
+        parts.append(differences)
     by_name = {r["name"]: r for r in results if r["seed"] == 0}
     if "weight_learning" in by_name and "layer_map" in by_name["weight_learning"]:
         data = json.loads(Path(by_name["weight_learning"]["layer_map"]).read_text())
