@@ -9,6 +9,7 @@ import subprocess
 import sys
 from pathlib import Path
 
+import numpy as np
 import pytest
 import torch
 from safetensors.torch import load_file
@@ -16,6 +17,7 @@ from safetensors.torch import load_file
 from conftest import TRAIN_TIERS, finetune_args
 from lslo.errors import ConfigError
 from lslo.layer_map import LayerMap
+from training.bootstrap import bleu_from_statistics
 from training.recipes.evaluate import EvaluateSettings, run_evaluate
 from training.recipes.finetune import FinetuneSettings, run_finetune
 from training.recipes.subspace import SubspaceSettings, run_subspace
@@ -129,6 +131,11 @@ def test_evaluate_bundle_and_base(base_dir, corpus_dir, tmp_path):
     on_disk = json.loads((tmp_path / "eval.json").read_text())
     assert on_disk["groups_spbleu"] == result["groups_spbleu"]
     assert "| Method | H2H |" in on_disk["table_markdown"]
+    # Per-segment statistics (for the paired bootstrap): summed, they give back each direction's corpus spBLEU.
+    for direction, rows in on_disk["segments"].items():
+        assert rows["ids"] == list(range(4)) and len(rows["hypotheses"]) == 4
+        summed = np.asarray(rows["bleu_stats"]).sum(axis=0)
+        assert bleu_from_statistics(summed) == pytest.approx(result["directions"][direction]["spbleu"], abs=1e-9)
     pretrain = run_evaluate(EvaluateSettings(base=base_dir, data=corpus_dir, languages="en,fr", tiers="H:en,fr",
                                              max_sents=3, beam=1, progress=False))
     assert pretrain["name"] == "Pretrain" and set(pretrain["groups_spbleu"]) == {"H2H", "AVG"}
@@ -250,6 +257,15 @@ def test_replication_runner_and_report(base_dir, corpus_dir, tmp_path):
     assert replicate(["broken", "lslo_2-2-8", "--jobs", "2", *args]) == 1  # reported, the others kept
     assert not (tmp_path / "work" / "runs" / "broken-s0" / "result.json").exists()
     (configs / "broken.yaml").unlink()
+    # An evaluation from before per-segment statistics were kept: --rescore re-evaluates it, same scores.
+    evaluated = tmp_path / "work" / "runs" / "lslo_2-2-8-s1" / "eval.json"
+    old = json.loads(evaluated.read_text())
+    evaluated.write_text(json.dumps({k: v for k, v in old.items() if k != "segments"}))
+    untouched = (tmp_path / "work" / "runs" / "lslo_2-2-8-s0" / "eval.json").stat().st_mtime_ns
+    assert replicate(["lslo_2-2-8", "--rescore", *args]) == 0
+    again = json.loads(evaluated.read_text())
+    assert again["segments"] == old["segments"] and again["groups_spbleu"] == old["groups_spbleu"]
+    assert (tmp_path / "work" / "runs" / "lslo_2-2-8-s0" / "eval.json").stat().st_mtime_ns == untouched
     assert replicate([*args, "--report", str(tmp_path / "report")]) == 0
     text = (tmp_path / "report" / "replication_tables.md").read_text()
     assert "| Pretrain |" in text and "| 2;2;8+WL |" in text and " ± " in text  # two seeds: mean ± sd
@@ -313,7 +329,8 @@ def test_direction_comparison_against_hand_computation(tmp_path):
     assert set(c) == {"H2H", "H2V", "V2H", "AVG"}
     assert sign_test(9, 1) == pytest.approx(2 * 11 / 1024) and sign_test(0, 0) == 1.0
     table = comparison_table(tmp_path, results, tiers)
-    assert "| 2;2;8+WL+GPS(0.9) − Ft-all (Table 1) | 0,1 / 1 | +0.00 (1/2) | - | +1.50 (2/2) | - | - | - | +0.50 (1/2) | - | - | +0.67 (4/6) |" \
-        in table  # one column per group, "-" where the languages have no such group
+    # One column per group, "-" where the languages have no such group.
+    assert ("| 2;2;8+WL+GPS(0.9) − Ft-all (Table 1) | 0,1 / 1 | +0.00 (1/2) | - | +1.50 (2/2) | - | - | - "
+            "| +0.50 (1/2) | - | - | +0.67 (4/6) |") in table
     assert "Pretrain" not in table.split("\n\n", 1)[1]  # no Pretrain runs: no row for its comparisons
     assert comparison_table(tmp_path, results[:2], tiers) == ""  # one side missing: nothing to compare

@@ -29,6 +29,8 @@ class EvaluationResult:
     groups: dict[str, float] = field(default_factory=dict)
     chrf_groups: dict[str, float] = field(default_factory=dict)
     samples: dict[tuple[str, str], list[tuple[str, str, str]]] = field(default_factory=dict)
+    # Per direction, every segment: its id in the split, the hypothesis, and its ten BLEU statistics.
+    segment_rows: dict[tuple[str, str], list[tuple[int, str, list[int]]]] = field(default_factory=dict)
 
     def to_json(self) -> dict[str, Any]:
         return {
@@ -42,6 +44,11 @@ class EvaluationResult:
                 f"{s}-{t}": {"spbleu": self.spbleu[(s, t)], "chrf++": self.chrf[(s, t)]} for s, t in self.spbleu
             },
             "samples": {f"{s}-{t}": [list(x) for x in v] for (s, t), v in self.samples.items()},
+            "segments": {
+                f"{s}-{t}": {"ids": [r[0] for r in rows], "hypotheses": [r[1] for r in rows],
+                             "bleu_stats": [r[2] for r in rows]}
+                for (s, t), rows in self.segment_rows.items()
+            },
         }
 
 
@@ -111,6 +118,8 @@ def evaluate_split(
         outs = [h for _, h in rows]
         result.spbleu[(src, tgt)] = scorer.corpus_score(outs, refs)
         result.chrf[(src, tgt)] = chrf_pp(outs, refs)
+        stats = scorer.segment_statistics(outs, refs)
+        result.segment_rows[(src, tgt)] = [(seg, h, st) for (seg, h), st in zip(rows, stats)]
         result.samples[(src, tgt)] = [(split.lines[src][seg] or "", h, r) for (seg, h), r in
                                       list(zip(rows, refs))[:samples]]
     result.groups = group_averages(result.spbleu, tiers)

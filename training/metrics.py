@@ -15,6 +15,7 @@ import sacrebleu
 import sentencepiece as spm
 
 from lslo.languages import TIERS
+from training.bootstrap import bleu_statistics
 
 
 class SpBleu:
@@ -29,6 +30,11 @@ class SpBleu:
         hyp = [self.pieces(h) for h in hypotheses]
         ref = [self.pieces(r) for r in references]
         return float(sacrebleu.corpus_bleu(hyp, [ref], tokenize="none").score)
+
+    def segment_statistics(self, hypotheses: Sequence[str], references: Sequence[str]) -> list[list[int]]:
+        """Per segment, the ten BLEU statistics over SentencePiece pieces (see ``training.bootstrap``)."""
+        return [bleu_statistics(self.pieces(h).split(), self.pieces(r).split())
+                for h, r in zip(hypotheses, references, strict=True)]
 
 
 def chrf_pp(hypotheses: Sequence[str], references: Sequence[str]) -> float:

@@ -62,7 +62,7 @@ class Grid:
 
 
 def run_one(grid: Grid, name: str, spec: dict[str, Any], seed: int) -> dict[str, Any]:
-    work, base, data, python, threads, beam = grid.work, grid.base, grid.data, grid.python, grid.threads, grid.beam
+    work, base, data, python, threads = grid.work, grid.base, grid.data, grid.python, grid.threads
     out = work / "runs" / f"{name}-s{seed}"
     result_file = out / "result.json"
     if result_file.is_file():
@@ -88,19 +88,8 @@ def run_one(grid: Grid, name: str, spec: dict[str, Any], seed: int) -> dict[str,
     record: dict[str, Any] = {"name": name, "seed": seed, "table": spec.get("table"), "row": spec.get("row"),
                               "command": spec["command"], "settings": spec.get("settings", {}),
                               "train_seconds": round(train_seconds, 1), "threads": threads}
-    evaluate = [python, "-m", "training", "evaluate", "--base", str(base), "--data", str(data), "--split", "devtest",
-                "--beam", str(beam), "--threads", str(threads), "--no-progress", "--json", str(out / "eval.json"),
-                "--languages", grid.languages, "--tiers", grid.tiers]
-    if spec["command"] == "finetune" and spec["settings"].get("method") == "full":
-        evaluate += ["--model", str(out / "train" / "model")]
-    elif spec["command"] == "finetune":
-        evaluate += ["--bundle", str(out / "train" / "bundle")]
     if spec["command"] in ("finetune", "evaluate-base"):
-        started = time.time()
-        subprocess.run(evaluate, check=True)
-        scores = json.loads((out / "eval.json").read_text())
-        record.update(eval_seconds=round(time.time() - started, 1), groups=scores["groups_spbleu"],
-                      chrf_groups=scores["groups_chrf++"])
+        record.update(evaluate_run(grid, spec, out))
         summary = out / "train" / "summary.json"
         if summary.is_file():
             s = json.loads(summary.read_text())
@@ -111,6 +100,44 @@ def run_one(grid: Grid, name: str, spec: dict[str, Any], seed: int) -> dict[str,
             record[extra.split(".")[0]] = str(out / "train" / extra)
     result_file.write_text(json.dumps(record, indent=1), encoding="utf-8")
     return record
+
+
+def evaluate_run(grid: Grid, spec: dict[str, Any], out: Path) -> dict[str, Any]:
+    """Evaluate a trained run on devtest into ``out/eval.json`` (per-segment statistics included); the record's
+    score fields."""
+    evaluate = [grid.python, "-m", "training", "evaluate", "--base", str(grid.base), "--data", str(grid.data),
+                "--split", "devtest", "--beam", str(grid.beam), "--threads", str(grid.threads), "--no-progress",
+                "--json", str(out / "eval.json"), "--languages", grid.languages, "--tiers", grid.tiers]
+    if spec["command"] == "finetune" and spec["settings"].get("method") == "full":
+        evaluate += ["--model", str(out / "train" / "model")]
+    elif spec["command"] == "finetune":
+        evaluate += ["--bundle", str(out / "train" / "bundle")]
+    started = time.time()
+    subprocess.run(evaluate, check=True)
+    scores = json.loads((out / "eval.json").read_text())
+    return {"eval_seconds": round(time.time() - started, 1), "groups": scores["groups_spbleu"],
+            "chrf_groups": scores["groups_chrf++"]}
+
+
+def rescore(grid: Grid, runs: list[tuple[str, dict[str, Any], int]]) -> list[str]:
+    """Re-evaluate finished runs whose ``eval.json`` predates per-segment statistics (for the paired bootstrap);
+    report any group score that changed (evaluation is deterministic, so none should)."""
+    changed = []
+    for name, spec, seed in runs:
+        out = grid.work / "runs" / f"{name}-s{seed}"
+        result_file, eval_file = out / "result.json", out / "eval.json"
+        if spec["command"] not in ("finetune", "evaluate-base") or not result_file.is_file():
+            continue
+        if eval_file.is_file() and "segments" in json.loads(eval_file.read_text()):
+            continue
+        print(f"== {name} seed {seed}: re-evaluating", flush=True)
+        record = json.loads(result_file.read_text())
+        before = record.get("groups", {})
+        record.update(evaluate_run(grid, spec, out))
+        changed += [f"{name} seed {seed} {g}: {before[g]:.2f} -> {v:.2f}" for g, v in record["groups"].items()
+                    if g in before and abs(before[g] - v) > 1e-6]
+        result_file.write_text(json.dumps(record, indent=1), encoding="utf-8")
+    return changed
 
 
 def dependencies(experiments: dict[str, dict[str, Any]]) -> list[str]:
@@ -166,6 +193,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--seeds", type=int, default=None, help="at most this many seeds per experiment")
     parser.add_argument("--list", action="store_true", help="list the experiments and their state")
     parser.add_argument("--report", type=Path, default=None, help="write the Markdown report and figures here")
+    parser.add_argument("--rescore", action="store_true",
+                        help="re-evaluate finished runs evaluated before per-segment statistics were kept")
     args = parser.parse_args(argv)
     if args.jobs < 1 or args.threads < 1:
         parser.error("--jobs and --threads must be at least 1")
@@ -185,6 +214,11 @@ def main(argv: list[str] | None = None) -> int:
     data = args.data or ensure_data(args.work, python)
     grid = Grid(args.work, args.base, data, args.configs, args.languages, args.tiers, args.threads, args.beam, python)
     runs = [(name, spec, seed) for name, spec in experiments.items() for seed in spec.get("seeds", [0])[: args.seeds]]
+    if args.rescore:
+        changed = rescore(grid, runs)
+        print("scores changed on re-evaluation:\n  " + "\n  ".join(changed) if changed else
+              "re-evaluation reproduced every score", file=sys.stderr if changed else sys.stdout)
+        return 1 if changed else 0
     failures = run_all(grid, runs, args.jobs)
     from training.replication_report import load_results
 

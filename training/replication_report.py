@@ -12,11 +12,13 @@ from collections import defaultdict
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import yaml
 from scipy import stats as scipy_stats
 
 from lslo.languages import parse_tier_assignment
 from lslo.pruning import SubspaceScore
+from training.bootstrap import STATS, paired_bootstrap
 from training.metrics import group_name
 from training.plots import plot_weights, plt
 from training.recipes.subspace import plot_average
@@ -174,6 +176,55 @@ def comparison_table(work: Path, results: list[dict[str, Any]], tiers: dict[str,
             "group share languages, so they are not independent and p is optimistic).\n\n" + "\n".join(lines))
 
 
+def load_segment_statistics(work: Path, results: list[dict[str, Any]], name: str) -> dict[str, list[np.ndarray]]:
+    """{"en-fr": [one ``[segments, 10]`` array of BLEU statistics per seed]} of one experiment, indexed by
+    segment id; {} if a seed's ``eval.json`` has no per-segment statistics (evaluated before they were kept:
+    ``python -m training.replicate --rescore`` adds them)."""
+    per_direction: dict[str, list[np.ndarray]] = defaultdict(list)
+    for r in results:
+        path = work / "runs" / f"{name}-s{r['seed']}" / "eval.json"
+        if r["name"] != name or "groups" not in r:
+            continue
+        segments = json.loads(path.read_text()).get("segments") if path.is_file() else None
+        if not segments:
+            return {}
+        for direction, rows in segments.items():
+            table_ = np.zeros((max(rows["ids"], default=-1) + 1, STATS))
+            table_[rows["ids"]] = rows["bleu_stats"]
+            per_direction[direction].append(table_)
+    return dict(per_direction)
+
+
+def _by_seed(side: dict[str, list[np.ndarray]], keys: list[str], size: int) -> list[np.ndarray]:
+    """One ``[directions, segments, 10]`` array per seed, directions in ``keys`` order, padded to ``size``."""
+    return [np.stack([np.pad(side[d][seed], ((0, size - side[d][seed].shape[0]), (0, 0))) for d in keys])
+            for seed in range(len(side[keys[0]]))]
+
+
+def bootstrap_table(work: Path, results: list[dict[str, Any]], tiers: dict[str, str], samples: int = 1000) -> str:
+    """The differences of COMPARISONS once more, with a paired bootstrap over devtest's segments (seeds averaged
+    inside each resample); only pairs whose runs all kept per-segment statistics."""
+    lines = ["| A − B | " + " | ".join(GROUPS) + " |", "|---|" + "---:|" * len(GROUPS)]
+    size = 0
+    for name_a, name_b, label in COMPARISONS:
+        a, b = load_segment_statistics(work, results, name_a), load_segment_statistics(work, results, name_b)
+        keys = [d for d in sorted(set(a) & set(b)) if all(x in tiers for x in d.split("-"))]
+        if not keys:
+            continue
+        size = max(x.shape[0] for d in keys for x in (*a[d], *b[d]))  # segment ids of the split
+        groups = [group_name(tiers[d.split("-")[0]], tiers[d.split("-")[1]]) for d in keys]
+        found = paired_bootstrap(_by_seed(a, keys, size), _by_seed(b, keys, size), groups, samples)
+        cells = [f"{c['delta']:+.2f} [{c['low']:+.2f}, {c['high']:+.2f}]{'‡' if c['p'] < 0.05 else ''}" if c else "-"
+                 for c in (found.get(g) for g in GROUPS)]
+        lines.append(f"| {label} | " + " | ".join(cells) + " |")
+    if len(lines) == 2:
+        return ""
+    return (f"**Paired bootstrap over devtest's segments** ({samples} resamples of the {size} segment ids, the same "
+            "ids in every direction and for both sides, each side's seeds averaged inside a resample): the "
+            "difference A − B and its 95 % interval; ‡ where the interval excludes 0 (two-sided p < 0.05). This "
+            "measures test-set noise only; the spread over seeds is in the tables above.\n\n" + "\n".join(lines))
+
+
 def _kept(group: list[dict[str, Any]]) -> float:
     """Per cent of the group's B weights left unpruned."""
     return 100 * (1 - sum(r["pruned"] for r in group) / sum(r["size"] for r in group))
@@ -245,11 +296,10 @@ def write_report(work: Path, experiments: dict[str, dict[str, Any]], out: Path, 
         paper_table([r["row"] for r in t4], "Table 4 (paper)"),
     ]
     problems: list[str] = []
-    differences = comparison_table(work, results, parse_tier_assignment(tiers, problems))
+    tier_of = parse_tier_assignment(tiers, problems)
     if problems:
         raise ValueError("; ".join(problems))
-    if differences:
-        parts.append(differences)
+    parts += [t for t in (comparison_table(work, results, tier_of), bootstrap_table(work, results, tier_of)) if t]
     by_name = {r["name"]: r for r in results if r["seed"] == 0}
     if "weight_learning" in by_name and "layer_map" in by_name["weight_learning"]:
         data = json.loads(Path(by_name["weight_learning"]["layer_map"]).read_text())
