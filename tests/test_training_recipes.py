@@ -69,17 +69,30 @@ def test_resume_after_interruption_is_exact(base_dir, corpus_dir, tmp_path):
     for name in ("sentencepiece.bpe.model", "vocab.json", "tokenizer_config.json", "added_tokens.json"):
         if (base_dir / name).exists():
             (base / name).write_bytes((base_dir / name).read_bytes())
-    args = dict(prune=0.5, prune_start=1, prune_epochs=1, save_every=3)
+    args = dict(prune=0.5, prune_start=1, prune_epochs=1, save_every=3, eval_groups="H2H", eval_max_sents=2,
+                eval_beam=1)
     full = _finetune(**finetune_args(base, corpus_dir, tmp_path / "full", **args))
     part = tmp_path / "part"
-    assert _finetune(**finetune_args(base, corpus_dir, part, stop_after_steps=7, **args)) == part
+    steps = json.loads((tmp_path / "full" / "summary.json").read_text())["steps"]
+    assert _finetune(**finetune_args(base, corpus_dir, part, stop_after_steps=steps * 2 // 3, **args)) == part
     assert not (part / "bundle").exists()
+    before = [json.loads(line) for line in (part / "log.jsonl").read_text().splitlines()]
+    assert [e["epoch"] for e in before if e["event"] == "eval"] == [1]  # interrupted in epoch 2 of 3
     resumed = _finetune(**finetune_args(base, corpus_dir, part, resume=True, **args))
     _, a = _bundle_tensors(full)
     _, b = _bundle_tensors(resumed)
     for code in a:
         for key in a[code]:
             assert torch.equal(a[code][key], b[code][key]), (code, key)
+    # Nothing of the interrupted process is lost: the per-epoch curve keeps epoch 1, and the training time
+    # counts both processes.
+    summaries = [json.loads((d / "summary.json").read_text()) for d in (tmp_path / "full", part)]
+    assert summaries[1]["per_epoch_eval"] == summaries[0]["per_epoch_eval"]
+    assert [h["epoch"] for h in summaries[1]["per_epoch_eval"]] == [1, 2, 3]
+    first_process = max(e["time"] for e in before)
+    after = [json.loads(line) for line in (part / "log.jsonl").read_text().splitlines()][len(before):]
+    this_process = max(e["time"] for e in after if e["event"] != "outputs")  # "outputs" comes after the summary
+    assert summaries[1]["seconds"] >= first_process + this_process - 0.05  # the summary rounds to 0.1 s
 
 
 def test_weight_learning_writes_a_valid_layer_map(base_dir, corpus_dir, tmp_path):

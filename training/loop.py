@@ -39,6 +39,24 @@ class JsonlLog:
         self.path = path
         self.enabled = enabled
         self.started = time.time()
+        # What earlier processes wrote here (a resumed run continues their log).
+        self.earlier: list[dict[str, Any]] = []
+        if enabled and path.is_file():
+            self.earlier = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+    def earlier_seconds(self) -> float:
+        """Wall time of the earlier processes: each one's last timestamp (times restart at each "start")."""
+        total, last = 0.0, 0.0
+        for record in self.earlier:
+            if record.get("event") == "start":
+                total, last = total + last, 0.0
+            last = max(last, float(record.get("time", 0.0)))
+        return total + last
+
+    def earlier_evaluations(self) -> list[dict[str, Any]]:
+        """Per-epoch evaluations logged by earlier processes, one per epoch (the latest), in epoch order."""
+        by_epoch = {r["epoch"]: {"epoch": r["epoch"], **r["groups"]} for r in self.earlier if r.get("event") == "eval"}
+        return [by_epoch[e] for e in sorted(by_epoch)]
 
     def write(self, event: str, **fields: Any) -> None:
         if not self.enabled:

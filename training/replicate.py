@@ -81,6 +81,7 @@ def run_one(grid: Grid, name: str, spec: dict[str, Any], seed: int) -> dict[str,
     config = out / "config.yaml"
     config.write_text(yaml.safe_dump(settings, sort_keys=False), encoding="utf-8")
     started = time.time()
+    resume: list[str] = []
     if spec["command"] != "evaluate-base":
         resume = ["--resume"] if (out / "train" / "checkpoint").exists() else []
         subprocess.run([python, "-m", "training", spec["command"], "--config", str(config), *resume], check=True)
@@ -95,6 +96,8 @@ def run_one(grid: Grid, name: str, spec: dict[str, Any], seed: int) -> dict[str,
             s = json.loads(summary.read_text())
             record.update(parameters=s.get("parameters"), nonzero=s.get("nonzero"),
                           per_epoch_eval=s.get("per_epoch_eval"))
+            if resume and "seconds" in s:  # the training's own clock, the interrupted processes included
+                record.update(train_seconds=s["seconds"], resumed=True)
     for extra in ("layer_map.json", "scores.json"):
         if (out / "train" / extra).is_file():
             record[extra.split(".")[0]] = str(out / "train" / extra)

@@ -132,6 +132,7 @@ def per_epoch_evaluator(settings: TrainSettings, run: TrainingRun, tokenizer: An
         if run.info.is_main:
             result = evaluate_split(run.model, tokenizer, split, languages, tiers, spm_model, run.lslo, groups,
                                     settings.eval_max_sents, settings.eval_beam, progress=settings.progress)
+            history[:] = [h for h in history if h["epoch"] < epoch]  # an epoch re-run after a resume
             history.append({"epoch": epoch, **result.groups})
             run.log.write("eval", epoch=epoch, split=settings.eval_split, groups=result.groups)
         barrier(run.info)
@@ -244,7 +245,10 @@ def run_finetune(settings: FinetuneSettings, recipe: str = "finetune") -> Path:
         if started.lslo is not None and prune_codes:
             schedule = PruningSchedule(settings.prune, settings.prune_start, settings.prune_epochs, settings.epochs)
             attach_pruning(started, language_pools(started.lslo, prune_codes), schedule)
-        history: list[dict[str, Any]] = []
+        # Resumed: the curves and the training time so far come from the log of the interrupted processes.
+        history: list[dict[str, Any]] = run.log.earlier_evaluations() if settings.resume else []
+        if settings.resume:
+            started_at -= run.log.earlier_seconds()
         run.on_epoch_end = per_epoch_evaluator(settings, run, started.inputs.tokenizer, started.inputs.languages,
                                                started.tiers, history)
         if not train(run):
