@@ -116,9 +116,8 @@ def evaluate_split(
             continue
         refs = [split.lines[tgt][seg] or "" for seg, _ in rows]
         outs = [h for _, h in rows]
-        result.spbleu[(src, tgt)] = scorer.corpus_score(outs, refs)
+        result.spbleu[(src, tgt)], stats = scorer.score_and_statistics(outs, refs)
         result.chrf[(src, tgt)] = chrf_pp(outs, refs)
-        stats = scorer.segment_statistics(outs, refs)
         result.segment_rows[(src, tgt)] = [(seg, h, st) for (seg, h), st in zip(rows, stats)]
         result.samples[(src, tgt)] = [(split.lines[src][seg] or "", h, r) for (seg, h), r in
                                       list(zip(rows, refs))[:samples]]

@@ -27,14 +27,16 @@ class SpBleu:
         return " ".join(self._sp.encode(text, out_type=str))
 
     def corpus_score(self, hypotheses: Sequence[str], references: Sequence[str]) -> float:
+        return self.score_and_statistics(hypotheses, references)[0]
+
+    def score_and_statistics(self, hypotheses: Sequence[str], references: Sequence[str]
+                             ) -> tuple[float, list[list[int]]]:
+        """Corpus spBLEU (sacrebleu) and, per segment, the ten BLEU statistics over the same SentencePiece
+        pieces (see ``training.bootstrap``), encoding each side once."""
         hyp = [self.pieces(h) for h in hypotheses]
         ref = [self.pieces(r) for r in references]
-        return float(sacrebleu.corpus_bleu(hyp, [ref], tokenize="none").score)
-
-    def segment_statistics(self, hypotheses: Sequence[str], references: Sequence[str]) -> list[list[int]]:
-        """Per segment, the ten BLEU statistics over SentencePiece pieces (see ``training.bootstrap``)."""
-        return [bleu_statistics(self.pieces(h).split(), self.pieces(r).split())
-                for h, r in zip(hypotheses, references, strict=True)]
+        stats = [bleu_statistics(h.split(), r.split()) for h, r in zip(hyp, ref, strict=True)]
+        return float(sacrebleu.corpus_bleu(hyp, [ref], tokenize="none").score), stats
 
 
 def chrf_pp(hypotheses: Sequence[str], references: Sequence[str]) -> float:

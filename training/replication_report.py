@@ -117,13 +117,17 @@ def paper_table(rows: list[str], title: str) -> str:
     return "\n".join(lines)
 
 
+def _evaluations(work: Path, results: list[dict[str, Any]], name: str) -> list[dict[str, Any] | None]:
+    """The ``eval.json`` of each evaluated seed of one experiment (None where the file is missing)."""
+    paths = [work / "runs" / f"{name}-s{r['seed']}" / "eval.json" for r in results
+             if r["name"] == name and "groups" in r]
+    return [json.loads(p.read_text()) if p.is_file() else None for p in paths]
+
+
 def direction_scores(work: Path, results: list[dict[str, Any]], name: str) -> dict[str, float]:
     """{"en-fr": spBLEU, ...} of one experiment from its runs' ``eval.json``, the mean over its seeds."""
-    per_seed = []
-    for r in results:
-        path = work / "runs" / f"{name}-s{r['seed']}" / "eval.json"
-        if r["name"] == name and "groups" in r and path.is_file():
-            per_seed.append({d: v["spbleu"] for d, v in json.loads(path.read_text())["directions"].items()})
+    per_seed = [{d: v["spbleu"] for d, v in e["directions"].items()}
+                for e in _evaluations(work, results, name) if e is not None]
     if not per_seed:
         return {}
     return {d: statistics.mean(s[d] for s in per_seed) for d in per_seed[0] if all(d in s for s in per_seed)}
@@ -184,11 +188,8 @@ def load_segment_statistics(work: Path, results: list[dict[str, Any]], name: str
     segment id; {} if a seed's ``eval.json`` has no per-segment statistics (evaluated before they were kept:
     ``python -m training.replicate --rescore`` adds them)."""
     per_direction: dict[str, list[np.ndarray]] = defaultdict(list)
-    for r in results:
-        path = work / "runs" / f"{name}-s{r['seed']}" / "eval.json"
-        if r["name"] != name or "groups" not in r:
-            continue
-        segments = json.loads(path.read_text()).get("segments") if path.is_file() else None
+    for evaluation in _evaluations(work, results, name):
+        segments = (evaluation or {}).get("segments")
         if not segments:
             return {}
         for direction, rows in segments.items():
