@@ -347,3 +347,29 @@ def test_direction_comparison_against_hand_computation(tmp_path):
             "| +0.50 (1/2) | - | - | +0.67 (4/6) |") in table
     assert "Pretrain" not in table.split("\n\n", 1)[1]  # no Pretrain runs: no row for its comparisons
     assert comparison_table(tmp_path, results[:2], tiers) == ""  # one side missing: nothing to compare
+
+
+def test_table1_sweeps_pick_the_rows_and_the_papers_figures(tmp_path):
+    from training.replication_report import GROUPS, PAPER
+    from training.replication_sweeps import figure_sweeps, sweep_points, sweep_series
+
+    names = ["lslo_2-2-8_gps9", "lslo_8-8-8", "ft_all", "lslo_2-2-8", "lslo_4-4-4", "lslo_2-2-16_gps9",
+             "lslo_4-4-8", "t4_fc_2-2-16_gps9", "lslo_2-2-8_gps5"]
+    assert sweep_points(names) == {"rank": [(4.0, "lslo_4-4-4"), (8.0, "lslo_8-8-8")],
+                                   "pruning": [(0.0, "lslo_2-2-8"), (0.5, "lslo_2-2-8_gps5"),
+                                               (0.9, "lslo_2-2-8_gps9")]}
+
+    def row(h2h, v2v, avg, sd=None):
+        return {"stats": {"H2H": (h2h, sd), "V2V": (v2v, sd), "AVG": (avg, sd)}}
+
+    stats = {"lslo_4-4-4": row(13.0, 4.0, 7.0, 0.2), "lslo_2-2-8_gps9": row(12.0, 5.0, 7.2), "ft_all": row(1, 1, 1)}
+    series = sweep_series(stats, PAPER, GROUPS, ["lslo_4-4-4", "lslo_16-16-16", "lslo_2-2-8_gps9", "lslo_2-2-8"])
+    assert series["rank"][("ours", "H2H")] == [(4.0, 13.0, 0.2)]
+    assert series["pruning"][("ours", "AVG")] == [(0.9, 7.2, 0.0)]  # one seed: no error bar
+    # The paper's Table 1 for the planned x values: 4;4;4 and 16;16;16 H2H; 2;2;8 and GPS(0.9) V2V.
+    assert series["rank"][("paper", "H2H")] == [(4.0, 30.15, 0.0), (16.0, 25.90, 0.0)]
+    assert series["pruning"][("paper", "V2V")] == [(0.0, 7.01, 0.0), (0.9, 7.04, 0.0)]
+    assert not figure_sweeps(series, tmp_path / "none.png") and not (tmp_path / "none.png").exists()
+    stats["lslo_16-16-16"] = row(11.0, 6.0, 7.1)
+    assert figure_sweeps(sweep_series(stats, PAPER, GROUPS), tmp_path / "sweeps.png")
+    assert (tmp_path / "sweeps.png").stat().st_size > 10_000

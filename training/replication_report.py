@@ -21,6 +21,7 @@ from lslo.pruning import SubspaceScore
 from training.bootstrap import STATS, paired_bootstrap
 from training.metrics import group_name
 from training.plots import plot_weights, plt
+from training.replication_sweeps import figure_sweeps, sweep_series
 from training.recipes.subspace import plot_average
 
 GROUPS = ["H2H", "H2M", "H2V", "M2H", "M2M", "M2V", "V2H", "V2M", "V2V", "AVG"]
@@ -52,7 +53,11 @@ COMPARISONS = [
     ("lslo_2-2-8_gps9", "pretrain", "2;2;8+WL+GPS(0.9) − Pretrain"),
     ("lslo_2-2-8_gps9", "ft_all", "2;2;8+WL+GPS(0.9) − Ft-all (Table 1)"),
     ("lslo_2-2-8_gps9", "lslo_2-2-8", "GPS(0.9) − no pruning (Table 1)"),
+    ("lslo_8-8-8", "lslo_4-4-4", "8;8;8 − 4;4;4 (Table 1)"),
     ("lslo_16-16-16", "lslo_4-4-4", "16;16;16 − 4;4;4 (Table 1)"),
+    ("lslo_2-2-8", "lslo_8-8-8", "2;2;8 − 8;8;8, no pruning (Table 1)"),
+    ("lslo_2-2-8_gps9", "lslo_2-2-8_gps5", "GPS(0.9) − GPS(0.5) (Table 1)"),
+    ("lslo_2-2-8_gps5", "lslo_2-2-8", "GPS(0.5) − no pruning (Table 1)"),
     ("lslo_2-2-16_gps9", "lslo_2-2-8_gps9", "2;2;16 − 2;2;8, both GPS(0.9) (Table 1)"),
     ("lslo_2-2-16_gps9", "ft_all", "2;2;16+WL+GPS(0.9) − Ft-all (Table 1)"),
     ("lslo_2-2-8_gps9", "t3_tgt_gps9", "learned map − all-target (Table 3)"),
@@ -328,6 +333,8 @@ def write_report(work: Path, experiments: dict[str, dict[str, Any]], out: Path, 
         parts.append("**Tables 9/10 (miniature): correlation of ISE score with training lines per language**\n\n"
                      + "\n".join(lines))
     figure3([r for r in results if r.get("per_epoch_eval")], by_name.get("pretrain"), figures / "figure3_curves.png")
+    if figure_sweeps(sweep_series(stats, PAPER, GROUPS, list(experiments)), figures / "table1_sweeps.png"):
+        parts.append("Table 1's rank and pruning sweeps as a figure: `figures/table1_sweeps.png`.")
     runs_by_name: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for r in results:
         runs_by_name[r["name"]].append(r)
