@@ -56,6 +56,7 @@ COMPARISONS = [
     ("lslo_8-8-8", "lslo_4-4-4", "8;8;8 − 4;4;4 (Table 1)"),
     ("lslo_16-16-16", "lslo_4-4-4", "16;16;16 − 4;4;4 (Table 1)"),
     ("lslo_2-2-8", "lslo_8-8-8", "2;2;8 − 8;8;8, no pruning (Table 1)"),
+    ("lslo_2-2-8", "lslo_4-4-4", "2;2;8 − 4;4;4, same budget, no pruning (Table 1)"),
     ("lslo_2-2-8_gps9", "lslo_2-2-8_gps5", "GPS(0.9) − GPS(0.5) (Table 1)"),
     ("lslo_2-2-8_gps5", "lslo_2-2-8", "GPS(0.5) − no pruning (Table 1)"),
     ("lslo_2-2-16_gps9", "lslo_2-2-8_gps9", "2;2;16 − 2;2;8, both GPS(0.9) (Table 1)"),
