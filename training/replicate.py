@@ -17,11 +17,13 @@ import json
 import subprocess
 import sys
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 import yaml
+
+from training.children import ChildProcesses, terminate_on_sigterm
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = ROOT / "training" / "configs" / "mini"
@@ -59,6 +61,7 @@ class Grid:
     threads: int = 2
     beam: int = 5
     python: str = sys.executable
+    children: ChildProcesses = field(default_factory=ChildProcesses, compare=False)  # stopped with the runner
 
 
 def run_one(grid: Grid, name: str, spec: dict[str, Any], seed: int) -> dict[str, Any]:
@@ -84,7 +87,7 @@ def run_one(grid: Grid, name: str, spec: dict[str, Any], seed: int) -> dict[str,
     resume: list[str] = []
     if spec["command"] != "evaluate-base":
         resume = ["--resume"] if (out / "train" / "checkpoint").exists() else []
-        subprocess.run([python, "-m", "training", spec["command"], "--config", str(config), *resume], check=True)
+        grid.children.run([python, "-m", "training", spec["command"], "--config", str(config), *resume])
     train_seconds = time.time() - started
     record: dict[str, Any] = {"name": name, "seed": seed, "table": spec.get("table"), "row": spec.get("row"),
                               "command": spec["command"], "settings": spec.get("settings", {}),
@@ -116,7 +119,7 @@ def evaluate_run(grid: Grid, spec: dict[str, Any], out: Path) -> dict[str, Any]:
     elif spec["command"] == "finetune":
         evaluate += ["--bundle", str(out / "train" / "bundle")]
     started = time.time()
-    subprocess.run(evaluate, check=True)
+    grid.children.run(evaluate)
     scores = json.loads((out / "eval.json").read_text())
     return {"eval_seconds": round(time.time() - started, 1), "groups": scores["groups_spbleu"],
             "chrf_groups": scores["groups_chrf++"]}
@@ -158,24 +161,29 @@ def run_all(grid: Grid, runs: list[tuple[str, dict[str, Any], int]], jobs: int) 
         return []
     failures = []
     with cf.ThreadPoolExecutor(jobs) as pool:
-        # Dependencies (seed 0) first, so that no two workers train the same one.
-        needed = dependencies({name: spec for name, spec, _ in runs})
-        first = [(name, spec, 0) for name, spec in load_experiments(needed, grid.configs).items()] if needed else []
-        for stage in (first, [r for r in runs if r not in first]):
-            futures = {}
-            for name, spec, seed in stage:
-                print(f"== {name} seed {seed} (queued)", flush=True)
-                futures[pool.submit(run_one, grid, name, spec, seed)] = (name, seed)
-            for future in cf.as_completed(futures):
-                name, seed = futures[future]
-                try:
-                    future.result()
-                    print(f"== {name} seed {seed} done", flush=True)
-                except (subprocess.CalledProcessError, OSError, ValueError) as err:
-                    failures.append(f"{name} seed {seed}: {err}")
-                    print(f"== {name} seed {seed} FAILED: {err}", flush=True)
-            if failures:
-                break
+        try:
+            # Dependencies (seed 0) first, so that no two workers train the same one.
+            needed = dependencies({name: spec for name, spec, _ in runs})
+            first = [(name, spec, 0) for name, spec in load_experiments(needed, grid.configs).items()] if needed else []
+            for stage in (first, [r for r in runs if r not in first]):
+                futures = {}
+                for name, spec, seed in stage:
+                    print(f"== {name} seed {seed} (queued)", flush=True)
+                    futures[pool.submit(run_one, grid, name, spec, seed)] = (name, seed)
+                for future in cf.as_completed(futures):
+                    name, seed = futures[future]
+                    try:
+                        future.result()
+                        print(f"== {name} seed {seed} done", flush=True)
+                    except (subprocess.CalledProcessError, OSError, ValueError) as err:
+                        failures.append(f"{name} seed {seed}: {err}")
+                        print(f"== {name} seed {seed} FAILED: {err}", flush=True)
+                if failures:
+                    break
+        except BaseException:  # Ctrl-C or SIGTERM: the pool would otherwise wait for the running trainings
+            pool.shutdown(wait=False, cancel_futures=True)
+            grid.children.stop_all()
+            raise
     return failures
 
 
@@ -217,12 +225,16 @@ def main(argv: list[str] | None = None) -> int:
     data = args.data or ensure_data(args.work, python)
     grid = Grid(args.work, args.base, data, args.configs, args.languages, args.tiers, args.threads, args.beam, python)
     runs = [(name, spec, seed) for name, spec in experiments.items() for seed in spec.get("seeds", [0])[: args.seeds]]
-    if args.rescore:
-        changed = rescore(grid, runs)
-        print("scores changed on re-evaluation:\n  " + "\n  ".join(changed) if changed else
-              "re-evaluation reproduced every score", file=sys.stderr if changed else sys.stdout)
-        return 1 if changed else 0
-    failures = run_all(grid, runs, args.jobs)
+    with terminate_on_sigterm():
+        try:
+            if args.rescore:
+                changed = rescore(grid, runs)
+                print("scores changed on re-evaluation:\n  " + "\n  ".join(changed) if changed else
+                      "re-evaluation reproduced every score", file=sys.stderr if changed else sys.stdout)
+                return 1 if changed else 0
+            failures = run_all(grid, runs, args.jobs)
+        finally:  # killed or interrupted: no training process may go on without the runner
+            grid.children.stop_all()
     from training.replication_report import load_results
 
     # Every finished run of the work directory, this invocation's and earlier ones (dependencies included).
