@@ -21,8 +21,8 @@ from lslo.pruning import SubspaceScore
 from training.bootstrap import STATS, paired_bootstrap
 from training.metrics import group_name
 from training.plots import plot_weights, plt
-from training.replication_sweeps import figure_sweeps, sweep_series
 from training.recipes.subspace import plot_average
+from training.replication_sweeps import figure_sweeps, sweep_series
 
 GROUPS = ["H2H", "H2M", "H2V", "M2H", "M2M", "M2V", "V2H", "V2M", "V2V", "AVG"]
 
