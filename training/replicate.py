@@ -40,13 +40,12 @@ def load_experiments(names: list[str] | None = None, configs: Path = CONFIGS) ->
             if not names or name in names}
 
 
-def ensure_data(work: Path, python: str) -> Path:
+def ensure_data(work: Path, python: str, children: ChildProcesses) -> Path:
     """The demo corpus (deterministic: the same files as adapters/demo/build.sh writes)."""
     data = work / "data"
     if not (data / "stats.json").is_file():
-        subprocess.run([python, "-m", "training", "corpus", "--out", str(data), "--languages", LANGS, "--tiers", TIERS,
-                        "--train-share", "H:1,M:0.35,V:0.06", "--dev", "400", "--devtest", "200", "--seed", "0"],
-                       check=True)
+        children.run([python, "-m", "training", "corpus", "--out", str(data), "--languages", LANGS, "--tiers", TIERS,
+                      "--train-share", "H:1,M:0.35,V:0.06", "--dev", "400", "--devtest", "200", "--seed", "0"])
     return data
 
 
@@ -222,19 +221,21 @@ def main(argv: list[str] | None = None) -> int:
 
         write_report(args.work, experiments, args.report, args.tiers)
         return 0
-    data = args.data or ensure_data(args.work, python)
-    grid = Grid(args.work, args.base, data, args.configs, args.languages, args.tiers, args.threads, args.beam, python)
+    children = ChildProcesses()
     runs = [(name, spec, seed) for name, spec in experiments.items() for seed in spec.get("seeds", [0])[: args.seeds]]
     with terminate_on_sigterm():
         try:
+            data = args.data or ensure_data(args.work, python, children)
+            grid = Grid(args.work, args.base, data, args.configs, args.languages, args.tiers, args.threads, args.beam,
+                        python, children)
             if args.rescore:
                 changed = rescore(grid, runs)
                 print("scores changed on re-evaluation:\n  " + "\n  ".join(changed) if changed else
                       "re-evaluation reproduced every score", file=sys.stderr if changed else sys.stdout)
                 return 1 if changed else 0
             failures = run_all(grid, runs, args.jobs)
-        finally:  # killed or interrupted: no training process may go on without the runner
-            grid.children.stop_all()
+        finally:  # killed or interrupted: no corpus, training or evaluation process goes on without the runner
+            children.stop_all()
     from training.replication_report import load_results
 
     # Every finished run of the work directory, this invocation's and earlier ones (dependencies included).
