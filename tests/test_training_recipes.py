@@ -7,7 +7,6 @@ import re
 import socket
 import subprocess
 import sys
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -229,13 +228,15 @@ def test_export_packs_an_fp16_base_and_bundle_that_load(base_dir, corpus_dir, tm
     assert (out / "base" / "sentencepiece.bpe.model").exists()
 
 
-def test_replication_runner_and_report(base_dir, corpus_dir, tmp_path):
-    """Two tiny experiments through the runner (one depends on the other's learned layer map), then the report."""
+def test_replication_runner_archive_and_report(base_dir, corpus_dir, tmp_path, capsys):
+    """Tiny experiments through the runner (one depends on the other's learned layer map), archived; then the
+    report and the runner from the archive alone, with the work directory gone."""
     import yaml
 
     from training.replicate import main as replicate
+    from training.replication_archive import load_archive, read_archived
 
-    configs = tmp_path / "configs"
+    configs, work, archive = tmp_path / "configs", tmp_path / "work", tmp_path / "archive"
     configs.mkdir()
     common = {"epochs": 1, "max_tokens": 600}
     (configs / "pretrain.yaml").write_text(yaml.safe_dump(
@@ -249,17 +250,26 @@ def test_replication_runner_and_report(base_dir, corpus_dir, tmp_path):
         {"command": "subspace", "table": "f2", "row": "ISE", "seeds": [0],
          "settings": {"epochs": 2, "max_tokens": 600, "mode": "ise", "ranks": "4", "prune_start": 1,
                       "prune_epochs": 1, "layer_map": "@weight_learning", "bitext": "@stats"}}))
-    args = ["--configs", str(configs), "--work", str(tmp_path / "work"), "--base", str(base_dir), "--data",
-            str(corpus_dir), "--languages", "en,fr,de,nl", "--tiers", TRAIN_TIERS, "--threads", "1", "--beam", "1"]
+    args = ["--configs", str(configs), "--work", str(work), "--archive", str(archive), "--base", str(base_dir),
+            "--data", str(corpus_dir), "--languages", "en,fr,de,nl", "--tiers", TRAIN_TIERS, "--threads", "1",
+            "--beam", "1"]
+    assert replicate(["lslo_2-2-8", "--seed", "1", *args]) == 0  # one seed, and the run it depends on
+    assert sorted(p.name for p in archive.iterdir()) == ["lslo_2-2-8-s1.json.gz", "weight_learning-s0.json.gz"]
     assert replicate(["pretrain", "lslo_2-2-8", "ise", "--jobs", "2", *args]) == 0  # two runs at once
-    results = json.loads((tmp_path / "work" / "results.json").read_text())
+    results = json.loads((work / "results.json").read_text())
     assert {(r["name"], r["seed"]) for r in results} == {("pretrain", 0), ("weight_learning", 0), ("lslo_2-2-8", 0),
                                                          ("lslo_2-2-8", 1), ("ise", 0)}  # the dependency included
-    learned = json.loads((tmp_path / "work" / "runs" / "weight_learning-s0" / "result.json").read_text())
-    manifest = json.loads((tmp_path / "work" / "runs" / "lslo_2-2-8-s0" / "train" / "bundle" / "manifest.json")
-                          .read_text())
-    assert manifest["layer_map"] == LayerMap.from_dict(json.loads(Path(learned["layer_map"]).read_text())).to_dict()
-    finished = {p: p.stat().st_mtime_ns for p in (tmp_path / "work" / "runs").rglob("*") if p.is_file()}
+    assert all("evaluation" not in r for r in results)
+    learned = read_archived(archive, "weight_learning", 0)
+    assert learned["layer_map"] == json.loads((work / "runs" / "weight_learning-s0" / "train" / "layer_map.json")
+                                              .read_text())  # the file's contents, not its path
+    manifest = json.loads((work / "runs" / "lslo_2-2-8-s0" / "train" / "bundle" / "manifest.json").read_text())
+    assert manifest["layer_map"] == LayerMap.from_dict(learned["layer_map"]).to_dict()
+    evaluated = read_archived(archive, "lslo_2-2-8", 0)
+    on_disk = json.loads((work / "runs" / "lslo_2-2-8-s0" / "eval.json").read_text())
+    assert evaluated["evaluation"] == {k: v for k, v in on_disk.items() if k != "samples"}
+    assert evaluated["groups"] == on_disk["groups_spbleu"]
+    finished = {p: p.stat().st_mtime_ns for root in (work / "runs", archive) for p in root.rglob("*") if p.is_file()}
     assert replicate(["lslo_2-2-8", *args]) == 0  # done runs are not redone: no file of theirs changes
     assert {p: p.stat().st_mtime_ns for p in finished} == finished
     with pytest.raises(SystemExit, match="unknown experiment"):
@@ -268,25 +278,40 @@ def test_replication_runner_and_report(base_dir, corpus_dir, tmp_path):
         {"command": "finetune", "table": "t1", "row": "broken", "seeds": [0],
          "settings": {**common, "method": "lslo", "ranks": "2;2;x"}}))
     assert replicate(["broken", "lslo_2-2-8", "--jobs", "2", *args]) == 1  # reported, the others kept
-    assert not (tmp_path / "work" / "runs" / "broken-s0" / "result.json").exists()
+    assert not (work / "runs" / "broken-s0" / "result.json").exists()
+    assert read_archived(archive, "broken", 0) is None
     (configs / "broken.yaml").unlink()
-    # An evaluation from before per-segment statistics were kept: --rescore re-evaluates it, same scores.
-    evaluated = tmp_path / "work" / "runs" / "lslo_2-2-8-s1" / "eval.json"
-    old = json.loads(evaluated.read_text())
-    evaluated.write_text(json.dumps({k: v for k, v in old.items() if k != "segments"}))
-    untouched = (tmp_path / "work" / "runs" / "lslo_2-2-8-s0" / "eval.json").stat().st_mtime_ns
+    # An evaluation from before per-segment statistics were kept: --rescore re-evaluates and re-archives it.
+    stale = work / "runs" / "lslo_2-2-8-s1" / "eval.json"
+    old = json.loads(stale.read_text())
+    stale.write_text(json.dumps({k: v for k, v in old.items() if k != "segments"}))
+    untouched = (work / "runs" / "lslo_2-2-8-s0" / "eval.json").stat().st_mtime_ns
     assert replicate(["lslo_2-2-8", "--rescore", *args]) == 0
-    again = json.loads(evaluated.read_text())
+    again = json.loads(stale.read_text())
     assert again["segments"] == old["segments"] and again["groups_spbleu"] == old["groups_spbleu"]
-    assert (tmp_path / "work" / "runs" / "lslo_2-2-8-s0" / "eval.json").stat().st_mtime_ns == untouched
-    assert replicate([*args, "--report", str(tmp_path / "report")]) == 0
-    text = (tmp_path / "report" / "replication_tables.md").read_text()
+    assert read_archived(archive, "lslo_2-2-8", 1)["evaluation"]["segments"] == old["segments"]
+    assert (work / "runs" / "lslo_2-2-8-s0" / "eval.json").stat().st_mtime_ns == untouched
+    report = tmp_path / "report"
+    assert replicate([*args, "--report", str(report)]) == 0
+    text = (report / "replication_tables.md").read_text()
     assert "| Pretrain |" in text and "| 2;2;8+WL |" in text and " ± " in text  # two seeds: mean ± sd
     assert re.search(r"^\| lslo_2-2-8 \| 0,1 \| 1 \| \d+ \| \d+ \|$", text, re.M)  # run times with the threads
     assert re.search(r"^\| weight_learning \| 0 \| 1 \| \d+ \| - \|$", text, re.M)  # trained, not evaluated
-    assert (tmp_path / "report" / "figures" / "figure1_weight_learning.png").exists()
-    assert (tmp_path / "report" / "figures" / "figure2_ise.png").exists()
+    assert (report / "figures" / "figure1_weight_learning.png").exists()
+    assert (report / "figures" / "figure2_ise.png").exists()
     assert "in numbers: by resource tier" in text and "| encoder.AVG |" in text  # ISE summary and correlation
+    # The work directory gone (a fresh checkout): the archive alone lists, reports and skips the finished runs.
+    import shutil
+
+    shutil.rmtree(work)
+    assert replicate([*args, "--report", str(tmp_path / "again")]) == 0
+    assert (tmp_path / "again" / "replication_tables.md").read_text() == text
+    assert replicate(["lslo_2-2-8", "ise", *args]) == 0
+    assert not (work / "runs").exists()  # nothing trained again, the learned map read from the archive
+    assert len(load_archive(archive)) == 5
+    capsys.readouterr()
+    assert replicate(["lslo_2-2-8", "--list", *args]) == 0
+    assert re.search(r"^lslo_2-2-8 .* seeds \[0, 1\] done \[0, 1\]$", capsys.readouterr().out, re.M)
 
 
 def test_replication_dependencies_are_the_referenced_experiments():
@@ -317,23 +342,20 @@ def test_subspace_summary_averages_by_tier_and_by_module():
     assert "| encoder | fc1 | 1.0 | 40.0 % |" in lsp
 
 
-def test_direction_comparison_against_hand_computation(tmp_path):
+def test_direction_comparison_against_hand_computation():
     from training.replication_report import compare, comparison_table, direction_scores, sign_test
 
     tiers = {"en": "H", "fr": "H", "sw": "V"}
     runs = {("lslo_2-2-8_gps9", 0): {"en-fr": 10, "fr-en": 12, "en-sw": 5, "fr-sw": 4, "sw-en": 3, "sw-fr": 2},
             ("lslo_2-2-8_gps9", 1): {"en-fr": 12, "fr-en": 10, "en-sw": 5, "fr-sw": 6, "sw-en": 3, "sw-fr": 2},
             ("ft_all", 1): {"en-fr": 10, "fr-en": 12, "en-sw": 4, "fr-sw": 3, "sw-en": 3, "sw-fr": 1}}
-    results = []
-    for (name, seed), scores in runs.items():
-        out = tmp_path / "runs" / f"{name}-s{seed}"
-        out.mkdir(parents=True)
-        (out / "eval.json").write_text(json.dumps({"directions": {d: {"spbleu": v} for d, v in scores.items()}}))
-        results.append({"name": name, "seed": seed, "groups": {}})
+    results = [{"name": name, "seed": seed, "groups": {},
+                "evaluation": {"directions": {d: {"spbleu": v} for d, v in scores.items()}}}
+               for (name, seed), scores in runs.items()]
     results.append({"name": "weight_learning", "seed": 0})  # trained, not evaluated: no scores
-    a = direction_scores(tmp_path, results, "lslo_2-2-8_gps9")
+    a = direction_scores(results, "lslo_2-2-8_gps9")
     assert a == {"en-fr": 11, "fr-en": 11, "en-sw": 5, "fr-sw": 5, "sw-en": 3, "sw-fr": 2}  # mean of the seeds
-    c = compare(a, direction_scores(tmp_path, results, "ft_all"), tiers)
+    c = compare(a, direction_scores(results, "ft_all"), tiers)
     # Differences: H2H +1, -1; H2V +1, +2; V2H 0, +1; all six: 4 wins, 1 loss, 1 tie.
     assert c["H2H"] == {"delta": 0, "wins": 1, "losses": 1, "n": 2, "p": 1.0}
     assert c["H2V"] == {"delta": 1.5, "wins": 2, "losses": 0, "n": 2, "p": 0.5}
@@ -341,12 +363,12 @@ def test_direction_comparison_against_hand_computation(tmp_path):
     assert c["AVG"]["delta"] == pytest.approx(4 / 6) and c["AVG"]["p"] == pytest.approx(2 * 6 / 32)
     assert set(c) == {"H2H", "H2V", "V2H", "AVG"}
     assert sign_test(9, 1) == pytest.approx(2 * 11 / 1024) and sign_test(0, 0) == 1.0
-    table = comparison_table(tmp_path, results, tiers)
+    table = comparison_table(results, tiers)
     # One column per group, "-" where the languages have no such group.
     assert ("| 2;2;8+WL+GPS(0.9) − Ft-all (Table 1) | 0,1 / 1 | +0.00 (1/2) | - | +1.50 (2/2) | - | - | - "
             "| +0.50 (1/2) | - | - | +0.67 (4/6) |") in table
     assert "Pretrain" not in table.split("\n\n", 1)[1]  # no Pretrain runs: no row for its comparisons
-    assert comparison_table(tmp_path, results[:2], tiers) == ""  # one side missing: nothing to compare
+    assert comparison_table(results[:2], tiers) == ""  # one side missing: nothing to compare
 
 
 def test_table1_sweeps_pick_the_rows_and_the_papers_figures(tmp_path):

@@ -2,8 +2,10 @@
 
 Each ``training/configs/mini/*.yaml`` names a training command, its seeds, the paper table and row it plays,
 and the command's settings. The runner builds the miniature's data (the demo corpus, deterministic), trains
-every (experiment, seed) that has no result yet, evaluates it on devtest, and writes ``results.json`` with
-every run's scores. ``--report`` renders tables (mean and spread over seeds) and figures from it.
+every (experiment, seed) that has no result yet, evaluates it on devtest, and archives the run
+(``training/replication_archive.py``: a gzipped JSON per run in ``docs/replication-runs/``, kept in the
+repository). ``--report`` renders tables (mean and spread over seeds), bootstrap intervals and figures from the
+archive alone, so they can be re-drawn, and the grid continued, on a checkout without the work directory.
 
 The base is the demo's (``adapters/demo/base``): a tiny M2M100 pretrained on offline data in which the
 resource tiers are real (High languages got all their training lines, Medium 35 %, Very-low 6 %).
@@ -24,9 +26,11 @@ from typing import Any
 import yaml
 
 from training.children import ChildProcesses, terminate_on_sigterm
+from training.replication_archive import archive_run, load_archive, read_archived, summary
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = ROOT / "training" / "configs" / "mini"
+ARCHIVE = ROOT / "docs" / "replication-runs"
 LANGS = "en,fr,de,it,zh,nl,ja,ko,af,hy,sw,cy"
 TIERS = "H:en,fr,de,it;M:zh,nl,ja,ko;V:af,hy,sw,cy"
 
@@ -55,6 +59,7 @@ class Grid:
     base: Path
     data: Path
     configs: Path = CONFIGS
+    archive: Path = ARCHIVE
     languages: str = LANGS
     tiers: str = TIERS
     threads: int = 2
@@ -67,8 +72,11 @@ def run_one(grid: Grid, name: str, spec: dict[str, Any], seed: int) -> dict[str,
     work, base, data, python, threads = grid.work, grid.base, grid.data, grid.python, grid.threads
     out = work / "runs" / f"{name}-s{seed}"
     result_file = out / "result.json"
-    if result_file.is_file():
-        return json.loads(result_file.read_text())
+    archived = read_archived(grid.archive, name, seed)
+    if archived is not None:
+        return archived
+    if result_file.is_file():  # finished before it was archived
+        return archive_run(out, grid.archive)
     out.mkdir(parents=True, exist_ok=True)
     settings = {"languages": grid.languages, "tiers": grid.tiers, **spec.get("settings", {}), "seed": seed,
                 "threads": threads, "base": str(base), "data": str(data), "out": str(out / "train"), "progress": False}
@@ -77,7 +85,9 @@ def run_one(grid: Grid, name: str, spec: dict[str, Any], seed: int) -> dict[str,
     if str(settings.get("layer_map", "")).startswith("@"):  # another experiment's learned layer map
         source = settings["layer_map"][1:]
         learned = run_one(grid, source, load_experiments([source], grid.configs)[source], 0)
-        settings["layer_map"] = learned["layer_map"]
+        layer_map = out / f"layer_map_from_{source}.json"
+        layer_map.write_text(json.dumps(learned["layer_map"], indent=1), encoding="utf-8")
+        settings["layer_map"] = str(layer_map)
     if spec["command"] == "evaluate-base":
         settings = {}
     config = out / "config.yaml"
@@ -104,7 +114,7 @@ def run_one(grid: Grid, name: str, spec: dict[str, Any], seed: int) -> dict[str,
         if (out / "train" / extra).is_file():
             record[extra.split(".")[0]] = str(out / "train" / extra)
     result_file.write_text(json.dumps(record, indent=1), encoding="utf-8")
-    return record
+    return archive_run(out, grid.archive)
 
 
 def evaluate_run(grid: Grid, spec: dict[str, Any], out: Path) -> dict[str, Any]:
@@ -142,6 +152,7 @@ def rescore(grid: Grid, runs: list[tuple[str, dict[str, Any], int]]) -> list[str
         changed += [f"{name} seed {seed} {g}: {before[g]:.2f} -> {v:.2f}" for g, v in record["groups"].items()
                     if g in before and abs(before[g] - v) > 1e-6]
         result_file.write_text(json.dumps(record, indent=1), encoding="utf-8")
+        archive_run(out, grid.archive)
     return changed
 
 
@@ -194,6 +205,8 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--base", type=Path, default=ROOT / "adapters" / "demo" / "base")
     parser.add_argument("--data", type=Path, default=None, help="data directory (default: build the demo corpus)")
     parser.add_argument("--configs", type=Path, default=CONFIGS)
+    parser.add_argument("--archive", type=Path, default=ARCHIVE,
+                        help="where finished runs are archived, and read from by --list and --report")
     parser.add_argument("--languages", default=LANGS)
     parser.add_argument("--tiers", default=TIERS)
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads of each run")
@@ -201,6 +214,8 @@ def main(argv: list[str] | None = None) -> int:
                         help="runs at once, each a process (on CPU keep jobs x threads <= cores)")
     parser.add_argument("--beam", type=int, default=5)
     parser.add_argument("--seeds", type=int, default=None, help="at most this many seeds per experiment")
+    parser.add_argument("--seed", type=int, action="append", default=None, dest="only_seeds",
+                        help="only this seed of each experiment's seeds (repeatable)")
     parser.add_argument("--list", action="store_true", help="list the experiments and their state")
     parser.add_argument("--report", type=Path, default=None, help="write the Markdown report and figures here")
     parser.add_argument("--rescore", action="store_true",
@@ -212,22 +227,23 @@ def main(argv: list[str] | None = None) -> int:
     experiments = load_experiments(args.experiments or None, args.configs)
     if args.list:
         for name, spec in experiments.items():
-            done = [s for s in spec.get("seeds", [0]) if (args.work / "runs" / f"{name}-s{s}" / "result.json").exists()]
+            done = [s for s in spec.get("seeds", [0]) if read_archived(args.archive, name, s) is not None]
             print(f"{name:34s} {spec.get('table', ''):4s} {spec.get('row', ''):32s} seeds {spec.get('seeds', [0])} "
                   f"done {done}")
         return 0
     if args.report is not None:
         from training.replication_report import write_report
 
-        write_report(args.work, experiments, args.report, args.tiers)
+        write_report(load_archive(args.archive), experiments, args.report, args.tiers)
         return 0
     children = ChildProcesses()
-    runs = [(name, spec, seed) for name, spec in experiments.items() for seed in spec.get("seeds", [0])[: args.seeds]]
+    runs = [(name, spec, seed) for name, spec in experiments.items() for seed in spec.get("seeds", [0])[: args.seeds]
+            if args.only_seeds is None or seed in args.only_seeds]
     with terminate_on_sigterm():
         try:
             data = args.data or ensure_data(args.work, python, children)
-            grid = Grid(args.work, args.base, data, args.configs, args.languages, args.tiers, args.threads, args.beam,
-                        python, children)
+            grid = Grid(args.work, args.base, data, args.configs, args.archive, args.languages, args.tiers,
+                        args.threads, args.beam, python, children)
             if args.rescore:
                 changed = rescore(grid, runs)
                 print("scores changed on re-evaluation:\n  " + "\n  ".join(changed) if changed else
@@ -236,10 +252,10 @@ def main(argv: list[str] | None = None) -> int:
             failures = run_all(grid, runs, args.jobs)
         finally:  # killed or interrupted: no corpus, training or evaluation process goes on without the runner
             children.stop_all()
-    from training.replication_report import load_results
-
-    # Every finished run of the work directory, this invocation's and earlier ones (dependencies included).
-    (args.work / "results.json").write_text(json.dumps(load_results(args.work), indent=1), encoding="utf-8")
+    # Every archived run, this invocation's and earlier ones (dependencies included), without the evaluations.
+    args.work.mkdir(parents=True, exist_ok=True)
+    (args.work / "results.json").write_text(json.dumps([summary(r) for r in load_archive(args.archive)], indent=1),
+                                            encoding="utf-8")
     if failures:
         print("failed runs (rerun to retry; finished runs are kept):\n  " + "\n  ".join(failures), file=sys.stderr)
         return 1

@@ -1,4 +1,4 @@
-"""Tables and figures of the miniature replication, from ``runs/mini/runs/*/result.json``.
+"""Tables and figures of the miniature replication, from the archived runs (``training/replication_archive.py``).
 
 Writes ``<out>/replication_tables.md`` (Tables 1, 3, 4 as in the paper, mean ± sample standard deviation
 over seeds, with the paper's figures beside) and figures into ``<out>/figures/``.
@@ -13,7 +13,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import yaml
 from scipy import stats as scipy_stats
 
 from lslo.languages import parse_tier_assignment
@@ -72,17 +71,6 @@ COMPARISONS = [
 ]
 
 
-def load_results(work: Path) -> list[dict[str, Any]]:
-    results = []
-    for path in sorted((work / "runs").glob("*/result.json")):
-        result = json.loads(path.read_text())
-        config = path.parent / "config.yaml"  # the settings the run was started with, CPU threads among them
-        if "threads" not in result and config.is_file():
-            result["threads"] = (yaml.safe_load(config.read_text()) or {}).get("threads")
-        results.append(result)
-    return results
-
-
 def aggregate(results: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
     """Per experiment: mean and sample sd of each group over seeds, and the seeds used."""
     by_name: dict[str, list[dict[str, Any]]] = defaultdict(list)
@@ -127,17 +115,15 @@ def paper_table(rows: list[str], title: str) -> str:
     return "\n".join(lines)
 
 
-def _evaluations(work: Path, results: list[dict[str, Any]], name: str) -> list[dict[str, Any] | None]:
-    """The ``eval.json`` of each evaluated seed of one experiment (None where the file is missing)."""
-    paths = [work / "runs" / f"{name}-s{r['seed']}" / "eval.json" for r in results
-             if r["name"] == name and "groups" in r]
-    return [json.loads(p.read_text()) if p.is_file() else None for p in paths]
+def _evaluations(results: list[dict[str, Any]], name: str) -> list[dict[str, Any] | None]:
+    """The evaluation (``eval.json``) of each evaluated seed of one experiment (None where it was not kept)."""
+    return [r.get("evaluation") for r in results if r["name"] == name and "groups" in r]
 
 
-def direction_scores(work: Path, results: list[dict[str, Any]], name: str) -> dict[str, float]:
-    """{"en-fr": spBLEU, ...} of one experiment from its runs' ``eval.json``, the mean over its seeds."""
+def direction_scores(results: list[dict[str, Any]], name: str) -> dict[str, float]:
+    """{"en-fr": spBLEU, ...} of one experiment from its runs' evaluations, the mean over its seeds."""
     per_seed = [{d: v["spbleu"] for d, v in e["directions"].items()}
-                for e in _evaluations(work, results, name) if e is not None]
+                for e in _evaluations(results, name) if e is not None]
     if not per_seed:
         return {}
     return {d: statistics.mean(s[d] for s in per_seed) for d in per_seed[0] if all(d in s for s in per_seed)}
@@ -167,7 +153,7 @@ def compare(a: dict[str, float], b: dict[str, float], tiers: dict[str, str]) -> 
     return out
 
 
-def comparison_table(work: Path, results: list[dict[str, Any]], tiers: dict[str, str]) -> str:
+def comparison_table(results: list[dict[str, Any]], tiers: dict[str, str]) -> str:
     """The differences the claims rest on, direction by direction: does A beat B in most directions of a group,
     or only on average?"""
     head = "| A − B | seeds A / B | " + " | ".join(GROUPS) + " |"
@@ -177,7 +163,7 @@ def comparison_table(work: Path, results: list[dict[str, Any]], tiers: dict[str,
         if "groups" in r:
             seeds[r["name"]].append(str(r["seed"]))
     for name_a, name_b, label in COMPARISONS:
-        a, b = direction_scores(work, results, name_a), direction_scores(work, results, name_b)
+        a, b = direction_scores(results, name_a), direction_scores(results, name_b)
         if not a or not b:
             continue
         found = compare(a, b, tiers)
@@ -193,12 +179,12 @@ def comparison_table(work: Path, results: list[dict[str, Any]], tiers: dict[str,
             "group share languages, so they are not independent and p is optimistic).\n\n" + "\n".join(lines))
 
 
-def load_segment_statistics(work: Path, results: list[dict[str, Any]], name: str) -> dict[str, list[np.ndarray]]:
+def load_segment_statistics(results: list[dict[str, Any]], name: str) -> dict[str, list[np.ndarray]]:
     """{"en-fr": [one ``[segments, 10]`` array of BLEU statistics per seed]} of one experiment, indexed by
-    segment id; {} if a seed's ``eval.json`` has no per-segment statistics (evaluated before they were kept:
+    segment id; {} if a seed's evaluation has no per-segment statistics (evaluated before they were kept:
     ``python -m training.replicate --rescore`` adds them)."""
     per_direction: dict[str, list[np.ndarray]] = defaultdict(list)
-    for evaluation in _evaluations(work, results, name):
+    for evaluation in _evaluations(results, name):
         segments = (evaluation or {}).get("segments")
         if not segments:
             return {}
@@ -215,13 +201,13 @@ def _by_seed(side: dict[str, list[np.ndarray]], keys: list[str], size: int) -> l
             for seed in range(len(side[keys[0]]))]
 
 
-def bootstrap_table(work: Path, results: list[dict[str, Any]], tiers: dict[str, str], samples: int = 1000) -> str:
+def bootstrap_table(results: list[dict[str, Any]], tiers: dict[str, str], samples: int = 1000) -> str:
     """The differences of COMPARISONS once more, with a paired bootstrap over devtest's segments (seeds averaged
     inside each resample); only pairs whose runs all kept per-segment statistics."""
     lines = ["| A − B | " + " | ".join(GROUPS) + " |", "|---|" + "---:|" * len(GROUPS)]
     size = 0
     for name_a, name_b, label in COMPARISONS:
-        a, b = load_segment_statistics(work, results, name_a), load_segment_statistics(work, results, name_b)
+        a, b = load_segment_statistics(results, name_a), load_segment_statistics(results, name_b)
         keys = [d for d in sorted(set(a) & set(b)) if all(x in tiers for x in d.split("-"))]
         if not keys:
             continue
@@ -291,8 +277,9 @@ def figure3(results: list[dict[str, Any]], pretrain: dict[str, Any] | None, path
     plt.close(fig)
 
 
-def write_report(work: Path, experiments: dict[str, dict[str, Any]], out: Path, tiers: str) -> Path:
-    results = load_results(work)
+def write_report(results: list[dict[str, Any]], experiments: dict[str, dict[str, Any]], out: Path,
+                 tiers: str) -> Path:
+    """The tables (``<out>/replication_tables.md``), their numbers as JSON and the figures, from archived runs."""
     stats = aggregate(results)
     figures = out / "figures"
     figures.mkdir(parents=True, exist_ok=True)
@@ -313,16 +300,16 @@ def write_report(work: Path, experiments: dict[str, dict[str, Any]], out: Path, 
     tier_of = parse_tier_assignment(tiers, problems)
     if problems:
         raise ValueError("; ".join(problems))
-    parts += [t for t in (comparison_table(work, results, tier_of), bootstrap_table(work, results, tier_of)) if t]
+    parts += [t for t in (comparison_table(results, tier_of), bootstrap_table(results, tier_of)) if t]
     by_name = {r["name"]: r for r in results if r["seed"] == 0}
     if "weight_learning" in by_name and "layer_map" in by_name["weight_learning"]:
-        data = json.loads(Path(by_name["weight_learning"]["layer_map"]).read_text())
+        data = by_name["weight_learning"]["layer_map"]
         plot_weights(data["weights"], figures / "figure1_weight_learning.png",
                      "Weight Learning in the miniature (Figure 1)")
         parts.append(f"Learned layer map: `{data['describe']}`; weights (src, tgt) per layer: "
                      f"encoder {[[round(a, 3), round(b, 3)] for a, b in data['weights']['encoder']]}, "
                      f"decoder {[[round(a, 3), round(b, 3)] for a, b in data['weights']['decoder']]}.")
-    subspace = {name: json.loads(Path(by_name[name]["scores"]).read_text())
+    subspace = {name: by_name[name]["scores"]
                 for name in ("ise", "lsp") if name in by_name and "scores" in by_name[name]}
     for name, target, title in (("ise", "figure2_ise.png", "Figure 2 (miniature) in numbers: by resource tier"),
                                 ("lsp", "figure4_lsp.png", "Figure 4 (miniature) in numbers: by module")):
