@@ -169,6 +169,15 @@ def test_full_finetuning_writes_a_model(base_dir, corpus_dir, tmp_path):
     tuned = M2M100ForConditionalGeneration.from_pretrained(out)
     base = M2M100ForConditionalGeneration.from_pretrained(base_dir)
     assert not torch.equal(tuned.model.encoder.layers[0].fc1.weight, base.model.encoder.layers[0].fc1.weight)
+    # Every weight is trained: the count by hand from the config (biases, layer norms, the tied embedding once).
+    c = base.config
+    d, ffn, attention = c.d_model, c.encoder_ffn_dim, c.d_model * c.d_model + c.d_model
+    feed_forward = 2 * d * ffn + ffn + d
+    expected = (c.vocab_size * d + c.encoder_layers * (4 * attention + feed_forward + 2 * 2 * d)
+                + c.decoder_layers * (8 * attention + feed_forward + 3 * 2 * d) + 2 * 2 * d)
+    summary = json.loads((tmp_path / "full" / "summary.json").read_text())
+    assert c.decoder_ffn_dim == ffn and summary["parameters"] == expected
+    assert 0.99 * expected < summary["nonzero"] <= expected  # layer-norm biases and a few weights may be exactly 0
 
 
 def free_port() -> int:

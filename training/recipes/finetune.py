@@ -282,7 +282,9 @@ def write_outputs(settings: FinetuneSettings, recipe: str, run: TrainingRun, inp
         target = out / "model"
         run.model.save_pretrained(target)
         inputs.tokenizer.save_pretrained(target)
-        summary.update(model=str(target))
+        trained = [p for p in run.model.parameters() if p.requires_grad]  # tied embeddings counted once
+        summary.update(model=str(target), parameters=sum(p.numel() for p in trained),
+                       nonzero=sum(int(p.count_nonzero()) for p in trained))
     if history:
         summary["per_epoch_eval"] = history
         plot_curves(history, out / "curves.png", title=f"{recipe}: spBLEU per epoch ({settings.eval_split})")
