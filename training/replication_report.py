@@ -65,6 +65,8 @@ COMPARISONS = [
     ("lslo_2-2-16_gps9", "lslo_2-2-8_gps9", "2;2;16 − 2;2;8, both GPS(0.9) (Table 1)"),
     ("lslo_2-2-16_gps9", "ft_all", "2;2;16+WL+GPS(0.9) − Ft-all (Table 1)"),
     ("lslo_2-2-8_gps9", "t3_tgt_gps9", "learned map − all-target (Table 3)"),
+    ("lslo_2-2-8_gps9", "t3_src_gps9", "learned map − all-source encoder (Table 3)"),
+    ("t3_src_gps9", "t3_tgt_gps9", "all-source − all-target encoder (Table 3)"),
     ("t4_fc_2-2-16_gps9", "t4_attn_2-2-16_gps9", "only fc − only attn (Table 4)"),
     ("t4_fc_2-2-16_gps9", "lslo_2-2-8_gps9", "only fc 2;2;16 − all modules 2;2;8 (Table 4)"),
     ("t4_attn_2-2-16_gps9", "lslo_2-2-8_gps9", "only attn 2;2;16 − all modules 2;2;8 (Table 4)"),
