@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import gc
 import os
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import torch
@@ -49,12 +52,35 @@ def init_distributed(device_choice: str) -> tuple[DistInfo, torch.device]:
 
 def shutdown(info: DistInfo) -> None:
     if info.enabled and dist.is_initialized():
+        gc.collect()  # wrappers released just before may sit in reference cycles, still holding the group
         dist.destroy_process_group()
 
 
 def barrier(info: DistInfo) -> None:
     if info.enabled:
         dist.barrier()
+
+
+@contextmanager
+def leaving_together(info: DistInfo, release: Callable[[], None]) -> Iterator[None]:
+    """Leave the process group when the block ends: all ranks together after success, at once after an error.
+
+    ``release`` drops what holds the group (the DDP wrapper: its reducer keeps a reference), so that the group
+    is torn down now rather than at interpreter exit; a gloo group destroyed that late was seen to abort the
+    process ("terminate called without an active exception", about one two-process run in ten) after all
+    outputs were written. A run that succeeds waits at a barrier first, as rank 0 writes the outputs while the
+    others are done; after an error there is no barrier, since the other ranks may never get there, and
+    torchrun stops them.
+    """
+    try:
+        yield
+    except BaseException:
+        release()
+        shutdown(info)
+        raise
+    barrier(info)
+    release()
+    shutdown(info)
 
 
 def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:

@@ -105,6 +105,13 @@ class TrainingRun:
         k = self.settings.accum
         return [batches[i : i + k] for i in range(0, len(batches), k)]
 
+    def release(self) -> None:
+        """Drop the DDP wrapper once training is over (``trained`` becomes ``model``).
+
+        DDP's reducer holds the process group; see ``training.distributed.leaving_together``.
+        """
+        self.trained = self.model
+
     @property
     def steps_per_epoch(self) -> int:
         return len(self.batches(1))

@@ -25,7 +25,7 @@ from lslo.layer_map import PRESETS as LAYER_MAP_PRESETS
 from lslo.layer_map import LayerMap
 from lslo.model import LSLoModel
 from lslo.pruning import Pruner, PruningSchedule, language_pools
-from training.distributed import barrier, init_distributed, shutdown
+from training.distributed import barrier, init_distributed, leaving_together, shutdown
 from training.evaluation import evaluate_split
 from training.flores import read_split
 from training.loop import TrainingRun, train
@@ -177,7 +177,8 @@ def start_run(
 ) -> Started:
     """Check every input (raising one ConfigError), join the process group, load, inject, build the run.
 
-    The caller owns the process group: wrap the rest in ``try/finally: shutdown(started.run.info)``.
+    The caller owns the process group: wrap the rest in
+    ``with leaving_together(started.run.info, started.run.release):``.
     """
     problems: list[str] = []
     splits = [settings.split] + ([settings.eval_split] if settings.eval_groups else [])
@@ -240,7 +241,7 @@ def run_finetune(settings: FinetuneSettings, recipe: str = "finetune") -> Path:
 
     started = start_run(settings, recipe, settings.method, check=check)
     run = started.run
-    try:
+    with leaving_together(run.info, run.release):
         schedule = None
         if started.lslo is not None and prune_codes:
             schedule = PruningSchedule(settings.prune, settings.prune_start, settings.prune_epochs, settings.epochs)
@@ -255,8 +256,6 @@ def run_finetune(settings: FinetuneSettings, recipe: str = "finetune") -> Path:
             return settings.out
         return write_outputs(settings, recipe, run, started.inputs, started.lslo, schedule, prune_codes, history,
                              started_at)
-    finally:
-        shutdown(run.info)
 
 
 def write_outputs(settings: FinetuneSettings, recipe: str, run: TrainingRun, inputs: Inputs, lslo: LSLoModel | None,

@@ -23,7 +23,7 @@ from lslo.errors import ConfigError
 from lslo.languages import TIERS, load_table
 from lslo.modules import DECODER_MODULES, ENCODER_MODULES
 from lslo.pruning import PruningSchedule, SubspaceScore, language_pools, layer_pools, subspace_scores
-from training.distributed import shutdown
+from training.distributed import leaving_together
 from training.loop import train
 from training.plots import plot_demand
 from training.recipes.finetune import LSLoSettings, attach_pruning, start_run
@@ -114,7 +114,7 @@ def plot_average(scores: Sequence[SubspaceScore], mode: str, tiers: dict[str, st
 def run_subspace(settings: SubspaceSettings) -> Path:
     started = start_run(settings, f"subspace-{settings.mode}", "lslo")
     run, lslo = started.run, started.lslo
-    try:
+    with leaving_together(run.info, run.release):
         assert lslo is not None
         schedule = PruningSchedule(settings.ratio, settings.prune_start, settings.prune_epochs, settings.epochs)
         pools = layer_pools(lslo) if settings.mode == "ise" else language_pools(lslo)
@@ -160,5 +160,3 @@ def run_subspace(settings: SubspaceSettings) -> Path:
         (out / "scores.json").write_text(json.dumps(result, indent=1), encoding="utf-8")
         run.log.write("outputs", scores=str(out / "scores.json"))
         return out / "scores.json"
-    finally:
-        shutdown(run.info)

@@ -10,7 +10,7 @@ from pathlib import Path
 from pydantic import Field
 
 from lslo.weight_learning import layer_map_from_weights, read_weights
-from training.distributed import shutdown
+from training.distributed import leaving_together
 from training.loop import train
 from training.plots import plot_weights
 from training.recipes.finetune import LSLoSettings, start_run
@@ -23,7 +23,7 @@ class WeightLearningSettings(LSLoSettings):
 def run_weight_learning(settings: WeightLearningSettings) -> Path:
     started = start_run(settings, "weight-learning", "lslo", {"weight_learning": True})
     run = started.run
-    try:
+    with leaving_together(run.info, run.release):
         if not train(run) or not run.info.is_main:
             return settings.out
         assert started.lslo is not None and started.lslo.router.gates is not None
@@ -36,5 +36,3 @@ def run_weight_learning(settings: WeightLearningSettings) -> Path:
         run.log.write("outputs", layer_map=layer_map.to_dict(), weights=weights)
         print(f"layer map: {layer_map.describe()}  ->  {out}")
         return out
-    finally:
-        shutdown(run.info)
