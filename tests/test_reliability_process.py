@@ -39,21 +39,28 @@ def _post(url, text, timeout=60.0):
     return httpx.post(url + "/translate", json={"q": text, "source": "en", "target": "fr"}, timeout=timeout)
 
 
+def _rows(prefix: str, n: int) -> list[str]:
+    """n distinct rows for one request. The random base may stop a row after one token, so a one-row request
+    can be answered before the next arrives; many rows per request keep the worker busy for a while."""
+    return [f"{prefix} {j}." for j in range(n)]
+
+
 def test_sigterm_finishes_in_flight_requests_then_exits_0(service_dirs):
     base, bundle = service_dirs
-    server = serve(base, bundle, "--max-batch-size", "1", "--graceful-timeout-s", "60")
-    texts = [f"The cat sleeps number {i}." for i in range(12)]
+    server = serve(base, bundle, "--max-batch-size", "1", "--graceful-timeout-s", "120")
+    requests = [_rows(f"The cat sleeps, request {i}, row", 16) for i in range(12)]  # 192 rows, one per batch
     with cf.ThreadPoolExecutor(12) as pool:
-        futures = [pool.submit(_post, server.url, t) for t in texts]
+        futures = [pool.submit(_post, server.url, q, 120.0) for q in requests]
         deadline = time.time() + 30
-        while queued_rows(server) < 2 and time.time() < deadline:  # requests are queued behind a running one
+        while queued_rows(server) < 2 and time.time() < deadline:  # rows are queued behind a running one
             time.sleep(0.01)
         assert queued_rows(server) >= 2
         server.proc.send_signal(signal.SIGTERM)
         assert not all(f.done() for f in futures)
-        statuses = [f.result().status_code for f in futures]
+        responses = [f.result() for f in futures]
     code, output = stop(server)
-    assert statuses == [200] * 12, output
+    assert [r.status_code for r in responses] == [200] * 12, output
+    assert [len(r.json()["translatedText"]) for r in responses] == [16] * 12
     assert code == 0, output
     with pytest.raises(httpx.TransportError):
         httpx.get(server.url + "/health", timeout=2)
@@ -65,7 +72,7 @@ def test_disconnecting_clients_do_not_stall_the_worker(service_dirs):
     try:
         for i in range(20):  # clients that connect and send, then give up waiting for the answer
             with pytest.raises(httpx.ReadTimeout):
-                _post(server.url, f"A sentence that the client will not wait for {i}",
+                _post(server.url, _rows(f"A sentence that the client {i} will not wait for, row", 16),
                       timeout=httpx.Timeout(10, read=0.005))
         start = time.time()
         assert _post(server.url, "The cat sleeps.").status_code == 200
