@@ -47,7 +47,7 @@ def _rows(prefix: str, n: int) -> list[str]:
 
 def test_sigterm_finishes_in_flight_requests_then_exits_0(service_dirs):
     base, bundle = service_dirs
-    server = serve(base, bundle, "--max-batch-size", "1", "--graceful-timeout-s", "120")
+    server = serve(base, bundle, "--max-batch-size", "1", "--graceful-timeout-s", "60")
     requests = [_rows(f"The cat sleeps, request {i}, row", 16) for i in range(12)]  # 192 rows, one per batch
     with cf.ThreadPoolExecutor(12) as pool:
         futures = [pool.submit(_post, server.url, q, 120.0) for q in requests]
