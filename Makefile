@@ -37,7 +37,7 @@ test-fast: $(STAMP)
 	$(PY) -m pytest -m "not slow"
 
 lint: $(STAMP)
-	$(VENV)/bin/ruff check lslo training server bench scripts tests
+	$(VENV)/bin/ruff check lslo training server bench research scripts tests
 
 bench-quick: $(STAMP)
 	$(PY) -m bench all --quick --json runs/bench-quick

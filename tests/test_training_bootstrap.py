@@ -85,26 +85,3 @@ def test_paired_bootstrap_separates_a_better_system_and_not_an_equal_one():
     assert same == {"delta": 0.0, "low": 0.0, "high": 0.0, "p": 1.0}
     with pytest.raises(ValueError, match="same directions"):
         paired_bootstrap([good], [bad[:3]], groups)
-
-
-def test_report_bootstrap_table_from_archived_evaluations():
-    from training.replication_report import bootstrap_table
-
-    tiers = {"en": "H", "fr": "H"}
-    results = []
-    for name, noise in (("lslo_2-2-8_gps9", 0.1), ("ft_all", 0.6)):
-        _, stats = _system(5, noise, 2, 30)
-        segments = {d: {"ids": list(range(30)), "hypotheses": [""] * 30, "bleu_stats": stats[i].tolist()}
-                    for i, d in enumerate(("en-fr", "fr-en"))}
-        results.append({"name": name, "seed": 0, "groups": {}, "evaluation": {"segments": segments}})
-    text = bootstrap_table(results, tiers, samples=200)
-    row = next(line for line in text.splitlines() if line.startswith("| 2;2;8+WL+GPS(0.9) − Ft-all"))
-    direct = paired_bootstrap(*[[np.stack([np.asarray(r["evaluation"]["segments"][d]["bleu_stats"]) for d in
-                                           ("en-fr", "fr-en")])] for r in results], ["H2H", "H2H"], samples=200)
-    cell = f"{direct['H2H']['delta']:+.2f} [{direct['H2H']['low']:+.2f}, {direct['H2H']['high']:+.2f}]‡"
-    assert row.count(cell) == 2  # H2H and AVG (the only group), the interval above 0
-    assert "of the 30 segment ids" in text
-    results[1]["evaluation"] = {"directions": {}}  # an old evaluation, without per-segment statistics
-    assert bootstrap_table(results, tiers) == ""
-    del results[1]["evaluation"]  # or none kept at all
-    assert bootstrap_table(results, tiers) == ""

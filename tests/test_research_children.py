@@ -1,4 +1,4 @@
-"""The replication runner's child processes stop with it (``training/children.py``)."""
+"""The replication runner's child processes stop with it (``research/children.py``)."""
 
 from __future__ import annotations
 
@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from training.children import ChildProcesses
+from research.children import ChildProcesses
 
 ROOT = Path(__file__).resolve().parents[1]
 SLEEPER = "import os, sys, time; open(sys.argv[1], 'w').write(str(os.getpid())); time.sleep(120)"
@@ -66,7 +66,7 @@ def test_run_raises_on_failure_and_stop_all_ends_running_children(tmp_path):
 def test_sigterm_to_the_parent_stops_its_children(tmp_path):
     parent = textwrap.dedent(f"""
         import sys
-        from training.children import ChildProcesses, terminate_on_sigterm
+        from research.children import ChildProcesses, terminate_on_sigterm
         children = ChildProcesses()
         with terminate_on_sigterm():
             try:

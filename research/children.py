@@ -1,8 +1,8 @@
 """Child processes that do not outlive the process that started them.
 
 The replication runner trains and evaluates each run in a child process. Killed with SIGTERM (``kill``, a job
-scheduler, ``docker stop``) Python exits without cleanup, and the children kept training: two processes then
-wrote the same run's log and checkpoints when the run was started again. ``ChildProcesses`` remembers the
+scheduler, ``docker stop``) Python exits without cleanup, and its children would keep training: a run started
+again would then share its log and checkpoints with a stray process. ``ChildProcesses`` remembers the
 children it started and stops them (and starts no more) on ``stop_all``; ``terminate_on_sigterm`` turns SIGTERM
 into ``SystemExit`` so that a ``finally`` can call it.
 """

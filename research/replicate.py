@@ -1,11 +1,12 @@
-"""``python -m training.replicate``: the paper's experiments in miniature, from config files, in one command.
+"""``python -m research.replicate``: the paper's experiments in miniature, from config files, in one command.
 
-Each ``training/configs/mini/*.yaml`` names a training command, its seeds, the paper table and row it plays,
-and the command's settings. The runner builds the miniature's data (the demo corpus, deterministic), trains
-every (experiment, seed) that has no result yet, evaluates it on devtest, and archives the run
-(``training/replication_archive.py``: a gzipped JSON per run in ``docs/replication-runs/``, kept in the
-repository). ``--report`` renders tables (mean and spread over seeds), bootstrap intervals and figures from the
-archive alone, so they can be re-drawn, and the grid continued, on a checkout without the work directory.
+Run it from the repository root (``research`` is not installed by pip). Each ``research/configs/mini/*.yaml``
+names a training command, its seeds, the paper table and row it plays, and the command's settings. The runner
+builds the miniature's data (the demo corpus, deterministic), trains every (experiment, seed) that has no result
+yet, evaluates it on devtest, and archives the run (``research/archive.py``: a gzipped JSON per run in
+``research/runs/``, kept in the repository). ``--report`` renders tables (mean and spread over seeds), bootstrap
+intervals and figures from the archive alone, so they can be re-drawn, and the grid continued, on a checkout
+without the work directory.
 
 The base is the demo's (``adapters/demo/base``): a tiny M2M100 pretrained on offline data in which the
 resource tiers are real (High languages got all their training lines, Medium 35 %, Very-low 6 %).
@@ -25,12 +26,14 @@ from typing import Any
 
 import yaml
 
-from training.children import ChildProcesses, terminate_on_sigterm
-from training.replication_archive import archive_run, load_archive, read_archived, summary
+from research.archive import archive_run, load_archive, read_archived, summary
+from research.children import ChildProcesses, terminate_on_sigterm
 
-ROOT = Path(__file__).resolve().parents[1]
-CONFIGS = ROOT / "training" / "configs" / "mini"
-ARCHIVE = ROOT / "docs" / "replication-runs"
+# Paths relative to the working directory: the repository root, where ``python -m research.replicate`` runs.
+CONFIGS = Path("research/configs/mini")
+ARCHIVE = Path("research/runs")
+WORK = Path("runs/mini")
+DEMO_BASE = Path("adapters/demo/base")
 LANGS = "en,fr,de,it,zh,nl,ja,ko,af,hy,sw,cy"
 TIERS = "H:en,fr,de,it;M:zh,nl,ja,ko;V:af,hy,sw,cy"
 
@@ -198,15 +201,15 @@ def run_all(grid: Grid, runs: list[tuple[str, dict[str, Any], int]], jobs: int) 
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m training.replicate", description=__doc__,
+    parser = argparse.ArgumentParser(prog="python -m research.replicate", description=__doc__,
                                      formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("experiments", nargs="*", help="config names (default: all)")
-    parser.add_argument("--work", type=Path, default=ROOT / "runs" / "mini")
-    parser.add_argument("--base", type=Path, default=ROOT / "adapters" / "demo" / "base")
+    parser.add_argument("--work", type=Path, default=WORK, help=f"runs' work directory [default: {WORK}]")
+    parser.add_argument("--base", type=Path, default=DEMO_BASE, help=f"base model [default: {DEMO_BASE}]")
     parser.add_argument("--data", type=Path, default=None, help="data directory (default: build the demo corpus)")
-    parser.add_argument("--configs", type=Path, default=CONFIGS)
+    parser.add_argument("--configs", type=Path, default=CONFIGS, help=f"experiment configs [default: {CONFIGS}]")
     parser.add_argument("--archive", type=Path, default=ARCHIVE,
-                        help="where finished runs are archived, and read from by --list and --report")
+                        help=f"finished runs, written by runs and read by --list and --report [default: {ARCHIVE}]")
     parser.add_argument("--languages", default=LANGS)
     parser.add_argument("--tiers", default=TIERS)
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads of each run")
@@ -232,7 +235,7 @@ def main(argv: list[str] | None = None) -> int:
                   f"done {done}")
         return 0
     if args.report is not None:
-        from training.replication_report import write_report
+        from research.report import write_report
 
         write_report(load_archive(args.archive), experiments, args.report, args.tiers)
         return 0

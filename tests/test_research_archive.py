@@ -1,11 +1,11 @@
-"""The replication archive (``training/replication_archive.py``): what a run leaves in the repository."""
+"""The replication archive (``research/archive.py``): what a run leaves in the repository."""
 
 import gzip
 import json
 
 import pytest
 
-from training.replication_archive import archive_path, archive_run, load_archive, read_archived, summary
+from research.archive import archive_path, archive_run, load_archive, read_archived, summary
 
 
 def _run(tmp_path, name="lslo_2-2-8", seed=0, threads=2):

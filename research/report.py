@@ -1,4 +1,4 @@
-"""Tables and figures of the miniature replication, from the archived runs (``training/replication_archive.py``).
+"""Tables and figures of the miniature replication, from the archived runs (``research/archive.py``).
 
 Writes ``<out>/replication_tables.md`` (Tables 1, 3, 4 as in the paper, mean ± sample standard deviation
 over seeds, with the paper's figures beside) and figures into ``<out>/figures/``.
@@ -17,11 +17,11 @@ from scipy import stats as scipy_stats
 
 from lslo.languages import parse_tier_assignment
 from lslo.pruning import SubspaceScore
+from research.sweeps import figure_sweeps, sweep_series
 from training.bootstrap import STATS, paired_bootstrap
 from training.metrics import group_name
 from training.plots import plot_weights, plt
 from training.recipes.subspace import plot_average
-from training.replication_sweeps import figure_sweeps, sweep_series
 
 GROUPS = ["H2H", "H2M", "H2V", "M2H", "M2M", "M2V", "V2H", "V2M", "V2V", "AVG"]
 
@@ -184,7 +184,7 @@ def comparison_table(results: list[dict[str, Any]], tiers: dict[str, str]) -> st
 def load_segment_statistics(results: list[dict[str, Any]], name: str) -> dict[str, list[np.ndarray]]:
     """{"en-fr": [one ``[segments, 10]`` array of BLEU statistics per seed]} of one experiment, indexed by
     segment id; {} if a seed's evaluation has no per-segment statistics (evaluated before they were kept:
-    ``python -m training.replicate --rescore`` adds them)."""
+    ``python -m research.replicate --rescore`` adds them)."""
     per_direction: dict[str, list[np.ndarray]] = defaultdict(list)
     for evaluation in _evaluations(results, name):
         segments = (evaluation or {}).get("segments")
