@@ -27,9 +27,9 @@ RUN apt-get update \
 WORKDIR /app
 # torch first, from the index that matches the base image (CUDA or CPU), then the project.
 RUN pip install "torch==${TORCH_VERSION}" --index-url "${TORCH_INDEX_URL}"
+# The service needs the library and the server only (training/ and research/ stay out of the image).
 COPY pyproject.toml README.md ./
 COPY lslo ./lslo
-COPY training ./training
 COPY server ./server
 RUN pip install .
 COPY --chown=lslo:lslo adapters/demo/base /models/base

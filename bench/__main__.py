@@ -11,6 +11,7 @@ from pathlib import Path
 import torch
 
 from bench.common import machine, write_json
+from lslo.devices import DTYPES, resolve_device, weights_dtype
 
 SUITES = {
     "overhead": "bench.suites.overhead",
@@ -26,18 +27,21 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("suite", choices=[*SUITES, "all"])
     parser.add_argument("--quick", action="store_true", help="short runs (under two minutes each on 2 CPU cores)")
-    parser.add_argument("--device", default="cpu", help="cpu or cuda")
+    parser.add_argument("--device", default="cpu", help="auto, cpu, cuda or cuda:N")
     parser.add_argument("--dtype", default="auto", choices=["auto", "fp32", "fp16", "bf16"],
-                        help="inference dtype (auto: fp32 on CPU, bf16 on CUDA)")
+                        help="inference dtype (auto: fp32 on CPU, bf16 on CUDA where supported, else fp16; "
+                             "an explicit one is used as given, on the CPU too)")
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     parser.add_argument("--json", type=Path, default=None, help="write raw figures and ratios here "
                         "(with 'all': a directory, one file per suite)")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
-    device = torch.device(args.device)
-    dtype = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}.get(
-        args.dtype, torch.bfloat16 if device.type == "cuda" else torch.float32)
+    try:
+        device = resolve_device(args.device)
+    except ValueError as err:
+        parser.error(str(err))
+    dtype = weights_dtype("auto", device) if args.dtype == "auto" else DTYPES[args.dtype]
     suites = list(SUITES) if args.suite == "all" else [args.suite]
     for name in suites:
         module = importlib.import_module(SUITES[name])

@@ -20,6 +20,7 @@ from typing import Any
 import httpx
 
 from bench.common import percentile
+from lslo.devices import dtype_name
 
 
 def free_port() -> int:
@@ -202,7 +203,6 @@ async def swap_loop(url: str, files: dict[str, list[bytes]], token: str, every: 
 
 
 DEMO_DIR = Path(__file__).resolve().parents[1] / "adapters" / "demo"
-SERVER_DTYPES = {"torch.float32": "fp32", "torch.float16": "fp16", "torch.bfloat16": "bf16"}
 
 
 def demo_args(extra: Sequence[str] = ()) -> list[str]:
@@ -213,7 +213,7 @@ def device_args(device, dtype) -> list[str]:
     """Server flags for the benchmark's device and dtype, so the JSON's dtype is the one served."""
     import torch
 
-    return ["--device", str(device), "--dtype", SERVER_DTYPES[str(dtype)], "--threads", str(torch.get_num_threads())]
+    return ["--device", str(device), "--dtype", dtype_name(dtype), "--threads", str(torch.get_num_threads())]
 
 
 def demo_languages() -> list[str]:

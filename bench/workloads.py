@@ -12,7 +12,7 @@ from typing import Any
 import torch
 from transformers import M2M100Config, M2M100ForConditionalGeneration
 
-from lslo import LSLoConfig, LSLoModel, inject
+from lslo import LSLoConfig, LSLoHandle, inject
 from lslo.io import load_bundle
 from lslo.languages import load_table
 
@@ -33,7 +33,7 @@ class Workload:
     name: str
     model: M2M100ForConditionalGeneration  # with LSLo injected
     base: M2M100ForConditionalGeneration  # an independent copy without LSLo
-    lslo: LSLoModel
+    lslo: LSLoHandle
     languages: tuple[str, ...]
     token_ids: tuple[int, int]  # range of ordinary token ids to sample from
     lang_token: dict[str, int]
@@ -55,7 +55,7 @@ def random_model(size: str, device: torch.device, dtype: torch.dtype, seed: int 
     return model.to(dtype).eval()
 
 
-def randomize(lslo: LSLoModel, seed: int = 0, std: float = 0.02) -> None:
+def randomize(lslo: LSLoHandle, seed: int = 0, std: float = 0.02) -> None:
     gen = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for p in lslo.trainable_parameters():

@@ -16,8 +16,7 @@ from lslo.languages import (
     parse_ranks,
     tier_assignment,
 )
-from lslo.layer_map import PRESETS as LAYER_MAP_PRESETS
-from lslo.layer_map import LayerMap
+from lslo.layer_map import LAYER_MAP_PRESETS, LayerMap
 from lslo.modules import TargetModules, parse_modules, preset_modules
 
 FcMode = Literal["full", "square"]

@@ -10,7 +10,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from lslo.model import LSLoModel
+from lslo.handle import LSLoHandle
 from lslo.tokenization import decoder_prefix, encode_sources
 
 
@@ -31,7 +31,7 @@ def generate_ids(
     src_langs: Sequence[str],
     tgt_langs: Sequence[str],
     settings: GenerationSettings = GenerationSettings(),
-    lslo: LSLoModel | None = None,
+    lslo: LSLoHandle | None = None,
 ) -> torch.Tensor:
     """(batch * num_return_sequences, len) token ids; ``lslo=None`` translates with the base model alone."""
     if settings.num_return_sequences > settings.num_beams:
@@ -64,7 +64,7 @@ def translate(
     src_langs: Sequence[str],
     tgt_langs: Sequence[str],
     settings: GenerationSettings = GenerationSettings(),
-    lslo: LSLoModel | None = None,
+    lslo: LSLoHandle | None = None,
 ) -> list[list[str]]:
     """For each row, its ``num_return_sequences`` translations, best first."""
     ids = generate_ids(model, tokenizer, texts, src_langs, tgt_langs, settings, lslo)

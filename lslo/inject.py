@@ -5,10 +5,10 @@ from __future__ import annotations
 from torch import nn
 
 from lslo.config import LSLoConfig
-from lslo.errors import ConfigError
+from lslo.errors import ConfigError, raise_if_problems
+from lslo.handle import AdaptedModule, LSLoHandle
 from lslo.layer import LSLoLinear
 from lslo.layout import BankLayout
-from lslo.model import AdaptedModule, LSLoModel
 from lslo.modules import MODULE_ATTRIBUTES
 from lslo.router import Router
 from lslo.weight_learning import build_gates, gate_key
@@ -25,7 +25,26 @@ def layer_stacks(model: nn.Module) -> tuple[nn.ModuleList, nn.ModuleList]:
         ) from None
 
 
-def inject(model: nn.Module, config: LSLoConfig, *, initialize: bool = True) -> LSLoModel:
+def square_fc_problems(encoder_layers: nn.ModuleList, decoder_layers: nn.ModuleList, d_model: int) -> list[str]:
+    """The ``square`` fc mode adapts a d x d slice of fc1/fc2: their ffn dimension must be at least d_model."""
+    problems = []
+    for stack, layers in (("encoder", encoder_layers), ("decoder", decoder_layers)):
+        if len(layers) and layers[0].fc1.out_features < d_model:
+            ffn = layers[0].fc1.out_features
+            problems.append(f"square fc mode needs {stack} ffn dim >= d_model ({ffn} < {d_model})")
+    return problems
+
+
+def adapted_span(config: LSLoConfig, name: str, d_model: int) -> tuple[int | None, int | None]:
+    """(lora_in, lora_out) of module ``name``: the full width (None), or the released code's d x d slice."""
+    if config.fc_mode == "square" and name == "fc1":
+        return None, d_model
+    if config.fc_mode == "square" and name == "fc2":
+        return d_model, None
+    return None, None
+
+
+def inject(model: nn.Module, config: LSLoConfig, *, initialize: bool = True) -> LSLoHandle:
     """Freeze ``model`` and wrap its targeted linears with LSLo. A Kaiming, B zeros: outputs are unchanged.
 
     ``initialize=False`` skips A's Kaiming init (zeros instead), for callers that load weights right after.
@@ -35,14 +54,8 @@ def inject(model: nn.Module, config: LSLoConfig, *, initialize: bool = True) -> 
     encoder_layers, decoder_layers = layer_stacks(model)
     layer_map = config.resolve_layer_map(len(encoder_layers), len(decoder_layers))
     d_model = int(model.config.d_model)
-    problems = []
     if config.fc_mode == "square":
-        for stack, layers in (("encoder", encoder_layers), ("decoder", decoder_layers)):
-            if len(layers) and layers[0].fc1.out_features < d_model:
-                ffn = layers[0].fc1.out_features
-                problems.append(f"square fc mode needs {stack} ffn dim >= d_model ({ffn} < {d_model})")
-    if problems:
-        raise ConfigError(problems)
+        raise_if_problems(square_fc_problems(encoder_layers, decoder_layers, d_model))
 
     names = {id(m): n for n, m in model.named_modules()}
     frozen_flags = {n: p.requires_grad for n, p in model.named_parameters()}
@@ -51,8 +64,7 @@ def inject(model: nn.Module, config: LSLoConfig, *, initialize: bool = True) -> 
 
     gates = None
     if config.weight_learning:
-        device = next(model.parameters()).device
-        gates = build_gates(len(encoder_layers), len(decoder_layers), device)
+        gates = build_gates(len(encoder_layers), len(decoder_layers), next(model.parameters()).device)
         model.add_module("lslo_gates", gates)
     router = Router(BankLayout.from_ranks((s.code, s.rank) for s in config.languages), config.scaling, gates)
 
@@ -66,33 +78,20 @@ def inject(model: nn.Module, config: LSLoConfig, *, initialize: bool = True) -> 
                 base = getattr(parent, attr)
                 if not isinstance(base, nn.Linear):
                     raise ConfigError([f"{names[id(layer)]}.{MODULE_ATTRIBUTES[name]} is not an nn.Linear"])
-                lora_in = lora_out = None
-                if config.fc_mode == "square" and name == "fc1":
-                    lora_out = d_model
-                if config.fc_mode == "square" and name == "fc2":
-                    lora_in = d_model
-                path = names[id(base)]
+                lora_in, lora_out = adapted_span(config, name, d_model)
                 module = LSLoLinear(
-                    base,
-                    path=path,
-                    layer_key=gate_key(stack, index),
-                    sides=sides,
-                    router=router,
-                    lora_in=lora_in,
-                    lora_out=lora_out,
-                    dropout=config.dropout,
-                    weight_learning=config.weight_learning,
-                    init_seed=config.init_seed,
-                    initialize=initialize,
+                    base, path=names[id(base)], layer_key=gate_key(stack, index), sides=sides, router=router,
+                    lora_in=lora_in, lora_out=lora_out, dropout=config.dropout,
+                    weight_learning=config.weight_learning, init_seed=config.init_seed, initialize=initialize,
                 )
                 setattr(parent, attr, module)
-                adapted.append(AdaptedModule(path, stack, index, name, module))
+                adapted.append(AdaptedModule(names[id(base)], stack, index, name, module))
 
-    handle = LSLoModel(model, config, layer_map, router, adapted, frozen_flags)
+    handle = LSLoHandle(model, config, layer_map, router, adapted, frozen_flags)
     # A plain attribute (not a submodule): lets ``find_lslo`` recover the handle and blocks double injection.
     object.__setattr__(model, "_lslo", handle)
     return handle
 
 
-def find_lslo(model: nn.Module) -> LSLoModel | None:
+def find_lslo(model: nn.Module) -> LSLoHandle | None:
     return getattr(model, "_lslo", None)

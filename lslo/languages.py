@@ -13,6 +13,8 @@ from dataclasses import dataclass
 from functools import cache
 from importlib import resources
 
+from lslo.language_codes import language_name
+
 TIERS: tuple[str, ...] = ("H", "M", "L", "V")
 TIER_NAMES = {"H": "High", "M": "Medium", "L": "Low", "V": "Very-low"}
 TABLE_NAMES: tuple[str, ...] = ("lang12", "lang30")
@@ -29,13 +31,16 @@ def is_valid_code(code: str) -> bool:
 
 @dataclass(frozen=True)
 class LanguageInfo:
-    """One row of a language table."""
+    """One row of the paper's lang12 / lang30 tables (Appendix A)."""
 
     code: str
-    name: str
     tier: str
     family: str
     bitext_with_en: str | None  # as printed in the paper, e.g. "289M", "5.11K"; None for English
+
+    @property
+    def name(self) -> str:
+        return language_name(self.code)
 
     @property
     def bitext_pairs(self) -> float | None:
@@ -111,6 +116,61 @@ def parse_tier_assignment(spec: str, problems: list[str]) -> dict[str, str]:
     return tiers
 
 
+def _explicit_ranks(spec: str | Mapping[str, int], codes: Sequence[str], problems: list[str]) -> dict[str, int]:
+    """``en=2,oc=8`` or a mapping: every language listed, nothing else."""
+    given: dict[str, int] = {}
+    if isinstance(spec, Mapping):
+        given = {str(k): int(v) for k, v in spec.items()}
+    else:
+        for item in (i.strip() for i in spec.split(",")):
+            if not item:
+                continue
+            code, _, value = item.partition("=")
+            try:
+                given[code.strip()] = int(value)
+            except ValueError:
+                problems.append(f"rank {item!r} must look like 'en=2'")
+    ranks = {}
+    for code in codes:
+        if code not in given:
+            problems.append(f"no rank given for language {code!r}")
+        else:
+            ranks[code] = given[code]
+    problems.extend(f"rank given for {code!r}, which is not among the languages" for code in given
+                    if code not in codes)
+    return ranks
+
+
+def _pattern_ranks(spec: str, codes: Sequence[str], tiers: Mapping[str, str], problems: list[str]) -> dict[str, int]:
+    """A tier pattern ``2;2;8`` (H;M;V) or ``2;2;8;8`` (H;M;L;V), looked up through ``tiers``."""
+    parts = [p.strip() for p in spec.split(";")]
+    if len(parts) not in PATTERN_TIERS:
+        problems.append(f"tier pattern {spec!r} must have 3 values (H;M;V) or 4 values (H;M;L;V)")
+        return {}
+    try:
+        values = [int(p) for p in parts]
+    except ValueError:
+        problems.append(f"tier pattern {spec!r} must hold integers, like '2;2;8'")
+        return {}
+    by_tier = dict(zip(PATTERN_TIERS[len(values)], values))
+    ranks = {}
+    for code in codes:
+        tier = tiers.get(code)
+        if tier is None:
+            problems.append(
+                f"language {code!r} has no resource tier (neither in the tier assignment nor, without one,"
+                " in the lang30 table): assign it a tier or give ranks as 'code=rank'"
+            )
+        elif tier not in by_tier:
+            problems.append(
+                f"language {code!r} is tier {tier}, which pattern {spec!r} "
+                f"({';'.join(PATTERN_TIERS[len(values)])}) has no rank for"
+            )
+        else:
+            ranks[code] = by_tier[tier]
+    return ranks
+
+
 def parse_ranks(
     spec: str | int | Mapping[str, int],
     codes: Sequence[str],
@@ -122,58 +182,14 @@ def parse_ranks(
     ``spec`` is an int (same rank everywhere), a mapping, ``en=2,oc=8`` (every language listed), or a tier
     pattern ``2;2;8`` (H;M;V) / ``2;2;8;8`` (H;M;L;V) looked up through ``tiers``.
     """
-    ranks: dict[str, int] = {}
     if isinstance(spec, int) or (isinstance(spec, str) and re.fullmatch(r"\s*-?\d+\s*", spec)):
-        ranks = {c: int(spec) for c in codes}
-    elif isinstance(spec, Mapping) or (isinstance(spec, str) and "=" in spec):
-        given: dict[str, int] = {}
-        if isinstance(spec, Mapping):
-            given = {str(k): int(v) for k, v in spec.items()}
-        else:
-            for item in (i.strip() for i in spec.split(",")):
-                if not item:
-                    continue
-                code, _, value = item.partition("=")
-                try:
-                    given[code.strip()] = int(value)
-                except ValueError:
-                    problems.append(f"rank {item!r} must look like 'en=2'")
-        for code in codes:
-            if code not in given:
-                problems.append(f"no rank given for language {code!r}")
-            else:
-                ranks[code] = given[code]
-        for code in given:
-            if code not in codes:
-                problems.append(f"rank given for {code!r}, which is not among the languages")
-    elif isinstance(spec, str):
-        parts = [p.strip() for p in spec.split(";")]
-        if len(parts) not in PATTERN_TIERS:
-            problems.append(f"tier pattern {spec!r} must have 3 values (H;M;V) or 4 values (H;M;L;V)")
-            return {}
-        try:
-            values = [int(p) for p in parts]
-        except ValueError:
-            problems.append(f"tier pattern {spec!r} must hold integers, like '2;2;8'")
-            return {}
-        by_tier = dict(zip(PATTERN_TIERS[len(values)], values))
-        for code in codes:
-            tier = tiers.get(code)
-            if tier is None:
-                problems.append(
-                    f"language {code!r} has no resource tier (neither in the tier assignment nor, without one,"
-                    " in the lang30 table): assign it a tier or give ranks as 'code=rank'"
-                )
-            elif tier not in by_tier:
-                problems.append(
-                    f"language {code!r} is tier {tier}, which pattern {spec!r} "
-                    f"({';'.join(PATTERN_TIERS[len(values)])}) has no rank for"
-                )
-            else:
-                ranks[code] = by_tier[tier]
-    else:
-        problems.append(f"ranks must be an int, a mapping or a string, not {type(spec).__name__}")
-    return ranks
+        return {c: int(spec) for c in codes}
+    if isinstance(spec, Mapping) or (isinstance(spec, str) and "=" in spec):
+        return _explicit_ranks(spec, codes, problems)
+    if isinstance(spec, str):
+        return _pattern_ranks(spec, codes, tiers, problems)
+    problems.append(f"ranks must be an int, a mapping or a string, not {type(spec).__name__}")
+    return {}
 
 
 def tier_assignment(tiers: str | Mapping[str, str] | None, problems: list[str]) -> dict[str, str]:

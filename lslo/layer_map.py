@@ -13,7 +13,7 @@ from typing import Literal
 
 Side = Literal["src", "tgt"]
 SIDES: tuple[Side, ...] = ("src", "tgt")
-PRESETS = ("paper", "all-src", "all-tgt", "src-encoder")
+LAYER_MAP_PRESETS = ("paper", "all-src", "all-tgt", "src-encoder")
 
 
 def paper_encoder_src_layers(n_encoder: int) -> int:
@@ -37,7 +37,7 @@ class LayerMap:
             return cls(("tgt",) * n_encoder, ("tgt",) * n_decoder)
         if name == "src-encoder":  # the paper's Table 3 "SRC": encoder source-indexed, decoder target-indexed
             return cls(("src",) * n_encoder, ("tgt",) * n_decoder)
-        raise KeyError(f"unknown layer-map preset {name!r}; known: {', '.join(PRESETS)}")
+        raise KeyError(f"unknown layer-map preset {name!r}; known: {', '.join(LAYER_MAP_PRESETS)}")
 
     @classmethod
     def from_dict(cls, data: Mapping[str, Sequence[str]]) -> LayerMap:

@@ -12,7 +12,6 @@ from dataclasses import dataclass
 ENCODER_MODULES: tuple[str, ...] = ("q", "k", "v", "fc1", "fc2")
 DECODER_MODULES: tuple[str, ...] = ("q", "k", "v", "c-q", "c-k", "c-v", "fc1", "fc2")
 ATTENTION_MODULES = frozenset({"q", "k", "v", "c-q", "c-k", "c-v"})
-FC_MODULES = frozenset({"fc1", "fc2"})
 
 # Attribute path of each module inside an M2M100EncoderLayer / M2M100DecoderLayer.
 MODULE_ATTRIBUTES: dict[str, str] = {
@@ -26,7 +25,7 @@ MODULE_ATTRIBUTES: dict[str, str] = {
     "fc2": "fc2",
 }
 
-PRESETS = ("all", "fc", "attn")
+MODULE_PRESETS = ("all", "fc", "attn")
 _STACK_ALIASES = {"enc": "encoder", "encoder": "encoder", "dec": "decoder", "decoder": "decoder"}
 
 
@@ -43,9 +42,6 @@ class TargetModules:
     def names(self) -> list[str]:
         """Qualified names, e.g. ``["enc.q", ..., "dec.fc2"]`` (the manifest form)."""
         return [f"enc.{m}" for m in self.encoder] + [f"dec.{m}" for m in self.decoder]
-
-    def per_layer_count(self) -> int:
-        return len(self.encoder) + len(self.decoder)
 
     def validate(self) -> list[str]:
         problems = []
@@ -91,12 +87,12 @@ def parse_modules(spec: str | Sequence[str] | TargetModules, problems: list[str]
         return spec
     items = [i.strip() for i in spec.split(",")] if isinstance(spec, str) else [str(i).strip() for i in spec]
     items = [i for i in items if i]
-    if len(items) == 1 and items[0] in PRESETS:
+    if len(items) == 1 and items[0] in MODULE_PRESETS:
         return preset_modules(items[0])
     enc: set[str] = set()
     dec: set[str] = set()
     for item in items:
-        if item in PRESETS:
+        if item in MODULE_PRESETS:
             preset = preset_modules(item)
             enc.update(preset.encoder)
             dec.update(preset.decoder)
@@ -123,7 +119,7 @@ def parse_modules(spec: str | Sequence[str] | TargetModules, problems: list[str]
             if not found:
                 problems.append(
                     f"unknown module {item!r}; choose from {', '.join(DECODER_MODULES)}, "
-                    f"a preset ({', '.join(PRESETS)}) or enc./dec.-qualified names"
+                    f"a preset ({', '.join(MODULE_PRESETS)}) or enc./dec.-qualified names"
                 )
     modules = TargetModules(_canonical(enc, ENCODER_MODULES), _canonical(dec, DECODER_MODULES))
     if not items or (not enc and not dec and not problems):

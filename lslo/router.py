@@ -72,16 +72,12 @@ class Router:
         finally:
             self._rows, self._cache = previous, previous_cache
 
-    @property
-    def batch_size(self) -> int | None:
-        return None if self._rows is None else int(self._rows["src"].numel())
-
     def row_languages(self, side: Side, n_rows: int) -> torch.Tensor:
         """(n_rows,) language indices for a module that sees ``n_rows`` rows."""
         if self._rows is None:
             raise RoutingError(
                 "LSLo modules were called without routing: wrap the forward / generate call in "
-                "`lslo_model.route(src_langs, tgt_langs)`"
+                "`handle.route(src_langs, tgt_langs)` (handle: what lslo.inject returned)"
             )
         rows = self._rows[side]
         batch = rows.numel()

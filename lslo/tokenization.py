@@ -59,16 +59,6 @@ def encode_sources(
     return {"input_ids": ids, "attention_mask": mask}
 
 
-def encode_targets(
-    tokenizer: Any, texts: Sequence[str], tgt_langs: Sequence[str], max_length: int | None = None
-) -> torch.Tensor:
-    """Labels (batch, len): ``[__tgt__] pieces [eos]``, padding as -100 (ignored by the loss)."""
-    body = piece_ids(tokenizer, texts, None if max_length is None else max_length - 2)
-    rows = [[lang_token_id(tokenizer, lang), *ids, tokenizer.eos_token_id] for lang, ids in zip(tgt_langs, body)]
-    labels, _ = pad_rows(rows, -100)
-    return labels
-
-
 def decoder_prefix(tokenizer: Any, tgt_langs: Sequence[str], decoder_start_token_id: int) -> torch.Tensor:
-    """(batch, 2) ``[decoder_start, __tgt__]``: forces each row's target language (DESIGN §5)."""
+    """(batch, 2) ``[decoder_start, __tgt__]``: forces each row's target language."""
     return torch.tensor([[decoder_start_token_id, lang_token_id(tokenizer, t)] for t in tgt_langs], dtype=torch.long)

@@ -20,7 +20,7 @@ from lslo.pruning import SubspaceScore
 from research.sweeps import figure_sweeps, sweep_series
 from training.bootstrap import STATS, paired_bootstrap
 from training.metrics import group_name
-from training.plots import plot_weights, plt
+from training.plots import plot_weights, plt, save_figure
 from training.recipes.subspace import plot_average
 
 GROUPS = ["H2H", "H2M", "H2V", "M2H", "M2M", "M2V", "V2H", "V2M", "V2V", "AVG"]
@@ -274,9 +274,7 @@ def figure3(results: list[dict[str, Any]], pretrain: dict[str, Any] | None, path
         ax.set_ylabel("spBLEU")
     if axes[1].get_legend_handles_labels()[0]:
         axes[1].legend(fontsize=7)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def write_report(results: list[dict[str, Any]], experiments: dict[str, dict[str, Any]], out: Path,

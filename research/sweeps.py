@@ -11,7 +11,7 @@ from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
-from training.plots import plt
+from training.plots import plt, save_figure
 
 SWEEP_GROUPS = ("H2H", "V2V", "AVG")
 COLOURS = {"H2H": "tab:green", "V2V": "tab:red", "AVG": "black"}
@@ -89,7 +89,5 @@ def figure_sweeps(series: Series, path: Path) -> bool:
             if ax.get_legend_handles_labels()[0]:
                 ax.legend(fontsize=7)
         axes[1][col].set_xlabel(xlabel)
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path)
     return True

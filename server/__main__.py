@@ -9,12 +9,12 @@ import sys
 import uvicorn
 from pydantic import ValidationError
 
+from lslo.flags import add_arguments
 from server.app import create_app
 from server.engine import TranslationEngine
 from server.errors import StartupError
 from server.logs import configure_logging
 from server.settings import ServerSettings
-from training.settings import add_arguments
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -79,7 +79,6 @@ class Batcher:
         self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lslo-generate")
         self._closing = False
         self._batch_seconds = 0.5  # running estimate, for Retry-After
-        self.in_flight = 0
 
     # ---------------------------------------------------------------------------------------- lifecycle
     def start(self) -> None:
@@ -176,11 +175,9 @@ class Batcher:
             self._slots = deque(s for s in self._slots if not s.job.future.done())
 
     async def _execute(self, loop: asyncio.AbstractEventLoop, batch: list[Slot]) -> None:
-        self.in_flight = len(batch)
         started = time.perf_counter()
         outcomes = await loop.run_in_executor(self._executor, self._translate_splitting, [s.row for s in batch])
         seconds = time.perf_counter() - started
-        self.in_flight = 0
         self._batch_seconds = 0.8 * self._batch_seconds + 0.2 * seconds
         self.metrics.batch_rows.observe(len(batch))
         self.metrics.batch_seconds.observe(seconds)

@@ -16,12 +16,14 @@ from typing import Any
 import torch
 from transformers import AutoTokenizer, M2M100ForConditionalGeneration
 
+from lslo.devices import resolve_device, weights_dtype
 from lslo.errors import AdapterFileError, LSLoError
-from lslo.generation import GenerationSettings, generate_ids
+from lslo.generation import GenerationSettings, translate
+from lslo.handle import LSLoHandle
 from lslo.io import load_bundle, read_manifest
 from lslo.io.adapter_file import AdapterFile
-from lslo.io.bundle import install_adapter
-from lslo.model import LSLoModel
+from lslo.io.bundle import install_adapter, model_fingerprint
+from lslo.io.fingerprint import fingerprint_method
 from lslo.tokenization import lang_token_id
 from server.errors import StartupError
 from server.settings import ServerSettings
@@ -49,30 +51,18 @@ class AdapterRecord:
     loaded_at: float = field(default_factory=time.time)
 
 
-def resolve_dtype(choice: str, device: torch.device) -> torch.dtype:
-    if device.type != "cuda":
-        if choice in ("fp16", "bf16"):
-            log.warning("dtype %s asked for on CPU; using fp32", choice)
-        return torch.float32
-    if choice == "auto":
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    return {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}[choice]
-
-
 class TranslationEngine:
     def __init__(self, settings: ServerSettings) -> None:
         self.settings = settings
         if settings.threads:
             torch.set_num_threads(settings.threads)
-        if settings.device == "auto":
-            self.device = torch.device("cuda" if torch.cuda.is_available() else "cpu")
-        else:
-            self.device = torch.device(settings.device)
-            if self.device.type == "cuda" and not torch.cuda.is_available():
-                raise StartupError(f"--device {settings.device}: CUDA is not available on this machine")
-        self.dtype = resolve_dtype(settings.dtype, self.device)
+        try:
+            self.device = resolve_device(settings.device)
+        except ValueError as err:
+            raise StartupError(f"--device: {err}") from None
+        self.dtype = weights_dtype(settings.dtype, self.device)
         self.tokenizer, self.model = self._load_base(settings.base)
-        self.lslo, self.adapters = self._load_bundle(settings.bundle)
+        self.lslo, self.adapters, self.fingerprint = self._load_bundle(settings.bundle)
         positions = int(getattr(self.model.config, "max_position_embeddings", 1024)) - 2
         self.generation = GenerationSettings(num_beams=settings.beam,
                                              max_new_tokens=min(settings.max_new_tokens, positions),
@@ -90,7 +80,7 @@ class TranslationEngine:
             raise StartupError(f"cannot load the base model from {base}: {err}") from None
         return tokenizer, model.to(self.device).eval()
 
-    def _load_bundle(self, bundle: Path) -> tuple[LSLoModel, dict[str, AdapterRecord]]:
+    def _load_bundle(self, bundle: Path) -> tuple[LSLoHandle, dict[str, AdapterRecord], dict[str, Any]]:
         try:
             manifest = read_manifest(bundle)
             lslo = load_bundle(self.model, bundle)
@@ -109,7 +99,9 @@ class TranslationEngine:
             code: AdapterRecord(code, int(entry["rank"]), entry.get("tier"), entry.get("sha256", ""), "bundle")
             for code, entry in manifest.languages.items()
         }
-        return lslo, records
+        # Computed while loading (by the bundle's fingerprint method; load_bundle checked it): GET /adapters.
+        fingerprint = model_fingerprint(lslo, fingerprint_method(manifest.base.get("fingerprint", {})))
+        return lslo, records, fingerprint
 
     # -------------------------------------------------------------------------------------- languages
     @property
@@ -133,11 +125,9 @@ class TranslationEngine:
                 num_beams=max(settings.num_beams, n_best), max_new_tokens=settings.max_new_tokens,
                 max_input_tokens=settings.max_input_tokens, num_return_sequences=n_best)
         with torch.inference_mode():
-            ids = generate_ids(self.model, self.tokenizer, [r.text for r in rows], [r.source for r in rows],
-                               [r.target for r in rows], settings, self.lslo)
-        decoded = self.tokenizer.batch_decode(ids, skip_special_tokens=True)
-        k = settings.num_return_sequences
-        return [[d.strip() for d in decoded[i * k : i * k + r.n_best]] for i, r in enumerate(rows)]
+            outputs = translate(self.model, self.tokenizer, [r.text for r in rows], [r.source for r in rows],
+                                [r.target for r in rows], settings, self.lslo)
+        return [out[: r.n_best] for out, r in zip(outputs, rows)]
 
     # --------------------------------------------------------------------------------------- adapters
     def install(self, code: str, adapter: AdapterFile, source: str) -> AdapterRecord:

@@ -31,6 +31,7 @@ class LanguageEntry(BaseModel):
 
 class ErrorBody(BaseModel):
     error: str
+    request_id: str | None = Field(None, description="with a 500: the id under which the server logged the error")
 
 
 class AdapterEntry(BaseModel):
@@ -57,4 +58,4 @@ class AdapterChange(BaseModel):
     sha256: str | None = None
 
 
-ERRORS = {status: {"model": ErrorBody} for status in (400, 401, 403, 404, 413, 429, 503)}
+ERRORS = {status: {"model": ErrorBody} for status in (400, 401, 403, 404, 413, 429, 500, 503)}

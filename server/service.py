@@ -6,7 +6,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
-from lslo.io.bundle import model_fingerprint
 from server.batcher import Batcher
 from server.engine import TranslationEngine
 from server.metrics import Metrics
@@ -27,7 +26,7 @@ class Service:
 
     def __post_init__(self) -> None:
         self.rate_limits = TokenBuckets(self.settings.rate_limit_per_minute)
-        self.fingerprint = model_fingerprint(self.engine.lslo)["id"]
+        self.fingerprint = self.engine.fingerprint["id"]
         self.refresh()
 
     def start(self) -> None:

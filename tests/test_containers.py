@@ -39,6 +39,8 @@ def test_dockerfile_properties():
     assert "HEALTHCHECK" in text and "/ready" in text
     assert 'VOLUME ["/models"]' in text and "LSLO_BASE=/models/base" in text
     assert text.index('pip install "torch==') < text.index("pip install .")  # torch first
+    copied = {line.split()[1] for line in text.splitlines() if line.startswith("COPY ") and "--chown" not in line}
+    assert {"lslo", "server"} <= copied and not copied & {"training", "research", "bench", "."}  # the service only
 
 
 def test_compose_gpu_default_and_cpu_profile():

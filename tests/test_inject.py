@@ -107,11 +107,21 @@ def test_any_depth_and_width(make_model, layers, d_model, ffn):
 def test_real_checkpoint_from_local_path(make_model, tmp_path):
     make_model(seed=5).save_pretrained(tmp_path / "ckpt")
     model = M2M100ForConditionalGeneration.from_pretrained(tmp_path / "ckpt").eval()
+    ids, dec = _batch(2)
+    with torch.no_grad():
+        base = model(input_ids=ids, decoder_input_ids=dec).logits  # (2, tgt_len, vocab), before injection
     lslo = inject(model, _config(modules="fc", fc_mode="square"))
     assert len(lslo.modules) == 2 * (4 + 3)
-    ids, dec = _batch(1)
-    with torch.no_grad(), lslo.route(["en"], ["de"]):
-        model(input_ids=ids, decoder_input_ids=dec)
+    with torch.no_grad(), lslo.route(["en", "en"], ["de", "de"]):
+        assert torch.equal(model(input_ids=ids, decoder_input_ids=dec).logits, base)  # B = 0: the base exactly
+    randomize_adapters(lslo)
+    with torch.no_grad(), lslo.route(["en", "en"], ["de", "de"]):
+        both_de = model(input_ids=ids, decoder_input_ids=dec).logits
+    with torch.no_grad(), lslo.route(["en", "en"], ["de", "oc"]):
+        de_oc = model(input_ids=ids, decoder_input_ids=dec).logits
+    assert not torch.allclose(both_de, base, atol=1e-3)  # the adapters act
+    assert torch.equal(de_oc[0], both_de[0]) and not torch.allclose(de_oc[1], both_de[1], atol=1e-3)  # per row
+    assert torch.equal(lslo.remove()(input_ids=ids, decoder_input_ids=dec).logits.detach(), base)
 
 
 def test_unrouted_and_unknown_languages_fail_clearly(make_model):

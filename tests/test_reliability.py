@@ -3,6 +3,7 @@ are refused while traffic continues, access rules hold, and nothing leaks intern
 
 import concurrent.futures as cf
 import json
+import pathlib
 import threading
 import time
 
@@ -141,11 +142,30 @@ def test_language_names_are_validated(app_client, name):
     assert response.status_code == 400 and "is not a language code" in response.json()["error"]
 
 
-@pytest.mark.parametrize("name", ["..", "..%2F..%2Fetc%2Fpasswd", "%2E%2E%2Fmanifest"])
-def test_traversal_paths_never_reach_a_file(app_client, name):
-    _, c = app_client
+@pytest.mark.parametrize("name", ["..", "..%2F..%2Fetc%2Fpasswd", "%2E%2E%2Fmanifest", "..%2Fvictim%2Ffr",
+                                  "%2Fetc%2Fpasswd", "%2e%2e%5cvictim%5cfr", "fr%00"])
+def test_traversal_paths_never_reach_a_file(app_client, service_dirs, name, monkeypatch):
+    """A PUT without a body loads ``<bundle>/<lang>.safetensors``: no name may make it read another file. Every
+    file read during the request is recorded; a valid adapter outside the bundle is the bait."""
+    app, c = app_client
+    _, bundle = service_dirs
+    bait = bundle.parent / "victim" / "fr.safetensors"
+    bait.parent.mkdir(exist_ok=True)
+    bait.write_bytes((bundle / "fr.safetensors").read_bytes())
+    reads = []
+    real_read_bytes, real_open = pathlib.Path.read_bytes, pathlib.Path.open
+    monkeypatch.setattr(pathlib.Path, "read_bytes", lambda self: reads.append(self) or real_read_bytes(self))
+    monkeypatch.setattr(pathlib.Path, "open", lambda self, *a, **k: reads.append(self) or real_open(self, *a, **k))
+    before = c.get("/adapters").json()["languages"]
     response = c.put(f"/adapters/{name}", headers={"Authorization": "Bearer tok"})
-    assert response.status_code in (400, 404, 405) and "error" in response.json()
+    assert response.status_code in (400, 404, 405) and set(response.json()) == {"error"}
+    outside = [p for p in reads if not p.resolve().is_relative_to(bundle.resolve())]
+    assert outside == [] and not any(p.name.endswith(".safetensors") for p in reads)
+    assert c.get("/adapters").json()["languages"] == before  # nothing loaded or replaced
+    assert c.put("/adapters/fr", headers={"Authorization": "Bearer tok"}).status_code == 200
+    # The recording does see a real read: the bundle's own file (and its manifest), nothing else.
+    assert {p.name for p in reads} == {"manifest.json", "fr.safetensors"}
+    assert all(p.resolve().is_relative_to(bundle.resolve()) for p in reads)
 
 
 def test_upload_size_limit(service_dirs):
@@ -210,6 +230,15 @@ def _bad_uploads(good: bytes) -> dict[str, tuple[bytes, str]]:
         "Inf": (raw({**t, key: torch.full_like(t[key], float("inf"))}), "NaN or Inf"),
         "other base model": (raw(t, base_fingerprint=json.dumps(other_fp)), "another base model"),
         "future format": (raw(t, format_version="3"), "newer format version 3"),
+        "odd format version": (raw(t, format_version="\u00b2"), "format_version '\u00b2' is not valid"),
+        "future fingerprint": (raw(t, base_fingerprint=json.dumps({**adapter.fingerprint, "version": 3})),
+                               "fingerprint version 3 is newer"),
+        "fingerprint version text": (raw(t, base_fingerprint=json.dumps({**adapter.fingerprint, "version": "x"})),
+                                     "malformed base-model fingerprint"),
+        "fingerprint without sample rows": (
+            raw(t, base_fingerprint=json.dumps({k: v for k, v in adapter.fingerprint.items() if k != "sample_rows"})),
+            "malformed base-model fingerprint"),
+        "fingerprint not an object": (raw(t, base_fingerprint="[1, 2]"), "malformed base-model fingerprint"),
     }
 
 
@@ -241,4 +270,5 @@ def test_each_bad_upload_is_refused_while_traffic_flows(service_dirs):
             worker.join()
         assert statuses and set(statuses) == {200}
         refused = 'lslo_adapter_swaps_total{action="load",result="refused"}'
-        assert f"{refused} 8.0" in c.get("/metrics").text
+        expected = sum(reason is not None for _, reason in _bad_uploads(good).values())
+        assert expected == 13 and f"{refused} {expected}.0" in c.get("/metrics").text

@@ -2,10 +2,10 @@
 
 import concurrent.futures as cf
 import json
+import logging
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 import threading
@@ -15,6 +15,7 @@ import httpx
 import pytest
 from fastapi.testclient import TestClient
 
+from bench.loadgen import free_port
 from conftest import randomize_adapters, tiny_model
 from lslo import LSLoConfig, inject
 from lslo.io import save_bundle
@@ -104,12 +105,21 @@ def test_bad_requests_get_an_error_body(client, body, status, message):
     assert set(response.json()) == {"error"} and message in response.json()["error"]
 
 
-def test_fastapi_validation_is_400_and_unknown_routes_404(client):
+def test_wrong_method_unknown_route_and_bad_path_are_error_bodies(client):
     response = client.get("/adapters/en")  # method not allowed on this path
-    assert response.status_code == 405 and "error" in response.json()
+    assert response.status_code == 405 and response.json() == {"error": "Method Not Allowed"}
     assert client.get("/nope").json() == {"error": "Not Found"}
     response = client.put("/adapters/bad..name", headers={"Authorization": "Bearer s3cret"})
     assert response.status_code == 400 and "not a language code" in response.json()["error"]
+
+
+def test_field_validation_names_each_bad_field(client):
+    response = _translate(client, 5, "en", "fr", alternatives="many")
+    assert response.status_code == 400
+    message = response.json()["error"]
+    assert message.startswith("invalid request: ") and re.search(r"\bq(\.\w+)?: ", message)
+    assert "alternatives: " in message
+    assert "integer" in message  # pydantic's own reason, not a generic one
 
 
 def test_api_keys_and_rate_limit(service_dirs):
@@ -136,26 +146,60 @@ def test_overload_answers_503_with_retry_after(service_dirs):
         assert int(refused.headers["retry-after"]) >= 1 and "capacity" in refused.json()["error"]
 
 
-def test_unexpected_errors_are_500_without_traces_and_isolated(service_dirs):
+def test_unexpected_errors_are_500_logged_with_the_request_id_and_isolated(service_dirs, caplog):
+    """A bug in a route: the client gets only a request id; the stack trace is in the server log under that id."""
     base, bundle = service_dirs
     app = make_app(base, bundle, max_wait_ms=200)
-    with TestClient(app) as c:
-        engine = app.state.service.engine
-        original = engine.translate
+    server_log = logging.getLogger("lslo.server")
+    server_log.addHandler(caplog.handler)  # independent of the logger's propagation settings
+    try:
+        with TestClient(app) as c:
+            engine = app.state.service.engine
+            original = engine.translate
 
-        def flaky(rows):
-            if any("boom" in r.text for r in rows):
-                raise RuntimeError("secret internal detail /etc/passwd")
-            return original(rows)
+            def flaky(rows):
+                if any("boom" in r.text for r in rows):
+                    raise RuntimeError("secret internal detail /etc/passwd")
+                return original(rows)
 
-        engine.translate = flaky
-        with cf.ThreadPoolExecutor(4) as pool:
-            bad = pool.submit(_translate, c, "boom", "en", "fr")
-            good = [pool.submit(_translate, c, t, "en", "fr") for t in TEXTS[:3]]
-            assert bad.result().status_code == 500
-            assert bad.result().json() == {"error": "internal error"}
-            assert all(g.result().status_code == 200 for g in good)
-        assert _metric(c.get("/metrics").text, "lslo_batch_splits_total") >= 1
+            engine.translate = flaky
+            with cf.ThreadPoolExecutor(4) as pool:
+                bad = pool.submit(_translate, c, "boom", "en", "fr")
+                good = [pool.submit(_translate, c, t, "en", "fr") for t in TEXTS[:3]]
+                assert bad.result().status_code == 500
+                body = bad.result().json()
+                assert set(body) == {"error", "request_id"} and body["error"] == "internal error"
+                assert body["request_id"] == bad.result().headers["x-request-id"]
+                assert all(g.result().status_code == 200 for g in good)
+            assert _metric(c.get("/metrics").text, "lslo_batch_splits_total") >= 1
+            # A client's own request id is the one logged and returned.
+            mine = c.post("/translate", json={"q": "boom", "source": "en", "target": "fr"},
+                          headers={"X-Request-ID": "trace-me-42"})
+            assert mine.json() == {"error": "internal error", "request_id": "trace-me-42"}
+    finally:
+        server_log.removeHandler(caplog.handler)
+    logged = [r for r in caplog.records if r.levelno >= logging.ERROR and getattr(r, "request_id", None)]
+    ids = {r.request_id for r in logged}
+    assert {body["request_id"], "trace-me-42"} <= ids
+    for record in logged:
+        assert record.request_id in record.getMessage()  # findable in the text log format too
+        assert record.exc_info is not None and "secret internal detail" in str(record.exc_info[1])
+        assert "Traceback" in logging.Formatter().formatException(record.exc_info)
+
+
+@pytest.mark.parametrize("page", ["/docs", "/redoc"])
+def test_docs_pages_load_their_assets_from_the_service_not_a_cdn(client, page):
+    html = client.get(page)
+    assert html.status_code == 200
+    # Nothing to fetch from outside (an offline deployment); links to documentation sites would be harmless,
+    # but scripts, styles and icons must all be local.
+    assets = re.findall(r"""(?:src|href)=['"]([^'"]+)['"]""", html.text)
+    assert assets and all(a.startswith("/") for a in assets), assets
+    assert any(a.endswith(".js") for a in assets)
+    for asset in assets:
+        response = client.get(asset)
+        assert response.status_code == 200 and len(response.content) > 1000, asset
+    assert client.get("/openapi.json").json()["info"]["title"] == "LSLo translation service"
 
 
 def test_admin_endpoints_refuse_missing_and_wrong_tokens(client, service_dirs):
@@ -260,18 +304,12 @@ def test_metrics_count_requests(service_dirs):
         assert c.get("/health").json() == {"status": "ok"} and c.get("/ready").json()["status"] == "ready"
 
 
-def _free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.mark.slow
 def test_real_uvicorn_process_with_libretranslate_client(service_dirs):
     from libretranslatepy import LibreTranslateAPI
 
     base, bundle = service_dirs
-    port = _free_port()
+    port = free_port()
     proc = subprocess.Popen(
         [sys.executable, "-m", "server", "--base", str(base), "--bundle", str(bundle), "--port", str(port),
          "--beam", "2", "--max-new-tokens", "10", "--log-format", "text"],

@@ -90,7 +90,7 @@ def test_pickled_weights_are_never_loaded(base_dir, corpus_dir, tmp_path):
 
     import torch
 
-    from training.setup import load_base_model
+    from training.prepare import load_base_model
 
     pickled = tmp_path / "pickled"
     shutil.copytree(base_dir, pickled)

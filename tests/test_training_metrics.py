@@ -1,7 +1,8 @@
 """Group averages against a hand computation and the paper's own tables; spBLEU against sacrebleu."""
 
+import math
+
 import pytest
-import sacrebleu
 import sentencepiece as spm
 
 from training.metrics import SpBleu, chrf_pp, group_averages, group_order
@@ -40,13 +41,27 @@ def test_avg_is_the_mean_over_all_directions_as_in_the_paper(row, paper_avg):
     assert abs(sum(row) / len(row) - paper_avg) > 0.1  # the unweighted mean of groups would not match
 
 
-def test_spbleu_is_bleu_over_sentencepiece_pieces(tokenizer):
+def test_spbleu_is_bleu_over_sentencepiece_pieces_by_hand(tokenizer):
+    """A hypothesis that is a prefix of its reference, in pieces: every n-gram of it matches, so each of the four
+    precisions is 1 and BLEU is the brevity penalty alone, exp(1 - r / c) for c hypothesis and r reference
+    pieces. A second segment equal to its reference adds r2 matching pieces to both sides."""
     scorer = SpBleu(tokenizer.spm_file)
     sp = spm.SentencePieceProcessor(model_file=tokenizer.spm_file)
-    hyps = ["Le chat dort sur le sol.", "Nous allons au marché demain."]
+    ref, hyp = "Nous allons au marché demain matin avec le chat.", "Nous allons au marché demain"
+    r, c = sp.encode(ref, out_type=str), sp.encode(hyp, out_type=str)
+    assert r[: len(c)] == c and len(c) >= 4 and len(r) > len(c)  # the premise: a prefix in pieces
+    assert scorer.corpus_score([hyp], [ref]) == pytest.approx(100 * math.exp(1 - len(r) / len(c)))
+    same = "Le chat dort."
+    r2 = len(sp.encode(same))
+    expected = 100 * math.exp(1 - (len(r) + r2) / (len(c) + r2))
+    assert scorer.corpus_score([hyp, same], [ref, same]) == pytest.approx(expected)
+    assert scorer.corpus_score([ref], [ref]) == pytest.approx(100.0)
+    # Counted over words instead of pieces, the same formula gives another score.
+    words = 100 * math.exp(1 - len(ref.split()) / len(hyp.split()))
+    assert abs(scorer.corpus_score([hyp], [ref]) - words) > 1.0
+
+
+def test_chrf_pp_is_bounded_and_perfect_on_the_reference():
     refs = ["Le chat dort sur le sol chaud.", "Nous allons au marché demain matin."]
-    pieces = lambda xs: [" ".join(sp.encode(x, out_type=str)) for x in xs]  # noqa: E731
-    expected = sacrebleu.corpus_bleu(pieces(hyps), [pieces(refs)], tokenize="none").score
-    assert scorer.corpus_score(hyps, refs) == pytest.approx(expected)
-    assert scorer.corpus_score(refs, refs) == pytest.approx(100.0)
-    assert 0 < chrf_pp(hyps, refs) < 100
+    assert chrf_pp(refs, refs) == pytest.approx(100.0)
+    assert 0 < chrf_pp(["Le chat dort.", "Nous allons."], refs) < 100

@@ -3,7 +3,6 @@ evaluation, full fine-tuning and the two-process (gloo) run."""
 
 import json
 import os
-import socket
 import subprocess
 import sys
 
@@ -12,6 +11,7 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
+from bench.loadgen import free_port
 from conftest import TRAIN_TIERS, finetune_args
 from lslo.errors import ConfigError
 from lslo.layer_map import LayerMap
@@ -34,10 +34,17 @@ def _bundle_tensors(bundle):
     return manifest, {c: load_file(str(bundle / e["file"])) for c, e in manifest["languages"].items()}
 
 
-def test_lslo_pruning_gives_exact_shares(base_dir, corpus_dir, tmp_path):
+def test_lslo_pruning_gives_exact_shares(base_dir, corpus_dir, tmp_path, monkeypatch):
+    import training.loop
+
+    batchings = []  # every call of the (shuffle + sort) batching of all examples
+    real = training.loop.batch_indices
+    monkeypatch.setattr(training.loop, "batch_indices", lambda *a, **k: batchings.append(a[3]) or real(*a, **k))
     out = tmp_path / "run"
     bundle = _finetune(**finetune_args(base_dir, corpus_dir, out, prune=0.9, prune_tiers="H,M", prune_start=1,
                                        prune_epochs=1))
+    # Once for the schedule's step count, then once per epoch (3): not once or twice per optimizer step.
+    assert sorted(batchings) == [1, 1, 2, 3]
     manifest, tensors = _bundle_tensors(bundle)
     assert manifest["pruning"]["ratio"] == 0.9 and manifest["pruning"]["languages"] == ["en", "fr", "de"]
     for code, state in tensors.items():
@@ -177,12 +184,6 @@ def test_full_finetuning_writes_a_model(base_dir, corpus_dir, tmp_path):
     summary = json.loads((tmp_path / "full" / "summary.json").read_text())
     assert c.decoder_ffn_dim == ffn and summary["parameters"] == expected
     assert 0.99 * expected < summary["nonzero"] <= expected  # layer-norm biases and a few weights may be exactly 0
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def test_two_gloo_processes_match_one(base_dir, corpus_dir, tmp_path):

@@ -8,7 +8,8 @@ from collections.abc import Callable, Sequence
 from typing import Any
 
 from lslo.errors import AdapterFileError, ConfigError
-from training.settings import Settings, add_arguments, build_settings
+from lslo.flags import add_arguments
+from training.settings import Settings, build_settings
 
 
 def _commands() -> dict[str, tuple[type[Settings], Callable[[Any], Any], str]]:

@@ -23,8 +23,8 @@ from pathlib import Path
 from pydantic import Field
 
 from lslo.errors import raise_if_problems
+from lslo.language_codes import flores101_stem, language_name
 from lslo.languages import TIERS, parse_language_list, tier_assignment
-from training.codes import code_table, language_name
 from training.corpus_sources import SOURCES, SegmentTable
 from training.settings import Settings
 
@@ -80,11 +80,6 @@ def dedupe(table: SegmentTable) -> SegmentTable:
     return out
 
 
-def file_stem(code: str) -> str:
-    entry = code_table().get(code)
-    return entry.flores101 if entry else code
-
-
 def _keep(seed: int, code: str, key: tuple[str, ...], share: float) -> bool:
     if share >= 1:
         return True
@@ -92,7 +87,8 @@ def _keep(seed: int, code: str, key: tuple[str, ...], share: float) -> bool:
     return h / 2**32 < share
 
 
-def run_corpus(settings: CorpusSettings) -> Path:
+def check_settings(settings: CorpusSettings) -> tuple[list[str], list[str], dict[str, float], dict[str, str]]:
+    """(codes, sources, train shares per tier, tiers); one ConfigError with every problem."""
     problems: list[str] = settings.problems()
     codes = parse_language_list(settings.languages, problems)
     sources = [s.strip() for s in settings.sources.split(",") if s.strip()]
@@ -106,50 +102,68 @@ def run_corpus(settings: CorpusSettings) -> Path:
     if settings.out.exists() and any(settings.out.iterdir()):
         problems.append(f"{settings.out} exists and is not empty")
     raise_if_problems(problems, "inputs")
+    return codes, sources, shares, tiers
 
-    tables, described = [], []
-    for name in sources:
-        table, description = SOURCES[name](codes, settings.max_chars)
-        tables.append(table)
-        described.append(description)
-    segments = dedupe(merge(tables))
+
+def split_segments(
+    segments: SegmentTable, codes: Sequence[str], settings: CorpusSettings
+) -> dict[str, list[tuple[str, ...]]]:
+    """Segment keys of devtest and dev (present in every language) and train (the rest, in two or more)."""
     absent = [c for c in codes if not any(c in texts for texts in segments.values())]
     aligned = [k for k in sorted(segments) if all(c in segments[k] for c in codes)]
     needed = settings.dev + settings.devtest
+    problems = []
     if absent:
         problems.append(f"no source has text for {absent}")
     if len(aligned) < needed:
         problems.append(f"only {len(aligned)} segments exist in all {len(codes)} languages; dev + devtest need "
                         f"{needed} (use fewer languages, more sources, or smaller --dev / --devtest)")
     raise_if_problems(problems, "corpus")
-
     rng = random.Random(settings.seed)
     rng.shuffle(aligned)
-    split_keys = {"devtest": aligned[: settings.devtest], "dev": aligned[settings.devtest : needed]}
     held_out = set(aligned[:needed])
     train = [k for k in sorted(segments) if k not in held_out and sum(c in segments[k] for c in codes) >= 2]
     rng.shuffle(train)
-    split_keys["train"] = train
+    return {"devtest": aligned[: settings.devtest], "dev": aligned[settings.devtest : needed], "train": train}
+
+
+def write_split(out: Path, name: str, keys: Sequence[tuple[str, ...]], segments: SegmentTable, code: str,
+                share: float, seed: int) -> list[str]:
+    """Write one language's file of one split (an empty line where the segment is missing or not kept);
+    returns the lines written."""
+    lines = []
+    for key in keys:
+        text = segments[key].get(code)
+        lines.append(text if text is not None and _keep(seed, code, key, share) else "")
+    (out / name).mkdir(parents=True, exist_ok=True)
+    (out / name / f"{flores101_stem(code)}.{name}").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return lines
+
+
+def run_corpus(settings: CorpusSettings) -> Path:
+    codes, sources, shares, tiers = check_settings(settings)
+    tables, described = [], []
+    for name in sources:
+        table, description = SOURCES[name](codes, settings.max_chars)
+        tables.append(table)
+        described.append(description)
+    segments = dedupe(merge(tables))
+    split_keys = split_segments(segments, codes, settings)
 
     stats: dict = {"sources": described, "seed": settings.seed, "train_share": shares or None,
                    "splits": {name: len(keys) for name, keys in split_keys.items()}, "languages": {}}
     for name, keys in split_keys.items():
-        (settings.out / name).mkdir(parents=True, exist_ok=True)
         for code in codes:
             share = shares.get(tiers.get(code, ""), 1.0) if name == "train" else 1.0
-            lines = []
-            for key in keys:
-                text = segments[key].get(code)
-                lines.append(text if text is not None and _keep(settings.seed, code, key, share) else "")
-            (settings.out / name / f"{file_stem(code)}.{name}").write_text("\n".join(lines) + "\n", encoding="utf-8")
-            present = [line for line in lines if line]
+            present = [line for line in write_split(settings.out, name, keys, segments, code, share, settings.seed)
+                       if line]
             entry = stats["languages"].setdefault(code, {"name": language_name(code), "tier": tiers.get(code),
-                                                         "file": file_stem(code)})
+                                                         "file": flores101_stem(code)})
             entry[name] = len(present)
             if name == "dev":
                 entry["mean_chars"] = round(sum(map(len, present)) / max(len(present), 1), 1)
                 entry["mean_words"] = round(sum(len(x.split()) for x in present) / max(len(present), 1), 1)
     (settings.out / "stats.json").write_text(json.dumps(stats, indent=1, ensure_ascii=False), encoding="utf-8")
-    print(f"corpus: {len(codes)} languages, dev {settings.dev}, devtest {settings.devtest}, train {len(train)} "
-          f"segments ({'; '.join(described)}) -> {settings.out}")
+    print(f"corpus: {len(codes)} languages, dev {settings.dev}, devtest {settings.devtest}, train "
+          f"{len(split_keys['train'])} segments ({'; '.join(described)}) -> {settings.out}")
     return settings.out

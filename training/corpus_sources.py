@@ -1,4 +1,4 @@
-"""Many-way parallel text that ships with pip packages (DESIGN §4).
+"""Many-way parallel text that ships with pip packages.
 
 - ``django``: Django's gettext catalogs (``django.mo`` / ``djangojs.mo``). English is the msgid. Strings with
   format placeholders, markup or URLs are skipped.

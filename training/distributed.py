@@ -1,4 +1,4 @@
-"""Process-group set-up for ``torchrun`` (NCCL on GPUs, gloo on CPU) and device / precision choice."""
+"""Process-group set-up for ``torchrun`` (NCCL on GPUs, gloo on CPU)."""
 
 from __future__ import annotations
 
@@ -10,6 +10,8 @@ from dataclasses import dataclass
 
 import torch
 import torch.distributed as dist
+
+from lslo.devices import resolve_device
 
 
 @dataclass(frozen=True)
@@ -25,15 +27,6 @@ class DistInfo:
     @property
     def enabled(self) -> bool:
         return self.world_size > 1
-
-
-def resolve_device(choice: str, local_rank: int = 0) -> torch.device:
-    if choice == "auto":
-        return torch.device(f"cuda:{local_rank}") if torch.cuda.is_available() else torch.device("cpu")
-    device = torch.device(choice)
-    if device.type == "cuda" and not torch.cuda.is_available():
-        raise RuntimeError("--device cuda asked for, but CUDA is not available")
-    return device
 
 
 def init_distributed(device_choice: str) -> tuple[DistInfo, torch.device]:
@@ -83,10 +76,3 @@ def leaving_together(info: DistInfo, release: Callable[[], None]) -> Iterator[No
     shutdown(info)
 
 
-def autocast_dtype(precision: str, device: torch.device) -> torch.dtype | None:
-    """Mixed-precision dtype for autocast, or None for full fp32."""
-    if device.type != "cuda" or precision == "fp32":
-        return None
-    if precision == "auto":
-        return torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-    return {"bf16": torch.bfloat16, "fp16": torch.float16}[precision]

@@ -9,13 +9,13 @@ from typing import Any
 
 import torch
 from torch import nn
-from tqdm.auto import tqdm
 
-from lslo.generation import GenerationSettings, generate_ids
-from lslo.model import LSLoModel
+from lslo.generation import GenerationSettings, translate
+from lslo.handle import LSLoHandle
 from training.flores import ParallelSplit
 from training.metrics import SpBleu, chrf_pp, group_averages, group_name
 from training.pairs import batch_indices, directions
+from training.progress import progress as progress_bar
 
 
 @dataclass
@@ -58,7 +58,7 @@ def translate_directions(
     tokenizer: Any,
     split: ParallelSplit,
     pairs: Sequence[tuple[str, str]],
-    lslo: LSLoModel | None = None,
+    lslo: LSLoHandle | None = None,
     max_sents: int | None = None,
     beam: int = 5,
     max_tokens: int = 6000,
@@ -76,13 +76,15 @@ def translate_directions(
     out: dict[tuple[str, str], list[tuple[int, str]]] = {p: [] for p in pairs}
     was_training = model.training
     model.eval()
-    for batch in tqdm(batches, desc="translating", unit="batch", disable=not progress, leave=False):
+    bar = progress_bar(len(batches), "translating", unit="batch", enabled=progress)
+    for batch in batches:
         rows = [jobs[i] for i in batch]
         texts = [split.lines[s][seg] for seg, s, _ in rows]
-        ids = generate_ids(model, tokenizer, texts, [r[1] for r in rows], [r[2] for r in rows], settings, lslo)
-        hyps = tokenizer.batch_decode(ids, skip_special_tokens=True)
-        for (seg, src, tgt), hyp in zip(rows, hyps):
-            out[(src, tgt)].append((seg, hyp.strip()))
+        hyps = translate(model, tokenizer, texts, [r[1] for r in rows], [r[2] for r in rows], settings, lslo)
+        for (seg, src, tgt), best in zip(rows, hyps):
+            out[(src, tgt)].append((seg, best[0]))
+        bar.update(1)
+    bar.close()
     model.train(was_training)
     for key in out:
         out[key].sort()
@@ -96,7 +98,7 @@ def evaluate_split(
     languages: Sequence[str],
     tiers: Mapping[str, str | None],
     spm_model: str | Path,
-    lslo: LSLoModel | None = None,
+    lslo: LSLoHandle | None = None,
     groups: Sequence[str] | None = None,
     max_sents: int | None = None,
     beam: int = 5,

@@ -13,12 +13,11 @@ from typing import Literal
 import torch
 from pydantic import Field
 
+from lslo.devices import DTYPES
 from lslo.errors import raise_if_problems
 from lslo.io import load_bundle, read_manifest, save_bundle
+from training.prepare import load_base_model, read_base
 from training.settings import Settings
-from training.setup import load_base_model, read_base
-
-DTYPES = {"fp32": torch.float32, "fp16": torch.float16, "bf16": torch.bfloat16}
 
 
 class ExportSettings(Settings):

@@ -15,6 +15,7 @@ import time
 from collections.abc import Callable
 from contextlib import nullcontext
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import Any
 
@@ -22,13 +23,13 @@ import torch
 import torch.distributed as dist
 import torch.nn.functional as F
 from torch import nn
-from tqdm.auto import tqdm
 from transformers.models.m2m_100.modeling_m2m_100 import shift_tokens_right
 
-from lslo.model import LSLoModel
+from lslo.handle import LSLoHandle
 from training.checkpoint import Position, save_checkpoint
 from training.distributed import DistInfo
 from training.pairs import Example, batch_indices, collate
+from training.progress import progress
 from training.settings import TrainSettings
 
 
@@ -90,7 +91,7 @@ class TrainingRun:
     info: DistInfo
     log: JsonlLog
     peak_lr: float
-    lslo: LSLoModel | None = None
+    lslo: LSLoHandle | None = None
     autocast: torch.dtype | None = None
     scaler: torch.amp.GradScaler | None = None
     position: Position = field(default_factory=Position)
@@ -112,15 +113,16 @@ class TrainingRun:
         """
         self.trained = self.model
 
-    @property
+    @cached_property
     def steps_per_epoch(self) -> int:
+        """The same every epoch: batch boundaries depend only on the sorted lengths, not on the shuffle."""
         return len(self.batches(1))
 
     @property
     def total_steps(self) -> int:
         return self.steps_per_epoch * self.settings.epochs
 
-    @property
+    @cached_property
     def warmup(self) -> int:
         if self.settings.warmup_steps is not None:
             return self.settings.warmup_steps
@@ -201,8 +203,8 @@ def train(run: TrainingRun) -> bool:
         if run.on_epoch_start:
             run.on_epoch_start(epoch)
         groups = run.batches(epoch)
-        bar = tqdm(total=len(groups), initial=run.position.step_in_epoch, desc=f"epoch {epoch}/{s.epochs}",
-                   unit="step", disable=not (s.progress and run.info.is_main), leave=False)
+        bar = progress(len(groups), f"epoch {epoch}/{s.epochs}", initial=run.position.step_in_epoch,
+                       enabled=s.progress and run.info.is_main)
         window_loss, window_tokens, epoch_loss, epoch_tokens = 0.0, 0, 0.0, 0
         for index in range(run.position.step_in_epoch, len(groups)):
             loss_sum, tokens = train_step(run, groups[index])

@@ -1,6 +1,6 @@
 """Many-to-many training examples, token-budget batches and collation.
 
-Every ordered pair of distinct languages (§5) over every segment present in both gives one example.
+Every ordered pair of distinct languages (the paper's §5) over every segment present in both gives one example.
 Each row is tokenized with its own source language token, so a batch mixes directions freely.
 Batch order is a pure function of (seed, epoch): a resumed or multi-process run sees the same batches.
 """

@@ -16,6 +16,16 @@ import numpy as np  # noqa: E402
 TIER_COLOURS = {"H": "tab:green", "M": "tab:blue", "L": "tab:orange", "V": "tab:red"}
 
 
+def save_figure(fig: Any, path: Path, *, tight: bool = True) -> None:
+    """Write ``fig`` as a 120 dpi PNG and free it (``tight``: lay it out first; else crop to its contents)."""
+    if tight:
+        fig.tight_layout()
+        fig.savefig(path, dpi=120)
+    else:
+        fig.savefig(path, dpi=120, bbox_inches="tight")
+    plt.close(fig)
+
+
 def plot_weights(weights: Mapping[str, Sequence[tuple[float, float]]], path: Path, title: str = "") -> None:
     """Figure 1: source and target weights per layer, encoder and decoder."""
     fig, ax = plt.subplots(figsize=(6.4, 4))
@@ -34,9 +44,7 @@ def plot_weights(weights: Mapping[str, Sequence[tuple[float, float]]], path: Pat
     ax.set_ylabel("Weight")
     ax.set_title(title or "Weight Learning: source / target weights per layer")
     ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path)
 
 
 def _heatmap(ax: Any, values: np.ndarray, rows: Sequence[str], cols: Sequence[str], title: str,
@@ -70,8 +78,7 @@ def plot_demand(
     axes[1].set_yticks([])
     fig.colorbar(image, ax=axes, shrink=0.8, label="Score (pruned - P x size)")
     fig.suptitle(title, y=1 + 0.35 / fig.get_figheight())  # clear of the panel titles at any height
-    fig.savefig(path, dpi=120, bbox_inches="tight")
-    plt.close(fig)
+    save_figure(fig, path, tight=False)
 
 
 def plot_curves(history: Sequence[Mapping[str, float]], path: Path, title: str = "spBLEU per epoch") -> None:
@@ -86,6 +93,4 @@ def plot_curves(history: Sequence[Mapping[str, float]], path: Path, title: str =
     ax.set_ylabel("spBLEU")
     ax.set_title(title)
     ax.legend()
-    fig.tight_layout()
-    fig.savefig(path, dpi=120)
-    plt.close(fig)
+    save_figure(fig, path)

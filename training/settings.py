@@ -1,23 +1,22 @@
 """Command settings as validated data.
 
 Each command's options are one pydantic model. The same fields are the YAML keys of ``--config FILE`` and
-the command-line flags (``prune_start`` <-> ``--prune-start``); flags override the file. Every problem --
-type errors from pydantic and the cross-field checks of ``problems()`` -- is reported in one ConfigError
-before any work starts.
+the command-line flags (``prune_start`` <-> ``--prune-start``, made by ``lslo.flags``); flags override the
+file. Every problem -- type errors from pydantic and the cross-field checks of ``problems()`` -- is reported in
+one ConfigError before any work starts.
 """
 
 from __future__ import annotations
 
 import argparse
-import types
-import typing
 from pathlib import Path
-from typing import Any, Literal, Union, get_args, get_origin
+from typing import Any, Literal
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
 from lslo.errors import ConfigError
+from lslo.flags import validation_problems
 
 
 class Settings(BaseModel):
@@ -65,48 +64,6 @@ class TrainSettings(Settings):
     progress: bool = Field(True, description="progress bars")
 
 
-def _base_type(annotation: Any) -> Any:
-    if get_origin(annotation) in (Union, types.UnionType):
-        args = [a for a in get_args(annotation) if a is not type(None)]
-        return _base_type(args[0]) if len(args) == 1 else str
-    return annotation
-
-
-def add_arguments(parser: argparse.ArgumentParser, model: type[BaseModel], config_file: bool = True) -> None:
-    """One flag per field; defaults stay None so that only given flags override the config file."""
-    if config_file:
-        parser.add_argument("--config", type=Path, help="YAML file with any of these options (flags override it)")
-    for name, field in model.model_fields.items():
-        flag = "--" + (field.alias or name).replace("_", "-")
-        kind = _base_type(field.annotation)
-        default = field.default if field.default is not None and not field.is_required() else None
-        help_text = (field.description or "") + (f" [default: {default}]" if default is not None else "")
-        if field.is_required():
-            help_text += " [required]"
-        help_text = help_text.replace("%", "%%")
-        if kind is bool:
-            parser.add_argument(flag, action=argparse.BooleanOptionalAction, default=None, help=help_text)
-        elif get_origin(kind) is Literal:
-            parser.add_argument(flag, choices=[str(c) for c in get_args(kind)], default=None, help=help_text)
-        else:
-            caster = {int: int, float: float, Path: Path}.get(kind, str)
-            parser.add_argument(flag, type=caster, default=None, help=help_text)
-
-
-def _format_validation(err: ValidationError) -> list[str]:
-    out = []
-    for e in err.errors():
-        where = ".".join(str(p) for p in e["loc"]) or "options"
-        flag = "--" + where.replace("_", "-")
-        if e["type"] == "missing":
-            out.append(f"{flag} is required")
-        elif e["type"] == "extra_forbidden":
-            out.append(f"unknown option {where!r} in the config file")
-        else:
-            out.append(f"{flag}: {e['msg']} (got {e.get('input')!r})")
-    return out
-
-
 def build_settings(model: type[Settings], args: argparse.Namespace | dict[str, Any]) -> Any:
     """Config file + flags -> typed settings; ConfigError with every type problem.
 
@@ -132,10 +89,10 @@ def build_settings(model: type[Settings], args: argparse.Namespace | dict[str, A
     try:
         settings = model(**values)
     except ValidationError as err:
-        raise ConfigError(problems + _format_validation(err), "options") from None
+        raise ConfigError(problems + validation_problems(err, as_flags=True, values=True), "options") from None
     if problems:
         raise ConfigError(problems, "options")
     return settings
 
 
-__all__ = ["Settings", "TrainSettings", "add_arguments", "build_settings", "typing"]
+__all__ = ["Settings", "TrainSettings", "build_settings"]

@@ -1,4 +1,4 @@
-"""Build an M2M100 tokenizer from local text: a SentencePiece model plus ``vocab.json`` (DESIGN §4).
+"""Build an M2M100 tokenizer from local text: a SentencePiece model plus ``vocab.json``.
 
 The vocabulary is fairseq's: ``<s>``, ``<pad>``, ``</s>``, ``<unk>``, then the SentencePiece pieces. All of
 M2M-100's language tokens are registered as additional special tokens *in M2M-100's order*: the tokenizer

@@ -1,4 +1,4 @@
-"""Adapter bundles on disk: one ``<lang>.safetensors`` per language plus ``manifest.json`` (DESIGN §3)."""
+"""Adapter bundles on disk: one ``<lang>.safetensors`` per language plus ``manifest.json``."""
 
 from lslo.io.adapter_file import FORMAT_VERSION, read_language_file, write_language_file
 from lslo.io.bundle import (

@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import struct
 import tempfile
 from dataclasses import dataclass
@@ -25,11 +26,11 @@ from safetensors import SafetensorError
 from safetensors.torch import load as st_load
 from safetensors.torch import save as st_save
 
+from lslo.devices import TORCH_NAMES
 from lslo.errors import AdapterFileError
 
 FORMAT = "lslo-adapter"
 FORMAT_VERSION = 1
-DTYPES = {"float32": torch.float32, "float16": torch.float16, "bfloat16": torch.bfloat16}
 
 
 @dataclass(frozen=True)
@@ -44,6 +45,21 @@ class AdapterFile:
     config: dict[str, Any]  # modules, fc_mode, scaling, layer_map
     sha256: str
     size: int
+
+
+def check_format_version(value: object, path: str | Path, what: str = "file", *, text: bool = False) -> int:
+    """The format version of a file (an int; with ``text``, its decimal string, as safetensors metadata holds
+    it); AdapterFileError for a missing or malformed one, or one newer than this software reads."""
+    version = value if isinstance(value, int) and not isinstance(value, bool) and not text else None
+    if text and isinstance(value, str) and re.fullmatch(r"[0-9]{1,9}", value):
+        version = int(value)
+    if version is None or version < 1:
+        raise AdapterFileError(path, f"{what} format_version {value!r} is not valid")
+    if version > FORMAT_VERSION:
+        raise AdapterFileError(
+            path, f"{what} written by a newer format version {version}; this software reads up to {FORMAT_VERSION}"
+        )
+    return version
 
 
 def atomic_write(path: Path, data: bytes) -> None:
@@ -77,9 +93,9 @@ def encode_language_file(
     if dtype is not None:
         tensors = {k: t.to(dtype) for k, t in tensors.items()}
     dtypes = {t.dtype for t in tensors.values()}
-    if len(dtypes) != 1 or next(iter(dtypes)) not in DTYPES.values():
-        raise ValueError(f"adapter tensors must share one of {list(DTYPES)}, got {dtypes}")
-    dtype_name = next(n for n, d in DTYPES.items() if d in dtypes)
+    if len(dtypes) != 1 or next(iter(dtypes)) not in TORCH_NAMES.values():
+        raise ValueError(f"adapter tensors must share one of {list(TORCH_NAMES)}, got {dtypes}")
+    dtype_name = next(n for n, d in TORCH_NAMES.items() if d in dtypes)
     metadata = {
         "format": FORMAT,
         "format_version": str(FORMAT_VERSION),
@@ -126,22 +142,13 @@ def parse_language_file(data: bytes, path: str | Path = "<upload>") -> AdapterFi
     meta = header.get("__metadata__") or {}
     if meta.get("format") != FORMAT:
         raise AdapterFileError(path, f"not an LSLo adapter file (metadata 'format' is {meta.get('format')!r})")
-    try:
-        version = int(meta.get("format_version", ""))
-    except ValueError:
-        raise AdapterFileError(path, f"format_version {meta.get('format_version')!r} is not an integer") from None
-    if version > FORMAT_VERSION:
-        raise AdapterFileError(
-            path, f"written by a newer format version {version}; this software reads up to {FORMAT_VERSION}"
-        )
-    if version < 1:
-        raise AdapterFileError(path, f"format_version {version} is not valid")
+    check_format_version(meta.get("format_version"), path, text=True)
     try:
         rank = int(meta["rank"])
         language = str(meta["language"])
         fingerprint = json.loads(meta["base_fingerprint"])
         config = json.loads(meta["config"])
-        declared = DTYPES[meta["dtype"]]
+        declared = TORCH_NAMES[meta["dtype"]]
     except (KeyError, ValueError, TypeError) as err:
         raise AdapterFileError(path, f"metadata is incomplete or malformed ({err!s})") from None
     wrong = sorted({str(t.dtype) for t in tensors.values() if t.dtype != declared})

@@ -19,19 +19,26 @@ from torch import nn
 
 from lslo.config import LSLoConfig
 from lslo.errors import AdapterFileError, ConfigError
+from lslo.handle import AdapterMismatchError, LSLoHandle
 from lslo.inject import inject
-from lslo.io.adapter_file import FORMAT_VERSION, AdapterFile, atomic_write, read_language_file, write_language_file
-from lslo.io.fingerprint import base_fingerprint, compare_fingerprints
+from lslo.io.adapter_file import (
+    FORMAT_VERSION,
+    AdapterFile,
+    atomic_write,
+    check_format_version,
+    read_language_file,
+    write_language_file,
+)
+from lslo.io.fingerprint import Method, base_fingerprint, compare_fingerprints, current_method, fingerprint_method
 from lslo.languages import LanguageSpec, is_valid_code
 from lslo.layer_map import LayerMap
-from lslo.model import AdapterMismatchError, LSLoModel
 from lslo.modules import parse_modules
 
 BUNDLE_MANIFEST = "manifest.json"
 BUNDLE_FORMAT = "lslo-bundle"
 
 
-def adapter_config(lslo: LSLoModel) -> dict[str, Any]:
+def adapter_config(lslo: LSLoHandle) -> dict[str, Any]:
     """The part of the configuration a language file must agree with to be loaded into ``lslo``."""
     return {
         "modules": lslo.config.modules.names(),
@@ -41,12 +48,13 @@ def adapter_config(lslo: LSLoModel) -> dict[str, Any]:
     }
 
 
-def model_fingerprint(lslo: LSLoModel) -> dict[str, Any]:
-    """The base model's fingerprint, computed once per handle (base weights are frozen)."""
-    cached = getattr(lslo, "_fingerprint", None)
+def model_fingerprint(lslo: LSLoHandle, method: Method | None = None) -> dict[str, Any]:
+    """The base model's fingerprint by ``method`` (default: the current one), computed once per handle and
+    method (base weights are frozen)."""
+    method = method or current_method()
+    cached = lslo.base_fingerprints.get(method)
     if cached is None:
-        cached = base_fingerprint(lslo.model)
-        lslo._fingerprint = cached  # type: ignore[attr-defined]
+        cached = lslo.base_fingerprints[method] = base_fingerprint(lslo.model, *method)
     return cached
 
 
@@ -76,13 +84,7 @@ class BundleManifest:
         if not isinstance(data, dict) or data.get("format") != BUNDLE_FORMAT:
             raise AdapterFileError(path, f"not an LSLo bundle manifest (format is {data.get('format')!r})"
                                    if isinstance(data, dict) else "manifest is not a JSON object")
-        version = data.get("format_version")
-        if not isinstance(version, int) or version < 1:
-            raise AdapterFileError(path, f"manifest format_version {version!r} is not valid")
-        if version > FORMAT_VERSION:
-            raise AdapterFileError(
-                path, f"bundle written by a newer format version {version}; this software reads up to {FORMAT_VERSION}"
-            )
+        check_format_version(data.get("format_version"), path, "bundle manifest")
         known = {f for f in cls.__dataclass_fields__}
         try:
             manifest = cls(**{k: v for k, v in data.items() if k in known})
@@ -109,7 +111,7 @@ class BundleManifest:
 
 
 def save_bundle(
-    lslo: LSLoModel,
+    lslo: LSLoHandle,
     out_dir: str | Path,
     *,
     base_name: str = "",
@@ -165,9 +167,13 @@ def read_manifest(bundle_dir: str | Path) -> BundleManifest:
     return BundleManifest.from_json(path.read_text(encoding="utf-8"), path)
 
 
-def check_file_fits(lslo: LSLoModel, adapter: AdapterFile) -> None:
+def check_file_fits(lslo: LSLoHandle, adapter: AdapterFile) -> None:
     """Refuse a parsed file made for another base model or adapter configuration; names the file."""
-    problems = compare_fingerprints(adapter.fingerprint, model_fingerprint(lslo))
+    try:
+        method = fingerprint_method(adapter.fingerprint)
+    except ValueError as err:
+        raise AdapterFileError(adapter.path, str(err)) from None
+    problems = compare_fingerprints(adapter.fingerprint, model_fingerprint(lslo, method))
     if problems:
         raise AdapterFileError(adapter.path, "belongs to another base model: " + "; ".join(problems[:3]))
     ours = adapter_config(lslo)
@@ -182,7 +188,7 @@ def check_file_fits(lslo: LSLoModel, adapter: AdapterFile) -> None:
         )
 
 
-def install_adapter(lslo: LSLoModel, adapter: AdapterFile, code: str | None = None, tier: str | None = None) -> None:
+def install_adapter(lslo: LSLoHandle, adapter: AdapterFile, code: str | None = None, tier: str | None = None) -> None:
     """Check a parsed file against ``lslo`` and load it (add or replace); nothing changes on error."""
     code = code or adapter.language
     if adapter.language != code:
@@ -198,7 +204,7 @@ def install_adapter(lslo: LSLoModel, adapter: AdapterFile, code: str | None = No
 
 
 def load_language_file(
-    lslo: LSLoModel, path: str | Path, code: str | None = None, tier: str | None = None
+    lslo: LSLoHandle, path: str | Path, code: str | None = None, tier: str | None = None
 ) -> AdapterFile:
     """Read one ``<lang>.safetensors`` and load it into ``lslo`` (add or replace)."""
     adapter = read_language_file(path)
@@ -206,11 +212,17 @@ def load_language_file(
     return adapter
 
 
-def load_bundle(model: nn.Module, bundle_dir: str | Path, languages: Iterable[str] | None = None) -> LSLoModel:
+def load_bundle(model: nn.Module, bundle_dir: str | Path, languages: Iterable[str] | None = None) -> LSLoHandle:
     """Inject LSLo into ``model`` as the bundle describes and load its languages (all, or ``languages``)."""
     bundle = Path(bundle_dir)
     manifest = read_manifest(bundle)
-    problems = compare_fingerprints(manifest.base.get("fingerprint", {}), base_fingerprint(model))
+    expected = manifest.base.get("fingerprint", {})
+    try:
+        method = fingerprint_method(expected)
+    except ValueError as err:
+        raise AdapterFileError(bundle / BUNDLE_MANIFEST, str(err)) from None
+    actual = base_fingerprint(model, *method)  # once per load: the files' checks reuse it through the handle
+    problems = compare_fingerprints(expected, actual)
     if problems:
         reason = "bundle belongs to another base model: " + "; ".join(problems[:3])
         raise AdapterFileError(bundle / BUNDLE_MANIFEST, reason)
@@ -227,6 +239,7 @@ def load_bundle(model: nn.Module, bundle_dir: str | Path, languages: Iterable[st
         scaling=full.scaling,
     )
     lslo = inject(model, config, initialize=False)
+    lslo.base_fingerprints[method] = actual
     try:
         for code in wanted:
             entry = manifest.languages[code]
@@ -234,5 +247,4 @@ def load_bundle(model: nn.Module, bundle_dir: str | Path, languages: Iterable[st
     except BaseException:
         lslo.remove()
         raise
-    lslo.bundle_dir = bundle  # type: ignore[attr-defined]
     return lslo

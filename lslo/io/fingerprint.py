@@ -1,9 +1,14 @@
 """A base-model fingerprint that survives dtype changes (fp32 training, fp16/bf16 serving).
 
 It records the architecture dimensions exactly and, for a few weight matrices, the mean absolute value and
-the root mean square computed in float64. Casting to fp16/bf16 moves these by far less than the tolerance
+the root mean square, accumulated in float64. Casting to fp16/bf16 moves these by far less than the tolerance
 (rounding errors average out), while a different checkpoint -- or the same one fine-tuned -- moves them by
 more.
+
+Version 2 (written since the format has one) reads at most ``SAMPLE_ROWS`` evenly spaced rows of each matrix,
+so that a 256k-row shared embedding costs a few MB, not a float64 copy of the whole matrix (2 GiB for
+M2M-124). Version 1 fingerprints (no ``version`` key) summarised whole matrices; they are still checked, with
+the same statistics streamed over row blocks.
 """
 
 from __future__ import annotations
@@ -26,6 +31,9 @@ ARCH_KEYS = (
     "vocab_size",
 )
 STAT_TOLERANCE = 1e-3  # relative
+VERSION = 2
+SAMPLE_ROWS = 4096
+BLOCK_ROWS = 1024  # rows converted to float64 at a time
 
 
 def _weight(model: nn.Module, path: str) -> torch.Tensor:
@@ -47,21 +55,84 @@ def _sampled_paths(model: nn.Module) -> list[str]:
     ]
 
 
+def sample_rows(n_rows: int, wanted: int | None = None) -> torch.Tensor:
+    """Indices of ``wanted`` (default ``SAMPLE_ROWS``) rows spread evenly over ``n_rows`` (all when fewer)."""
+    wanted = SAMPLE_ROWS if wanted is None else wanted
+    if n_rows <= wanted:
+        return torch.arange(n_rows)
+    return torch.linspace(0, n_rows - 1, wanted, dtype=torch.float64).round().long()
+
+
+def weight_stats(weight: torch.Tensor, rows: torch.Tensor | None = None) -> list[float]:
+    """[mean |w|, rms] over ``rows`` of ``weight`` (all rows by default), summed in float64 block by block."""
+    # weight: (n_rows, n_cols); rows: (k,) indices
+    abs_sum = sq_sum = 0.0
+    count = 0
+    indices = rows if rows is not None else torch.arange(weight.shape[0])
+    for block in indices.split(BLOCK_ROWS):
+        w = weight.detach().index_select(0, block.to(weight.device)).to(torch.float64)  # (<= BLOCK_ROWS, n_cols)
+        abs_sum += float(w.abs().sum())
+        sq_sum += float(w.pow(2).sum())
+        count += w.numel()
+    return [abs_sum / count, (sq_sum / count) ** 0.5]
+
+
+Method = tuple[int, int | None]  # (version, rows read per matrix; None: all of them)
+
+
+def _positive_int(value: object) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and value >= 1
+
+
+def current_method() -> Method:
+    return VERSION, SAMPLE_ROWS
+
+
+def fingerprint_method(fingerprint: object) -> Method:
+    """How ``fingerprint`` was computed, so that the model's can be computed the same way. ValueError, with a
+    sentence saying why, for a malformed one or one from a newer version of this software."""
+    if not isinstance(fingerprint, dict):
+        raise ValueError("malformed base-model fingerprint (not an object)")
+    version = fingerprint.get("version", 1)
+    if not _positive_int(version):
+        raise ValueError(f"malformed base-model fingerprint (version {version!r})")
+    if version > VERSION:
+        raise ValueError(f"base-model fingerprint version {version} is newer than this software reads "
+                         f"(up to {VERSION}): upgrade lslo-mt")
+    if version == 1:
+        return 1, None
+    rows = fingerprint.get("sample_rows")
+    if not _positive_int(rows):
+        raise ValueError(f"malformed base-model fingerprint (sample_rows {rows!r})")
+    return version, rows  # type: ignore[return-value]
+
+
 @torch.no_grad()
-def base_fingerprint(model: nn.Module) -> dict[str, Any]:
-    """{"arch": {...}, "stats": {path: [mean_abs, rms]}, "id": short display hash}."""
+def base_fingerprint(model: nn.Module, version: int = VERSION, rows_per_matrix: int | None = None) -> dict[str, Any]:
+    """{"arch": {...}, "stats": {path: [mean_abs, rms]}, "id": short display hash, "version", "sample_rows"}.
+
+    ``rows_per_matrix`` (version 2; default ``SAMPLE_ROWS``): rows read per matrix."""
+    if version not in (1, 2):
+        raise ValueError(f"fingerprint version {version} is not known (1 or 2)")
+    rows_per_matrix = (rows_per_matrix or SAMPLE_ROWS) if version >= 2 else None
     arch = {k: int(getattr(model.config, k)) for k in ARCH_KEYS}
     stats = {}
     for path in _sampled_paths(model):
-        w = _weight(model, path).detach().to(torch.float64)
-        stats[path.removeprefix("model.")] = [float(w.abs().mean()), float(w.pow(2).mean().sqrt())]
+        w = _weight(model, path)
+        rows = sample_rows(w.shape[0], rows_per_matrix) if rows_per_matrix else None
+        stats[path.removeprefix("model.")] = weight_stats(w, rows)
     rounded = {k: [f"{v:.3g}" for v in vs] for k, vs in stats.items()}
     shown = json.dumps({"arch": arch, "stats": rounded}, sort_keys=True)
-    return {"arch": arch, "stats": stats, "id": hashlib.sha256(shown.encode()).hexdigest()[:12]}
+    out: dict[str, Any] = {"arch": arch, "stats": stats, "id": hashlib.sha256(shown.encode()).hexdigest()[:12]}
+    if version >= 2:
+        out.update(version=version, sample_rows=rows_per_matrix)
+    return out
 
 
 def compare_fingerprints(expected: dict[str, Any], actual: dict[str, Any]) -> list[str]:
-    """Problems that show ``expected`` (from an adapter) was made for another base model than ``actual``."""
+    """Problems that show ``expected`` (from an adapter) was made for another base model than ``actual``.
+
+    ``actual`` must be computed by ``expected``'s method (``fingerprint_method``)."""
     problems = []
     try:
         for key, value in expected["arch"].items():

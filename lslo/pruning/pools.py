@@ -13,8 +13,8 @@ from dataclasses import dataclass
 
 import torch
 
+from lslo.handle import AdaptedModule, LSLoHandle
 from lslo.layer import AdapterBank
-from lslo.model import AdaptedModule, LSLoModel
 
 
 @dataclass(frozen=True)
@@ -35,16 +35,16 @@ class Pool:
     name: str
     members: tuple[PoolMember, ...]
 
-    def size(self, lslo: LSLoModel) -> int:
+    def size(self, lslo: LSLoHandle) -> int:
         return sum(m.bank.lora_B.shape[0] * lslo.layout.rank(m.code) for m in self.members)
 
 
-def _members(lslo: LSLoModel, modules: Iterable[AdaptedModule], codes: Iterable[str]) -> tuple[PoolMember, ...]:
+def _members(lslo: LSLoHandle, modules: Iterable[AdaptedModule], codes: Iterable[str]) -> tuple[PoolMember, ...]:
     codes = list(codes)
     return tuple(PoolMember(m, side, c) for m in modules for side in m.module.sides for c in codes)
 
 
-def language_pools(lslo: LSLoModel, codes: Iterable[str] | None = None) -> list[Pool]:
+def language_pools(lslo: LSLoHandle, codes: Iterable[str] | None = None) -> list[Pool]:
     codes = list(lslo.layout.codes if codes is None else codes)
     unknown = [c for c in codes if c not in lslo.layout]
     if unknown:
@@ -52,7 +52,7 @@ def language_pools(lslo: LSLoModel, codes: Iterable[str] | None = None) -> list[
     return [Pool(f"lang:{c}", _members(lslo, lslo.modules, [c])) for c in codes]
 
 
-def layer_pools(lslo: LSLoModel) -> list[Pool]:
+def layer_pools(lslo: LSLoHandle) -> list[Pool]:
     pools = []
     for stack in ("encoder", "decoder"):
         layers = sorted({m.layer for m in lslo.modules if m.stack == stack})
@@ -62,7 +62,7 @@ def layer_pools(lslo: LSLoModel) -> list[Pool]:
     return pools
 
 
-def member_view(lslo: LSLoModel, member: PoolMember) -> tuple[torch.Tensor, torch.Tensor]:
+def member_view(lslo: LSLoHandle, member: PoolMember) -> tuple[torch.Tensor, torch.Tensor]:
     """(B slice, mask slice) views of one member; creates the bank's mask if pruning has not started."""
     sl = lslo.layout.slice(member.code)
     bank = member.bank

@@ -13,13 +13,13 @@ from collections.abc import Sequence
 
 import torch
 
+from lslo.handle import LSLoHandle
 from lslo.layer import AdapterBank
-from lslo.model import LSLoModel
 from lslo.pruning.pools import Pool, member_view
 
 
 class Pruner:
-    def __init__(self, lslo: LSLoModel, pools: Sequence[Pool]) -> None:
+    def __init__(self, lslo: LSLoHandle, pools: Sequence[Pool]) -> None:
         self.lslo = lslo
         self.pools = list(pools)
         self._hooked: set[int] = set()
@@ -78,20 +78,3 @@ class Pruner:
                 continue
             param.register_hook(lambda grad, bank=bank: grad * bank.prune_mask if bank.prune_mask is not None else grad)
             self._hooked.add(id(param))
-
-    def restore_hooks(self) -> None:
-        """After loading a checkpoint that holds masks, hook gradients again."""
-        self._hook_gradients()
-
-    @torch.no_grad()
-    def pool_sparsity(self) -> dict[str, float]:
-        """Share of zero entries per pool."""
-        out = {}
-        for pool in self.pools:
-            zeros = total = 0
-            for m in pool.members:
-                b, _ = member_view(self.lslo, m)
-                zeros += int((b == 0).sum())
-                total += b.numel()
-            out[pool.name] = zeros / total if total else 0.0
-        return out

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import torch
 
-from lslo.model import LSLoModel
+from lslo.handle import LSLoHandle
 
 
 @dataclass(frozen=True)
@@ -26,7 +26,7 @@ class SubspaceScore:
 
 
 @torch.no_grad()
-def subspace_scores(lslo: LSLoModel, ratio: float) -> list[SubspaceScore]:
+def subspace_scores(lslo: LSLoHandle, ratio: float) -> list[SubspaceScore]:
     """Score every (module, side, language) B matrix from its pruning mask (zeros of B where no mask)."""
     rows = []
     for m in lslo.modules:

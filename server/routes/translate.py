@@ -10,13 +10,14 @@ from typing import Any
 from fastapi import APIRouter, Request
 from pydantic import ValidationError
 
+from lslo.flags import validation_problems
+from lslo.language_codes import language_name
 from server.auth import check_api_key
 from server.engine import Row
 from server.errors import BadRequest, Overloaded, PayloadTooLarge, RateLimited
 from server.schemas import ERRORS, LanguageEntry, TranslateRequest, TranslateResponse
 from server.settings import ServerSettings
 from server.text import clean
-from training.codes import language_name
 
 router = APIRouter()
 
@@ -54,14 +55,6 @@ async def read_payload(request: Request) -> dict[str, Any]:
     return data
 
 
-def describe_validation(err: ValidationError) -> str:
-    parts = []
-    for e in err.errors():
-        where = ".".join(str(p) for p in e["loc"]) or "body"
-        parts.append(f"{where}: missing" if e["type"] == "missing" else f"{where}: {e['msg']}")
-    return "invalid request: " + "; ".join(parts)
-
-
 def check_request(req: TranslateRequest, texts: list[str], settings: ServerSettings, languages: set[str]) -> None:
     if req.format != "text":
         raise BadRequest("only format 'text' is supported")
@@ -95,7 +88,7 @@ async def translate(request: Request) -> TranslateResponse:
     try:
         req = TranslateRequest.model_validate(payload)
     except ValidationError as err:
-        raise BadRequest(describe_validation(err)) from None
+        raise BadRequest("invalid request: " + "; ".join(validation_problems(err))) from None
     key = check_api_key(settings, req.api_key or request.headers.get("x-api-key"))
     if key is not None:
         wait = service.rate_limits.take(key)

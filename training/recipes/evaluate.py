@@ -8,20 +8,22 @@ from __future__ import annotations
 
 import json
 import time
+from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import torch
 from pydantic import Field
 
+from lslo.devices import resolve_device
 from lslo.errors import AdapterFileError, raise_if_problems
-from lslo.io import load_bundle, read_manifest
+from lslo.io import BundleManifest, load_bundle, read_manifest
 from lslo.languages import parse_language_list, tier_assignment
-from training.distributed import resolve_device
 from training.evaluation import evaluate_split
 from training.flores import missing_languages, read_split
 from training.metrics import group_order, markdown_table
+from training.prepare import check_device, check_languages_in_tokenizer, load_base_model, read_base
 from training.settings import Settings
-from training.setup import check_languages_in_tokenizer, load_base_model, read_base
 
 
 class EvaluateSettings(Settings):
@@ -50,18 +52,18 @@ class EvaluateSettings(Settings):
         return []
 
 
-def run_evaluate(settings: EvaluateSettings) -> dict:
-    started = time.time()
-    problems: list[str] = settings.problems()
-    tokenizer, _ = read_base(settings.base, problems)
-    if settings.model is not None:
-        tokenizer, _ = read_base(settings.model, problems)
-    manifest = None
-    if settings.bundle is not None:
-        try:
-            manifest = read_manifest(settings.bundle)
-        except AdapterFileError as err:
-            problems.append(str(err))
+@dataclass
+class EvaluationInputs:
+    tokenizer: Any
+    codes: list[str]
+    tiers: dict[str, str | None]
+    spm_model: Path
+
+
+def evaluation_languages(
+    settings: EvaluateSettings, manifest: BundleManifest | None, problems: list[str]
+) -> tuple[list[str], dict[str, str | None]]:
+    """Languages (given, else the bundle's) and their tiers (given, else the bundle's, else the lang30 table)."""
     if settings.languages:
         codes = parse_language_list(settings.languages, problems)
     elif manifest is not None:
@@ -70,7 +72,7 @@ def run_evaluate(settings: EvaluateSettings) -> dict:
         codes = []
         problems.append("--languages is required when no --bundle is given")
     if settings.tiers is not None or manifest is None:
-        tiers = tier_assignment(settings.tiers, problems)
+        tiers: dict[str, str | None] = dict(tier_assignment(settings.tiers, problems))
     else:
         tiers = {c: v.get("tier") for c, v in manifest.languages.items()}
     if manifest is not None:
@@ -80,6 +82,23 @@ def run_evaluate(settings: EvaluateSettings) -> dict:
     missing_tier = [c for c in codes if tiers.get(c) is None]
     if missing_tier:
         problems.append(f"no resource tier for {missing_tier}: give --tiers like 'H:en,fr;V:oc'")
+    return codes, tiers
+
+
+def check_inputs(settings: EvaluateSettings) -> EvaluationInputs:
+    """Every input checked before any model is loaded; one ConfigError with every problem."""
+    problems: list[str] = settings.problems()
+    check_device(settings.device, problems)
+    tokenizer, _ = read_base(settings.base, problems)
+    if settings.model is not None:
+        tokenizer, _ = read_base(settings.model, problems)
+    manifest = None
+    if settings.bundle is not None:
+        try:
+            manifest = read_manifest(settings.bundle)
+        except AdapterFileError as err:
+            problems.append(str(err))
+    codes, tiers = evaluation_languages(settings, manifest, problems)
     if not (settings.data / settings.split).is_dir():
         problems.append(f"data directory {settings.data} has no {settings.split!r} split")
     else:
@@ -90,15 +109,22 @@ def run_evaluate(settings: EvaluateSettings) -> dict:
     if not Path(spm_model).is_file():
         problems.append(f"SentencePiece model for spBLEU not found at {spm_model} (give --spm)")
     raise_if_problems(problems, "inputs")
+    return EvaluationInputs(tokenizer, codes, tiers, Path(spm_model))
 
+
+def run_evaluate(settings: EvaluateSettings) -> dict:
+    started = time.time()
+    inputs = check_inputs(settings)
+    codes, tiers = inputs.codes, inputs.tiers
     if settings.threads:
         torch.set_num_threads(settings.threads)
     device = resolve_device(settings.device)
     model = load_base_model(settings.model or settings.base, device).eval()
     lslo = load_bundle(model, settings.bundle, languages=codes) if settings.bundle is not None else None
     split = read_split(settings.data, settings.split, codes)
-    result = evaluate_split(model, tokenizer, split, codes, tiers, spm_model, lslo, max_sents=settings.max_sents,
-                            beam=settings.beam, max_tokens=settings.max_tokens, progress=settings.progress)
+    result = evaluate_split(model, inputs.tokenizer, split, codes, tiers, inputs.spm_model, lslo,
+                            max_sents=settings.max_sents, beam=settings.beam, max_tokens=settings.max_tokens,
+                            progress=settings.progress)
     name = settings.name or ("Ft-all" if settings.model else
                              f"LSLo ({settings.bundle.name})" if settings.bundle else "Pretrain")
     columns = [*group_order({c: tiers[c] for c in codes}), "AVG"]
@@ -113,11 +139,9 @@ def run_evaluate(settings: EvaluateSettings) -> dict:
     payload = {"name": name, "table_markdown": table, "chrf_table_markdown": chrf_table, "seconds": seconds,
                "bundle": str(settings.bundle) if settings.bundle else None,
                "model": str(settings.model) if settings.model else None, **result.to_json()}
-    if settings.json_out:
-        settings.json_out.parent.mkdir(parents=True, exist_ok=True)
-        settings.json_out.write_text(json.dumps(payload, indent=1, ensure_ascii=False), encoding="utf-8")
-    if settings.markdown:
-        settings.markdown.parent.mkdir(parents=True, exist_ok=True)
-        settings.markdown.write_text(table + "\n", encoding="utf-8")
+    for path, text in ((settings.json_out, json.dumps(payload, indent=1, ensure_ascii=False)),
+                       (settings.markdown, table + "\n")):
+        if path:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_text(text, encoding="utf-8")
     return payload
-

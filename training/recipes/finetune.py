@@ -18,12 +18,11 @@ from pydantic import Field
 
 from lslo.config import LSLoConfig
 from lslo.errors import ConfigError, raise_if_problems
+from lslo.handle import LSLoHandle
 from lslo.inject import inject
 from lslo.io import save_bundle
 from lslo.languages import TIERS, tier_assignment
-from lslo.layer_map import PRESETS as LAYER_MAP_PRESETS
-from lslo.layer_map import LayerMap
-from lslo.model import LSLoModel
+from lslo.layer_map import LAYER_MAP_PRESETS, LayerMap
 from lslo.pruning import Pruner, PruningSchedule, language_pools
 from training.distributed import barrier, init_distributed, leaving_together, shutdown
 from training.evaluation import evaluate_split
@@ -31,8 +30,8 @@ from training.flores import read_split
 from training.loop import TrainingRun, train
 from training.pairs import build_examples
 from training.plots import plot_curves
+from training.prepare import Inputs, gather_inputs, load_base_model, prepare_run
 from training.settings import TrainSettings
-from training.setup import Inputs, gather_inputs, load_base_model, prepare_run
 
 
 class LSLoSettings(TrainSettings):
@@ -146,7 +145,7 @@ class Started:
 
     run: TrainingRun
     inputs: Inputs
-    lslo: LSLoModel | None
+    lslo: LSLoHandle | None
     config: LSLoConfig | None
 
     tiers: dict[str, str | None]  # {code: tier} of every trained language, None where it has none
@@ -215,8 +214,7 @@ def attach_pruning(started: Started, pools: list, schedule: PruningSchedule) -> 
     """Prune ``pools`` to the schedule's ratio at the start of every epoch; masks survive optimizer steps."""
     run = started.run
     pruner = Pruner(started.lslo, pools)
-    pruner.attach(run.optimizer)
-    pruner.restore_hooks()
+    pruner.attach(run.optimizer)  # gradients of pruned entries are hooked by each prune_to (resumed runs too)
 
     def prune(epoch: int) -> None:
         ratio = schedule.ratio_at(epoch)
@@ -258,7 +256,7 @@ def run_finetune(settings: FinetuneSettings, recipe: str = "finetune") -> Path:
                              started_at)
 
 
-def write_outputs(settings: FinetuneSettings, recipe: str, run: TrainingRun, inputs: Inputs, lslo: LSLoModel | None,
+def write_outputs(settings: FinetuneSettings, recipe: str, run: TrainingRun, inputs: Inputs, lslo: LSLoHandle | None,
                   schedule: PruningSchedule | None, prune_codes: list[str], history: list[dict[str, Any]],
                   started: float) -> Path:
     out = settings.out

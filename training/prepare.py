@@ -12,12 +12,13 @@ import torch
 from torch import nn
 from transformers import AutoTokenizer, M2M100Config, M2M100ForConditionalGeneration
 
+from lslo.devices import autocast_dtype, resolve_device
 from lslo.errors import ConfigError, LSLoError
+from lslo.handle import LSLoHandle
 from lslo.languages import parse_language_list
-from lslo.model import LSLoModel
 from lslo.tokenization import lang_token_id
 from training.checkpoint import checkpoint_exists, load_checkpoint
-from training.distributed import DistInfo, autocast_dtype
+from training.distributed import DistInfo
 from training.flores import missing_languages
 from training.loop import JsonlLog, TrainingRun
 from training.pairs import Example
@@ -57,6 +58,13 @@ def read_base(base: Path, problems: list[str]) -> tuple[Any, M2M100Config | None
     return tokenizer, config
 
 
+def check_device(choice: str, problems: list[str]) -> None:
+    try:
+        resolve_device(choice)
+    except ValueError as err:
+        problems.append(f"--device: {err}")
+
+
 def check_languages_in_tokenizer(tokenizer: Any, codes: Sequence[str], problems: list[str]) -> None:
     for code in codes:
         try:
@@ -74,6 +82,7 @@ def gather_inputs(
     raises them all together.
     """
     problems.extend(settings.problems())
+    check_device(settings.device, problems)
     tokenizer, config = read_base(settings.base, problems)
     codes = parse_language_list(settings.languages, problems)
     for split in splits or [settings.split]:
@@ -113,7 +122,7 @@ def prepare_run(
     info: DistInfo,
     device: torch.device,
     peak_lr: float,
-    lslo: LSLoModel | None = None,
+    lslo: LSLoHandle | None = None,
 ) -> TrainingRun:
     """Optimizer (AdamW, fairseq's betas), mixed precision, DDP and, with --resume, the checkpoint."""
     params = [p for p in model.parameters() if p.requires_grad]
