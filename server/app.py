@@ -13,7 +13,7 @@ from fastapi_offline import FastAPIOffline
 
 from server.engine import TranslationEngine
 from server.handlers import install_error_handlers, install_observer
-from server.routes import adapters, ops, translate
+from server.routes import adapters, files, frontend, ops, translate
 from server.service import Service
 from server.settings import ServerSettings
 
@@ -43,6 +43,8 @@ def create_app(settings: ServerSettings | None = None, engine: TranslationEngine
                          description="Multilingual translation with Language-Specific LoRA adapters. "
                                      "LibreTranslate-compatible /translate and /languages.")
     app.include_router(translate.router)
+    app.include_router(files.router)
+    app.include_router(frontend.router)
     app.include_router(adapters.router)
     app.include_router(ops.router)
     if settings.cors_origins:

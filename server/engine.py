@@ -7,6 +7,7 @@ same thread between batches, so a batch never sees half-swapped weights.
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -33,7 +34,8 @@ log = logging.getLogger("lslo.server")
 
 @dataclass(frozen=True)
 class Row:
-    """One text to translate; ``n_best`` translations are wanted (1 + alternatives)."""
+    """A text to translate (a whole text for the translator, one sentence for the engine); ``n_best``
+    translations are wanted (1 + alternatives)."""
 
     text: str
     source: str
@@ -67,6 +69,14 @@ class TranslationEngine:
         self.generation = GenerationSettings(num_beams=settings.beam,
                                              max_new_tokens=min(settings.max_new_tokens, positions),
                                              max_input_tokens=min(settings.max_input_tokens, positions))
+        # The longest row in tokens: it fits the input window with its language token and </s>, and its translation
+        # (two thirds of max_new_tokens, at least 32 tokens, leave the decoder room) is not cut short.
+        self.segment_tokens = max(1, min(self.generation.max_input_tokens - 2,
+                                         max(32, self.generation.max_new_tokens * 2 // 3)))
+        # Request handlers measure text on their own tokenizer (a fast tokenizer must not be shared between
+        # threads), one thread at a time.
+        self._counter = AutoTokenizer.from_pretrained(settings.base)
+        self._counter_lock = threading.Lock()
 
     # ----------------------------------------------------------------------------------------- loading
     def _load_base(self, base: Path) -> tuple[Any, M2M100ForConditionalGeneration]:
@@ -114,6 +124,13 @@ class TranslationEngine:
             return True
         except LSLoError:
             return False
+
+    def fits(self, text: str) -> bool:
+        """Whether ``text`` is short enough to be one row (never truncated by the model's window)."""
+        if len(text) <= self.segment_tokens // 4:  # no tokenizer makes more than four tokens of a character here
+            return True
+        with self._counter_lock:
+            return len(self._counter(text, add_special_tokens=False)["input_ids"]) <= self.segment_tokens
 
     # ------------------------------------------------------------------------------------ translation
     def translate(self, rows: Sequence[Row]) -> list[list[str]]:

@@ -11,16 +11,29 @@ class TranslateRequest(BaseModel):
     model_config = ConfigDict(extra="ignore")
 
     q: str | list[str] = Field(description="text, or a list of texts")
-    source: str = Field(description="source language code, e.g. 'en'")
+    source: str = Field(description="source language code, e.g. 'en', or 'auto' to detect each text's own")
     target: str = Field(description="target language code, e.g. 'fr'")
-    format: Literal["text", "html"] = Field("text", description="only 'text' is supported")
+    format: Literal["text", "html"] = Field("text", description="'html': translate the text, keep the markup")
     alternatives: int = Field(0, ge=0, description="additional translations (n-best from beam search)")
     api_key: str | None = Field(None, description="API key, when the service requires one")
+
+
+class DetectedLanguage(BaseModel):
+    language: str
+    confidence: float = Field(description="0-100")
 
 
 class TranslateResponse(BaseModel):
     translatedText: str | list[str]  # noqa: N815 - LibreTranslate's field name
     alternatives: list[str] | list[list[str]] | None = None
+    detectedLanguage: DetectedLanguage | list[DetectedLanguage] | None = None  # noqa: N815 - with source 'auto'
+
+
+class DetectRequest(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    q: str = Field(description="text whose language to detect")
+    api_key: str | None = Field(None, description="API key, when the service requires one")
 
 
 class LanguageEntry(BaseModel):

@@ -31,16 +31,27 @@ class ServerSettings(BaseSettings):
 
     max_batch_size: int = Field(32, ge=1, description="rows per generate() call (1 turns batching off)")
     max_wait_ms: float = Field(5.0, ge=0, description="how long a batch waits for more rows")
-    max_queue: int = Field(512, ge=1, description="rows waiting at most; beyond it requests get 503")
+    max_queue: int = Field(2048, ge=1, description="rows (sentences) waiting at most; beyond it requests get 503, "
+                                                   "and a request of more sentences alone 413")
     beam: int = Field(4, ge=1, le=16, description="beam size")
     max_new_tokens: int = Field(200, ge=1)
-    max_input_tokens: int = Field(256, ge=8, description="longer inputs are truncated")
+    max_input_tokens: int = Field(256, ge=8, description="the model's input window; longer sentences are split "
+                                                         "(at clauses, then words), never cut off")
     max_alternatives: int = Field(3, ge=0, description="most alternatives a request may ask for")
 
     max_chars_per_item: int = Field(2000, ge=1, description="413 beyond it")
     max_items: int = Field(64, ge=1, description="400 beyond it")
     max_total_chars: int = Field(20000, ge=1, description="413 beyond it (all items of one request)")
     request_timeout_s: float = Field(120.0, gt=0, description="a request waiting longer gets 503")
+
+    files_dir: Path | None = Field(None, description="where translated files wait (default: a new temporary "
+                                                      "directory)")
+    file_ttl_s: float = Field(3600.0, gt=0, description="translated files are deleted after this many seconds")
+    max_file_bytes: int = Field(10 * 2**20, ge=1, description="largest file to translate (413 beyond it)")
+    max_file_chars: int = Field(100_000, ge=1, description="most characters of text in one file (413 beyond it)")
+    file_timeout_s: float = Field(900.0, gt=0, description="a file taking longer gets 503")
+    frontend_timeout_ms: int = Field(500, ge=0, description="the web page translates this long after typing "
+                                                             "stops")
 
     admin_token: SecretStr | None = Field(None, description="bearer token of the adapter endpoints (off when unset)")
     api_keys: Annotated[list[str], NoDecode] = Field(

@@ -62,6 +62,7 @@ def test_pip_install_ships_the_product_and_no_research_code(tmp_path):
     assert {n.split("/")[0] for n in names if not n.split("/")[0].endswith(".dist-info")} == {
         "lslo", "training", "server", "bench"}
     assert "lslo/data/languages.json" in names and "lslo/data/lang30.json" in names
+    assert {"server/static/index.html", "server/static/app.js", "server/static/style.css"} <= set(names)
     assert not [n for n in names if "replicat" in n or "/mini/" in n or n.endswith(".json.gz")]
 
 

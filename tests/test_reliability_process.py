@@ -100,7 +100,8 @@ def test_twice_the_capacity_gets_quick_503s_bounded_memory_and_finished_accepted
                 async def one(i):
                     start = time.perf_counter()
                     r = await http.post(server.url + "/translate",
-                                        json={"q": [f"Sentence {i} to translate."] * 2, "source": "en", "target": "de"})
+                                        json={"q": [f"Sentence {i} to translate.", f"And {i} more."],
+                                              "source": "en", "target": "de"})  # two distinct rows
                     return r, time.perf_counter() - start
 
                 results = []

@@ -84,12 +84,12 @@ def _metric(text, name, labels=""):
     "body,status,message",
     [
         (b"{not json", 400, "not valid JSON"),
-        (b"", 400, "empty request body"),
+        (b"", 400, "empty request: send JSON"),
         (b"[1, 2]", 400, "JSON object"),
         (json.dumps({"source": "en", "target": "fr"}).encode(), 400, "q: missing"),
         (json.dumps({"q": "x", "source": "xx", "target": "fr"}).encode(), 400, "unsupported source 'xx'"),
-        (json.dumps({"q": "x", "source": "auto", "target": "fr"}).encode(), 400, "detection is not supported"),
-        (json.dumps({"q": "x", "source": "en", "target": "fr", "format": "html"}).encode(), 400, "format"),
+        (json.dumps({"q": "x", "source": "auto", "target": "xx"}).encode(), 400, "unsupported target 'xx'"),
+        (json.dumps({"q": "x", "source": "en", "target": "fr", "format": "pdf"}).encode(), 400, "format: "),
         (json.dumps({"q": [], "source": "en", "target": "fr"}).encode(), 400, "q is empty"),
         (json.dumps({"q": 5, "source": "en", "target": "fr"}).encode(), 400, "q"),
         (json.dumps({"q": "x", "source": "en", "target": "fr", "alternatives": 9}).encode(), 400, "limit is 3"),
@@ -332,6 +332,17 @@ def test_real_uvicorn_process_with_libretranslate_client(service_dirs):
         with cf.ThreadPoolExecutor(6) as pool:  # concurrent clients, mixed pairs
             got = list(pool.map(lambda p: client.translate(TEXTS[0], *p), PAIRS))
         assert got == [reference(base, bundle, [TEXTS[0]], *p)[0] for p in PAIRS]
+        detected = client.detect("Bonjour tout le monde, comment allez-vous aujourd'hui ?")
+        assert detected[0]["language"] == "fr" and 50 < detected[0]["confidence"] <= 100
+        assert client.translate("Bonjour tout le monde, comment allez-vous ?", "auto", "en") == \
+            reference(base, bundle, ["Bonjour tout le monde, comment allez-vous ?"], "fr", "en")[0]
+        # deep-translator sends its fields in the query string (and always an API key; ignored when open)
+        from deep_translator import LibreTranslator
+
+        deep = LibreTranslator(source="en", target="fr", custom_url=url, api_key="unused")
+        assert deep.translate("The cat sleeps.") == expected
+        assert deep.translate_batch(["The cat sleeps.", TEXTS[1]]) == reference(base, bundle, ["The cat sleeps.",
+                                                                                          TEXTS[1]], "en", "fr")
     finally:
         proc.send_signal(signal.SIGTERM)
         output = proc.communicate(timeout=60)[0]

@@ -1,67 +1,62 @@
-"""``POST /translate`` and ``GET /languages`` (LibreTranslate-compatible)."""
+"""``POST /translate``, ``POST /detect`` and ``GET /languages`` (LibreTranslate-compatible).
+
+``source: "auto"`` detects every text on its own (a list may mix languages); ``format: "html"`` translates the
+text of a document and keeps its markup. Long texts are translated whole, sentence by sentence.
+"""
 
 from __future__ import annotations
 
-import asyncio
-import json
 import math
-from typing import Any
+from typing import TYPE_CHECKING
 
 from fastapi import APIRouter, Request
-from pydantic import ValidationError
 
-from lslo.flags import validation_problems
 from lslo.language_codes import language_name
 from server.auth import check_api_key
 from server.engine import Row
-from server.errors import BadRequest, Overloaded, PayloadTooLarge, RateLimited
-from server.schemas import ERRORS, LanguageEntry, TranslateRequest, TranslateResponse
+from server.errors import BadRequest, PayloadTooLarge, RateLimited
+from server.routes.payload import read_payload, validated
+from server.schemas import (
+    ERRORS,
+    DetectedLanguage,
+    DetectRequest,
+    LanguageEntry,
+    TranslateRequest,
+    TranslateResponse,
+)
 from server.settings import ServerSettings
-from server.text import clean
+from server.text.clean import clean
+from server.text.markup import parse
+from server.translator import translate_html
+
+if TYPE_CHECKING:
+    from server.service import Service
 
 router = APIRouter()
 
-_BODY_DOC = {
-    "requestBody": {
-        "required": True,
-        "content": {
-            "application/json": {"schema": TranslateRequest.model_json_schema()},
-            "application/x-www-form-urlencoded": {"schema": TranslateRequest.model_json_schema()},
-        },
-    }
-}
+
+def _body_doc(model: type) -> dict:
+    schema = model.model_json_schema()  # type: ignore[attr-defined]
+    return {"requestBody": {"required": False, "content": {
+        "application/json": {"schema": schema}, "application/x-www-form-urlencoded": {"schema": schema}}}}
 
 
-async def read_payload(request: Request) -> dict[str, Any]:
-    """JSON or form body (libretranslatepy and HTML forms send forms); a repeated form ``q`` is a list."""
-    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if content_type in ("application/x-www-form-urlencoded", "multipart/form-data"):
-        form = await request.form()
-        data: dict[str, Any] = {}
-        for key in form.keys():
-            values = [v for v in form.getlist(key) if isinstance(v, str)]
-            if values:
-                data[key] = values if key == "q" and len(values) > 1 else values[0]
-        return data
-    body = await request.body()
-    if not body:
-        raise BadRequest('empty request body: send JSON like {"q": "Hello", "source": "en", "target": "fr"}')
-    try:
-        data = json.loads(body)
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise BadRequest("request body is not valid JSON") from None
-    if not isinstance(data, dict):
-        raise BadRequest("request body must be a JSON object")
-    return data
+def check_access(request: Request, api_key: str | None) -> None:
+    """API key (when keys are configured) and its rate limit."""
+    service = request.app.state.service
+    settings: ServerSettings = service.settings
+    key = check_api_key(settings, api_key or request.headers.get("x-api-key"))
+    if key is not None:
+        wait = service.rate_limits.take(key)
+        if wait > 0:
+            service.metrics.rejected.labels(reason="rate_limit").inc()
+            raise RateLimited(f"rate limit of {settings.rate_limit_per_minute} requests per minute reached",
+                              {"Retry-After": str(max(1, math.ceil(wait)))})
 
 
 def check_request(req: TranslateRequest, texts: list[str], settings: ServerSettings, languages: set[str]) -> None:
-    if req.format != "text":
-        raise BadRequest("only format 'text' is supported")
-    if req.source == "auto":
-        raise BadRequest("language detection is not supported: give the source language")
     unknown = [f"{role} {code!r}" for role, code in (("source", req.source), ("target", req.target))
-               if code not in languages]
+               if code not in languages and not (role == "source" and code == "auto")]
     if unknown:
         raise BadRequest(f"unsupported {' and '.join(unknown)}; supported: {', '.join(sorted(languages))}")
     if not texts:
@@ -78,46 +73,61 @@ def check_request(req: TranslateRequest, texts: list[str], settings: ServerSetti
         raise BadRequest(f"alternatives={req.alternatives}; the limit is {settings.max_alternatives}")
 
 
+def detect_sources(service: Service, texts: list[str], html: bool) -> list[DetectedLanguage]:
+    """Each text's language (of its visible text, for HTML); confidence 0 where it has no letters."""
+    found = []
+    for text in texts:
+        visible = " ".join(u.model_text() for u in parse(text).units) if html else text
+        guesses = service.detector.detect(visible, top=1)
+        found.append(DetectedLanguage(language=guesses[0].language, confidence=round(100 * guesses[0].confidence, 1))
+                     if guesses else DetectedLanguage(language=service.fallback_language, confidence=0.0))
+    return found
+
+
 @router.post("/translate", response_model=TranslateResponse, response_model_exclude_none=True,
-             responses=ERRORS, openapi_extra=_BODY_DOC, summary="Translate text (LibreTranslate-compatible)")
+             responses=ERRORS, openapi_extra=_body_doc(TranslateRequest),
+             summary="Translate text or HTML (LibreTranslate-compatible)")
 async def translate(request: Request) -> TranslateResponse:
     service = request.app.state.service
     settings: ServerSettings = service.settings
-    engine = service.engine
-    payload = await read_payload(request)
-    try:
-        req = TranslateRequest.model_validate(payload)
-    except ValidationError as err:
-        raise BadRequest("invalid request: " + "; ".join(validation_problems(err))) from None
-    key = check_api_key(settings, req.api_key or request.headers.get("x-api-key"))
-    if key is not None:
-        wait = service.rate_limits.take(key)
-        if wait > 0:
-            service.metrics.rejected.labels(reason="rate_limit").inc()
-            raise RateLimited(f"rate limit of {settings.rate_limit_per_minute} requests per minute reached",
-                              {"Retry-After": str(max(1, math.ceil(wait)))})
+    req = validated(TranslateRequest, await read_payload(
+        request, '{"q": "Hello", "source": "en", "target": "fr"}'))
+    check_access(request, req.api_key)
     raw = [req.q] if isinstance(req.q, str) else list(req.q)
-    check_request(req, raw, settings, set(engine.languages))  # limits first: no work on oversized input
+    check_request(req, raw, settings, set(service.engine.languages))  # limits first: no work on oversized input
     texts = [clean(t) for t in raw]
+    detected = detect_sources(service, texts, req.format == "html") if req.source == "auto" else None
+    sources = [d.language for d in detected] if detected else [req.source] * len(texts)
     n_best = 1 + req.alternatives
-    if req.source == req.target:
-        results = [[t] * n_best for t in texts]
+    if req.format == "html":
+        results = await translate_html(service.translator, texts, sources, req.target, n_best)
     else:
-        rows = [Row(text, req.source, req.target, n_best) for text in texts]
-        try:
-            results = await asyncio.wait_for(service.batcher.translate(rows), settings.request_timeout_s)
-        except asyncio.TimeoutError:
-            raise Overloaded(f"translation took longer than {settings.request_timeout_s}s; retry later",
-                             {"Retry-After": "5"}) from None
-        service.metrics.items.labels(source=req.source, target=req.target).inc(len(texts))
+        results = await service.translator.translate([Row(t, s, req.target, n_best) for t, s in zip(texts, sources)])
+    for source in sources:
+        service.metrics.items.labels(source=source, target=req.target).inc()
     best = [r[0] for r in results]
     alternatives = [r[1:] for r in results] if req.alternatives else None
     if isinstance(req.q, str):
-        return TranslateResponse(translatedText=best[0], alternatives=alternatives[0] if alternatives else None)
-    return TranslateResponse(translatedText=best, alternatives=alternatives)
+        return TranslateResponse(translatedText=best[0], alternatives=alternatives[0] if alternatives else None,
+                                 detectedLanguage=detected[0] if detected else None)
+    return TranslateResponse(translatedText=best, alternatives=alternatives, detectedLanguage=detected)
 
 
-@router.get("/languages", response_model=list[LanguageEntry], summary="Languages with a loaded adapter")
+@router.post("/detect", response_model=list[DetectedLanguage], responses=ERRORS, openapi_extra=_body_doc(DetectRequest),
+             summary="Detect the language of a text, among the languages served (best first)")
+async def detect(request: Request) -> list[DetectedLanguage]:
+    service = request.app.state.service
+    req = validated(DetectRequest, await read_payload(request, '{"q": "Bonjour"}'))
+    check_access(request, req.api_key)
+    if len(req.q) > service.settings.max_chars_per_item:
+        raise PayloadTooLarge(f"q has {len(req.q)} characters; the limit is {service.settings.max_chars_per_item}")
+    guesses = service.detector.detect(clean(req.q), top=3)
+    if not guesses:
+        raise BadRequest("nothing to detect: the text has no letters")
+    return [DetectedLanguage(language=g.language, confidence=round(100 * g.confidence, 1)) for g in guesses]
+
+
+@router.get("/languages", response_model=list[LanguageEntry], summary="Languages served")
 async def languages(request: Request) -> list[LanguageEntry]:
     codes = sorted(request.app.state.service.engine.languages)
     return [LanguageEntry(code=c, name=language_name(c), targets=[t for t in codes if t != c]) for c in codes]

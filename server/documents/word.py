@@ -1,0 +1,143 @@
+"""Word documents (.docx): every paragraph (body, tables, headers, footers) is translated as a whole, and its
+runs (the stretches of one formatting) share the translation where the translation of each run's own text is
+found in it, else by relative position; so bold stays on the words it was on where the translation allows.
+
+A .docx is a zip archive. Before python-docx reads it, the archive is checked: it must be a zip with the
+parts of a Word document, and must not expand to more than ``MAX_EXPANDED_BYTES`` or at a ratio beyond
+``MAX_RATIO`` (a zip bomb would otherwise fill memory).
+"""
+
+from __future__ import annotations
+
+import io
+import zipfile
+from collections.abc import Iterator, Sequence
+from dataclasses import dataclass
+
+from server.documents.formats import DocumentError
+from server.text.markup import place_spans
+
+MAX_EXPANDED_BYTES = 200 * 2**20
+MAX_RATIO = 200  # expanded / compressed size of any member (ordinary Word XML compresses about 5-20 times)
+MAX_RUNS_ALIGNED = 32
+
+
+def check_archive(data: bytes) -> None:
+    try:
+        archive = zipfile.ZipFile(io.BytesIO(data))
+    except zipfile.BadZipFile:
+        raise DocumentError("not a .docx file: it is not a zip archive (a renamed text or .doc file?)") from None
+    with archive:
+        names = set(archive.namelist())
+        if "[Content_Types].xml" not in names or "word/document.xml" not in names:
+            raise DocumentError("not a .docx file: the archive has no word/document.xml")
+        total = 0
+        for info in archive.infolist():
+            total += info.file_size
+            if total > MAX_EXPANDED_BYTES:
+                raise DocumentError(f"the .docx expands to more than {MAX_EXPANDED_BYTES // 2**20} MiB")
+            if info.compress_size and info.file_size / info.compress_size > MAX_RATIO:
+                raise DocumentError(f"the .docx member {info.filename} expands {info.file_size // info.compress_size}"
+                                    f" times; more than {MAX_RATIO} looks like a zip bomb")
+
+
+def _paragraphs(document) -> Iterator:  # noqa: ANN001 - python-docx objects
+    def of(container) -> Iterator:  # noqa: ANN001
+        yield from container.paragraphs
+        for table in getattr(container, "tables", []):
+            for row in table.rows:
+                for cell in row.cells:
+                    yield from of(cell)
+
+    yield from of(document)
+    for section in document.sections:
+        for part in (section.header, section.footer):
+            if not part.is_linked_to_previous:
+                yield from of(part)
+
+
+@dataclass
+class WordDocument:
+    document: object  # docx.Document
+    paragraphs: list  # those with text, in order
+
+    @classmethod
+    def read(cls, data: bytes) -> WordDocument:
+        import docx
+
+        check_archive(data)
+        try:
+            document = docx.Document(io.BytesIO(data))
+        except Exception as err:  # noqa: BLE001 - python-docx raises many kinds on a damaged file
+            raise DocumentError(f"not a readable .docx file ({type(err).__name__})") from None
+        seen, paragraphs = set(), []
+        for p in _paragraphs(document):
+            if id(p._p) not in seen and p.text.strip():  # a merged table cell repeats its paragraphs
+                seen.add(id(p._p))
+                paragraphs.append(p)
+        return cls(document, paragraphs)
+
+    @staticmethod
+    def _runs(paragraph) -> list:  # noqa: ANN001
+        return [r for r in paragraph.runs if r.text]
+
+    def _whole(self, paragraph) -> bool:  # noqa: ANN001
+        """Whether the paragraph's text is all in its own runs (not in hyperlinks or fields, whose text the
+        runs do not hold): then it is translated as a whole, else run by run."""
+        return "".join(r.text for r in self._runs(paragraph)) == paragraph.text
+
+    @property
+    def texts(self) -> list[str]:
+        """Per paragraph: its text, then (with several runs) each run's text, to place the runs; or, where
+        part of its text is outside its runs, each run's text alone."""
+        out = []
+        for p in self.paragraphs:
+            runs = self._runs(p)
+            if not self._whole(p):
+                out.extend(r.text for r in runs)
+                continue
+            out.append(p.text.strip())
+            if 1 < len(runs) <= MAX_RUNS_ALIGNED:
+                out.extend(r.text.strip() for r in runs)
+        return out
+
+    def render(self, translations: Sequence[str]) -> bytes:
+        it = iter(translations)
+        for p in self.paragraphs:
+            runs = self._runs(p)
+            if not self._whole(p):
+                for run in runs:
+                    text = run.text
+                    lead, trail = text[: len(text) - len(text.lstrip())], text[len(text.rstrip()):]
+                    translated = next(it)
+                    if text.strip():
+                        run.text = lead + translated.strip() + trail
+                continue
+            translation = next(it)
+            aligned = [next(it) for _ in runs] if 1 < len(runs) <= MAX_RUNS_ALIGNED else []
+            for run, text in zip(runs, split_over_runs(p.text, [r.text for r in runs], translation, aligned)):
+                run.text = text
+        buffer = io.BytesIO()
+        self.document.save(buffer)  # type: ignore[attr-defined]
+        return buffer.getvalue()
+
+
+def split_over_runs(source: str, runs: Sequence[str], translation: str, run_translations: Sequence[str]) -> list[str]:
+    """The translation cut into one piece per run, in order, every character in exactly one piece."""
+    if len(runs) == 1:
+        return [translation]
+    lead = len(source) - len(source.lstrip())
+    spans, start = [], -lead
+    for text in runs:
+        spans.append((max(start, 0), max(start + len(text), 0)))
+        start += len(text)
+    placed = place_spans(source.strip(), spans, translation, run_translations)
+    cuts = [0]
+    for (a, _), text in zip(placed[1:], runs[1:]):
+        cut = min(max(a, cuts[-1]), len(translation))
+        while text[:1].isspace() and cut > cuts[-1] and translation[cut - 1].isspace():
+            cut -= 1  # the run began with a space in the source: it takes the space before its words again
+        cuts.append(cut)
+    cuts.append(len(translation))
+    pieces = [translation[cuts[i] : cuts[i + 1]] for i in range(len(runs))]
+    return pieces

@@ -1,0 +1,56 @@
+"""Request fields as LibreTranslate takes them: from a JSON body, a form body (urlencoded or multipart) or the
+query string (``deep-translator`` sends its fields there). The body wins where both give a field."""
+
+from __future__ import annotations
+
+import json
+from typing import Any, TypeVar
+
+from fastapi import Request
+from pydantic import BaseModel, ValidationError
+
+from lslo.flags import validation_problems
+from server.errors import BadRequest
+
+M = TypeVar("M", bound=BaseModel)
+LISTS = ("q",)  # a field given several times is a list
+
+
+def _multi(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    data: dict[str, Any] = {}
+    for key, value in pairs:
+        if not isinstance(value, str):
+            continue  # an uploaded file is read by its own route
+        if key in data and key in LISTS:
+            data[key] = [*(data[key] if isinstance(data[key], list) else [data[key]]), value]
+        else:
+            data.setdefault(key, value)
+    return data
+
+
+async def read_payload(request: Request, example: str) -> dict[str, Any]:
+    """The request's fields; BadRequest for a body that is not JSON, a form, or empty."""
+    data = _multi(list(request.query_params.multi_items()))
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    if content_type in ("application/x-www-form-urlencoded", "multipart/form-data"):
+        form = await request.form()
+        return {**data, **_multi(list(form.multi_items()))}
+    body = await request.body()
+    if not body:
+        if data:
+            return data
+        raise BadRequest(f"empty request: send JSON like {example}, a form, or query parameters")
+    try:
+        parsed = json.loads(body)
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise BadRequest("request body is not valid JSON") from None
+    if not isinstance(parsed, dict):
+        raise BadRequest("request body must be a JSON object")
+    return {**data, **parsed}
+
+
+def validated(model: type[M], payload: dict[str, Any]) -> M:
+    try:
+        return model.model_validate(payload)
+    except ValidationError as err:
+        raise BadRequest("invalid request: " + "; ".join(validation_problems(err))) from None

@@ -1,0 +1,118 @@
+"""Texts in, texts out, through the batcher: every sentence of every text becomes one row, all rows of a request
+go to the batcher together (so one paragraph's sentences share batches with each other and with other
+requests), and the translations are put back into each text's layout.
+
+Alternatives of a text: its k-th alternative takes the k-th alternative of every sentence (the best one where
+a sentence has fewer), so a long text has alternatives as a one-sentence text does.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Sequence
+
+from starlette.concurrency import run_in_threadpool
+
+from server.batcher import Batcher
+from server.engine import Row, TranslationEngine
+from server.errors import Overloaded, PayloadTooLarge
+from server.text.markup import parse as parse_html
+from server.text.segment import Layout, segment
+
+
+def candidates(rows: Sequence[Sequence[str]], layout: Layout, target: str, n_best: int) -> list[str]:
+    """Up to ``n_best`` distinct versions of the text, best first, from each row's n-best translations."""
+    versions: list[str] = []
+    for k in range(n_best):
+        version = layout.assemble([r[k] if k < len(r) else r[0] for r in rows], target)
+        if version not in versions:
+            versions.append(version)
+    return versions
+
+
+class TextTranslator:
+    def __init__(self, engine: TranslationEngine, batcher: Batcher, max_rows: int, timeout_s: float) -> None:
+        self.engine = engine
+        self.batcher = batcher
+        self.max_rows = max_rows
+        self.timeout_s = timeout_s
+
+    async def layouts(self, jobs: Sequence[Row]) -> list[Layout]:
+        """Each text cut into rows that fit the model's window (off the event loop: it tokenizes)."""
+        return await run_in_threadpool(lambda: [segment(j.text, j.source, self.engine.fits) for j in jobs])
+
+    async def translate(self, jobs: Sequence[Row], timeout_s: float | None = None) -> list[list[str]]:
+        """For each job, up to ``n_best`` distinct translations of its whole text, best first. A text asked for
+        twice in one call is translated once."""
+        unique = list(dict.fromkeys(jobs))
+        if len(unique) < len(jobs):
+            done = dict(zip(unique, await self.translate(unique, timeout_s)))
+            return [done[j] for j in jobs]
+        layouts = await self.layouts(jobs)
+        rows = [Row(text, j.source, j.target, j.n_best) for j, layout in zip(jobs, layouts) for text in layout.rows
+                if j.source != j.target]
+        if len(rows) > self.max_rows:
+            raise PayloadTooLarge(f"the texts hold {len(rows)} sentences together; the limit is {self.max_rows} "
+                                  "(send fewer or shorter texts per request)")
+        results = iter(await self._rows(rows, timeout_s) if rows else [])
+        out = []
+        for job, layout in zip(jobs, layouts):
+            if job.source == job.target or not layout.rows:
+                out.append([job.text])
+                continue
+            mine = [next(results) for _ in layout.rows]
+            out.append(candidates(mine, layout, job.target, job.n_best))
+        return out
+
+    async def translate_many(self, jobs: Sequence[Row], timeout_s: float | None = None) -> list[list[str]]:
+        """``translate`` for more text than one request may hold (a document): consecutive jobs in chunks of
+        at most half the queue's rows, one chunk after the other, so other requests keep their share."""
+        layouts = await self.layouts(jobs)
+        out: list[list[str]] = []
+        chunk: list[Row] = []
+        rows = 0
+        budget = max(1, self.max_rows // 2)
+        for job, layout in zip(jobs, layouts):
+            if chunk and rows + len(layout.rows) > budget:
+                out += await self.translate(chunk, timeout_s)
+                chunk, rows = [], 0
+            chunk.append(job)
+            rows += len(layout.rows)
+        if chunk:
+            out += await self.translate(chunk, timeout_s)
+        return out
+
+    async def _rows(self, rows: list[Row], timeout_s: float | None) -> list[list[str]]:
+        timeout = timeout_s or self.timeout_s
+        try:
+            return await asyncio.wait_for(self.batcher.translate(rows), timeout)
+        except asyncio.TimeoutError:
+            raise Overloaded(f"translation took longer than {timeout:g}s; retry later", {"Retry-After": "5"}) from None
+
+
+async def translate_html(translator: TextTranslator, documents: Sequence[str], sources: Sequence[str], target: str,
+                         n_best: int, timeout_s: float | None = None) -> list[list[str]]:
+    """For each HTML document, up to ``n_best`` distinct translations (tags, attributes and untranslated
+    elements as in the source). Each unit is one job; its inline elements' texts are jobs of their own that
+    place the tags (one translation per distinct text)."""
+    parsed = await run_in_threadpool(lambda: [parse_html(d) for d in documents])
+    jobs: list[Row] = []
+    for layout, source in zip(parsed, sources):
+        for unit in layout.units:
+            jobs.append(Row(unit.model_text(), source, target, n_best))
+            jobs.extend(Row(t, source, target, 1) for t in unit.span_texts())
+    results = iter(await translator.translate_many(jobs, timeout_s))
+    out = []
+    for layout in parsed:
+        versions: list[list[str]] = []  # per unit, its versions
+        spans: list[list[str]] = []
+        for unit in layout.units:
+            versions.append(next(results))
+            spans.append([next(results)[0] for _ in unit.span_texts()])
+        documents_out: list[str] = []
+        for k in range(n_best):
+            doc = layout.assemble([v[k] if k < len(v) else v[0] for v in versions], spans)
+            if doc not in documents_out:
+                documents_out.append(doc)
+        out.append(documents_out)
+    return out
