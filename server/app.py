@@ -13,6 +13,7 @@ from fastapi_offline import FastAPIOffline
 
 from server.engine import TranslationEngine
 from server.handlers import install_error_handlers, install_observer
+from server.limits import BodyLimit
 from server.routes import adapters, files, frontend, ops, translate
 from server.service import Service
 from server.settings import ServerSettings
@@ -47,9 +48,26 @@ def create_app(settings: ServerSettings | None = None, engine: TranslationEngine
     app.include_router(frontend.router)
     app.include_router(adapters.router)
     app.include_router(ops.router)
+    # Added first, so innermost of the middlewares: a body over its limit raises in the route reading it, where
+    # the error handlers turn it into a 413.
+    app.add_middleware(BodyLimit, limit_for=body_limits(settings))
     if settings.cors_origins:
         app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST"],
                            allow_headers=["*"])
     install_error_handlers(app)
     install_observer(app)
     return app
+
+
+def body_limits(settings: ServerSettings):  # noqa: ANN201 - a path -> bytes function
+    """Files and adapters may be large; every other request holds at most a few texts."""
+    slack = 64 * 1024  # multipart boundaries and headers, JSON quoting
+
+    def limit_for(path: str) -> int:
+        if path.startswith("/translate_file"):
+            return settings.max_file_bytes + slack
+        if path.startswith("/adapters"):
+            return settings.max_upload_bytes + slack
+        return 8 * settings.max_total_chars + slack  # \uXXXX escapes make JSON up to 6 bytes a character
+
+    return limit_for

@@ -30,7 +30,7 @@ class Service:
 
     def __post_init__(self) -> None:
         self.rate_limits = TokenBuckets(self.settings.rate_limit_per_minute)
-        self.files = FileStore(self.settings.files_dir, self.settings.file_ttl_s)
+        self.files = FileStore(self.settings.files_dir, self.settings.file_ttl_s, self.settings.files_max_bytes)
         self.fingerprint = self.engine.fingerprint["id"]
         self.refresh()
 

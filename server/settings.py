@@ -47,6 +47,8 @@ class ServerSettings(BaseSettings):
     files_dir: Path | None = Field(None, description="where translated files wait (default: a new temporary "
                                                       "directory)")
     file_ttl_s: float = Field(3600.0, gt=0, description="translated files are deleted after this many seconds")
+    files_max_bytes: int = Field(2**30, ge=1, description="translated files kept at most, together (the oldest go "
+                                                          "first)")
     max_file_bytes: int = Field(10 * 2**20, ge=1, description="largest file to translate (413 beyond it)")
     max_file_chars: int = Field(100_000, ge=1, description="most characters of text in one file (413 beyond it)")
     file_timeout_s: float = Field(900.0, gt=0, description="a file taking longer gets 503")

@@ -9,6 +9,7 @@ a sentence has fewer), so a long text has alternatives as a one-sentence text do
 from __future__ import annotations
 
 import asyncio
+import time
 from collections.abc import Sequence
 
 from starlette.concurrency import run_in_threadpool
@@ -41,20 +42,25 @@ class TextTranslator:
         """Each text cut into rows that fit the model's window (off the event loop: it tokenizes)."""
         return await run_in_threadpool(lambda: [segment(j.text, j.source, self.engine.fits) for j in jobs])
 
-    async def translate(self, jobs: Sequence[Row], timeout_s: float | None = None) -> list[list[str]]:
+    async def translate(self, jobs: Sequence[Row], timeout_s: float | None = None, *,
+                        document: bool = False) -> list[list[str]]:
         """For each job, up to ``n_best`` distinct translations of its whole text, best first. A text asked for
-        twice in one call is translated once."""
+        twice in one call is translated once.
+
+        A request's rows go to the batcher together and may not outnumber the queue (413). A ``document`` may
+        hold more: its rows go in chunks of half the queue, one after the other, so that other requests keep
+        their share; ``timeout_s`` bounds the whole call either way."""
         unique = list(dict.fromkeys(jobs))
         if len(unique) < len(jobs):
-            done = dict(zip(unique, await self.translate(unique, timeout_s)))
+            done = dict(zip(unique, await self.translate(unique, timeout_s, document=document)))
             return [done[j] for j in jobs]
         layouts = await self.layouts(jobs)
         rows = [Row(text, j.source, j.target, j.n_best) for j, layout in zip(jobs, layouts) for text in layout.rows
                 if j.source != j.target]
-        if len(rows) > self.max_rows:
+        if len(rows) > self.max_rows and not document:
             raise PayloadTooLarge(f"the texts hold {len(rows)} sentences together; the limit is {self.max_rows} "
                                   "(send fewer or shorter texts per request)")
-        results = iter(await self._rows(rows, timeout_s) if rows else [])
+        results = iter(await self._rows(rows, timeout_s or self.timeout_s) if rows else [])
         out = []
         for job, layout in zip(jobs, layouts):
             if job.source == job.target or not layout.rows:
@@ -64,34 +70,24 @@ class TextTranslator:
             out.append(candidates(mine, layout, job.target, job.n_best))
         return out
 
-    async def translate_many(self, jobs: Sequence[Row], timeout_s: float | None = None) -> list[list[str]]:
-        """``translate`` for more text than one request may hold (a document): consecutive jobs in chunks of
-        at most half the queue's rows, one chunk after the other, so other requests keep their share."""
-        layouts = await self.layouts(jobs)
+    async def _rows(self, rows: list[Row], timeout: float) -> list[list[str]]:
+        deadline = time.monotonic() + timeout
+        chunk = max(1, self.max_rows // 2) if len(rows) > self.max_rows else len(rows)
         out: list[list[str]] = []
-        chunk: list[Row] = []
-        rows = 0
-        budget = max(1, self.max_rows // 2)
-        for job, layout in zip(jobs, layouts):
-            if chunk and rows + len(layout.rows) > budget:
-                out += await self.translate(chunk, timeout_s)
-                chunk, rows = [], 0
-            chunk.append(job)
-            rows += len(layout.rows)
-        if chunk:
-            out += await self.translate(chunk, timeout_s)
+        for start in range(0, len(rows), chunk):
+            remaining = deadline - time.monotonic()
+            try:
+                if remaining <= 0:
+                    raise asyncio.TimeoutError
+                out += await asyncio.wait_for(self.batcher.translate(rows[start : start + chunk]), remaining)
+            except asyncio.TimeoutError:
+                raise Overloaded(f"translation took longer than {timeout:g}s; retry later",
+                                 {"Retry-After": "5"}) from None
         return out
-
-    async def _rows(self, rows: list[Row], timeout_s: float | None) -> list[list[str]]:
-        timeout = timeout_s or self.timeout_s
-        try:
-            return await asyncio.wait_for(self.batcher.translate(rows), timeout)
-        except asyncio.TimeoutError:
-            raise Overloaded(f"translation took longer than {timeout:g}s; retry later", {"Retry-After": "5"}) from None
 
 
 async def translate_html(translator: TextTranslator, documents: Sequence[str], sources: Sequence[str], target: str,
-                         n_best: int, timeout_s: float | None = None) -> list[list[str]]:
+                         n_best: int, timeout_s: float | None = None, *, document: bool = False) -> list[list[str]]:
     """For each HTML document, up to ``n_best`` distinct translations (tags, attributes and untranslated
     elements as in the source). Each unit is one job; its inline elements' texts are jobs of their own that
     place the tags (one translation per distinct text)."""
@@ -101,7 +97,7 @@ async def translate_html(translator: TextTranslator, documents: Sequence[str], s
         for unit in layout.units:
             jobs.append(Row(unit.model_text(), source, target, n_best))
             jobs.extend(Row(t, source, target, 1) for t in unit.span_texts())
-    results = iter(await translator.translate_many(jobs, timeout_s))
+    results = iter(await translator.translate(jobs, timeout_s, document=document))
     out = []
     for layout in parsed:
         versions: list[list[str]] = []  # per unit, its versions

@@ -1,6 +1,5 @@
 """File formats of ``/translate_file`` (``server/documents``), with a stand-in translator, and the file store."""
 
-import asyncio
 import io
 import time
 import zipfile
@@ -9,29 +8,27 @@ import docx
 import polib
 import pytest
 
-from server.documents import DocumentError, translate_document
-from server.documents.formats import CatalogDocument, SubtitleDocument, TextDocument, wrap
+from server.documents import DocumentError, read_document
+from server.documents.catalog import CatalogDocument
+from server.documents.formats import SubtitleDocument, TextDocument, wrap
 from server.documents.store import FileStore
 from server.documents.word import WordDocument, check_archive, split_over_runs
 
 
-async def _upper(texts):
-    return [t.upper() for t in texts]
-
-
-async def _html(document):
-    return document.upper()
-
-
 def translate(suffix, data, target="fr"):
-    return asyncio.run(translate_document(suffix, data, _upper, _html, target))
+    """The file 'translated' by a stand-in translator that upper-cases every text."""
+    document = read_document(suffix, data)
+    return document.render([t.upper() for t in document.texts], target)
 
 
-def test_text_files_keep_their_blank_lines():
+def test_text_files_keep_their_blank_lines_line_endings_and_byte_order_mark():
     data = b"First paragraph.\nSecond line.\n\n\nAnother one.\n  \nLast.\n"
     document = TextDocument.read(data)
     assert document.texts == ["First paragraph.\nSecond line.", "Another one.", "Last.\n"]
+    assert document.characters == sum(len(t) for t in document.texts)
     assert translate(".txt", data) == data.upper()
+    windows = "\ufeffOne.\r\n\r\nTwo.\r\n".encode()
+    assert translate(".txt", windows) == "\ufeffONE.\r\n\r\nTWO.\r\n".encode()
 
 
 def test_subtitles_keep_numbers_timings_and_line_counts():
@@ -40,6 +37,18 @@ def test_subtitles_keep_numbers_timings_and_line_counts():
     assert SubtitleDocument.read(data).texts == ["Hello there, my friend.", "Bye."]
     assert translate(".srt", data).decode() == ("1\n00:00:01,000 --> 00:00:02,500\nHELLO THERE,\nMY FRIEND.\n\n"
                                                 "2\n00:00:03,000 --> 00:00:04,000 X1:40\nBYE.\n")
+
+
+def test_subtitle_dialogue_tags_line_endings_and_scripts_without_spaces():
+    data = ("1\r\n00:00:01,000 --> 00:00:02,000\r\n- Is it you?\r\n- Yes, me.\r\n\r\n"
+            "2\r\n00:00:03,000 --> 00:00:04,000\r\n<i>Far away,\r\nlong ago.</i>\r\n\r\n"
+            "3\r\n00:00:05,000 --> 00:00:06,000\r\n你好\r\n世界\r\n").encode()
+    document = SubtitleDocument.read(data)
+    assert document.texts == ["- Is it you?", "- Yes, me.", "Far away, long ago.", "你好世界"]
+    out = translate(".srt", data).decode()
+    assert "\r\n- IS IT YOU?\r\n- YES, ME.\r\n" in out  # each speaker keeps their line
+    assert "\r\n<i>FAR AWAY,\r\nLONG AGO.</i>\r\n" in out  # the tags stay around the lines
+    assert out.count("\r\n") == data.decode().count("\r\n")
     assert wrap("one two three four", 2) == ["one two", "three four"] and wrap("一二三四", 2) == ["一二", "三四"]
     with pytest.raises(DocumentError, match="block 1"):
         SubtitleDocument.read(b"not subtitles\n")
@@ -61,6 +70,10 @@ msgstr ""
 msgid "Already done"
 msgstr "Déjà fait"
 
+#, fuzzy
+msgid "Draft"
+msgstr "Brouillon"
+
 msgctxt "menu"
 msgid "one file"
 msgid_plural "many files"
@@ -81,14 +94,45 @@ def test_catalogs_fill_untranslated_messages_as_fuzzy_and_keep_everything_else()
     assert save.comment == "A comment for translators" and save.occurrences == [("app/views.py", "10")]
     done = catalog.find("Already done")
     assert done.msgstr == "Déjà fait" and "fuzzy" not in done.flags  # a translator's work is kept
+    assert catalog.find("Draft").msgstr == "Brouillon"  # their draft too
     plural = catalog.find("one file", msgctxt="menu")
     assert plural.msgstr_plural == {0: "ONE FILE", 1: "MANY FILES", 2: "MANY FILES"}
     assert catalog.metadata["Language"] == "pl" and out.startswith("# Translation of the app.\n")
     assert [e.msgid for e in catalog.obsolete_entries()] == ["Old"]
 
 
+TEMPLATE = b'''msgid ""
+msgstr ""
+"Content-Type: text/plain; charset=CHARSET\\n"
+"Plural-Forms: nplurals=INTEGER; plural=EXPRESSION;\\n"
+
+msgid "one file"
+msgid_plural "%d files"
+msgstr[0] ""
+msgstr[1] ""
+'''
+
+
+@pytest.mark.parametrize("target,forms", [("ja", {0: "%D FILES"}),
+                                          ("pl", {0: "ONE FILE", 1: "%D FILES", 2: "%D FILES"}),
+                                          ("fr", {0: "ONE FILE", 1: "%D FILES"})])
+def test_a_template_gets_the_targets_plural_rule_and_utf8(target, forms):
+    catalog = polib.pofile(translate(".pot", TEMPLATE, target).decode())
+    assert catalog.metadata["Content-Type"] == "text/plain; charset=UTF-8"
+    assert catalog.metadata["Plural-Forms"].startswith(f"nplurals={len(forms)};")
+    assert catalog.find("one file").msgstr_plural == forms
+
+
+def test_a_latin1_catalog_is_read_by_its_charset_and_written_in_utf8():
+    data = 'msgid ""\nmsgstr ""\n"Content-Type: text/plain; charset=ISO-8859-1\\n"\n\nmsgid "Café"\nmsgstr ""\n'
+    out = translate(".po", data.encode("latin-1")).decode("utf-8")
+    assert polib.pofile(out).find("Café").msgstr == "CAFÉ" and "charset=UTF-8" in out
+
+
 @pytest.mark.parametrize("data,reason", [
     (b'msgid "a\nmsgstr', "not a valid .po file: Syntax error"),
+    (b'msgid ""\nmsgstr ""\n"Plural-Forms: nplurals=1000000000; plural=0;\\n"\n\nmsgid "a"\nmsgid_plural "b"\n'
+     b'msgstr[0] ""\n', "nplurals=1000000000"),
     (b"", "the file is empty"),
     (b"\x00\x01binary", "binary data"),
     (b"\xff\xfe\x00x", "binary data"),
@@ -120,12 +164,35 @@ def _docx(paragraphs):
 
 def test_word_paragraphs_keep_their_runs_and_tables_are_translated():
     data = _docx([[("Change ", False), ("password", True), (" now.", False)], [("Plain paragraph.", False)]])
-    assert WordDocument.read(data).texts == ["Change password now.", "Change", "password", "now.",
-                                             "Plain paragraph.", "Cell text."]
+    document = WordDocument.read(data)
+    assert document.texts == ["Change password now.", "Change", "password", "now.", "Plain paragraph.", "Cell text."]
+    assert document.characters == len("Change password now.Plain paragraph.Cell text.")
     out = docx.Document(io.BytesIO(translate(".docx", data)))
     runs = [(r.text, r.bold) for r in out.paragraphs[0].runs]
     assert runs == [("CHANGE ", False), ("PASSWORD", True), (" NOW.", False)]
     assert out.paragraphs[1].text == "PLAIN PARAGRAPH." and out.tables[0].cell(0, 0).text == "CELL TEXT."
+
+
+def test_word_hyperlinks_breaks_and_headers_are_handled():
+    document = docx.Document()
+    p = document.add_paragraph()
+    p.add_run("See ")
+    link = p._p.add_hyperlink()  # a hyperlink with one run, as Word writes it
+    run = link.add_r()
+    run.text = "the docs"
+    p.add_run(" for details.")
+    breaking = document.add_paragraph().add_run("Page one.")
+    breaking.add_break(docx.enum.text.WD_BREAK.PAGE)
+    document.sections[0].first_page_header.is_linked_to_previous = False
+    document.sections[0].first_page_header.paragraphs[0].text = "First page header."
+    buffer = io.BytesIO()
+    document.save(buffer)
+    out = docx.Document(io.BytesIO(translate(".docx", buffer.getvalue())))
+    assert out.paragraphs[0].text == "SEE THE DOCS FOR DETAILS."  # the hyperlink's text is translated with the rest
+    breaks = out.paragraphs[1].runs[0]._r.findall(docx.oxml.ns.qn("w:br"))
+    assert out.paragraphs[1].text.startswith("PAGE ONE.") and [b.get(docx.oxml.ns.qn("w:type")) for b in breaks] == [
+        "page"]  # the page break is still there
+    assert out.sections[0].first_page_header.paragraphs[0].text == "FIRST PAGE HEADER."
 
 
 def test_runs_share_a_translation_in_order_without_losing_a_character():
@@ -170,3 +237,11 @@ def test_file_store_names_downloads_and_expiry(tmp_path):
         assert store.get(bad) is None
     time.sleep(0.6)
     assert store.get(name) is None and not (tmp_path / name).exists() and len(store) == 0
+
+
+def test_file_store_keeps_within_its_byte_budget_dropping_the_oldest(tmp_path):
+    store = FileStore(tmp_path, ttl_s=60, max_bytes=10)
+    first = store.save(b"123456", "txt", "a.txt", "text/plain")
+    second = store.save(b"7890", "txt", "b.txt", "text/plain")
+    third = store.save(b"abcde", "txt", "c.txt", "text/plain")  # 15 bytes would not fit: the oldest goes
+    assert store.get(first) is None and store.get(second) and store.get(third) and len(store) == 2

@@ -9,6 +9,7 @@ import sys
 from pathlib import Path
 
 import docx
+import polib
 import pytest
 from fastapi.testclient import TestClient
 
@@ -61,6 +62,13 @@ def test_a_request_of_more_sentences_than_the_queue_holds_is_413(service_dirs):
         response = c.post("/translate", json={"q": "One. Two. Three. Four. Five. Six.", "source": "en",
                                               "target": "fr"})
         assert response.status_code == 413 and "the limit is 5" in response.json()["error"]
+
+
+def test_auto_leaves_a_text_in_a_script_no_served_language_uses(client):
+    body = client.post("/translate", json={"q": ["Привет, как дела?", "Good morning, how are you?"],
+                                           "source": "auto", "target": "fr"}).json()
+    assert body["translatedText"][0] == "Привет, как дела?" and body["detectedLanguage"][0]["confidence"] == 0.0
+    assert body["detectedLanguage"][1]["language"] == "en"
 
 
 def test_auto_detects_each_item_of_a_mixed_batch(client):
@@ -144,10 +152,20 @@ def test_each_file_format_comes_back_translated(client, name, data):
     assert re.fullmatch(r"http://testserver/download_file/[A-Za-z0-9_-]{32}\.\w+", url)
     download = client.get(url)
     stem, suffix = name.rsplit(".", 1)
-    expected_suffix = {"pot": "pot", "html": "html"}.get(suffix, suffix)
-    assert download.status_code == 200
-    assert f'filename="{stem}.fr.{expected_suffix}"' in download.headers["content-disposition"]
-    assert download.content != data
+    assert download.status_code == 200 and f'filename="{stem}.fr.{suffix}"' in download.headers["content-disposition"]
+    out = download.content
+    if suffix == "txt":
+        assert out.count(b"\n\n") == 1 and out != data
+    elif suffix == "html":
+        assert re.findall(rb"<[^>]*>", out) == re.findall(rb"<[^>]*>", data) and out != data
+    elif suffix in ("po", "pot"):
+        entry = [e for e in polib.pofile(out.decode()) if e.msgid in ("Save", "Delete")][0]
+        assert entry.msgstr and "fuzzy" in entry.flags
+    elif suffix == "srt":
+        assert out.startswith(b"1\n00:00:01,000 --> 00:00:02,000\n") and out != data
+    else:
+        paragraph = docx.Document(io.BytesIO(out)).paragraphs[0]
+        assert [r.bold for r in paragraph.runs] == [None, True] and paragraph.text != "Change password"
 
 
 @pytest.mark.parametrize("name,data,status,reason", [
@@ -157,7 +175,7 @@ def test_each_file_format_comes_back_translated(client, name, data):
     ("image.png", b"\x89PNG....", 400, "'.png' are not translated"),
     ("noext", b"text", 400, "(no extension)"),
     ("big.txt", b"word " * 50_000, 413, "the limit is 200000"),
-    ("long.txt", b"The cat sleeps. " * 400, 413, "more than 5000 characters"),
+    ("long.txt", b"The cat sleeps. " * 400, 413, "the limit is 5000"),
     ("binary.txt", b"\x00\x01\x02", 400, "binary data"),
     ("latin1.txt", "caf\xe9".encode("latin-1"), 400, "not a .txt file in UTF-8"),
 ])
@@ -181,8 +199,10 @@ def test_html_of_10000_tiny_inline_elements(service_dirs, tmp_path):
 
 
 def test_file_requests_need_a_file_and_languages(client):
-    assert "no file" in client.post("/translate_file", data={"source": "en", "target": "fr"}).json()["error"] or \
-        client.post("/translate_file", data={"source": "en", "target": "fr"}).status_code == 400
+    response = client.post("/translate_file", data={"source": "en", "target": "fr"})
+    assert response.status_code == 400 and "multipart/form-data" in response.json()["error"]
+    response = client.post("/translate_file", files={"other": ("a.txt", b"x")}, data={"source": "en", "target": "fr"})
+    assert response.status_code == 400 and "no file" in response.json()["error"]
     response = client.post("/translate_file", files={"file": ("a.txt", b"x")}, data={"source": "en"})
     assert response.status_code == 400 and "target: missing" in response.json()["error"]
     response = client.post("/translate_file", files={"file": ("a.txt", b"x")}, data={"source": "en", "target": "xx"})
@@ -216,7 +236,23 @@ def test_the_page_and_its_assets_are_served_locally(client):
     assert [a for a in assets if a.startswith("http")] == []
     for asset in ("/static/app.js", "/static/style.css"):
         assert client.get(asset).status_code == 200
-    assert client.get("/static/../settings.py").status_code == 404 and client.get("/static/x.js").status_code == 404
+    for name in ("settings.py", "..%2Fsettings.py", "x.js", "index.html"):
+        assert client.get(f"/static/{name}").status_code == 404
+
+
+def test_bodies_are_bounded_while_they_stream_in(client):
+    def chunks():  # no Content-Length: chunked transfer
+        for _ in range(100):
+            yield b'{"q": "' + b"x" * 10_000
+    response = client.post("/translate", content=chunks(), headers={"content-type": "application/json"})
+    assert response.status_code == 413 and "limit" in response.json()["error"]
+    declared = client.post("/detect", content=b"{" + b" " * 300_000 + b"}",
+                           headers={"content-type": "application/json"})
+    assert declared.status_code == 413
+    many = client.post("/translate", data={f"f{i}": "x" for i in range(100)} | {"q": "x", "source": "en",
+                                                                               "target": "fr"})
+    assert many.status_code == 400 and "fields" in many.json()["error"]
+    assert client.post("/translate", json={"q": "Still fine.", "source": "en", "target": "fr"}).status_code == 200
 
 
 @pytest.fixture(scope="module")

@@ -36,7 +36,7 @@ def test_markup_comes_back_byte_for_byte_and_only_text_changes():
     layout = parse(DOCUMENT)
     assert rejoined(layout) == DOCUMENT
     texts = [u.model_text() for u in layout.units]
-    assert texts == ["Account settings", "Change password", "Tom & Jerry © read the help first.", "One",
+    assert texts == ["Account settings", "Change password", "Tom & Jerry\xa0© read the help first.", "One",
                      "Two three"]
     out = upper(layout)
     for kept in ('<meta charset="utf-8">', "<style>p { color: red; } /* <b>not text</b> */</style>",
@@ -46,7 +46,7 @@ def test_markup_comes_back_byte_for_byte_and_only_text_changes():
                  "<pre>  two  spaces  </pre>", "<code>x = 1</code>", "<textarea>draft</textarea>"):
         assert kept in out, kept
     assert "<h1 id=top>CHANGE <b>PASSWORD</b></h1>" in out
-    assert "TOM &amp; JERRY © <a href=\"/help?a=1&amp;b=2\" title=\"Help\">READ THE HELP</a> FIRST." in out
+    assert "TOM &amp; JERRY\xa0© <a href=\"/help?a=1&amp;b=2\" title=\"Help\">READ THE HELP</a> FIRST." in out
     assert "<li>TWO <i>THREE</i></li>" in out
 
 
@@ -99,3 +99,56 @@ def test_a_document_without_text_has_no_units():
     for source in ["", "<p>   </p>", "<br><hr><img src=x>", "<script>x</script>", "<p>&nbsp;</p>"]:
         layout = parse(source)
         assert [p for p in layout.parts if isinstance(p, Unit)] == [] and upper(layout) == source
+
+
+def identity(source):
+    """Every unit 'translated' to its own text: a correct placement gives the source back."""
+    layout = parse(source)
+    return layout.assemble([u.model_text() for u in layout.units], [u.span_texts() for u in layout.units])
+
+
+def test_an_unchanged_translation_puts_every_tag_back_where_it_was():
+    for source in ["<p>Another <b>other</b> thing</p>", "<p>word <b>word</b> word</p>",
+                   "<p><b>Save <i>file</i></b> and file</p>", "<p>Run <code>ls -l</code> to list files</p>",
+                   '<p>Welcome to <span translate="no">Acme</span> Cloud</p>', "<p><b>red car</b> <i>car park</i></p>",
+                   '<h1>Change <a href="/p"><b>your</b> password</a> today</h1>', "<p>x <b><i>y</i></b> z</p>"]:
+        assert identity(source) == source, source
+
+
+def test_kept_inline_elements_stay_in_the_sentence_and_come_back_as_they_were():
+    layout = parse('<p>Run <code>ls -l</code> to list <span class="notranslate">Acme</span> files</p>')
+    (unit,) = layout.units
+    assert unit.model_text() == "Run ls -l to list Acme files" and unit.span_texts() == []
+    out = layout.assemble(["Lancez ls -l pour lister les fichiers Acme"], [[]])
+    assert out == '<p>Lancez <code>ls -l</code> pour lister les fichiers <span class="notranslate">Acme</span></p>'
+    assert parse("<p><code>x = 1</code></p>").units == []  # only kept text: nothing to translate
+
+
+def test_placements_nest_even_when_the_translations_overlap():
+    out = parse("<p><b>red car</b> <i>car park</i></p>").assemble(["voiture rouge parking"],
+                                                                  [["voiture rouge", "rouge parking"]])
+    assert out == "<p><b>voiture rouge</b> <i>parking</i></p>"
+
+
+def test_an_element_left_open_closes_with_its_block():
+    layout = parse('<p><span translate="no">Brand</p><p>Translate me</p>')
+    assert [u.model_text() for u in layout.units] == ["Translate me"]
+    assert parse("<p>a</p><![x]<p>b</p>") and rejoined(parse("<p>x<![ x</p>")) == "<p>x<![ x</p>"
+
+
+WORD = st.sampled_from(["alpha", "beta", "gamma", "delta", "river", "stone"])
+
+
+def _inline(depth):
+    leaf = st.builds(lambda ws: " ".join(ws), st.lists(WORD, min_size=1, max_size=3))
+    if depth == 0:
+        return leaf
+    return st.one_of(leaf, st.builds(lambda tag, inner: f"<{tag}>{inner}</{tag}>",
+                                     st.sampled_from(["b", "i", "em", "a", "span", "code"]), _inline(depth - 1)))
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(st.lists(_inline(2), min_size=1, max_size=4), min_size=1, max_size=3))
+def test_any_well_formed_inline_markup_round_trips(blocks):
+    source = "".join("<p>" + " ".join(parts) + "</p>" for parts in blocks)
+    assert identity(source) == source

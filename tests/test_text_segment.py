@@ -49,7 +49,7 @@ def test_a_2000_character_word_is_cut_into_windows():
     word = "x" * 2000
     layout, back = identity(word, limit=300)
     assert [len(r) for r in layout.rows] == [300] * 6 + [200]
-    assert layout.assemble(layout.rows, "fr").replace(" ", "") == word  # rejoined (with the target's spaces)
+    assert back == word and layout.assemble(layout.rows, "fr") == word  # rejoined as it was cut: no spaces added
 
 
 def test_scripts_without_spaces():
@@ -88,7 +88,21 @@ def test_any_text_of_lines_and_sentences_comes_back_exactly(lines):
 
 
 @pytest.mark.parametrize("gap", ["  ", "\u3000", " \t "])
-def test_spaces_between_sentences_follow_the_target(gap):
+def test_spaces_between_sentences_stay_unless_the_target_spaces_sentences_otherwise(gap):
     layout = segment(f"One. Two.{gap}Three.", "en", fits_chars(100))
-    assert layout.assemble(["Un.", "Deux.", "Trois."], "fr") == "Un. Deux. Trois."
-    assert re.fullmatch(r"一。二。三。", layout.assemble(["一。", "二。", "三。"], "zh"))
+    assert layout.assemble(["Un.", "Deux.", "Trois."], "fr") == f"Un. Deux.{gap}Trois."  # as they were
+    assert re.fullmatch(r"一。二。三。", layout.assemble(["一。", "二。", "三。"], "zh"))  # Chinese uses none
+
+
+def test_odd_white_space_and_things_that_look_like_list_markers():
+    for text in ["\xa0Hello\xa0", "\tTabbed.\r\nNext line.\u2028Third.", "A. Smith said hello.", "mild. weather"]:
+        assert identity(text)[1] == text
+    assert segment("A. Smith said hello.", "en", fits_chars(100)).rows[0].startswith("A.")
+    assert segment("mild. weather", "en", fits_chars(100)).rows[0].startswith("mild")
+    assert segment("iv. Fourth point.", "en", fits_chars(100)).rows == ["Fourth point."]
+
+
+def test_a_segmenter_panic_keeps_the_line_whole():
+    # sentencex's Rust core panicked on a capital, a narrow no-break space and a full stop (French typography).
+    layout, back = identity("Vitamine C\u202f. Prenez-en.", "fr")
+    assert back == "Vitamine C\u202f. Prenez-en." and layout.rows

@@ -1,15 +1,22 @@
-"""Files in, files out: the formats ``POST /translate_file`` reads, and where translated files wait."""
+"""Files in, files out: the formats ``POST /translate_file`` reads, and where translated files wait.
+
+``read_document`` parses a file into a document: its ``texts`` to translate (in order), how many
+``characters`` of text that is, a ``sample`` for language detection, and ``render(translations, target)`` that
+writes the translated file. Reading and rendering are synchronous (call them off the event loop).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Sequence
 from dataclasses import dataclass
 from pathlib import PurePath
 
-from server.documents.formats import CatalogDocument, DocumentError, SubtitleDocument, TextDocument, decode_text
+from server.documents.catalog import CatalogDocument
+from server.documents.formats import DocumentError, HtmlDocument, SubtitleDocument, TextDocument
 from server.documents.word import WordDocument
 
-__all__ = ["FORMATS", "DocumentError", "FileFormat", "translate_document"]
+__all__ = ["FORMATS", "Document", "DocumentError", "FileFormat", "file_format", "read_document"]
+
+Document = TextDocument | HtmlDocument | SubtitleDocument | CatalogDocument | WordDocument
 
 
 @dataclass(frozen=True)
@@ -24,12 +31,11 @@ FORMATS: dict[str, FileFormat] = {
     ".htm": FileFormat("html", "text/html; charset=utf-8"),
     ".docx": FileFormat("docx", "application/vnd.openxmlformats-officedocument.wordprocessingml.document"),
     ".po": FileFormat("po", "text/x-gettext-translation; charset=utf-8"),
-    ".pot": FileFormat("po", "text/x-gettext-translation; charset=utf-8"),
+    ".pot": FileFormat("pot", "text/x-gettext-translation; charset=utf-8"),
     ".srt": FileFormat("srt", "application/x-subrip; charset=utf-8"),
 }
-
-Texts = Callable[[Sequence[str]], Awaitable[list[str]]]  # translates plain texts, one translation each
-Html = Callable[[str], Awaitable[str]]  # translates one HTML document
+READERS = {".txt": TextDocument, ".html": HtmlDocument, ".htm": HtmlDocument, ".docx": WordDocument,
+           ".po": CatalogDocument, ".pot": CatalogDocument, ".srt": SubtitleDocument}
 
 
 def file_format(filename: str) -> tuple[str, FileFormat]:
@@ -40,30 +46,8 @@ def file_format(filename: str) -> tuple[str, FileFormat]:
     return suffix, FORMATS[suffix]
 
 
-def document_text(suffix: str, data: bytes) -> str:
-    """Some of the file's text, for language detection."""
-    return "\n".join(_reader(suffix, data).texts)[:2000] if suffix not in (".html", ".htm") else \
-        decode_text(data, suffix)[:20000]
-
-
-def _reader(suffix: str, data: bytes):  # noqa: ANN202 - one of the document classes
-    if suffix == ".txt":
-        return TextDocument.read(data)
-    if suffix == ".srt":
-        return SubtitleDocument.read(data)
-    if suffix in (".po", ".pot"):
-        return CatalogDocument.read(data)
-    return WordDocument.read(data)
-
-
-async def translate_document(suffix: str, data: bytes, texts: Texts, html: Html, target: str) -> bytes:
-    """The translated file. ``DocumentError`` for a file that is not what its extension says."""
+def read_document(suffix: str, data: bytes) -> Document:
+    """The document in ``data``; ``DocumentError`` for an empty file or one that is not what ``suffix`` says."""
     if not data:
         raise DocumentError("the file is empty")
-    if suffix in (".html", ".htm"):
-        return (await html(decode_text(data, suffix))).encode("utf-8")
-    document = _reader(suffix, data)
-    translations = await texts(document.texts)
-    if isinstance(document, CatalogDocument):
-        return document.render(translations, target)
-    return document.render(translations)
+    return READERS[suffix].read(data)  # type: ignore[attr-defined]

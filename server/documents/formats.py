@@ -1,50 +1,123 @@
-"""Plain text, subtitles (SRT) and gettext catalogs (PO/POT): what to translate, and the file rebuilt around
-the translations. Every reader refuses a file that is not what its extension says with ``DocumentError``."""
+"""Plain text, subtitles (SRT), gettext catalogs (PO/POT) and HTML files: what to translate, and the file
+rebuilt around the translations. Every reader refuses a file that is not what its extension says with
+``DocumentError``. A document has ``texts`` (to translate, in order), ``characters`` (how much text that is,
+for the limit), ``sample`` (for language detection) and ``render(translations, target)``."""
 
 from __future__ import annotations
 
 import re
-import tempfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 
-import polib
+from server.text.markup import HtmlLayout
+from server.text.markup import parse as parse_html
 
 
 class DocumentError(ValueError):
     """The file cannot be read as its format; the message says why (shown to the client)."""
 
 
-def decode_text(data: bytes, what: str) -> str:
+BOM = "\ufeff"
+
+
+def decode_text(data: bytes, what: str, encoding: str = "utf-8") -> str:
     if b"\x00" in data:
         raise DocumentError(f"not a {what} file: it holds binary data")
     try:
-        return data.decode("utf-8-sig")
+        return data.decode(encoding)
     except UnicodeDecodeError as err:
-        raise DocumentError(f"not a {what} file in UTF-8 (byte {err.start} is not UTF-8)") from None
+        raise DocumentError(f"not a {what} file in {encoding.upper()} (byte {err.start} is not {encoding.upper()})") \
+            from None
+    except LookupError:
+        raise DocumentError(f"not a {what} file: its encoding {encoding!r} is not known") from None
 
 
 @dataclass
-class TextDocument:
+class Lines:
+    """A text file's line ending and byte-order mark, to write the translation as the source was written."""
+
+    newline: str
+    bom: bool
+
+    @classmethod
+    def read(cls, data: bytes, what: str) -> tuple[Lines, str]:
+        text = decode_text(data, what)
+        bom = text.startswith(BOM)
+        text = text.removeprefix(BOM)
+        newline = "\r\n" if "\r\n" in text else "\n"
+        return cls(newline, bom), text.replace("\r\n", "\n")
+
+    def write(self, text: str) -> bytes:
+        return ((BOM if self.bom else "") + text.replace("\n", self.newline)).encode("utf-8")
+
+
+class Measured:
+    """``characters`` and ``sample`` of a document whose ``texts`` are its text."""
+
+    @property
+    def characters(self) -> int:
+        return sum(len(t) for t in self.texts)  # type: ignore[attr-defined]
+
+    @property
+    def sample(self) -> str:
+        return " ".join(self.texts)[:2000]  # type: ignore[attr-defined]
+
+
+@dataclass
+class TextDocument(Measured):
     """Paragraphs (blocks between blank lines) are the texts; the blank lines between them stay."""
 
     parts: list[str]  # paragraphs at even positions, separators at odd ones
+    lines: Lines
 
     @classmethod
     def read(cls, data: bytes) -> TextDocument:
-        return cls(re.split(r"(\n[ \t]*\n(?:[ \t]*\n)*)", decode_text(data, ".txt").replace("\r\n", "\n")))
+        lines, text = Lines.read(data, ".txt")
+        return cls(re.split(r"(\n[ \t]*\n(?:[ \t]*\n)*)", text), lines)
 
     @property
     def texts(self) -> list[str]:
         return [p for p in self.parts[::2] if p.strip()]
 
-    def render(self, translations: Sequence[str]) -> bytes:
+    def render(self, translations: Sequence[str], target: str = "") -> bytes:
         it = iter(translations)
         out = [(next(it) if i % 2 == 0 and p.strip() else p) for i, p in enumerate(self.parts)]
-        return "".join(out).encode("utf-8")
+        return self.lines.write("".join(out))
+
+
+@dataclass
+class HtmlDocument:
+    """An HTML file: each unit's text, then its inline elements' texts (they place the tags)."""
+
+    layout: HtmlLayout
+
+    @classmethod
+    def read(cls, data: bytes) -> HtmlDocument:
+        return cls(parse_html(decode_text(data, ".html").removeprefix(BOM)))
+
+    @property
+    def texts(self) -> list[str]:
+        return [t for u in self.layout.units for t in (u.model_text(), *u.span_texts())]
+
+    @property
+    def characters(self) -> int:
+        return sum(len(u.model_text()) for u in self.layout.units)
+
+    @property
+    def sample(self) -> str:
+        return " ".join(u.model_text() for u in self.layout.units)[:2000]
+
+    def render(self, translations: Sequence[str], target: str = "") -> bytes:
+        it = iter(translations)
+        units, spans = [], []
+        for unit in self.layout.units:
+            units.append(next(it))
+            spans.append([next(it) for _ in unit.span_texts()])
+        return self.layout.assemble(units, spans).encode("utf-8")
 
 
 TIMING = re.compile(r"^\d{1,2}:\d{2}:\d{2}[,.]\d{1,3} --> \d{1,2}:\d{2}:\d{2}[,.]\d{1,3}(?: .*)?$")
+WRAPPING_TAGS = re.compile(r"^((?:<[^<>]+>)*)(.*?)((?:</[^<>]+>)*)$", re.S)  # "<i>text</i>": tags around a line
 
 
 @dataclass
@@ -53,38 +126,82 @@ class Cue:
     timing: str
     lines: list[str]
 
+    @property
+    def dialogue(self) -> bool:
+        """Lines that each start a speaker's turn ("- Yes.") are translated one by one."""
+        return len(self.lines) > 1 and all(line.lstrip().startswith(("-", "–", "—")) for line in self.lines)
+
+
+def _cjk(c: str) -> bool:
+    return ord(c) >= 0x2E80
+
+
+def join_lines(lines: Sequence[str]) -> str:
+    """A cue's lines as one sentence: a space between them, none between two characters of a script without
+    spaces (Chinese, Japanese)."""
+    out = ""
+    for line in (line.strip() for line in lines):
+        if out and line and not (_cjk(out[-1]) and _cjk(line[0])):
+            out += " "
+        out += line
+    return out
+
 
 @dataclass
-class SubtitleDocument:
-    """SRT cues: each cue's lines are one text; its translation is wrapped to as many lines again."""
+class SubtitleDocument(Measured):
+    """SRT cues: a cue's text is translated as one sentence and wrapped to as many lines again; dialogue lines
+    ("- ...") one by one; tags around a whole line (``<i>...</i>``) stay around it."""
 
     cues: list[Cue]
+    lines: Lines
 
     @classmethod
     def read(cls, data: bytes) -> SubtitleDocument:
-        text = decode_text(data, ".srt").replace("\r\n", "\n").strip("\n")
+        lines, text = Lines.read(data, ".srt")
         cues = []
-        for number, block in enumerate(re.split(r"\n[ \t]*\n+", text), 1):
-            lines = block.split("\n")
-            if len(lines) < 2 or not lines[0].strip().isdigit() or not TIMING.match(lines[1].strip()):
+        for number, block in enumerate(re.split(r"\n[ \t]*\n+", text.strip("\n")), 1):
+            rows = block.split("\n")
+            if len(rows) < 2 or not rows[0].strip().isdigit() or not TIMING.match(rows[1].strip()):
                 raise DocumentError(f"not an .srt file: block {number} does not start with a number and a timing "
                                     "line like '00:00:01,000 --> 00:00:02,500'")
-            cues.append(Cue(lines[0].strip(), lines[1].strip(), lines[2:]))
+            cues.append(Cue(rows[0].strip(), rows[1].strip(), rows[2:]))
         if not cues:
             raise DocumentError("not an .srt file: no subtitles in it")
-        return cls(cues)
+        return cls(cues, lines)
+
+    @staticmethod
+    def _units(cue: Cue) -> list[tuple[str, str, str]]:
+        """(opening tags, text, closing tags) of each translated piece of a cue."""
+        lines = [line for line in cue.lines if line.strip()]
+        if not lines:
+            return []
+        if cue.dialogue:
+            return [WRAPPING_TAGS.match(line.strip()).groups() for line in lines]  # type: ignore[union-attr]
+        opening, _, _ = WRAPPING_TAGS.match(lines[0].strip()).groups()  # type: ignore[union-attr]
+        _, _, closing = WRAPPING_TAGS.match(lines[-1].strip()).groups()  # type: ignore[union-attr]
+        inner = [WRAPPING_TAGS.match(line.strip()).group(2) for line in lines]  # type: ignore[union-attr]
+        return [(opening, join_lines(inner), closing)]
 
     @property
     def texts(self) -> list[str]:
-        return [" ".join(line.strip() for line in cue.lines) for cue in self.cues if any(cue.lines)]
+        return [text for cue in self.cues for _, text, _ in self._units(cue)]
 
-    def render(self, translations: Sequence[str]) -> bytes:
+    def render(self, translations: Sequence[str], target: str = "") -> bytes:
         it = iter(translations)
         blocks = []
         for cue in self.cues:
-            lines = wrap(next(it), len(cue.lines)) if any(cue.lines) else cue.lines
+            units = self._units(cue)
+            if not units:
+                lines = cue.lines
+            elif cue.dialogue:
+                lines = [f"{opening}{next(it)}{closing}" for opening, _, closing in units]
+            else:
+                opening, _, closing = units[0]
+                wrapped = wrap(next(it), len([line for line in cue.lines if line.strip()]))
+                lines = [*wrapped[:-1], wrapped[-1] + closing]
+                lines[0] = opening + lines[0]
             blocks.append("\n".join([cue.index, cue.timing, *lines]))
-        return ("\n\n".join(blocks) + "\n").encode("utf-8")
+        return self.lines.write("\n\n".join(blocks) + "\n")
 
 
 def wrap(text: str, n_lines: int) -> list[str]:
@@ -104,65 +221,3 @@ def wrap(text: str, n_lines: int) -> list[str]:
         else:
             current = candidate
     return [*lines, current]
-
-
-@dataclass
-class CatalogDocument:
-    """A gettext catalog: every untranslated message gets a machine translation, marked ``fuzzy`` for review
-    (gettext's convention), plural forms included; translated messages, comments, flags, references and the
-    header stay (the header's ``Language`` becomes the target)."""
-
-    catalog: polib.POFile
-    todo: list[polib.POEntry]
-
-    @classmethod
-    def read(cls, data: bytes) -> CatalogDocument:
-        text = decode_text(data, ".po")
-        if not text.strip():
-            raise DocumentError("not a .po file: it is empty")
-        # polib takes either a path or the content and opens whatever exists as a path: it only ever gets the
-        # path of a file written here, so no uploaded text can name a file on this machine.
-        with tempfile.NamedTemporaryFile("w", suffix=".po", encoding="utf-8") as f:
-            f.write(text)
-            f.flush()
-            try:
-                catalog = polib.pofile(f.name, encoding="utf-8")
-            except (OSError, ValueError, UnicodeDecodeError) as err:
-                raise DocumentError(f"not a valid .po file: {str(err).replace(' ' + f.name, '')}") from None
-        todo = [e for e in catalog if not e.obsolete and e.msgid and not e.translated()]
-        if not catalog and not catalog.metadata:
-            raise DocumentError("not a .po file: no messages and no header in it")
-        return cls(catalog, todo)
-
-    @property
-    def texts(self) -> list[str]:
-        out = []
-        for entry in self.todo:
-            out.append(entry.msgid)
-            if entry.msgid_plural:
-                out.append(entry.msgid_plural)
-        return out
-
-    def render(self, translations: Sequence[str], target: str = "") -> bytes:
-        it = iter(translations)
-        for entry in self.todo:
-            singular = next(it)
-            if entry.msgid_plural:
-                plural = next(it)
-                forms = max(len(entry.msgstr_plural), plural_count(self.catalog), 2)
-                entry.msgstr_plural = {i: singular if i == 0 else plural for i in range(forms)}
-            else:
-                entry.msgstr = singular
-            if "fuzzy" not in entry.flags:
-                entry.flags.append("fuzzy")
-        if target:
-            self.catalog.metadata["Language"] = target
-        text = str(self.catalog)
-        if not self.catalog.header and text.startswith("#\n"):  # polib writes an empty header comment as "#"
-            text = text[2:]
-        return text.encode("utf-8")
-
-
-def plural_count(catalog: polib.POFile) -> int:
-    match = re.search(r"nplurals\s*=\s*(\d+)", catalog.metadata.get("Plural-Forms", ""))
-    return int(match.group(1)) if match else 2

@@ -1,7 +1,8 @@
 """Translated files waiting to be downloaded: unguessable names, a fixed set of extensions, an expiry.
 
-A name is 32 URL-safe random characters plus the extension; ``path`` accepts nothing else, so no client
-string reaches the file system. Files older than ``ttl_s`` are deleted at the next save or download.
+A name is 32 URL-safe random characters plus the extension; ``get`` accepts nothing else, so no client
+string reaches the file system. Files older than ``ttl_s`` are deleted at the next save or download, and the
+oldest go first when the files together would exceed ``max_bytes``.
 """
 
 from __future__ import annotations
@@ -25,21 +26,22 @@ class Stored:
 
 
 class FileStore:
-    def __init__(self, directory: Path | None, ttl_s: float) -> None:
+    def __init__(self, directory: Path | None, ttl_s: float, max_bytes: int = 2**30) -> None:
         self.directory = Path(directory) if directory else Path(tempfile.mkdtemp(prefix="lslo-files-"))
         self.directory.mkdir(parents=True, exist_ok=True)
         self.ttl_s = ttl_s
-        self._meta: dict[str, tuple[float, str, str]] = {}  # name -> (created, download name, media type)
+        self.max_bytes = max_bytes
+        self._meta: dict[str, tuple[float, str, str, int]] = {}  # name -> (created, download name, type, size)
         self._lock = threading.Lock()
 
     def save(self, data: bytes, extension: str, download_name: str, media_type: str) -> str:
         """Store ``data``; returns its name (the only handle to it)."""
-        self.expire()
+        self.expire(room_for=len(data))
         name = f"{secrets.token_urlsafe(24)}.{extension}"
         assert NAME.match(name)
         (self.directory / name).write_bytes(data)
         with self._lock:
-            self._meta[name] = (time.monotonic(), download_name, media_type)
+            self._meta[name] = (time.monotonic(), download_name, media_type, len(data))
         return name
 
     def get(self, name: str) -> Stored | None:
@@ -54,10 +56,18 @@ class FileStore:
             return None
         return Stored(path, meta[1], meta[2])
 
-    def expire(self) -> None:
+    def expire(self, room_for: int = 0) -> None:
+        """Delete files past their time, then the oldest until ``room_for`` more bytes fit under ``max_bytes``."""
         now = time.monotonic()
         with self._lock:
-            old = [n for n, (created, _, _) in self._meta.items() if now - created > self.ttl_s]
+            old = [n for n, (created, *_) in self._meta.items() if now - created > self.ttl_s]
+            total = sum(m[3] for n, m in self._meta.items() if n not in old)
+            for name, meta in sorted(self._meta.items(), key=lambda item: item[1][0]):
+                if total + room_for <= self.max_bytes:
+                    break
+                if name not in old:
+                    old.append(name)
+                    total -= meta[3]
             for name in old:
                 del self._meta[name]
         for name in old:

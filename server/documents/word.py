@@ -14,10 +14,13 @@ import zipfile
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
-from server.documents.formats import DocumentError
-from server.text.markup import place_spans
+from docx.oxml.ns import qn
+from docx.text.hyperlink import Hyperlink
 
-MAX_EXPANDED_BYTES = 200 * 2**20
+from server.documents.formats import DocumentError
+from server.text.placement import place_spans
+
+MAX_EXPANDED_BYTES = 50 * 2**20
 MAX_RATIO = 200  # expanded / compressed size of any member (ordinary Word XML compresses about 5-20 times)
 MAX_RUNS_ALIGNED = 32
 
@@ -51,13 +54,40 @@ def _paragraphs(document) -> Iterator:  # noqa: ANN001 - python-docx objects
 
     yield from of(document)
     for section in document.sections:
-        for part in (section.header, section.footer):
+        for part in (section.header, section.footer, section.first_page_header, section.first_page_footer,
+                     section.even_page_header, section.even_page_footer):
             if not part.is_linked_to_previous:
                 yield from of(part)
 
 
+def _runs(paragraph) -> list:  # noqa: ANN001
+    """The paragraph's runs with text, those inside hyperlinks included, in order."""
+    runs = []
+    for item in paragraph.iter_inner_content():
+        runs.extend(item.runs if isinstance(item, Hyperlink) else [item])
+    return [r for r in runs if r.text]
+
+
+def set_run_text(run, text: str) -> None:  # noqa: ANN001
+    """Replace a run's text but not its other content (breaks, tabs, symbols, drawings): the first text element
+    takes the text, the others are emptied."""
+    elements = run._r.findall(qn("w:t"))
+    if not elements:
+        run.text = text
+        return
+    elements[0].text = text
+    if text != text.strip():
+        elements[0].set(qn("xml:space"), "preserve")
+    for element in elements[1:]:
+        element.text = ""
+
+
 @dataclass
 class WordDocument:
+    """Each paragraph (body, tables, all headers and footers) is translated as a whole; its runs (those inside
+    hyperlinks too) share the translation. Text in tracked changes, content controls, text boxes and notes
+    is not reached."""
+
     document: object  # docx.Document
     paragraphs: list  # those with text, in order
 
@@ -68,55 +98,45 @@ class WordDocument:
         check_archive(data)
         try:
             document = docx.Document(io.BytesIO(data))
+            seen, paragraphs = set(), []
+            for p in _paragraphs(document):
+                if id(p._p) not in seen and p.text.strip():  # a merged table cell repeats its paragraphs
+                    seen.add(id(p._p))
+                    paragraphs.append(p)
+        except DocumentError:
+            raise
         except Exception as err:  # noqa: BLE001 - python-docx raises many kinds on a damaged file
             raise DocumentError(f"not a readable .docx file ({type(err).__name__})") from None
-        seen, paragraphs = set(), []
-        for p in _paragraphs(document):
-            if id(p._p) not in seen and p.text.strip():  # a merged table cell repeats its paragraphs
-                seen.add(id(p._p))
-                paragraphs.append(p)
         return cls(document, paragraphs)
-
-    @staticmethod
-    def _runs(paragraph) -> list:  # noqa: ANN001
-        return [r for r in paragraph.runs if r.text]
-
-    def _whole(self, paragraph) -> bool:  # noqa: ANN001
-        """Whether the paragraph's text is all in its own runs (not in hyperlinks or fields, whose text the
-        runs do not hold): then it is translated as a whole, else run by run."""
-        return "".join(r.text for r in self._runs(paragraph)) == paragraph.text
 
     @property
     def texts(self) -> list[str]:
-        """Per paragraph: its text, then (with several runs) each run's text, to place the runs; or, where
-        part of its text is outside its runs, each run's text alone."""
+        """Per paragraph: its text, then (with several runs) each run's text, to place the runs."""
         out = []
         for p in self.paragraphs:
-            runs = self._runs(p)
-            if not self._whole(p):
-                out.extend(r.text for r in runs)
-                continue
-            out.append(p.text.strip())
+            runs = _runs(p)
+            out.append("".join(r.text for r in runs).strip())
             if 1 < len(runs) <= MAX_RUNS_ALIGNED:
                 out.extend(r.text.strip() for r in runs)
         return out
 
-    def render(self, translations: Sequence[str]) -> bytes:
+    @property
+    def characters(self) -> int:
+        return sum(len("".join(r.text for r in _runs(p))) for p in self.paragraphs)
+
+    @property
+    def sample(self) -> str:
+        return " ".join(p.text for p in self.paragraphs)[:2000]
+
+    def render(self, translations: Sequence[str], target: str = "") -> bytes:
         it = iter(translations)
         for p in self.paragraphs:
-            runs = self._runs(p)
-            if not self._whole(p):
-                for run in runs:
-                    text = run.text
-                    lead, trail = text[: len(text) - len(text.lstrip())], text[len(text.rstrip()):]
-                    translated = next(it)
-                    if text.strip():
-                        run.text = lead + translated.strip() + trail
-                continue
+            runs = _runs(p)
             translation = next(it)
             aligned = [next(it) for _ in runs] if 1 < len(runs) <= MAX_RUNS_ALIGNED else []
-            for run, text in zip(runs, split_over_runs(p.text, [r.text for r in runs], translation, aligned)):
-                run.text = text
+            texts = [r.text for r in runs]
+            for run, text in zip(runs, split_over_runs("".join(texts), texts, translation, aligned)):
+                set_run_text(run, text)
         buffer = io.BytesIO()
         self.document.save(buffer)  # type: ignore[attr-defined]
         return buffer.getvalue()

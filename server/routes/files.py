@@ -8,24 +8,19 @@ is ``{"translatedFileUrl": ...}``.
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
 from pathlib import PurePath
-from typing import TYPE_CHECKING
 
 from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
 
-from server.documents import DocumentError, file_format, translate_document
+from server.documents import DocumentError, file_format, read_document
 from server.engine import Row
 from server.errors import BadRequest, NotFound, PayloadTooLarge
 from server.routes.payload import validated
 from server.routes.translate import check_access, detect_sources
 from server.schemas import ERRORS
-from server.translator import translate_html
-
-if TYPE_CHECKING:
-    from server.service import Service
 
 router = APIRouter()
 
@@ -60,13 +55,12 @@ def download_name(filename: str, target: str) -> str:
 async def translate_file(request: Request) -> FileResponse_:
     service = request.app.state.service
     settings = service.settings
-    length = request.headers.get("content-length")
-    if length and length.isdigit() and int(length) > settings.max_file_bytes + 64 * 1024:
-        raise PayloadTooLarge(f"upload of {length} bytes; the limit is {settings.max_file_bytes}")
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type != "multipart/form-data":
         raise BadRequest("send the file as multipart/form-data, in a field named 'file'")
-    form = await request.form(max_part_size=settings.max_file_bytes + 1)
+    # The body as a whole is bounded by the BodyLimit middleware; here the count of parts and the size of each
+    # text field (source, target, api_key) are.
+    form = await request.form(max_files=1, max_fields=16, max_part_size=64 * 1024)
     fields = {k: v for k, v in request.query_params.items()}
     fields.update({k: v for k, v in form.items() if isinstance(v, str)})
     req = validated(FileRequest, fields)
@@ -84,44 +78,25 @@ async def translate_file(request: Request) -> FileResponse_:
         raise BadRequest(f"unsupported {' and '.join(unknown)}; supported: {', '.join(sorted(languages))}")
     try:
         suffix, kind = file_format(upload.filename or "")
-        translated = await _translate(service, suffix, data, req.source, req.target)
+        document = await run_in_threadpool(read_document, suffix, data)
     except DocumentError as err:
         raise BadRequest(str(err)) from None
-    name = service.files.save(translated, kind.extension, download_name(upload.filename or "", req.target),
-                              kind.media_type)
-    return FileResponse_(translatedFileUrl=str(request.url_for("download_file", name=name)))
-
-
-async def _translate(service: Service, suffix: str, data: bytes, source: str, target: str) -> bytes:
-    settings = service.settings
-    characters = 0
-
-    def count(texts: Sequence[str]) -> None:
-        nonlocal characters
-        characters += sum(len(t) for t in texts)
-        if characters > settings.max_file_chars:
-            raise PayloadTooLarge(f"the file holds more than {settings.max_file_chars} characters of text; "
-                                  "that is the limit")
-
+    if document.characters > settings.max_file_chars:
+        raise PayloadTooLarge(f"the file holds {document.characters} characters of text; the limit is "
+                              f"{settings.max_file_chars}")
+    source = req.source
     if source == "auto":
-        from server.documents import document_text
-
-        source = detect_sources(service, [document_text(suffix, data)], suffix in (".html", ".htm"))[0].language
-
-    async def texts(items: Sequence[str]) -> list[str]:
-        count(items)
-        results = await service.translator.translate_many([Row(t, source, target) for t in items],
-                                                          settings.file_timeout_s)
-        return [r[0] for r in results]
-
-    async def html(document: str) -> str:
-        from server.text.markup import parse
-
-        count([u.model_text() for u in parse(document).units])
-        return (await translate_html(service.translator, [document], [source], target, 1,
-                                     settings.file_timeout_s))[0][0]
-
-    return await translate_document(suffix, data, texts, html, target)
+        detected = (await run_in_threadpool(detect_sources, service, [document.sample], False))[0]
+        source = detected.language if detected.confidence > 0 else req.target
+    results = await service.translator.translate([Row(t, source, req.target) for t in document.texts],
+                                                 settings.file_timeout_s, document=True)
+    try:
+        translated = await run_in_threadpool(document.render, [r[0] for r in results], req.target)
+    except DocumentError as err:
+        raise BadRequest(str(err)) from None
+    name = await run_in_threadpool(service.files.save, translated, kind.extension,
+                                   download_name(upload.filename or "", req.target), kind.media_type)
+    return FileResponse_(translatedFileUrl=str(request.url_for("download_file", name=name)))
 
 
 @router.get("/download_file/{name}", responses={404: ERRORS[404]}, summary="Download a translated file")
@@ -130,4 +105,3 @@ async def download_file(name: str, request: Request) -> FileResponse:
     if stored is None:
         raise NotFound("no such file: it expired, or the name is wrong")
     return FileResponse(stored.path, media_type=stored.media_type, filename=stored.download_name)
-

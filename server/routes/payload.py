@@ -33,7 +33,7 @@ async def read_payload(request: Request, example: str) -> dict[str, Any]:
     data = _multi(list(request.query_params.multi_items()))
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type in ("application/x-www-form-urlencoded", "multipart/form-data"):
-        form = await request.form()
+        form = await request.form(max_files=0, max_fields=64, max_part_size=1024 * 1024)
         return {**data, **_multi(list(form.multi_items()))}
     body = await request.body()
     if not body:

@@ -10,6 +10,7 @@ import math
 from typing import TYPE_CHECKING
 
 from fastapi import APIRouter, Request
+from starlette.concurrency import run_in_threadpool
 
 from lslo.language_codes import language_name
 from server.auth import check_api_key
@@ -74,7 +75,8 @@ def check_request(req: TranslateRequest, texts: list[str], settings: ServerSetti
 
 
 def detect_sources(service: Service, texts: list[str], html: bool) -> list[DetectedLanguage]:
-    """Each text's language (of its visible text, for HTML); confidence 0 where it has no letters."""
+    """Each text's language (of its visible text, for HTML). Where nothing can be detected (no letters, or a
+    script no served language uses) the answer has confidence 0, and the text is left as it is."""
     found = []
     for text in texts:
         visible = " ".join(u.model_text() for u in parse(text).units) if html else text
@@ -82,6 +84,11 @@ def detect_sources(service: Service, texts: list[str], html: bool) -> list[Detec
         found.append(DetectedLanguage(language=guesses[0].language, confidence=round(100 * guesses[0].confidence, 1))
                      if guesses else DetectedLanguage(language=service.fallback_language, confidence=0.0))
     return found
+
+
+def detected_sources(detected: list[DetectedLanguage], target: str) -> list[str]:
+    """The source language to translate each text from: the target (nothing to do) where none was detected."""
+    return [d.language if d.confidence > 0 else target for d in detected]
 
 
 @router.post("/translate", response_model=TranslateResponse, response_model_exclude_none=True,
@@ -96,8 +103,11 @@ async def translate(request: Request) -> TranslateResponse:
     raw = [req.q] if isinstance(req.q, str) else list(req.q)
     check_request(req, raw, settings, set(service.engine.languages))  # limits first: no work on oversized input
     texts = [clean(t) for t in raw]
-    detected = detect_sources(service, texts, req.format == "html") if req.source == "auto" else None
-    sources = [d.language for d in detected] if detected else [req.source] * len(texts)
+    detected = None
+    sources = [req.source] * len(texts)
+    if req.source == "auto":
+        detected = await run_in_threadpool(detect_sources, service, texts, req.format == "html")
+        sources = detected_sources(detected, req.target)
     n_best = 1 + req.alternatives
     if req.format == "html":
         results = await translate_html(service.translator, texts, sources, req.target, n_best)
@@ -121,9 +131,9 @@ async def detect(request: Request) -> list[DetectedLanguage]:
     check_access(request, req.api_key)
     if len(req.q) > service.settings.max_chars_per_item:
         raise PayloadTooLarge(f"q has {len(req.q)} characters; the limit is {service.settings.max_chars_per_item}")
-    guesses = service.detector.detect(clean(req.q), top=3)
+    guesses = await run_in_threadpool(service.detector.detect, clean(req.q), 3)
     if not guesses:
-        raise BadRequest("nothing to detect: the text has no letters")
+        raise BadRequest("nothing to detect: the text has no letters of a language served here")
     return [DetectedLanguage(language=g.language, confidence=round(100 * g.confidence, 1)) for g in guesses]
 
 

@@ -49,13 +49,29 @@ def script_of(code: str) -> str | None:
     return entry.flores200.partition("_")[2] if entry else None
 
 
+def letter_script(c: str) -> str | None:
+    """The script name of a letter as ``SCRIPT_LETTERS`` spells it (``LATIN``, ``CJK``, ``HIRAGANA``...), None
+    for a letter that belongs to no script of its own (modifier letters)."""
+    name = unicodedata.name(c, "")
+    words = name.split()
+    if not words or words[0] == "MODIFIER":
+        return None
+    if words[0] in ("HALFWIDTH", "FULLWIDTH") and len(words) > 1:
+        words = words[1:]
+    if words[0] == "KATAKANA-HIRAGANA":
+        return "KATAKANA"
+    if words[0] == "IDEOGRAPHIC":  # 々, 〆
+        return "CJK"
+    return words[0]
+
+
 def letter_names(text: str) -> set[str]:
-    """The first word of the Unicode name of every letter of ``text`` (``LATIN``, ``CJK``, ``HIRAGANA``...)."""
-    names = set()
-    for c in text:
-        if unicodedata.category(c).startswith("L"):
-            names.add(unicodedata.name(c, "UNKNOWN").split()[0])
-    return names
+    """The scripts of the letters of ``text``. Latin letters inside text of another script (a brand, a term)
+    do not count: ``geometryタイプ`` is Japanese."""
+    names = {letter_script(c) for c in text if unicodedata.category(c).startswith("L")} - {None}
+    if len(names) > 1:
+        names.discard("LATIN")
+    return names  # type: ignore[return-value]
 
 
 def writable(code: str, names: set[str], text: str = "") -> bool:
@@ -99,14 +115,23 @@ class Detector:
         names = letter_names(text)
         if not names or not self.candidates:
             return []
-        possible = [c for c in self.candidates if writable(c, names, text)] or self.candidates
+        possible = [c for c in self.candidates if writable(c, names, text)]
+        if not possible:  # written in a script none of the served languages uses
+            return []
         if len(possible) == 1:
             return [Guess(possible[0], 1.0)]
-        modelled = {self._labels[c]: c for c in possible if c in self._labels}
-        if not modelled:  # none of them is in the statistical model: the script narrowed it down to these
+        by_label: dict[str, list[str]] = {}
+        for code in possible:
+            if code in self._labels:
+                by_label.setdefault(self._labels[code], []).append(code)
+        if not by_label:  # none of them is in the statistical model: the script narrowed it down to these
             return [Guess(c, round(1.0 / len(possible), 4)) for c in possible[:top]]
-        ranked = [(modelled[label], p) for label, p in self._identifier.rank(text)  # type: ignore[attr-defined]
-                  if label in modelled]
+        ranked = [(label, p) for label, p in self._identifier.rank(text)  # type: ignore[attr-defined]
+                  if label in by_label]
         total = sum(p for _, p in ranked) or 1.0
-        share = len(modelled) / len(possible)  # candidates outside the model keep the rest of the mass
-        return [Guess(code, round(p / total * share, 4)) for code, p in ranked[:top]]
+        share = sum(len(v) for v in by_label.values()) / len(possible)  # the rest: candidates outside the model
+        guesses = [Guess(code, round(p / total * share / len(by_label[label]), 4))  # codes sharing a label share
+                   for label, p in ranked for code in by_label[label]]
+        outside = [c for c in possible if c not in self._labels]
+        guesses += [Guess(c, round((1 - share) / len(outside), 4)) for c in outside]
+        return sorted(guesses, key=lambda g: -g.confidence)[:top]

@@ -21,8 +21,10 @@ UNSPACED_LANGUAGES = frozenset({"zh", "ja", "th", "lo", "km", "my", "bo", "zho",
                                 "bod", "yue"})
 UNSPACED_SCRIPTS = frozenset({"Hans", "Hant", "Jpan", "Thai", "Laoo", "Khmr", "Mymr", "Tibt"})
 LINE_BREAK = re.compile(r"(\r\n|\r|\n|\u2028|\u2029)")
-# Indentation and a list marker: "- ", "* ", "• ", "1. ", "2) ", "a) ", "(iv) ".
-LEAD = re.compile(r"^[ \t\u3000]*(?:(?:[-*+•‣◦·▪–—]|\(?(?:\d{1,3}|[A-Za-z]|[ivxlcdm]{1,5})[.)])[ \t\u3000]+)?")
+# Indentation (any white space but line breaks) and a list marker: "- ", "* ", "• ", "1. ", "2) ", "a) ", "(b) ",
+# "iv. ", "(iv) ". A capital and a full stop ("A. Smith") is read as an initial, not a marker.
+LEAD = re.compile(r"^[^\S\r\n]*(?:(?:[-*+•‣◦·▪–—]|\(?\d{1,3}[.)]|\(?[a-z]\)|\(?x{0,3}(?:ix|iv|v?i{1,3}|v)[.)])"
+                  r"[^\S\r\n]+)?")
 CLAUSE_END = re.compile(r"[,;:、，；：…—–](?=\s*\S)\s*")
 # zh / ja: a full stop that sentencex lets run into a following Latin word ("…です。geometry…").
 CJK_BREAK = re.compile(r"(?<=[。！？])(?=[^」』”’）)\]\s。！？])")
@@ -37,6 +39,7 @@ class Piece:
 @dataclass(frozen=True)
 class Layout:
     pieces: tuple[Piece, ...]
+    language: str = ""  # the text's language (whether its script puts spaces between sentences)
 
     @property
     def rows(self) -> list[str]:
@@ -44,21 +47,23 @@ class Layout:
         return [p.text for p in self.pieces if p.translate]
 
     def assemble(self, translations: Sequence[str], target: str) -> str:
-        """The text with each row replaced by its translation. Spaces between two translated rows follow the
-        target's writing (none in Chinese or Japanese, one elsewhere); line breaks and the rest stay."""
+        """The text with each row replaced by its translation; everything between rows stays as it was, except
+        the spaces between two sentences when the source and the target differ in spacing them (Chinese and
+        Japanese use none): then the target's way."""
         if len(translations) != len(self.rows):
             raise ValueError(f"{len(translations)} translations for {len(self.rows)} rows")
+        respace = unspaced(target) != unspaced(self.language)
         joiner = "" if unspaced(target) else " "
         out: list[str] = []
         it = iter(translations)
         pieces = self.pieces
         for i, piece in enumerate(pieces):
             if piece.translate:
-                if i and pieces[i - 1].translate:  # a sentence cut inside a word or a run without spaces
+                if respace and i and pieces[i - 1].translate:  # sentences the source wrote without a space
                     out.append(joiner)
                 out.append(next(it).strip())
-            elif (0 < i < len(pieces) - 1 and pieces[i - 1].translate and pieces[i + 1].translate
-                  and piece.text.strip(" \t\u3000") == ""):
+            elif (respace and 0 < i < len(pieces) - 1 and pieces[i - 1].translate and pieces[i + 1].translate
+                  and piece.text.strip() == ""):
                 out.append(joiner)
             else:
                 out.append(piece.text)
@@ -77,12 +82,21 @@ def has_letters(text: str) -> bool:
 def sentences(line: str, language: str) -> list[str]:
     """``line`` cut into sentences, each with the white space after it; they join back to ``line``."""
     code = language.replace("-", "_").partition("_")[0].lower() or "en"
+    # sentencex sees white space as ASCII spaces (its rules expect them; some others made it panic); each
+    # character stays one character, so its pieces' lengths cut the original line.
+    plain = "".join(" " if c.isspace() else c for c in line)
     try:
-        found = [s for s in sentencex.segment(code, line) if s]
-    except Exception:  # noqa: BLE001 - an unknown language or a segmenter bug: one sentence, never an error
-        found = [line]
-    if "".join(found) != line:  # the segmenter must not lose or change a character; else keep the line whole
-        found = [line]
+        lengths = [len(s) for s in sentencex.segment(code, plain) if s]
+    except (KeyboardInterrupt, SystemExit):
+        raise
+    except BaseException:  # noqa: BLE001 - sentencex's Rust core can panic (a BaseException): one sentence
+        lengths = [len(line)]
+    if sum(lengths) != len(line):  # the segmenter must not lose or add a character; else keep the line whole
+        lengths = [len(line)]
+    found, start = [], 0
+    for n in lengths:
+        found.append(line[start : start + n])
+        start += n
     if unspaced(language):
         found = [part for s in found for part in CJK_BREAK.split(s) if part]
     return found
@@ -110,11 +124,14 @@ def _pack(parts: Sequence[str], fits: Callable[[str], bool]) -> list[str]:
     return chunks
 
 
+MAX_ROW_CHARS = 2048  # no row of a model window (at most a few hundred tokens) is longer in characters
+
+
 def _by_characters(text: str, fits: Callable[[str], bool]) -> list[str]:
     """The longest prefixes that fit, one after another (a word or a CJK run longer than the window)."""
     chunks = []
     while text:
-        low, high = 1, len(text)  # the longest prefix that fits; at least one character
+        low, high = 1, min(len(text), MAX_ROW_CHARS)  # the longest prefix that fits; at least one character
         while low < high:
             mid = (low + high + 1) // 2
             if fits(text[:mid]):
@@ -179,4 +196,4 @@ def segment(text: str, language: str, fits: Callable[[str], bool]) -> Layout:
             merged[-1] = Piece(merged[-1].text + piece.text, False)
         elif piece.text:
             merged.append(piece)
-    return Layout(tuple(merged))
+    return Layout(tuple(merged), language)
