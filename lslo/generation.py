@@ -21,6 +21,8 @@ class GenerationSettings:
     max_input_tokens: int = 256
     num_return_sequences: int = 1
     length_penalty: float = 1.0
+    # A language without an adapter goes through the base model alone (else RoutingError).
+    fallback_to_base: bool = False
 
 
 @torch.no_grad()
@@ -42,7 +44,7 @@ def generate_ids(
     if start is None:
         start = model.config.decoder_start_token_id
     prefix = decoder_prefix(tokenizer, tgt_langs, int(start))
-    routing = lslo.route(src_langs, tgt_langs) if lslo is not None else nullcontext()
+    routing = lslo.route(src_langs, tgt_langs, settings.fallback_to_base) if lslo is not None else nullcontext()
     with routing:
         return model.generate(
             input_ids=enc["input_ids"].to(device),

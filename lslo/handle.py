@@ -70,9 +70,12 @@ class LSLoHandle:
 
     # ----------------------------------------------------------------------------------------- routing
     @contextmanager
-    def route(self, src_langs: Sequence[str], tgt_langs: Sequence[str]) -> Iterator[None]:
-        """Route every row of the forward passes inside the block: row i is ``src_langs[i] -> tgt_langs[i]``."""
-        with self.router.route(src_langs, tgt_langs):
+    def route(self, src_langs: Sequence[str], tgt_langs: Sequence[str], fallback: bool = False) -> Iterator[None]:
+        """Route every row of the forward passes inside the block: row i is ``src_langs[i] -> tgt_langs[i]``.
+
+        ``fallback``: a language without an adapter passes through the base model alone on its side (its
+        rows get zero coefficients) instead of raising ``RoutingError``; the other rows are unaffected."""
+        with self.router.route(src_langs, tgt_langs, fallback):
             yield
 
     # ------------------------------------------------------------------------------------ languages

@@ -1,4 +1,4 @@
-"""Build LSLo into a Hugging Face ``M2M100ForConditionalGeneration`` (M2M-100, M2M-124, NLLB-200, SMaLL-100)."""
+"""Build LSLo into a Hugging Face ``M2M100ForConditionalGeneration`` (M2M-100, M2M-124, NLLB-200)."""
 
 from __future__ import annotations
 

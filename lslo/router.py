@@ -42,17 +42,23 @@ class Router:
         self._layout = layout
         self.clear()
 
-    def set_rows(self, src_langs: Sequence[str], tgt_langs: Sequence[str]) -> None:
+    def set_rows(self, src_langs: Sequence[str], tgt_langs: Sequence[str], fallback: bool = False) -> None:
+        """Route row i as ``src_langs[i] -> tgt_langs[i]``. A language without an adapter is an error, or with
+        ``fallback`` the base model alone on that side (its coefficients are zero), in the same batch."""
         if len(src_langs) != len(tgt_langs):
             raise RoutingError(f"{len(src_langs)} source languages but {len(tgt_langs)} target languages")
         if not src_langs:
             raise RoutingError("cannot route an empty batch")
         unknown = sorted({c for c in (*src_langs, *tgt_langs) if c not in self._layout})
-        if unknown:
+        if unknown and not fallback:
             raise RoutingError(
                 f"no adapter for language(s) {', '.join(unknown)}; loaded: {', '.join(self._layout.codes) or 'none'}"
             )
-        index = self._layout.index
+        layout = self._layout
+
+        def index(code: str) -> int:
+            return layout.index(code) if code in layout else -1  # -1 matches no column: zero coefficients
+
         self._rows = {
             "src": torch.tensor([index(c) for c in src_langs], dtype=torch.long),
             "tgt": torch.tensor([index(c) for c in tgt_langs], dtype=torch.long),
@@ -64,9 +70,9 @@ class Router:
         self._cache.clear()
 
     @contextmanager
-    def route(self, src_langs: Sequence[str], tgt_langs: Sequence[str]) -> Iterator[None]:
+    def route(self, src_langs: Sequence[str], tgt_langs: Sequence[str], fallback: bool = False) -> Iterator[None]:
         previous, previous_cache = self._rows, dict(self._cache)
-        self.set_rows(src_langs, tgt_langs)
+        self.set_rows(src_langs, tgt_langs, fallback)
         try:
             yield
         finally:

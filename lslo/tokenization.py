@@ -1,9 +1,8 @@
 """Encoding mixed-language batches for M2M100-style tokenizers, without the tokenizer's global ``src_lang``.
 
 M2M100 format: source ``[__src__] pieces [eos]``; target labels ``[__tgt__] pieces [eos]``; the decoder
-starts from ``[decoder_start, __tgt__]``. Each row carries its own language token, so rows of different
-pairs share one batch. Works with M2M100Tokenizer (``__en__`` tokens) and NLLB-style tokenizers
-(``eng_Latn`` tokens).
+starts from ``[decoder_start, __tgt__]``. NLLB-200 has the same layout with ``eng_Latn`` tokens. Each row
+carries its own language token, so rows of different pairs share one batch.
 """
 
 from __future__ import annotations
@@ -14,20 +13,16 @@ from typing import Any
 import torch
 
 from lslo.errors import RoutingError
+from lslo.language_tokens import language_tokens
 
 
 def lang_token_id(tokenizer: Any, code: str) -> int:
-    """Id of ``code``'s language token (``__en__`` or ``eng_Latn``); RoutingError if the tokenizer lacks it."""
-    cache = tokenizer.__dict__.setdefault("_lslo_lang_ids", {})
-    if code in cache:
-        return cache[code]
-    unk = tokenizer.unk_token_id
-    for token in (f"__{code}__", code):
-        tid = tokenizer.convert_tokens_to_ids(token)
-        if tid is not None and tid != unk:
-            cache[code] = int(tid)
-            return int(tid)
-    raise RoutingError(f"the tokenizer has no language token for {code!r}")
+    """Id of ``code``'s language token (``en`` -> ``__en__``, or ``eng_Latn``), looked up only among the
+    tokenizer's language tokens; RoutingError if it has none for ``code``."""
+    token_id = language_tokens(tokenizer).get(code)
+    if token_id is None:
+        raise RoutingError(f"the tokenizer has no language token for {code!r}")
+    return token_id
 
 
 def pad_rows(rows: Sequence[Sequence[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:

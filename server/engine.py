@@ -10,7 +10,7 @@ import logging
 import threading
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -23,10 +23,12 @@ from lslo.generation import GenerationSettings, translate
 from lslo.handle import LSLoHandle
 from lslo.io import load_bundle, read_manifest
 from lslo.io.adapter_file import AdapterFile
-from lslo.io.bundle import install_adapter, model_fingerprint
-from lslo.io.fingerprint import fingerprint_method
+from lslo.io.bundle import inject_for_file, install_adapter, model_fingerprint
+from lslo.io.fingerprint import base_fingerprint, fingerprint_method
+from lslo.language_tokens import LanguageVocabulary
 from lslo.tokenization import lang_token_id
 from server.errors import StartupError
+from server.languages import LanguageChoiceError, ServedLanguages
 from server.settings import ServerSettings
 
 log = logging.getLogger("lslo.server")
@@ -64,11 +66,23 @@ class TranslationEngine:
             raise StartupError(f"--device: {err}") from None
         self.dtype = weights_dtype(settings.dtype, self.device)
         self.tokenizer, self.model = self._load_base(settings.base)
-        self.lslo, self.adapters, self.fingerprint = self._load_bundle(settings.bundle)
+        self.vocabulary = LanguageVocabulary(self.tokenizer)
+        try:
+            self.served = ServedLanguages(self.vocabulary, settings.base, settings.languages)
+        except LanguageChoiceError as err:
+            raise StartupError(f"--languages: {err}") from None
+        self.lslo: LSLoHandle | None = None
+        self.adapters: dict[str, AdapterRecord] = {}
+        bundle = settings.bundle_dir
+        if bundle is not None:
+            self.lslo, self.adapters, self.fingerprint = self._load_bundle(bundle)
+        else:
+            self.fingerprint = base_fingerprint(self.model)  # what uploaded adapters are checked against
         positions = int(getattr(self.model.config, "max_position_embeddings", 1024)) - 2
         self.generation = GenerationSettings(num_beams=settings.beam,
                                              max_new_tokens=min(settings.max_new_tokens, positions),
-                                             max_input_tokens=min(settings.max_input_tokens, positions))
+                                             max_input_tokens=min(settings.max_input_tokens, positions),
+                                             fallback_to_base=True)
         # The longest row in tokens: it fits the input window with its language token and </s>, and its translation
         # (two thirds of max_new_tokens, at least 32 tokens, leave the decoder room) is not cut short.
         self.segment_tokens = max(1, min(self.generation.max_input_tokens - 2,
@@ -116,14 +130,18 @@ class TranslationEngine:
     # -------------------------------------------------------------------------------------- languages
     @property
     def languages(self) -> list[str]:
-        return list(self.lslo.layout.codes)
+        """Model codes of the languages offered (with or without an adapter)."""
+        return self.served.served(self.adapters)
+
+    def model_code(self, code: str) -> str | None:
+        """The model code of an offered language, from the code a client sent (user or model form)."""
+        return self.served.model_code(code, self.adapters)
+
+    def user_code(self, model_code: str) -> str:
+        return self.served.user_code(model_code)
 
     def has_token(self, code: str) -> bool:
-        try:
-            lang_token_id(self.tokenizer, code)
-            return True
-        except LSLoError:
-            return False
+        return self.vocabulary.model_code(code) is not None
 
     def fits(self, text: str) -> bool:
         """Whether ``text`` is short enough to be one row (never truncated by the model's window)."""
@@ -143,23 +161,37 @@ class TranslationEngine:
                 max_input_tokens=settings.max_input_tokens, num_return_sequences=n_best)
         with torch.inference_mode():
             outputs = translate(self.model, self.tokenizer, [r.text for r in rows], [r.source for r in rows],
-                                [r.target for r in rows], settings, self.lslo)
+                                [r.target for r in rows], replace(settings, fallback_to_base=True), self.lslo)
         return [out[: r.n_best] for out, r in zip(outputs, rows)]
 
     # --------------------------------------------------------------------------------------- adapters
     def install(self, code: str, adapter: AdapterFile, source: str) -> AdapterRecord:
-        """Add or replace ``code`` (checked in full first: a refused file changes nothing)."""
+        """Add or replace ``code`` (checked in full first: a refused file changes nothing). Serving the base
+        alone, the first adapter brings LSLo in with the configuration its file records."""
         tier = self.adapters[code].tier if code in self.adapters else None
-        install_adapter(self.lslo, adapter, code, tier)
+        created = self.lslo is None
+        if created:
+            self.lslo = inject_for_file(self.model, adapter, code)
+        try:
+            install_adapter(self.lslo, adapter, code, tier)  # type: ignore[arg-type]
+        except BaseException:
+            if created:  # back to the base alone, as before the call
+                self.lslo.remove()  # type: ignore[union-attr]
+                self.lslo = None
+            raise
         record = AdapterRecord(code, adapter.rank, tier, adapter.sha256, source)
         self.adapters[code] = record
         return record
 
     def remove(self, code: str) -> None:
-        self.lslo.remove_language(code)
+        """Unload ``code``'s adapter: the language is then translated by the base alone (if still offered)."""
+        if self.lslo is not None and code in self.lslo.layout:
+            self.lslo.remove_language(code)
         self.adapters.pop(code, None)
 
     def adapter_table(self) -> list[dict[str, Any]]:
+        if self.lslo is None:
+            return []
         nonzero, params = self.lslo.nonzero_counts(), self.lslo.parameter_counts()
         return [
             {"code": c, "rank": r.rank, "tier": r.tier, "parameters": params.get(c, 0), "nonzero": nonzero.get(c, 0),

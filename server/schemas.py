@@ -40,6 +40,7 @@ class LanguageEntry(BaseModel):
     code: str
     name: str
     targets: list[str]
+    adapter: bool = Field(False, description="whether the language has its own adapter (else the base model alone)")
 
 
 class ErrorBody(BaseModel):

@@ -51,7 +51,7 @@ class Service:
         the engine) and the detector (among the languages served)."""
         self.adapter_table = self.engine.adapter_table()
         self.metrics.languages.set(len(self.adapter_table))
-        languages = self.engine.languages
+        languages = [self.engine.user_code(c) for c in self.engine.languages]  # clients' codes
         self.detector = Detector(languages)
         # What auto-detection answers for a text without letters (nothing to detect): any served language.
         self.fallback_language = "en" if "en" in languages else (languages[0] if languages else "en")

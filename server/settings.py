@@ -21,7 +21,11 @@ class ServerSettings(BaseSettings):
     model_config = SettingsConfigDict(env_prefix="LSLO_", extra="forbid", frozen=True)
 
     base: Path = Field(DEMO / "base", description="base model directory (Hugging Face format, with tokenizer)")
-    bundle: Path = Field(DEMO / "bundle", description="adapter bundle directory")
+    bundle: str = Field("auto", description="adapter bundle directory, or 'none' to serve the base alone; auto: the "
+                                            "demo's bundle with the demo's base, else none")
+    languages: str = Field("auto", description="languages offered besides those with adapters: auto (those the "
+                                               "base's base_info.json lists, else all its language tokens), all, "
+                                               "or a comma list")
     device: str = Field("auto", description="auto (CUDA when available), cpu, cuda or cuda:N")
     dtype: Literal["auto", "fp32", "fp16", "bf16"] = Field(
         "auto", description="weights dtype; auto: bf16 on CUDA when supported else fp16, fp32 on CPU")
@@ -68,3 +72,14 @@ class ServerSettings(BaseSettings):
     graceful_timeout_s: float = Field(30.0, ge=0, description="SIGTERM: time to finish in-flight requests")
 
     _split_lists = field_validator("api_keys", "cors_origins", mode="before")(_split)
+    _path_as_text = field_validator("bundle", mode="before")(lambda v: str(v) if isinstance(v, Path) else v)
+
+    @property
+    def bundle_dir(self) -> Path | None:
+        """The bundle to load, or None (the base alone)."""
+        if self.bundle.strip().lower() == "none":
+            return None
+        if self.bundle == "auto":
+            same_base = self.base.resolve() == (DEMO / "base").resolve()
+            return DEMO / "bundle" if same_base else None
+        return Path(self.bundle)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -116,7 +117,38 @@ def service_dirs(tokenizer, tmp_path_factory: pytest.TempPathFactory) -> tuple[P
     model = tiny_model(seed=21, vocab_size=model_vocab_size(tokenizer))
     model.save_pretrained(root / "base")
     tokenizer.save_pretrained(root / "base")
+    # What init-base records: the languages the base was trained on, which the service offers by default.
+    (root / "base" / "base_info.json").write_text(json.dumps({"languages": list(SERVE_LANGS)}))
     lslo = inject(model, LSLoConfig.from_strings(",".join(SERVE_LANGS), "2;2;8", tiers="H:en,fr;M:de;V:oc"))
     randomize_adapters(lslo, seed=4, std=0.3)
     save_bundle(lslo, root / "bundle", base_name="tiny-random")
     return root / "base", root / "bundle"
+
+
+# ------------------------------------------------------------------------------ checkpoints in real formats
+
+@pytest.fixture(scope="session")
+def nllb_tokenizer(tmp_path_factory: pytest.TempPathFactory):
+    """An NLLB-200-format tokenizer (NllbTokenizer, tokenizer.json, eng_Latn... as added special tokens)."""
+    from training.tokenizer import build_nllb_tokenizer
+
+    lines = (FIXTURES / "text.txt").read_text(encoding="utf-8").splitlines()
+    return build_nllb_tokenizer(lines, tmp_path_factory.mktemp("nllb-tokenizer"), vocab_size=300)
+
+
+def save_checkpoint(tokenizer, path: Path, seed: int = 0) -> Path:
+    """A tiny random M2M100 model sized for ``tokenizer``, saved with it as a Hugging Face directory."""
+    model = tiny_model(seed=seed, vocab_size=model_vocab_size(tokenizer))
+    model.save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return path
+
+
+@pytest.fixture(scope="session")
+def nllb_base(nllb_tokenizer, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return save_checkpoint(nllb_tokenizer, tmp_path_factory.mktemp("nllb") / "base", seed=31)
+
+
+@pytest.fixture(scope="session")
+def m2m_base(tokenizer, tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return save_checkpoint(tokenizer, tmp_path_factory.mktemp("m2m") / "base", seed=32)

@@ -162,3 +162,26 @@ def test_changing_one_language_changes_only_its_rows(make_model):
     last = logits()
     changed = [(last[i] - again[i]).abs().max().item() > 1e-6 for i in range(4)]
     assert changed == [False, False, False, True]
+
+
+@pytest.mark.parametrize("grad", [False, True], ids=["no-grad", "grad"])
+def test_languages_without_adapters_fall_back_to_the_base_in_the_same_batch(make_model, grad):
+    """With fallback, a row whose languages have no adapter is the base model's own output; a row with an
+    adapter on one side only gets that side's delta (the reference loop, with the other side's term left out)."""
+    model = make_model(dtype=torch.float64, encoder_layers=2, decoder_layers=2)
+    ids, dec = torch.randint(4, 150, (3, 6)), torch.randint(4, 150, (3, 4))
+    with torch.no_grad():
+        base = model(input_ids=ids, decoder_input_ids=dec).logits  # (3, 4, vocab)
+    lslo = inject(model, LSLoConfig.from_strings("en,fr", "4"))
+    randomize_adapters(lslo)
+    pairs = [("xh", "zu"), ("en", "fr"), ("xh", "fr")]  # xh and zu have no adapters
+    with torch.set_grad_enabled(grad), lslo.route([p[0] for p in pairs], [p[1] for p in pairs], fallback=True):
+        mixed = model(input_ids=ids, decoder_input_ids=dec).logits
+    with torch.no_grad(), lslo.route(["en"], ["fr"]):
+        alone = model(input_ids=ids[1:2], decoder_input_ids=dec[1:2]).logits
+    torch.testing.assert_close(mixed[0], base[0], rtol=0, atol=1e-12)  # exactly the base
+    torch.testing.assert_close(mixed[1], alone[0], rtol=0, atol=1e-12)  # unaffected by its neighbours
+    assert not torch.allclose(mixed[2], base[2]) and not torch.allclose(mixed[2], alone[0])  # the fr side acts
+    with pytest.raises(Exception, match="no adapter for language"):
+        with lslo.route(["xh"], ["fr"]):  # without fallback: an error, as before
+            pass

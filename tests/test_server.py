@@ -60,7 +60,7 @@ def test_alternatives_and_shapes(client):
 def test_languages(client):
     langs = client.get("/languages").json()
     assert [entry["code"] for entry in langs] == ["de", "en", "fr", "oc"]
-    assert langs[1] == {"code": "en", "name": "English", "targets": ["de", "fr", "oc"]}
+    assert langs[1] == {"code": "en", "name": "English", "targets": ["de", "fr", "oc"], "adapter": True}
 
 
 def test_concurrent_mixed_pairs_equal_one_at_a_time(client):
@@ -280,8 +280,11 @@ def test_swap_under_load_has_no_failures_and_takes_effect(service_dirs, tokenize
         assert c.put("/adapters/fr", headers=auth).json()["action"] == "replaced"
         assert _translate(c, TEXTS[:2], "en", "fr").json()["translatedText"] == before
         # unload and load again
+        with_adapter = _translate(c, TEXTS[0], "en", "oc").json()["translatedText"]
         assert c.delete("/adapters/oc", headers=auth).json() == {"language": "oc", "action": "removed"}
-        assert _translate(c, "x", "en", "oc").status_code == 400
+        # Still offered (the base knows it), now through the base alone on its side.
+        assert {e["code"]: e["adapter"] for e in c.get("/languages").json()}["oc"] is False
+        assert _translate(c, TEXTS[0], "en", "oc").json()["translatedText"] != with_adapter
         assert c.put("/adapters/oc", headers=auth).json()["action"] == "added"
         text = c.get("/metrics").text
         assert _metric(text, "lslo_adapter_swaps_total", '{action="replaced",result="ok"}') == 3

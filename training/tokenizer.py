@@ -1,10 +1,16 @@
-"""Build an M2M100 tokenizer from local text: a SentencePiece model plus ``vocab.json``.
+"""Build a tokenizer from local text, in either on-disk format of the M2M100 family.
+
+**M2M-100** (``M2M100Tokenizer``): a SentencePiece model plus ``vocab.json``.
 
 The vocabulary is fairseq's: ``<s>``, ``<pad>``, ``</s>``, ``<unk>``, then the SentencePiece pieces. All of
 M2M-100's language tokens are registered as additional special tokens *in M2M-100's order*: the tokenizer
 places language ``i`` at id ``len(vocab) + i``, and registering them in that order makes the added-token ids
 agree with ``get_lang_id`` (otherwise decoding leaks ``__fr__``). Size the model's embedding as
 ``model_vocab_size(tokenizer)``: ``len(vocab) + 100 languages + 8 made-up words``.
+
+**NLLB-200** (``NllbTokenizer``, a fast tokenizer saved as ``tokenizer.json``): a byte-pair model trained with
+the ``tokenizers`` library on the same text (Metaspace pre-tokenization, as NLLB's SentencePiece model), then
+NLLB's 202 language codes (``eng_Latn``...) and ``<mask>`` as added special tokens after the pieces.
 """
 
 from __future__ import annotations
@@ -13,6 +19,7 @@ import io
 import json
 from collections.abc import Iterable
 from pathlib import Path
+from typing import Any
 
 import sentencepiece as spm
 from transformers import M2M100Tokenizer
@@ -71,6 +78,28 @@ def build_tokenizer(lines: Iterable[str], out_dir: str | Path, vocab_size: int =
     return tokenizer
 
 
-def model_vocab_size(tokenizer: M2M100Tokenizer) -> int:
-    """Embedding rows a model needs for this tokenizer: pieces + language tokens + 8 made-up words."""
-    return tokenizer.vocab_size + len(tokenizer.lang_code_to_id) + tokenizer.num_madeup_words
+def build_nllb_tokenizer(lines: Iterable[str], out_dir: str | Path, vocab_size: int = 4000) -> Any:
+    """An NLLB-format tokenizer trained on ``lines`` and saved in ``out_dir`` (``tokenizer.json``)."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+    from transformers import NllbTokenizer
+
+    out = Path(out_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    bpe = Tokenizer(models.BPE(unk_token="<unk>"))
+    bpe.pre_tokenizer = pre_tokenizers.Metaspace()
+    bpe.decoder = decoders.Metaspace()
+    trainer = trainers.BpeTrainer(vocab_size=vocab_size, special_tokens=list(SPECIALS), show_progress=False)
+    bpe.train_from_iterator([line for line in lines if line.strip()], trainer)
+    model = json.loads(bpe.to_str())["model"]
+    merges = [tuple(m) if isinstance(m, list) else tuple(m.split(" ")) for m in model["merges"]]
+    tokenizer = NllbTokenizer(vocab=bpe.get_vocab(), merges=merges)
+    tokenizer.save_pretrained(str(out))
+    return tokenizer
+
+
+def model_vocab_size(tokenizer: Any) -> int:
+    """Embedding rows a model needs for this tokenizer. M2M-100: pieces + language tokens + 8 made-up words
+    (language ids lie beyond ``len(tokenizer)``); NLLB: every token, language codes and ``<mask>`` included."""
+    if isinstance(tokenizer, M2M100Tokenizer):
+        return tokenizer.vocab_size + len(tokenizer.lang_code_to_id) + tokenizer.num_madeup_words
+    return len(tokenizer)

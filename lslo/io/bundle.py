@@ -203,6 +203,37 @@ def install_adapter(lslo: LSLoHandle, adapter: AdapterFile, code: str | None = N
     lslo.load_language(code, adapter.tensors, tier=tier)
 
 
+def inject_for_file(model: nn.Module, adapter: AdapterFile, code: str | None = None) -> LSLoHandle:
+    """LSLo injected into ``model`` as one language file describes it (modules, fc mode, scaling, layer map),
+    with that language at its rank and zero weights: ``install_adapter`` then loads the file. For a model that
+    serves its base alone until the first adapter arrives. AdapterFileError for a file made for another base."""
+    try:
+        method = fingerprint_method(adapter.fingerprint)
+    except ValueError as err:
+        raise AdapterFileError(adapter.path, str(err)) from None
+    actual = base_fingerprint(model, *method)
+    problems = compare_fingerprints(adapter.fingerprint, actual)
+    if problems:
+        raise AdapterFileError(adapter.path, "belongs to another base model: " + "; ".join(problems[:3]))
+    problems = []
+    modules = parse_modules(adapter.config.get("modules", []), problems)
+    try:
+        layer_map = LayerMap.from_dict(adapter.config.get("layer_map", {}))
+        config = LSLoConfig(languages=(LanguageSpec(code or adapter.language, adapter.rank),), modules=modules,
+                            fc_mode=adapter.config.get("fc_mode", "full"), layer_map=layer_map,
+                            scaling=float(adapter.config.get("scaling", 1.0)))
+    except (ConfigError, TypeError, ValueError) as err:
+        raise AdapterFileError(adapter.path, f"its adapter configuration is not valid ({err})") from None
+    if problems:
+        raise AdapterFileError(adapter.path, "; ".join(problems))
+    try:
+        handle = inject(model, config, initialize=False)
+    except ConfigError as err:
+        raise AdapterFileError(adapter.path, "; ".join(err.problems)) from None
+    handle.base_fingerprints[method] = actual
+    return handle
+
+
 def load_language_file(
     lslo: LSLoHandle, path: str | Path, code: str | None = None, tier: str | None = None
 ) -> AdapterFile:

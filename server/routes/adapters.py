@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from fastapi import APIRouter, Depends, Request
 from starlette.concurrency import run_in_threadpool
 
@@ -10,6 +12,7 @@ from lslo.io import read_manifest
 from lslo.io.adapter_file import parse_language_file
 from lslo.languages import is_valid_code
 from server.auth import require_admin
+from server.engine import TranslationEngine
 from server.errors import BadRequest, NotFound, PayloadTooLarge
 from server.schemas import ERRORS, AdapterChange, AdapterEntry, AdapterList
 
@@ -30,14 +33,23 @@ _UPLOAD_DOC = {
 @router.get("", response_model=AdapterList, summary="Loaded adapters")
 async def list_adapters(request: Request) -> AdapterList:
     service = request.app.state.service
-    return AdapterList(bundle=str(service.settings.bundle), base_fingerprint=service.fingerprint,
+    bundle = service.settings.bundle_dir
+    return AdapterList(bundle=str(bundle) if bundle else "none", base_fingerprint=service.fingerprint,
                        languages=[AdapterEntry(**row) for row in service.adapter_table])
 
 
-def checked_code(lang: str) -> str:
-    if not is_valid_code(lang):
-        raise BadRequest(f"{lang!r} is not a language code (like 'en', 'kam' or 'eng_Latn')")
-    return lang
+USER_CODE = re.compile(r"^[a-z]{2,3}(-[A-Z][a-z]{3})?$")
+
+
+def checked_code(lang: str, engine: TranslationEngine) -> str:
+    """The base model's code for a language in a path (a client's code or the model's own): only codes of the
+    language table's forms, and only languages the base has a token for. (It names the bundle file.)"""
+    if not (is_valid_code(lang) or USER_CODE.match(lang)):
+        raise BadRequest(f"{lang!r} is not a language code (like 'en', 'zh-Hant', 'kam' or 'eng_Latn')")
+    code = engine.vocabulary.model_code(lang)
+    if code is None:
+        raise BadRequest(f"the base model's tokenizer has no language token for {lang!r}")
+    return code
 
 
 async def read_upload(request: Request) -> bytes | None:
@@ -68,14 +80,14 @@ async def read_upload(request: Request) -> bytes | None:
             openapi_extra=_UPLOAD_DOC, dependencies=[Depends(require_admin)],
             summary="Load or replace one language's adapter")
 async def put_adapter(lang: str, request: Request) -> AdapterChange:
-    code = checked_code(lang)
     service = request.app.state.service
     engine = service.engine
-    if not engine.has_token(code):
-        raise BadRequest(f"the base model's tokenizer has no language token for {code!r}")
+    code = checked_code(lang, engine)
     data = await read_upload(request)
     if data is None:
-        bundle = service.settings.bundle
+        bundle = service.settings.bundle_dir
+        if bundle is None:
+            raise NotFound("no body, and the service runs without a bundle: upload the adapter file")
         try:
             entry = read_manifest(bundle).languages.get(code)
         except AdapterFileError:
@@ -92,7 +104,7 @@ async def put_adapter(lang: str, request: Request) -> AdapterChange:
     except AdapterFileError as err:
         service.metrics.swaps.labels(action="load", result="refused").inc()
         raise BadRequest(f"adapter refused: {err.reason}") from None
-    replaced = code in engine.languages
+    replaced = code in engine.adapters
     try:
         record = await service.change_adapters(lambda: engine.install(code, adapter, source))
     except AdapterFileError as err:
@@ -106,9 +118,9 @@ async def put_adapter(lang: str, request: Request) -> AdapterChange:
 @router.delete("/{lang}", response_model=AdapterChange, response_model_exclude_none=True, responses=ERRORS,
                dependencies=[Depends(require_admin)], summary="Unload one language's adapter")
 async def delete_adapter(lang: str, request: Request) -> AdapterChange:
-    code = checked_code(lang)
     service = request.app.state.service
-    if code not in service.engine.languages:
+    code = checked_code(lang, service.engine)
+    if code not in service.engine.adapters:
         raise NotFound(f"no adapter loaded for {code!r}")
     await service.change_adapters(lambda: service.engine.remove(code))
     service.metrics.swaps.labels(action="removed", result="ok").inc()

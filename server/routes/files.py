@@ -19,7 +19,7 @@ from server.documents import DocumentError, file_format, read_document
 from server.engine import Row
 from server.errors import BadRequest, NotFound, PayloadTooLarge
 from server.routes.payload import validated
-from server.routes.translate import check_access, detect_sources
+from server.routes.translate import check_access, detect_sources, detected_sources, resolve_pair
 from server.schemas import ERRORS
 
 router = APIRouter()
@@ -71,11 +71,7 @@ async def translate_file(request: Request) -> FileResponse_:
     data = await upload.read()
     if len(data) > settings.max_file_bytes:
         raise PayloadTooLarge(f"the file has {len(data)} bytes; the limit is {settings.max_file_bytes}")
-    languages = set(service.engine.languages)
-    unknown = [f"{role} {code!r}" for role, code in (("source", req.source), ("target", req.target))
-               if code not in languages and not (role == "source" and code == "auto")]
-    if unknown:
-        raise BadRequest(f"unsupported {' and '.join(unknown)}; supported: {', '.join(sorted(languages))}")
+    source, target = resolve_pair(service.engine, req.source, req.target)
     try:
         suffix, kind = file_format(upload.filename or "")
         document = await run_in_threadpool(read_document, suffix, data)
@@ -84,14 +80,14 @@ async def translate_file(request: Request) -> FileResponse_:
     if document.characters > settings.max_file_chars:
         raise PayloadTooLarge(f"the file holds {document.characters} characters of text; the limit is "
                               f"{settings.max_file_chars}")
-    source = req.source
     if source == "auto":
-        detected = (await run_in_threadpool(detect_sources, service, [document.sample], False))[0]
-        source = detected.language if detected.confidence > 0 else req.target
-    results = await service.translator.translate([Row(t, source, req.target) for t in document.texts],
+        detected = await run_in_threadpool(detect_sources, service, [document.sample], False)
+        source = detected_sources(service.engine, detected, target)[0]
+    results = await service.translator.translate([Row(t, source, target) for t in document.texts],
                                                  settings.file_timeout_s, document=True)
     try:
-        translated = await run_in_threadpool(document.render, [r[0] for r in results], req.target)
+        translated = await run_in_threadpool(document.render, [r[0] for r in results],
+                                             service.engine.user_code(target))
     except DocumentError as err:
         raise BadRequest(str(err)) from None
     name = await run_in_threadpool(service.files.save, translated, kind.extension,

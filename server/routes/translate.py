@@ -14,7 +14,7 @@ from starlette.concurrency import run_in_threadpool
 
 from lslo.language_codes import language_name
 from server.auth import check_api_key
-from server.engine import Row
+from server.engine import Row, TranslationEngine
 from server.errors import BadRequest, PayloadTooLarge, RateLimited
 from server.routes.payload import read_payload, validated
 from server.schemas import (
@@ -55,11 +55,19 @@ def check_access(request: Request, api_key: str | None) -> None:
                               {"Retry-After": str(max(1, math.ceil(wait)))})
 
 
-def check_request(req: TranslateRequest, texts: list[str], settings: ServerSettings, languages: set[str]) -> None:
-    unknown = [f"{role} {code!r}" for role, code in (("source", req.source), ("target", req.target))
-               if code not in languages and not (role == "source" and code == "auto")]
+def resolve_pair(engine: TranslationEngine, source: str, target: str) -> tuple[str, str]:
+    """The model codes of a request's source (or ``auto``) and target, from the codes the client sent; 400 for a
+    language the service does not offer, naming the ones it does."""
+    resolved = {role: ("auto" if role == "source" and code == "auto" else engine.model_code(code))
+                for role, code in (("source", source), ("target", target))}
+    unknown = [f"{role} {code!r}" for role, code in (("source", source), ("target", target)) if resolved[role] is None]
     if unknown:
-        raise BadRequest(f"unsupported {' and '.join(unknown)}; supported: {', '.join(sorted(languages))}")
+        offered = ", ".join(engine.user_code(c) for c in engine.languages)
+        raise BadRequest(f"unsupported {' and '.join(unknown)}; supported: {offered}")
+    return resolved["source"], resolved["target"]  # type: ignore[return-value]
+
+
+def check_request(req: TranslateRequest, texts: list[str], settings: ServerSettings) -> None:
     if not texts:
         raise BadRequest("q is empty: give a text or a non-empty list of texts")
     if len(texts) > settings.max_items:
@@ -75,8 +83,9 @@ def check_request(req: TranslateRequest, texts: list[str], settings: ServerSetti
 
 
 def detect_sources(service: Service, texts: list[str], html: bool) -> list[DetectedLanguage]:
-    """Each text's language (of its visible text, for HTML). Where nothing can be detected (no letters, or a
-    script no served language uses) the answer has confidence 0, and the text is left as it is."""
+    """Each text's language, as a client's code (of its visible text, for HTML). Where nothing can be detected
+    (no letters, or a script no served language uses) the answer has confidence 0, and the text is left as it
+    is."""
     found = []
     for text in texts:
         visible = " ".join(u.model_text() for u in parse(text).units) if html else text
@@ -86,9 +95,9 @@ def detect_sources(service: Service, texts: list[str], html: bool) -> list[Detec
     return found
 
 
-def detected_sources(detected: list[DetectedLanguage], target: str) -> list[str]:
-    """The source language to translate each text from: the target (nothing to do) where none was detected."""
-    return [d.language if d.confidence > 0 else target for d in detected]
+def detected_sources(engine: TranslationEngine, detected: list[DetectedLanguage], target: str) -> list[str]:
+    """The model code to translate each text from: the target (nothing to do) where none was detected."""
+    return [(engine.model_code(d.language) or target) if d.confidence > 0 else target for d in detected]
 
 
 @router.post("/translate", response_model=TranslateResponse, response_model_exclude_none=True,
@@ -101,20 +110,22 @@ async def translate(request: Request) -> TranslateResponse:
         request, '{"q": "Hello", "source": "en", "target": "fr"}'))
     check_access(request, req.api_key)
     raw = [req.q] if isinstance(req.q, str) else list(req.q)
-    check_request(req, raw, settings, set(service.engine.languages))  # limits first: no work on oversized input
+    source, target = resolve_pair(service.engine, req.source, req.target)
+    check_request(req, raw, settings)  # limits first: no work on oversized input
     texts = [clean(t) for t in raw]
     detected = None
-    sources = [req.source] * len(texts)
-    if req.source == "auto":
+    sources = [source] * len(texts)
+    if source == "auto":
         detected = await run_in_threadpool(detect_sources, service, texts, req.format == "html")
-        sources = detected_sources(detected, req.target)
+        sources = detected_sources(service.engine, detected, target)
     n_best = 1 + req.alternatives
     if req.format == "html":
-        results = await translate_html(service.translator, texts, sources, req.target, n_best)
+        results = await translate_html(service.translator, texts, sources, target, n_best)
     else:
-        results = await service.translator.translate([Row(t, s, req.target, n_best) for t, s in zip(texts, sources)])
-    for source in sources:
-        service.metrics.items.labels(source=source, target=req.target).inc()
+        results = await service.translator.translate([Row(t, s, target, n_best) for t, s in zip(texts, sources)])
+    for code in sources:
+        service.metrics.items.labels(source=service.engine.user_code(code),
+                                     target=service.engine.user_code(target)).inc()
     best = [r[0] for r in results]
     alternatives = [r[1:] for r in results] if req.alternatives else None
     if isinstance(req.q, str):
@@ -137,7 +148,11 @@ async def detect(request: Request) -> list[DetectedLanguage]:
     return [DetectedLanguage(language=g.language, confidence=round(100 * g.confidence, 1)) for g in guesses]
 
 
-@router.get("/languages", response_model=list[LanguageEntry], summary="Languages served")
+@router.get("/languages", response_model=list[LanguageEntry],
+            summary="Languages served; 'adapter' says which have a language-specific adapter")
 async def languages(request: Request) -> list[LanguageEntry]:
-    codes = sorted(request.app.state.service.engine.languages)
-    return [LanguageEntry(code=c, name=language_name(c), targets=[t for t in codes if t != c]) for c in codes]
+    engine = request.app.state.service.engine
+    codes = [(engine.user_code(c), c) for c in engine.languages]
+    users = [u for u, _ in codes]
+    return [LanguageEntry(code=u, name=language_name(m), targets=[t for t in users if t != u],
+                          adapter=m in engine.adapters) for u, m in codes]

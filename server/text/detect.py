@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
 
-from lslo.language_codes import code_table
+from lslo.language_codes import lookup
 
 # Unicode character-name prefixes of each FLORES-200 script (what a language written in it may contain).
 SCRIPT_LETTERS: dict[str, tuple[str, ...]] = {
@@ -42,11 +42,11 @@ class Guess:
 
 def script_of(code: str) -> str | None:
     """The FLORES-200 script of a model code (``zh`` -> ``Hans``, ``eng_Latn`` -> ``Latn``)."""
-    _, _, script = code.partition("_")
-    if script:
-        return script
-    entry = code_table().get(code)
-    return entry.flores200.partition("_")[2] if entry else None
+    _, _, script = code.replace("-", "_").partition("_")
+    if len(script) == 4:
+        return script.title()
+    entry = lookup(code)
+    return entry.flores200.partition("_")[2] if entry and entry.flores200 else None
 
 
 def letter_script(c: str) -> str | None:
