@@ -1,12 +1,14 @@
 # Set-up and everyday commands. `make demo` / `make test` create .venv on first use.
 #
-# torch goes in first and pinned: the CPU wheel 2.13.0 is what this project is tested with, and a bare
-# `torch` requirement would pull the newest CUDA build (gigabytes). On a GPU machine, install the CUDA build
-# of your choice into .venv first, or set TORCH_SPEC.
+# torch goes in first and pinned (2.13.0 is what this project is tested with). It comes from PyPI unless
+# TORCH_INDEX names another index: PyPI's Linux wheel is the CUDA build; on a CPU-only machine use
+#     make test TORCH_INDEX=https://download.pytorch.org/whl/cpu
+# and on a GPU machine the default, or the index of your CUDA version (.../whl/cu126).
 
 PYTHON ?= python3
 VENV ?= .venv
 TORCH_SPEC ?= torch==2.13.0
+TORCH_INDEX ?=
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
@@ -14,7 +16,7 @@ STAMP := $(VENV)/.installed
 
 $(STAMP): pyproject.toml
 	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --disable-pip-version-check "$(TORCH_SPEC)"
+	$(PY) -m pip install --quiet --disable-pip-version-check $(if $(TORCH_INDEX),--index-url $(TORCH_INDEX)) "$(TORCH_SPEC)"
 	$(PY) -m pip install --quiet --disable-pip-version-check -e ".[dev,bench]"
 	touch $(STAMP)
 

@@ -115,12 +115,19 @@ class LSLoConfig:
         dropout: float = 0.0,
         weight_learning: bool = False,
         init_seed: int = 0,
+        tier_order: Sequence[str] | None = None,
     ) -> LSLoConfig:
-        """Build from the CLI / YAML string forms, reporting every problem of every field in one ConfigError."""
+        """Build from the CLI / YAML string forms, reporting every problem of every field in one ConfigError.
+
+        A tier pattern has one rank per tier of ``tier_order`` when given (the default: the order of a
+        ``tiers`` string), else the paper's 3 (H;M;V) or 4 (H;M;L;V) values."""
         problems: list[str] = []
         codes = parse_language_list(languages, problems)
         tier_map = tier_assignment(tiers, problems)
-        rank_map = parse_ranks(ranks, codes, tier_map, problems)
+        if tier_order is None and isinstance(tiers, str):  # the tiers named, in order (an empty one included)
+            named = (part.partition(":")[0].strip().upper() for part in tiers.split(";") if part.strip())
+            tier_order = [t for t in dict.fromkeys(named) if t in TIERS]
+        rank_map = parse_ranks(ranks, codes, tier_map, problems, tier_order)
         target = parse_modules(modules, problems)
         specs = tuple(LanguageSpec(c, rank_map.get(c, 0), tier_map.get(c)) for c in dict.fromkeys(codes))
         try:

@@ -78,6 +78,15 @@ class LSLoHandle:
         with self.router.route(src_langs, tgt_langs, fallback):
             yield
 
+    @contextmanager
+    def base_only(self) -> Iterator[None]:
+        """Inside the block the model is its base alone (every adapter off), e.g. to compare with it."""
+        previous, self.router.base_only = self.router.base_only, True
+        try:
+            yield
+        finally:
+            self.router.base_only = previous
+
     # ------------------------------------------------------------------------------------ languages
     @property
     def layout(self) -> BankLayout:

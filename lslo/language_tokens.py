@@ -11,7 +11,7 @@ from __future__ import annotations
 import re
 from typing import Any
 
-from lslo.language_codes import language_name, lookup
+from lslo.language_codes import language_name, lookup, table
 
 M2M_TOKEN = re.compile(r"^__([a-z]{2,3}(?:_[A-Za-z]{2,4})?)__$")
 FLORES_TOKEN = re.compile(r"^[a-z]{3}_[A-Z][a-z]{3}$")
@@ -38,8 +38,9 @@ def language_tokens(tokenizer: Any) -> dict[str, int]:
 class LanguageVocabulary:
     """The base model's languages under the codes users send, and back."""
 
-    def __init__(self, tokenizer: Any) -> None:
-        self.tokens = language_tokens(tokenizer)
+    def __init__(self, tokenizer: Any, tokens: dict[str, int] | None = None) -> None:
+        self.tokens = language_tokens(tokenizer) if tokens is None else tokens
+        self.from_tokenizer = tokens is None
         self._from_user: dict[str, str] = {}
         self._to_user: dict[str, str] = {}
         for model_code in self.tokens:
@@ -49,6 +50,18 @@ class LanguageVocabulary:
             self._from_user.setdefault(user, model_code)
         for model_code in self.tokens:  # the model's own codes are accepted too
             self._from_user.setdefault(model_code, model_code)
+
+    @classmethod
+    def of_table(cls) -> LanguageVocabulary:
+        """Every language of the language table under its own code: what checks use while the base model's
+        tokenizer cannot be read, so that the other problems are still all found."""
+        return cls(None, {row.code: -1 for row in table()})
+
+    def unknown(self, code: str) -> str:
+        """Why ``code`` has no model code, for an error message."""
+        if self.from_tokenizer:
+            return f"the base model's tokenizer has no language token for {code!r}"
+        return f"{code!r} is not a known language code (lslo/data/languages.json lists them)"
 
     @property
     def model_codes(self) -> list[str]:

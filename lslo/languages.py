@@ -141,18 +141,21 @@ def _explicit_ranks(spec: str | Mapping[str, int], codes: Sequence[str], problem
     return ranks
 
 
-def _pattern_ranks(spec: str, codes: Sequence[str], tiers: Mapping[str, str], problems: list[str]) -> dict[str, int]:
-    """A tier pattern ``2;2;8`` (H;M;V) or ``2;2;8;8`` (H;M;L;V), looked up through ``tiers``."""
+def _pattern_ranks(spec: str, codes: Sequence[str], tiers: Mapping[str, str], problems: list[str],
+                   tier_order: Sequence[str] | None = None) -> dict[str, int]:
+    """A tier pattern: one value per tier of ``tier_order``, or ``2;2;8`` (H;M;V) / ``2;2;8;8`` (H;M;L;V)."""
     parts = [p.strip() for p in spec.split(";")]
-    if len(parts) not in PATTERN_TIERS:
-        problems.append(f"tier pattern {spec!r} must have 3 values (H;M;V) or 4 values (H;M;L;V)")
+    order = tuple(tier_order) if tier_order else PATTERN_TIERS.get(len(parts))
+    if order is None or len(parts) != len(order):
+        problems.append(f"tier pattern {spec!r} must have one value per tier given ({';'.join(tier_order)})"
+                        if tier_order else f"tier pattern {spec!r} must have 3 values (H;M;V) or 4 values (H;M;L;V)")
         return {}
     try:
         values = [int(p) for p in parts]
     except ValueError:
         problems.append(f"tier pattern {spec!r} must hold integers, like '2;2;8'")
         return {}
-    by_tier = dict(zip(PATTERN_TIERS[len(values)], values))
+    by_tier = dict(zip(order, values))
     ranks = {}
     for code in codes:
         tier = tiers.get(code)
@@ -163,8 +166,7 @@ def _pattern_ranks(spec: str, codes: Sequence[str], tiers: Mapping[str, str], pr
             )
         elif tier not in by_tier:
             problems.append(
-                f"language {code!r} is tier {tier}, which pattern {spec!r} "
-                f"({';'.join(PATTERN_TIERS[len(values)])}) has no rank for"
+                f"language {code!r} is tier {tier}, which pattern {spec!r} ({';'.join(order)}) has no rank for"
             )
         else:
             ranks[code] = by_tier[tier]
@@ -176,18 +178,21 @@ def parse_ranks(
     codes: Sequence[str],
     tiers: Mapping[str, str],
     problems: list[str],
+    tier_order: Sequence[str] | None = None,
 ) -> dict[str, int]:
     """Resolve the rank of every language in ``codes``.
 
     ``spec`` is an int (same rank everywhere), a mapping, ``en=2,oc=8`` (every language listed), or a tier
-    pattern ``2;2;8`` (H;M;V) / ``2;2;8;8`` (H;M;L;V) looked up through ``tiers``.
+    pattern looked up through ``tiers``: with ``tier_order`` (the tiers a user assigned, in their order) one
+    value per tier given (``--tiers 'H:en,fr;V:oc' --ranks 2;8``), else ``2;2;8`` (H;M;V) or ``2;2;8;8``
+    (H;M;L;V) as in the paper.
     """
     if isinstance(spec, int) or (isinstance(spec, str) and re.fullmatch(r"\s*-?\d+\s*", spec)):
         return {c: int(spec) for c in codes}
     if isinstance(spec, Mapping) or (isinstance(spec, str) and "=" in spec):
         return _explicit_ranks(spec, codes, problems)
     if isinstance(spec, str):
-        return _pattern_ranks(spec, codes, tiers, problems)
+        return _pattern_ranks(spec, codes, tiers, problems, tier_order)
     problems.append(f"ranks must be an int, a mapping or a string, not {type(spec).__name__}")
     return {}
 

@@ -138,7 +138,7 @@ class LSLoLinear(nn.Module):
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         # x: (rows, ..., in_features) -> (rows, ..., out_features)
-        if self._router.layout.total_rank == 0:  # every adapter unloaded: the base layer alone
+        if self._router.layout.total_rank == 0 or self._router.base_only:  # no adapters, or switched off
             return self.base(x)
         dropping = self.training and isinstance(self.dropout, nn.Dropout)
         if not torch.is_grad_enabled() and not dropping and not self.weight_learning and len(self.banks) == 1:

@@ -32,6 +32,7 @@ class Router:
         self.gates = gates
         self._rows: dict[Side, torch.Tensor] | None = None  # side -> (batch,) language indices
         self._cache: dict[tuple, torch.Tensor] = {}
+        self.base_only = False  # set by LSLoHandle.base_only(): every LSLo module is its base layer
 
     @property
     def layout(self) -> BankLayout:

@@ -57,3 +57,17 @@ def encode_sources(
 def decoder_prefix(tokenizer: Any, tgt_langs: Sequence[str], decoder_start_token_id: int) -> torch.Tensor:
     """(batch, 2) ``[decoder_start, __tgt__]``: forces each row's target language."""
     return torch.tensor([[decoder_start_token_id, lang_token_id(tokenizer, t)] for t in tgt_langs], dtype=torch.long)
+
+
+def encode_labels(
+    tokenizer: Any, texts: Sequence[str], tgt_langs: Sequence[str], max_length: int | None = None
+) -> torch.Tensor:
+    """(batch, len) training labels ``[__tgt__] pieces [eos]`` per row, -100 at padding (ignored by the loss).
+
+    Passed as ``labels=`` to an M2M100 model, whose decoder then reads ``[decoder_start, __tgt__] pieces``."""
+    if len(texts) != len(tgt_langs):
+        raise ValueError(f"{len(texts)} texts but {len(tgt_langs)} target languages")
+    body = piece_ids(tokenizer, texts, None if max_length is None else max_length - 2)
+    rows = [[lang_token_id(tokenizer, lang), *ids, tokenizer.eos_token_id] for lang, ids in zip(tgt_langs, body)]
+    ids, mask = pad_rows(rows, tokenizer.pad_token_id)
+    return ids.masked_fill(mask == 0, -100)

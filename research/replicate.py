@@ -81,7 +81,9 @@ def run_one(grid: Grid, name: str, spec: dict[str, Any], seed: int) -> dict[str,
     if result_file.is_file():  # finished before it was archived
         return archive_run(out, grid.archive)
     out.mkdir(parents=True, exist_ok=True)
-    settings = {"languages": grid.languages, "tiers": grid.tiers, **spec.get("settings", {}), "seed": seed,
+    # The paper's recipe: train on all of FLORES dev, ship the last epoch (the defaults hold out validation).
+    paper = {"split": "dev", "valid_share": 0, "select": "last"} if spec["command"] != "evaluate-base" else {}
+    settings = {"languages": grid.languages, "tiers": grid.tiers, **paper, **spec.get("settings", {}), "seed": seed,
                 "threads": threads, "base": str(base), "data": str(data), "out": str(out / "train"), "progress": False}
     if settings.get("bitext") == "@stats":  # bitext sizes of the miniature: training lines per language
         settings["bitext"] = str(data / "stats.json")

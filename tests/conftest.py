@@ -96,7 +96,8 @@ def base_dir(corpus_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path
 def finetune_args(base: Path, data: Path, out: Path, **overrides) -> dict:
     """Flags of a fast LSLo run on the session corpus (dict form of the CLI)."""
     args = dict(method="lslo", base=base, data=data, out=out, languages=TRAIN_LANGS, tiers=TRAIN_TIERS,
-                ranks="2;2;8", epochs=3, max_tokens=600, threads=1, progress=False, seed=0, log_every=5)
+                ranks="2;2;8", epochs=3, max_tokens=600, threads=1, progress=False, seed=0, log_every=5,
+                split="dev", valid_share=0, select="last")  # the paper's recipe: all of dev, the last epoch
     args.update(overrides)
     return args
 

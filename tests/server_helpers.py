@@ -2,9 +2,21 @@
 
 from __future__ import annotations
 
+import os
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+import httpx
+import pytest
 import torch
 from transformers import AutoTokenizer, M2M100ForConditionalGeneration
 
+from bench.loadgen import free_port
 from lslo.generation import GenerationSettings, translate
 from lslo.io import load_bundle
 from server.app import create_app
@@ -24,3 +36,29 @@ def reference(base, bundle, texts, source, target, beam=2, max_new_tokens=10):
     lslo = load_bundle(model, bundle)
     settings = GenerationSettings(num_beams=beam, max_new_tokens=max_new_tokens)
     return [translate(model, tokenizer, [t], [source], [target], settings, lslo)[0][0] for t in texts]
+
+
+@contextmanager
+def server_process(args: list[str], env: dict[str, str] | None = None, cwd: Path | None = None) -> Iterator[str]:
+    """``python -m server ARGS --port P`` as a real process; yields its URL once ``/ready`` answers, stops it
+    with SIGTERM afterwards and checks that it exited cleanly."""
+    port = free_port()
+    environment = {**os.environ, "LSLO_LOG_LEVEL": "warning", **(env or {})}
+    proc = subprocess.Popen([sys.executable, "-m", "server", *args, "--port", str(port), "--log-format", "text"],
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=environment, cwd=cwd)
+    url = f"http://127.0.0.1:{port}/"
+    try:
+        deadline = time.time() + 120
+        while time.time() < deadline:
+            try:
+                if httpx.get(url + "ready", timeout=2).status_code == 200:
+                    break
+            except httpx.TransportError:
+                time.sleep(0.3)
+        else:
+            pytest.fail("server did not become ready")
+        yield url
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        output = proc.communicate(timeout=60)[0]
+    assert proc.returncode == 0, output

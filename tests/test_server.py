@@ -3,23 +3,19 @@
 import concurrent.futures as cf
 import json
 import logging
-import os
 import re
-import signal
 import subprocess
 import sys
 import threading
 import time
 
-import httpx
 import pytest
 from fastapi.testclient import TestClient
 
-from bench.loadgen import free_port
 from conftest import randomize_adapters, tiny_model
 from lslo import LSLoConfig, inject
 from lslo.io import save_bundle
-from server_helpers import make_app, reference
+from server_helpers import make_app, reference, server_process
 
 TEXTS = ["The cat sleeps.", "We are going to the market.", "Le train part à huit heures.", "Das Wetter ist kalt.",
          "Ce champ est obligatoire.", "Where is the station?"]
@@ -312,22 +308,8 @@ def test_real_uvicorn_process_with_libretranslate_client(service_dirs):
     from libretranslatepy import LibreTranslateAPI
 
     base, bundle = service_dirs
-    port = free_port()
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "server", "--base", str(base), "--bundle", str(bundle), "--port", str(port),
-         "--beam", "2", "--max-new-tokens", "10", "--log-format", "text"],
-        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env={**os.environ, "LSLO_LOG_LEVEL": "warning"})
-    url = f"http://127.0.0.1:{port}/"
-    try:
-        deadline = time.time() + 120
-        while time.time() < deadline:
-            try:
-                if httpx.get(url + "ready", timeout=2).status_code == 200:
-                    break
-            except httpx.TransportError:
-                time.sleep(0.3)
-        else:
-            pytest.fail("server did not become ready")
+    with server_process(["--base", str(base), "--bundle", str(bundle), "--beam", "2", "--max-new-tokens", "10"]) \
+            as url:
         client = LibreTranslateAPI(url)
         expected = reference(base, bundle, ["The cat sleeps."], "en", "fr")[0]
         assert client.translate("The cat sleeps.", "en", "fr") == expected
@@ -346,10 +328,6 @@ def test_real_uvicorn_process_with_libretranslate_client(service_dirs):
         assert deep.translate("The cat sleeps.") == expected
         assert deep.translate_batch(["The cat sleeps.", TEXTS[1]]) == reference(base, bundle, ["The cat sleeps.",
                                                                                           TEXTS[1]], "en", "fr")
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        output = proc.communicate(timeout=60)[0]
-    assert proc.returncode == 0, output
 
 
 def test_startup_refuses_a_missing_base_or_mismatched_bundle(service_dirs, tmp_path):

@@ -20,9 +20,9 @@ def _problems(**kwargs) -> str:
 @pytest.mark.parametrize(
     "overrides,message",
     [
-        (dict(languages="en,fr,xx"), "'xx' has no file"),  # unknown to the data
-        (dict(languages="en,fr,Not-A-Code"), "not a valid code"),
-        (dict(languages="en,fr,oc", tiers="H:en,fr;V:oc"), "language 'oc' has no file"),
+        (dict(languages="en,fr,xx"), "no language token for 'xx'"),  # unknown to the base
+        (dict(languages="en,fr,Not-A-Code"), "no language token for 'Not-A-Code'"),
+        (dict(languages="en,fr,oc", tiers="H:en,fr;V:oc"), "the data has no text in oc"),
         (dict(ranks="en=2,fr=0,de=2,nl=2"), "rank of 'fr' is 0"),
         (dict(ranks="en=2,fr=-3,de=2,nl=2"), "rank of 'fr' is -3"),
         (dict(prune=1.0), "must be in [0, 1)"),
@@ -58,7 +58,8 @@ def test_unreadable_base_directory(corpus_dir, tmp_path):
 def test_every_problem_at_once(corpus_dir, tmp_path):
     text = _problems(**finetune_args(tmp_path / "nowhere", corpus_dir, tmp_path / "o", languages="en,fr,qq",
                                      ranks="en=2,fr=0,qq=2", prune=0.5, prune_start=3, prune_epochs=3, epochs=4))
-    for part in ("nowhere does not exist", "'qq' has no file", "rank of 'fr' is 0", "E + k = 6 exceeds T = 4"):
+    for part in ("nowhere does not exist", "'qq' is not a known language code", "rank of 'fr' is 0",
+                 "E + k = 6 exceeds T = 4"):
         assert part in text, part
 
 

@@ -154,9 +154,15 @@ def test_evaluate_bundle_and_base(base_dir, corpus_dir, tmp_path):
         assert rows["ids"] == list(range(4)) and len(rows["hypotheses"]) == 4
         summed = np.asarray(rows["bleu_stats"]).sum(axis=0)
         assert bleu_from_statistics(summed) == pytest.approx(result["directions"][direction]["spbleu"], abs=1e-9)
-    pretrain = run_evaluate(EvaluateSettings(base=base_dir, data=corpus_dir, languages="en,fr", tiers="H:en,fr",
-                                             max_sents=3, beam=1, progress=False))
-    assert pretrain["name"] == "Pretrain" and set(pretrain["groups_spbleu"]) == {"H2H", "AVG"}
+    # The base-alone row beside the bundle's is the base evaluated on its own.
+    pretrain = run_evaluate(EvaluateSettings(base=base_dir, data=corpus_dir, max_sents=4, beam=2, progress=False,
+                                             languages="en,fr,de,nl", tiers="H:en,fr;M:de;V:nl"))
+    assert pretrain["name"] == "Pretrain" and pretrain["base_alone"] is None
+    assert result["base_alone"]["directions"] == pretrain["directions"]
+    assert "| Base alone |" in result["table_markdown"] and "| en→fr |" in result["directions_markdown"]
+    pair = run_evaluate(EvaluateSettings(base=base_dir, data=corpus_dir, languages="en,fr", tiers="H:en,fr",
+                                         max_sents=3, beam=1, progress=False))
+    assert set(pair["groups_spbleu"]) == {"H2H", "AVG"}
 
 
 def test_full_finetuning_writes_a_model(base_dir, corpus_dir, tmp_path):
@@ -210,7 +216,12 @@ def test_two_gloo_processes_match_one(base_dir, corpus_dir, tmp_path):
             moved = max(moved, float(one[code][key].abs().max()))
     assert moved > 0.01  # the adapters did train
     log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]
-    assert log[0]["world_size"] == 2
+    assert next(e for e in log if e["event"] == "start")["world_size"] == 2
+    # validation (a held-out share by default): each rank scores a part, the sums are all-reduced
+    one_valid, two_valid = (json.loads((d / "validation.json").read_text()) for d in (tmp_path / "one", out))
+    assert [e["epoch"] for e in two_valid["epochs"]] == [1, 2] and two_valid["pairs"] == one_valid["pairs"] > 0
+    for a, b in zip(one_valid["epochs"], two_valid["epochs"]):
+        assert a["loss"] == pytest.approx(b["loss"], abs=1e-4)
 
 
 def test_export_packs_an_fp16_base_and_bundle_that_load(base_dir, corpus_dir, tmp_path):

@@ -1,5 +1,7 @@
-"""``init-base``: a SentencePiece tokenizer trained on the data and a randomly initialised M2M100 of a preset
-size, saved as a Hugging Face model directory (the starting point of ``pretrain``)."""
+"""``init-base``: a tokenizer trained on the data and a randomly initialised M2M100 of a preset size, saved as a
+Hugging Face model directory (the starting point of ``pretrain``). The tokenizer is M2M-100's (SentencePiece,
+``__en__`` tokens) or NLLB-200's (``tokenizer.json``, ``eng_Latn`` tokens); the data is any form ``--data``
+takes (see ``training.corpora``)."""
 
 from __future__ import annotations
 
@@ -12,10 +14,12 @@ from pydantic import Field
 from transformers import M2M100Config, M2M100ForConditionalGeneration
 
 from lslo.errors import raise_if_problems
+from lslo.language_codes import lookup
+from lslo.language_tokens import LanguageVocabulary
 from lslo.languages import parse_language_list
-from training.flores import missing_languages, read_split
+from training.corpora import DataReport, detect_format, read_corpus
 from training.settings import Settings
-from training.tokenizer import M2M100_CODES, build_tokenizer, model_vocab_size
+from training.tokenizer import M2M100_CODES, build_nllb_tokenizer, build_tokenizer, model_vocab_size
 
 SIZE_PRESETS = {
     "test": dict(d_model=32, layers=2, ffn=64, heads=4),  # for tests: seconds
@@ -25,41 +29,62 @@ SIZE_PRESETS = {
 
 
 class InitBaseSettings(Settings):
-    data: Path = Field(description="data directory (FLORES layout) whose text trains the SentencePiece model")
-    languages: str = Field(description="lang12, lang30 or a comma list of codes")
+    data: Path = Field(description="data whose text trains the tokenizer (any form finetune's --data takes)")
+    languages: str = Field("auto", description="auto (every language of the data), lang12, lang30 or a comma list")
+    tokenizer: Literal["m2m", "nllb"] = Field("m2m", description="M2M-100's format (__en__ tokens) or NLLB-200's "
+                                                                 "(eng_Latn tokens)")
     out: Path = Field(description="where to write the model and tokenizer")
     preset: Literal["test", "tiny", "small"] = Field("tiny", description="model size")
     vocab_size: int = Field(8000, ge=32, description="SentencePiece pieces (a soft limit on small data)")
-    spm_splits: str = Field("train,dev", description="splits whose text trains the SentencePiece model "
+    spm_splits: str = Field("train,dev", description="FLORES data: splits whose text trains the tokenizer "
                                                      "(missing splits are skipped; never the test split)")
     dropout: float = Field(0.1, ge=0, lt=1)
     max_positions: int = Field(256, ge=16)
     seed: int = 0
 
 
+def tokenizer_text(settings: InitBaseSettings, problems: list[str]) -> tuple[list[str], list[str], list[str]]:
+    """(lines, language codes, splits read): the text of the chosen languages that trains the tokenizer."""
+    flores = detect_format(settings.data) == "flores"
+    splits = [s.strip() for s in settings.spm_splits.split(",") if (settings.data / s.strip()).is_dir()] \
+        if flores else ["all"]
+    if flores and not splits:
+        problems.append(f"none of the splits {settings.spm_splits!r} exists in {settings.data}")
+    report = DataReport()
+    corpora = [read_corpus(settings.data, split, report) for split in splits]
+    problems.extend(report.problems)
+    found = sorted({c for corpus in corpora if corpus for c in corpus.train.languages})
+    if settings.languages == "auto":
+        codes = [c for c in found if lookup(c) is not None]
+    else:
+        codes = parse_language_list(settings.languages, problems)
+        missing = [c for c in codes if not any(lookup(f) and lookup(f) == lookup(c) for f in found)]
+        if missing and not report.problems:
+            problems.append(f"the data has no text in {', '.join(missing)} (it has {', '.join(found)})")
+    wanted = {lookup(c) for c in codes}
+    lines = [line for corpus in corpora if corpus for code, column in corpus.train.lines.items()
+             if lookup(code) in wanted for line in column if line]
+    return lines, codes, splits
+
+
 def run_init_base(settings: InitBaseSettings) -> Path:
     problems: list[str] = settings.problems()
-    codes = parse_language_list(settings.languages, problems)
-    unsupported = [c for c in codes if c not in M2M100_CODES]
-    if unsupported:
-        problems.append(f"languages {unsupported} have no M2M-100 language token; the tokenizer built here "
-                        "supports M2M-100's 100 codes")
-    splits = [s.strip() for s in settings.spm_splits.split(",") if (settings.data / s.strip()).is_dir()]
-    if not splits:
-        problems.append(f"none of the splits {settings.spm_splits!r} exists in {settings.data}")
-    for split in splits:
-        problems.extend(missing_languages(settings.data, split, codes))
+    lines, codes, splits = tokenizer_text(settings, problems)
+    if settings.tokenizer == "m2m":
+        vocabulary = LanguageVocabulary(None, {c: -1 for c in M2M100_CODES})
+        unsupported = [c for c in codes if vocabulary.model_code(c) is None]
+        if unsupported:
+            problems.append(f"languages {unsupported} have no M2M-100 language token: use --tokenizer nllb (202 "
+                            "languages)")
     if settings.out.exists() and any(settings.out.iterdir()):
         problems.append(f"{settings.out} exists and is not empty")
     raise_if_problems(problems, "inputs")
 
-    lines: list[str] = []
-    for split in splits:
-        data = read_split(settings.data, split, codes)
-        for code in codes:
-            lines += [line for line in data.lines[code] if line]
     settings.out.mkdir(parents=True, exist_ok=True)
-    tokenizer = build_tokenizer(lines, settings.out, settings.vocab_size)
+    build = build_tokenizer if settings.tokenizer == "m2m" else build_nllb_tokenizer
+    tokenizer = build(lines, settings.out, settings.vocab_size)
+    model_codes = LanguageVocabulary(tokenizer)
+    codes = [model_codes.model_code(c) or c for c in codes]
     size = SIZE_PRESETS[settings.preset]
     config = M2M100Config(
         vocab_size=model_vocab_size(tokenizer), d_model=size["d_model"], encoder_layers=size["layers"],
@@ -78,7 +103,8 @@ def run_init_base(settings: InitBaseSettings) -> Path:
     generation.pad_token_id = tokenizer.pad_token_id
     generation.bos_token_id = 0
     model.save_pretrained(settings.out)
-    info = {"preset": settings.preset, "languages": codes, "vocab_size": config.vocab_size,
+    info = {"preset": settings.preset, "tokenizer": settings.tokenizer, "languages": codes,
+            "vocab_size": config.vocab_size,
             "sentencepiece_pieces": tokenizer.vocab_size, "spm_splits": splits, "seed": settings.seed,
             "parameters": sum(p.numel() for p in model.parameters()), "data": str(settings.data)}
     (settings.out / "base_info.json").write_text(json.dumps(info, indent=1), encoding="utf-8")

@@ -38,6 +38,31 @@ def mask_buffers(model: nn.Module) -> dict[str, torch.Tensor]:
     return {n: b for n, b in model.named_buffers() if n.endswith("prune_mask") and b is not None}
 
 
+def trained_state(model: nn.Module) -> dict[str, torch.Tensor]:
+    """Trainable parameters (``param.*``) and pruning masks (``mask.*``) on the CPU: what a run changes."""
+    tensors = {f"param.{n}": p.detach().cpu().clone().contiguous() for n, p in trainable_named(model).items()}
+    tensors.update({f"mask.{n}": m.cpu().clone().contiguous() for n, m in mask_buffers(model).items()})
+    return tensors
+
+
+def restore_trained(model: nn.Module, tensors: dict[str, torch.Tensor], where: Path) -> None:
+    """Put ``trained_state`` tensors back into ``model`` (parameters copied in place, masks re-attached)."""
+    named = trainable_named(model)
+    missing = [n for n in named if f"param.{n}" not in tensors]
+    if missing:
+        raise RuntimeError(f"{where} lacks {len(missing)} parameters (e.g. {missing[0]}): "
+                           "it was written by a different configuration")
+    device_of = {n: p.device for n, p in named.items()}
+    with torch.no_grad():
+        for name, param in named.items():
+            param.copy_(tensors[f"param.{name}"])
+        for key, value in tensors.items():
+            if key.startswith("mask."):
+                module_path, _, buffer = key[len("mask."):].rpartition(".")
+                module = model.get_submodule(module_path)
+                setattr(module, buffer, value.to(device_of.get(f"{module_path}.lora_B", value.device)))
+
+
 def _gather_rng(info: DistInfo) -> list[torch.Tensor]:
     state = torch.get_rng_state()
     if not info.enabled:
@@ -107,20 +132,8 @@ def load_checkpoint(
     folder = out_dir / CHECKPOINT_DIR
     meta = json.loads((folder / "state.json").read_text(encoding="utf-8"))
     tensors = load_file(str(folder / "state.safetensors"))
+    restore_trained(model, tensors, folder)
     named = trainable_named(model)
-    missing = [n for n in named if f"param.{n}" not in tensors]
-    if missing:
-        raise RuntimeError(f"checkpoint in {folder} lacks {len(missing)} parameters (e.g. {missing[0]}): "
-                           "it was written by a different configuration")
-    device_of = {n: p.device for n, p in named.items()}
-    with torch.no_grad():
-        for name, param in named.items():
-            param.copy_(tensors[f"param.{name}"])
-        for key, value in tensors.items():
-            if key.startswith("mask."):
-                module_path, _, buffer = key[len("mask."):].rpartition(".")
-                module = model.get_submodule(module_path)
-                setattr(module, buffer, value.to(device_of.get(f"{module_path}.lora_B", value.device)))
     state: dict[int, dict[str, Any]] = {}
     index = {id(p): i for i, p in enumerate(p for g in optimizer.param_groups for p in g["params"])}
     for name, param in named.items():

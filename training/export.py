@@ -7,14 +7,15 @@ base it was trained on; the fingerprint tolerates the cast (see ``lslo.io.finger
 from __future__ import annotations
 
 import shutil
+import sys
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 from pydantic import Field
 
 from lslo.devices import DTYPES
-from lslo.errors import raise_if_problems
+from lslo.errors import AdapterFileError, raise_if_problems
 from lslo.io import load_bundle, read_manifest, save_bundle
 from training.prepare import load_base_model, read_base
 from training.settings import Settings
@@ -25,6 +26,26 @@ class ExportSettings(Settings):
     bundle: Path = Field(description="adapter bundle to pack")
     out: Path = Field(description="writes <out>/base and <out>/bundle")
     dtype: Literal["fp32", "fp16", "bf16"] = Field("fp16", description="storage dtype of base and adapters")
+    force: bool = Field(False, description="export even a bundle that did worse than its base alone on validation")
+
+
+def ship_problem(validation: dict[str, Any] | None) -> str | None:
+    """Why a bundle should not ship: on its validation data it did worse than the base alone (a higher loss, or
+    a lower chrF++ where one was measured). None when it did not, or when it was trained without validation."""
+    if not validation:
+        return None
+    worse = []
+    loss, base_loss = validation.get("loss"), validation.get("base_loss")
+    if loss is not None and base_loss is not None and loss > base_loss:
+        worse.append(f"loss {loss:.4f} against {base_loss:.4f} (+{loss - base_loss:.4f})")
+    chrf, base_chrf = validation.get("chrf"), validation.get("base_chrf")
+    if chrf is not None and base_chrf is not None and chrf < base_chrf:
+        worse.append(f"chrF++ {chrf:.2f} against {base_chrf:.2f} ({chrf - base_chrf:+.2f})")
+    if not worse:
+        return None
+    return (f"the bundle is worse than its base alone on its validation data ({validation.get('pairs')} pairs, "
+            f"epoch {validation.get('selected_epoch')}): {'; '.join(worse)}. Serving the base alone would "
+            "translate better; pass --force to export it anyway")
 
 
 def run_export(settings: ExportSettings) -> Path:
@@ -32,8 +53,22 @@ def run_export(settings: ExportSettings) -> Path:
     tokenizer, _ = read_base(settings.base, problems)
     if settings.out.exists() and any(settings.out.iterdir()):
         problems.append(f"{settings.out} exists and is not empty")
+    manifest = None
+    try:
+        manifest = read_manifest(settings.bundle)
+    except AdapterFileError as err:
+        problems.append(str(err))
+    validation = manifest.extra.get("validation") if manifest is not None else None
+    problem = ship_problem(validation)
+    if problem and not settings.force:
+        problems.append(problem)
     raise_if_problems(problems, "inputs")
-    manifest = read_manifest(settings.bundle)
+    assert manifest is not None
+    if problem:
+        print(f"warning (--force): {problem.split('. Serving')[0]}", file=sys.stderr)
+    elif not validation:
+        print("note: the bundle was trained without validation data; nothing shows it beats its base alone",
+              file=sys.stderr)
     model = load_base_model(settings.base, torch.device("cpu")).eval()
     model.to(DTYPES[settings.dtype])
     model.save_pretrained(settings.out / "base")

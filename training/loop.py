@@ -98,6 +98,7 @@ class TrainingRun:
     on_epoch_start: Callable[[int], None] | None = None
     on_epoch_end: Callable[[int], None] | None = None
     settings_record: dict[str, Any] = field(default_factory=dict)
+    stop_requested: bool = False  # set by an epoch-end hook (early stopping): the run ends after that epoch
 
     def batches(self, epoch: int) -> list[list[list[int]]]:
         """Optimizer steps of ``epoch``: each a list of ``accum`` global batches (example indices)."""
@@ -238,5 +239,7 @@ def train(run: TrainingRun) -> bool:
         checkpoint(run)
         if run.on_epoch_end:
             run.on_epoch_end(epoch)
+        if run.stop_requested:
+            break
     run.log.write("done", step=run.position.global_step)
     return True

@@ -51,11 +51,13 @@ def tokenize_split(tokenizer: Any, split: ParallelSplit, max_len: int) -> dict[s
 
 
 def build_examples(
-    tokenizer: Any, split: ParallelSplit, languages: Sequence[str], max_len: int = 256
+    tokenizer: Any, split: ParallelSplit, languages: Sequence[str], max_len: int = 256,
+    chosen: Sequence[tuple[str, str]] | None = None,
 ) -> list[Example]:
+    """One example per segment and direction (every ordered pair of ``languages``, or the ``chosen`` ones)."""
     encoded = tokenize_split(tokenizer, split, max_len)
     examples = []
-    for src, tgt in directions(languages):
+    for src, tgt in chosen if chosen is not None else directions(languages):
         for seg in range(split.size):
             s, t = encoded[src][seg], encoded[tgt][seg]
             if s is not None and t is not None:

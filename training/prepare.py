@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+import sys
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -13,13 +13,12 @@ from torch import nn
 from transformers import AutoTokenizer, M2M100Config, M2M100ForConditionalGeneration
 
 from lslo.devices import autocast_dtype, resolve_device
-from lslo.errors import ConfigError, LSLoError
+from lslo.errors import ConfigError
 from lslo.handle import LSLoHandle
-from lslo.languages import parse_language_list
-from lslo.tokenization import lang_token_id
 from training.checkpoint import checkpoint_exists, load_checkpoint
+from training.corpora import DataReport, read_flores_split
+from training.data import TrainingData, training_data
 from training.distributed import DistInfo
-from training.flores import missing_languages
 from training.loop import JsonlLog, TrainingRun
 from training.pairs import Example
 from training.settings import TrainSettings
@@ -30,9 +29,20 @@ RESUMABLE_CHANGES = {"resume", "stop_after_steps", "progress", "threads", "save_
 
 @dataclass
 class Inputs:
+    """What the checks read. A part is None where it could not be read; a problem then says why, and the
+    recipe raises before using it."""
+
     tokenizer: Any
-    model_config: M2M100Config
-    languages: list[str]
+    model_config: M2M100Config | None
+    data: TrainingData | None
+
+    @property
+    def languages(self) -> list[str]:  # the base model's codes
+        return self.data.languages if self.data is not None else []
+
+    @property
+    def complete(self) -> bool:
+        return self.tokenizer is not None and self.model_config is not None and self.data is not None
 
 
 def read_base(base: Path, problems: list[str]) -> tuple[Any, M2M100Config | None]:
@@ -65,42 +75,30 @@ def check_device(choice: str, problems: list[str]) -> None:
         problems.append(f"--device: {err}")
 
 
-def check_languages_in_tokenizer(tokenizer: Any, codes: Sequence[str], problems: list[str]) -> None:
-    for code in codes:
-        try:
-            lang_token_id(tokenizer, code)
-        except LSLoError:
-            problems.append(f"the base model's tokenizer has no language token for {code!r}")
-
-
-def gather_inputs(
-    settings: TrainSettings, problems: list[str], splits: Sequence[str] | None = None
-) -> Inputs | None:
-    """Check the base directory, languages, data files, tokenizer coverage and output directory.
+def gather_inputs(settings: TrainSettings, problems: list[str]) -> Inputs:
+    """Check the base directory, the data (read whole: every problem of every file), the languages against the
+    tokenizer, and the output directory.
 
     Problems are appended (after the settings' own cross-field problems); the recipe adds its own checks and
-    raises them all together.
+    raises them all together. What the data reader skipped (empty lines, duplicates...) is printed here.
     """
     problems.extend(settings.problems())
     check_device(settings.device, problems)
     tokenizer, config = read_base(settings.base, problems)
-    codes = parse_language_list(settings.languages, problems)
-    for split in splits or [settings.split]:
-        if not (settings.data / split).is_dir():
-            problems.append(f"data directory {settings.data} has no {split!r} split ({settings.data / split}/)")
-        else:
-            problems.extend(missing_languages(settings.data, split, codes))
-    if tokenizer is not None:
-        check_languages_in_tokenizer(tokenizer, codes, problems)
+    data = training_data(settings, tokenizer, problems)
+    if data is not None and data.notes:
+        print("data: " + "; ".join(data.notes), file=sys.stderr)
+    if settings.eval_groups and data is not None:
+        report = DataReport()
+        read_flores_split(settings.data, settings.eval_split, report, data.languages)
+        problems.extend(report.problems)
     has_checkpoint = checkpoint_exists(settings.out)
     if has_checkpoint and not settings.resume:
         problems.append(f"{settings.out} already holds a checkpoint: pass --resume to continue it, or choose another"
                         " --out")
     if settings.resume and not has_checkpoint:
         problems.append(f"--resume given, but {settings.out} holds no checkpoint")
-    if tokenizer is None or config is None:
-        return None
-    return Inputs(tokenizer, config, codes)
+    return Inputs(tokenizer, config, data)
 
 
 def load_base_model(base: Path, device: torch.device) -> M2M100ForConditionalGeneration:
@@ -137,6 +135,10 @@ def prepare_run(
         trained = nn.parallel.DistributedDataParallel(
             model, device_ids=[device.index] if device.type == "cuda" else None,
             find_unused_parameters=layerdrop > 0,
+            # M2M-100's only buffers are its sinusoidal positions, which grow on the rank that translates a
+            # long text (per-epoch evaluation, validation chrF++ run on rank 0): broadcasting them would send
+            # tensors of different sizes. They are a pure function of their size, so nothing needs syncing.
+            broadcast_buffers=False,
         )
     settings.out.mkdir(parents=True, exist_ok=True)
     record = settings_record(settings, recipe)

@@ -1,7 +1,8 @@
-"""``evaluate``: spBLEU and chrF++ for every direction of a split, and the paper's group table.
+"""``evaluate``: spBLEU and chrF++ for every direction of the test data, and the paper's group table.
 
-Evaluates a bundle (``--bundle``), a fully fine-tuned model (``--model``) or the base alone (the paper's
-"Pretrain" row). Languages and tiers default to the bundle's.
+Evaluates a bundle (``--bundle``) or a fully fine-tuned model (``--model``) next to the base alone, or the base
+alone (the paper's "Pretrain" row). Languages and tiers default to the bundle's. Directions are those of the
+languages with text on both sides in the data (every ordered pair for FLORES).
 """
 
 from __future__ import annotations
@@ -17,23 +18,33 @@ from pydantic import Field
 
 from lslo.devices import resolve_device
 from lslo.errors import AdapterFileError, raise_if_problems
+from lslo.handle import LSLoHandle
 from lslo.io import BundleManifest, load_bundle, read_manifest
+from lslo.language_tokens import LanguageVocabulary
 from lslo.languages import parse_language_list, tier_assignment
-from training.evaluation import evaluate_split
-from training.flores import missing_languages, read_split
+from training.corpora import DataReport, read_test_data
+from training.data import in_model_codes
+from training.evaluation import EvaluationResult, evaluate_split
+from training.flores import ParallelSplit
 from training.metrics import group_order, markdown_table
-from training.prepare import check_device, check_languages_in_tokenizer, load_base_model, read_base
+from training.prepare import check_device, load_base_model, read_base
 from training.settings import Settings
+
+BASE_ROW = "Base alone"
 
 
 class EvaluateSettings(Settings):
     base: Path = Field(description="base model directory")
     bundle: Path | None = Field(None, description="LSLo adapter bundle to evaluate")
     model: Path | None = Field(None, description="fully fine-tuned model directory to evaluate instead of the base")
-    data: Path = Field(description="data directory (FLORES-101 or FLORES-200 layout)")
-    split: str = Field("devtest")
-    languages: str | None = Field(None, description="default: the bundle's languages")
-    tiers: str | None = Field(None, description="tier assignment; default: the bundle's tiers, else the lang30 table")
+    data: Path = Field(description="test data: a FLORES directory (--split), or any form finetune's --data takes "
+                                   "(its test*/devtest* part when it has one, else all of it)")
+    split: str = Field("auto", description="FLORES split (auto: devtest); other data: auto (test part) or all")
+    languages: str | None = Field(None, description="default: the bundle's languages, else every language of the "
+                                                    "data that the base has")
+    tiers: str | None = Field(None, description="tier assignment; default: the bundle's tiers, else the lang30 table "
+                                                "(languages without a tier count in AVG only)")
+    base_row: bool = Field(True, description="evaluate the base alone too, next to a --bundle or --model")
     beam: int = Field(5, ge=1)
     max_sents: int | None = Field(None, ge=1, description="segments per direction (default: all)")
     max_tokens: int = Field(6000, ge=64, description="token budget of one generation batch (divided by the beam)")
@@ -55,33 +66,42 @@ class EvaluateSettings(Settings):
 @dataclass
 class EvaluationInputs:
     tokenizer: Any
-    codes: list[str]
+    base_tokenizer: Any
+    codes: list[str]  # the model's codes
     tiers: dict[str, str | None]
     spm_model: Path
+    split: ParallelSplit
 
 
-def evaluation_languages(
-    settings: EvaluateSettings, manifest: BundleManifest | None, problems: list[str]
-) -> tuple[list[str], dict[str, str | None]]:
-    """Languages (given, else the bundle's) and their tiers (given, else the bundle's, else the lang30 table)."""
+def evaluation_languages(settings: EvaluateSettings, manifest: BundleManifest | None, vocabulary: LanguageVocabulary,
+                         found: list[str], problems: list[str]) -> tuple[list[str], dict[str, str | None]]:
+    """Languages (given, else the bundle's, else the data's) and tiers (given, else the bundle's, else the lang30
+    table), in the model's codes."""
     if settings.languages:
-        codes = parse_language_list(settings.languages, problems)
+        codes = []
+        for code in parse_language_list(settings.languages, problems):
+            model = vocabulary.model_code(code)
+            if model is None:
+                problems.append(vocabulary.unknown(code))
+            else:
+                codes.append(model)
     elif manifest is not None:
         codes = list(manifest.languages)
     else:
-        codes = []
-        problems.append("--languages is required when no --bundle is given")
+        codes = found
     if settings.tiers is not None or manifest is None:
-        tiers: dict[str, str | None] = dict(tier_assignment(settings.tiers, problems))
+        assigned = tier_assignment(settings.tiers, problems)
+        tiers: dict[str, str | None] = {c: None for c in codes}
+        tiers.update({m: t for c, t in assigned.items() if (m := vocabulary.model_code(c)) in tiers})
     else:
         tiers = {c: v.get("tier") for c, v in manifest.languages.items()}
     if manifest is not None:
         extra = [c for c in codes if c not in manifest.languages]
         if extra:
             problems.append(f"the bundle has no adapter for {extra}")
-    missing_tier = [c for c in codes if tiers.get(c) is None]
-    if missing_tier:
-        problems.append(f"no resource tier for {missing_tier}: give --tiers like 'H:en,fr;V:oc'")
+    missing = [c for c in codes if c not in found]
+    if missing:
+        problems.append(f"the data has no text in {', '.join(missing)} (it has {', '.join(found) or 'none'})")
     return codes, tiers
 
 
@@ -89,7 +109,8 @@ def check_inputs(settings: EvaluateSettings) -> EvaluationInputs:
     """Every input checked before any model is loaded; one ConfigError with every problem."""
     problems: list[str] = settings.problems()
     check_device(settings.device, problems)
-    tokenizer, _ = read_base(settings.base, problems)
+    base_tokenizer, _ = read_base(settings.base, problems)
+    tokenizer = base_tokenizer
     if settings.model is not None:
         tokenizer, _ = read_base(settings.model, problems)
     manifest = None
@@ -98,47 +119,80 @@ def check_inputs(settings: EvaluateSettings) -> EvaluationInputs:
             manifest = read_manifest(settings.bundle)
         except AdapterFileError as err:
             problems.append(str(err))
-    codes, tiers = evaluation_languages(settings, manifest, problems)
-    if not (settings.data / settings.split).is_dir():
-        problems.append(f"data directory {settings.data} has no {settings.split!r} split")
-    else:
-        problems.extend(missing_languages(settings.data, settings.split, codes))
-    if tokenizer is not None:
-        check_languages_in_tokenizer(tokenizer, codes, problems)
+    report = DataReport()
+    data = read_test_data(settings.data, settings.split, report)
+    problems.extend(report.problems)
+    vocabulary = LanguageVocabulary(tokenizer) if tokenizer is not None else LanguageVocabulary.of_table()
+    split = ParallelSplit("none", (), {}, {})
+    if data is not None:
+        codes = {c: m for c in data.languages if (m := vocabulary.model_code(c)) is not None}
+        split = in_model_codes(data, codes, list(codes.values()))
+    codes, tiers = evaluation_languages(settings, manifest, vocabulary, list(split.languages), problems)
     spm_model = settings.spm or (settings.base / "sentencepiece.bpe.model")
     if not Path(spm_model).is_file():
         problems.append(f"SentencePiece model for spBLEU not found at {spm_model} (give --spm)")
     raise_if_problems(problems, "inputs")
-    return EvaluationInputs(tokenizer, codes, tiers, Path(spm_model))
+    return EvaluationInputs(tokenizer, base_tokenizer, codes, tiers, Path(spm_model), split)
+
+
+def direction_table(rows: dict[str, EvaluationResult], metric: str) -> str:
+    """Per direction, each row's score (and, with a base-alone row, the difference to it) as Markdown."""
+    names = list(rows)
+    base = rows.get(BASE_ROW)
+    others = [n for n in names if n != BASE_ROW]
+    head = "| Direction | " + " | ".join(names) + (" | Δ" * len(others) if base else "") + " |"
+    rule = "|---|" + "---:|" * (len(names) + (len(others) if base else 0))
+    lines = [head, rule]
+    for pair in next(iter(rows.values())).spbleu:
+        scores = [getattr(rows[n], metric).get(pair) for n in names]
+        cells = [f"{v:.2f}" if v is not None else "-" for v in scores]
+        if base:
+            cells += [f"{getattr(rows[n], metric)[pair] - getattr(base, metric)[pair]:+.2f}" for n in others]
+        lines.append(f"| {pair[0]}→{pair[1]} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
 
 
 def run_evaluate(settings: EvaluateSettings) -> dict:
     started = time.time()
     inputs = check_inputs(settings)
-    codes, tiers = inputs.codes, inputs.tiers
+    codes, tiers, split = inputs.codes, inputs.tiers, inputs.split
     if settings.threads:
         torch.set_num_threads(settings.threads)
     device = resolve_device(settings.device)
     model = load_base_model(settings.model or settings.base, device).eval()
     lslo = load_bundle(model, settings.bundle, languages=codes) if settings.bundle is not None else None
-    split = read_split(settings.data, settings.split, codes)
-    result = evaluate_split(model, inputs.tokenizer, split, codes, tiers, inputs.spm_model, lslo,
-                            max_sents=settings.max_sents, beam=settings.beam, max_tokens=settings.max_tokens,
-                            progress=settings.progress)
+
+    def evaluate(model: Any, tokenizer: Any, lslo: LSLoHandle | None) -> EvaluationResult:
+        return evaluate_split(model, tokenizer, split, codes, tiers, inputs.spm_model, lslo,
+                              max_sents=settings.max_sents, beam=settings.beam, max_tokens=settings.max_tokens,
+                              progress=settings.progress)
+
     name = settings.name or ("Ft-all" if settings.model else
                              f"LSLo ({settings.bundle.name})" if settings.bundle else "Pretrain")
+    rows: dict[str, EvaluationResult] = {}
+    if settings.base_row and lslo is not None:
+        with lslo.base_only():
+            rows[BASE_ROW] = evaluate(model, inputs.tokenizer, lslo)
+    elif settings.base_row and settings.model is not None:
+        base = load_base_model(settings.base, device).eval()
+        rows[BASE_ROW] = evaluate(base, inputs.base_tokenizer, None)
+        del base
+    result = rows[name] = evaluate(model, inputs.tokenizer, lslo)
     columns = [*group_order({c: tiers[c] for c in codes}), "AVG"]
-    table = markdown_table({name: result.groups}, columns)
-    chrf_table = markdown_table({name: result.chrf_groups}, columns)
+    table = markdown_table({n: r.groups for n, r in rows.items()}, columns)
+    chrf_table = markdown_table({n: r.chrf_groups for n, r in rows.items()}, columns)
+    per_direction = direction_table(rows, "chrf")
     seconds = round(time.time() - started, 1)
-    print(f"spBLEU on {settings.data}/{settings.split}, beam {settings.beam}, "
+    print(f"spBLEU on {settings.data} ({split.name}), beam {settings.beam}, "
           f"{result.segments} segments per direction, {len(result.spbleu)} directions "
           f"(SentencePiece model: {result.spm_model})\n")
     print(table)
-    print(f"\nchrF++\n\n{chrf_table}\n\n({seconds}s)")
-    payload = {"name": name, "table_markdown": table, "chrf_table_markdown": chrf_table, "seconds": seconds,
+    print(f"\nchrF++\n\n{chrf_table}\n\nchrF++ by direction\n\n{per_direction}\n\n({seconds}s)")
+    payload = {"name": name, "table_markdown": table, "chrf_table_markdown": chrf_table,
+               "directions_markdown": per_direction, "seconds": seconds,
                "bundle": str(settings.bundle) if settings.bundle else None,
-               "model": str(settings.model) if settings.model else None, **result.to_json()}
+               "model": str(settings.model) if settings.model else None, **result.to_json(),
+               "base_alone": rows[BASE_ROW].to_json() if BASE_ROW in rows else None}
     for path, text in ((settings.json_out, json.dumps(payload, indent=1, ensure_ascii=False)),
                        (settings.markdown, table + "\n")):
         if path:

@@ -26,7 +26,7 @@ from lslo.pruning import PruningSchedule, SubspaceScore, language_pools, layer_p
 from training.distributed import leaving_together
 from training.loop import train
 from training.plots import plot_demand
-from training.recipes.finetune import LSLoSettings, attach_pruning, start_run
+from training.recipes.common import LSLoSettings, attach_pruning, start_run
 
 
 class SubspaceSettings(LSLoSettings):

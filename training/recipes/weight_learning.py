@@ -13,7 +13,7 @@ from lslo.weight_learning import layer_map_from_weights, read_weights
 from training.distributed import leaving_together
 from training.loop import train
 from training.plots import plot_weights
-from training.recipes.finetune import LSLoSettings, start_run
+from training.recipes.common import LSLoSettings, start_run
 
 
 class WeightLearningSettings(LSLoSettings):
