@@ -25,6 +25,11 @@ def lang_token_id(tokenizer: Any, code: str) -> int:
     return token_id
 
 
+def framed(tokenizer: Any, code: str, pieces: Sequence[int]) -> list[int]:
+    """``[language token] pieces [eos]``: a source row, or a target row's labels."""
+    return [lang_token_id(tokenizer, code), *pieces, tokenizer.eos_token_id]
+
+
 def pad_rows(rows: Sequence[Sequence[int]], pad_id: int) -> tuple[torch.Tensor, torch.Tensor]:
     """Right-pad to (batch, max_len) ids and a 0/1 attention mask."""
     width = max(len(r) for r in rows)
@@ -49,7 +54,7 @@ def encode_sources(
     if len(texts) != len(src_langs):
         raise ValueError(f"{len(texts)} texts but {len(src_langs)} source languages")
     body = piece_ids(tokenizer, texts, None if max_length is None else max_length - 2)
-    rows = [[lang_token_id(tokenizer, lang), *ids, tokenizer.eos_token_id] for lang, ids in zip(src_langs, body)]
+    rows = [framed(tokenizer, lang, ids) for lang, ids in zip(src_langs, body)]
     ids, mask = pad_rows(rows, tokenizer.pad_token_id)
     return {"input_ids": ids, "attention_mask": mask}
 
@@ -68,6 +73,6 @@ def encode_labels(
     if len(texts) != len(tgt_langs):
         raise ValueError(f"{len(texts)} texts but {len(tgt_langs)} target languages")
     body = piece_ids(tokenizer, texts, None if max_length is None else max_length - 2)
-    rows = [[lang_token_id(tokenizer, lang), *ids, tokenizer.eos_token_id] for lang, ids in zip(tgt_langs, body)]
+    rows = [framed(tokenizer, lang, ids) for lang, ids in zip(tgt_langs, body)]
     ids, mask = pad_rows(rows, tokenizer.pad_token_id)
     return ids.masked_fill(mask == 0, -100)

@@ -8,7 +8,7 @@ from transformers import AutoTokenizer
 
 from conftest import finetune_args
 from lslo.errors import ConfigError
-from training.corpora import DataReport, detect_format, read_corpus
+from training.corpora import DataReport, detect_format, read_corpus, read_test_data
 from training.data import held_out, training_data
 from training.recipes.finetune import FinetuneSettings, run_finetune
 from training.settings import TrainSettings, build_settings
@@ -131,9 +131,9 @@ def test_every_data_problem_is_reported_together_before_training(tmp_path, base_
     report = DataReport()
     read_corpus(data, "auto", report)
     notes = " ".join(report.notes)
-    assert "1 segment(s) or line(s) over 4096 characters" in notes
-    assert "2 segment(s) or line(s) with fewer than two non-empty sides" in notes  # the empty side and the 1 MB one
-    assert "1 segment(s) or line(s) repeated" in notes
+    assert "1 line(s) over 4096 characters" in notes
+    assert "1 segment(s) with fewer than two non-empty sides" in notes
+    assert "1 repeated segment(s)" in notes
 
 
 def test_bad_jsonl_and_tsv_lines_name_file_and_line(tmp_path):
@@ -162,3 +162,83 @@ def test_unreadable_data_path(tmp_path, base_dir):
     report = DataReport()
     assert read_corpus(tmp_path / "empty", "auto", report) is None
     assert "holds no data this reads" in report.problems[0]
+
+
+def test_init_base_builds_an_nllb_base_from_jsonl_and_finetune_trains_on_it(tmp_path, corpus_dir):
+    from lslo.io import read_manifest
+    from training.base import InitBaseSettings, run_init_base
+
+    english = (corpus_dir / "dev" / "eng.dev").read_text(encoding="utf-8").splitlines()
+    french = (corpus_dir / "dev" / "fra.dev").read_text(encoding="utf-8").splitlines()
+    data = tmp_path / "pairs.jsonl"
+    data.write_text("".join(json.dumps({"translation": {"en": e, "fr": f}}, ensure_ascii=False) + "\n"
+                            for e, f in zip(english, french)), encoding="utf-8")
+    base = run_init_base(InitBaseSettings(data=data, out=tmp_path / "base", tokenizer="nllb", preset="test",
+                                          vocab_size=300, dropout=0.0))
+    assert (base / "tokenizer.json").is_file()
+    info = json.loads((base / "base_info.json").read_text())
+    assert info["languages"] == ["eng_Latn", "fra_Latn"] and info["tokenizer"] == "nllb"
+    args = finetune_args(base, data, tmp_path / "run", languages="auto", tiers=None, ranks="en=2,fr=4", epochs=1,
+                         split="auto", valid_share=0.1, select="best")
+    bundle = run_finetune(build_settings(FinetuneSettings, args))
+    manifest = read_manifest(bundle)
+    assert {c: v["rank"] for c, v in manifest.languages.items()} == {"eng_Latn": 2, "fra_Latn": 4}
+    with pytest.raises(ConfigError, match="no M2M-100 language token"):
+        run_init_base(InitBaseSettings(data=data, out=tmp_path / "m2m", languages="en,fr,mi", preset="test"))
+
+
+def test_valid_path_is_read_for_every_data_form(tmp_path, corpus_dir):
+    general = tmp_path / "general"
+    rows = [("Help", "Aide"), ("Quit", "Quitter")]
+    _write_moses(general, "valid", ("en", "fr"), rows)
+    for data in (corpus_dir, _write_moses_dir(tmp_path / "opus")):
+        corpus = read_corpus(data, "dev", DataReport(), valid_path=general)
+        assert _segments(corpus.valid) == {frozenset({("en", e), ("fr", f)}) for e, f in rows}
+    flores_valid = read_corpus(tmp_path / "opus", "auto", DataReport(), valid_path=corpus_dir).valid  # its dev
+    assert flores_valid.size == 60
+
+
+def _write_moses_dir(root):
+    _write_moses(root, "Tatoeba", ("en", "fr"), EN_FR)
+    return root
+
+
+def test_one_language_under_two_codes_is_one_language(tmp_path):
+    data = tmp_path / "d"
+    _write_moses(data, "a", ("en", "fr"), EN_FR)
+    _write_moses(data, "b", ("deu", "eng"), DE_EN)  # ISO 639-3 names of the same languages
+    corpus = read_corpus(data, "auto", DataReport())
+    assert sorted(corpus.train.languages) == ["de", "en", "fr"]
+    assert _segments(corpus.train) == _expected()
+
+
+def test_test_and_dev_names_anywhere_and_no_overlap_with_training(tmp_path):
+    data = tmp_path / "d"
+    _write_moses(data, "Tatoeba", ("en", "fr"), EN_FR + [("Help", "Aide")])
+    _write_moses(data, "newstest2019", ("en", "fr"), [("Quit", "Quitter")])
+    _write_moses(data, "IWSLT17.TED.dev2010", ("en", "fr"), [("Help", "Aide !")])  # shares "Help" with training
+    report = DataReport()
+    corpus = read_corpus(data, "auto", report)
+    texts = {t for v in corpus.train.lines.values() for t in v}
+    assert "Quitter" not in texts and "Help" not in texts and "Aide" not in texts
+    assert corpus.valid.lines["fr"] == ["Aide !"]
+    notes = " ".join(report.notes)
+    assert "1 training segment(s) sharing a text with the validation or test data" in notes
+    assert "valid: IWSLT17.TED.dev2010.en-fr" in notes and "test: newstest2019.en-fr" in notes
+    test = read_test_data(data, "auto", DataReport())
+    assert test.lines["fr"] == ["Quitter"]
+    report = DataReport()
+    assert read_test_data(data, "devtest", report) is None and "give auto, test, valid, train or all" in \
+        report.problems[0]
+
+
+def test_empty_sides_and_blank_lines_are_skipped_not_fatal(tmp_path):
+    jsonl = tmp_path / "d.jsonl"
+    jsonl.write_text('{"translation": {"en": "Hi", "fr": ""}}\n{"translation": {"en": "a", "fr": "b"}}\n',
+                     encoding="utf-8")
+    report = DataReport()
+    assert read_corpus(jsonl, "auto", report).train.size == 1 and not report.problems
+    tsv = tmp_path / "t.tsv"
+    tsv.write_text("en\tfr\na\tb\n\n", encoding="utf-8")
+    report = DataReport()
+    assert read_corpus(tsv, "auto", report).train.size == 1 and not report.problems

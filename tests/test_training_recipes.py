@@ -212,7 +212,9 @@ def test_two_gloo_processes_match_one(base_dir, corpus_dir, tmp_path):
     moved = 0.0
     for code in one:
         for key in one[code]:
-            torch.testing.assert_close(one[code][key], two[code][key], rtol=1e-4, atol=1e-6)
+            # Summing two half-batch gradients differs from one full-batch sum in the last bits, and Adam's
+            # division by sqrt(v) magnifies that for a weight whose gradients are tiny: 1e-5 against moves >0.01.
+            torch.testing.assert_close(one[code][key], two[code][key], rtol=1e-4, atol=1e-5)
             moved = max(moved, float(one[code][key].abs().max()))
     assert moved > 0.01  # the adapters did train
     log = [json.loads(line) for line in (out / "log.jsonl").read_text().splitlines()]

@@ -8,15 +8,16 @@ import pytest
 import torch
 from transformers import AutoTokenizer, M2M100ForConditionalGeneration
 
-from conftest import finetune_args
+from conftest import finetune_args, randomize_adapters
 from lslo.errors import ConfigError
 from lslo.io import load_bundle
+from training.checkpoint import Position
 from training.export import ExportSettings, run_export, ship_problem
 from training.loop import train_step
 from training.recipes.common import start_run
 from training.recipes.finetune import FinetuneSettings, run_finetune
 from training.settings import build_settings
-from training.validation import HISTORY_FILE, attach_validation
+from training.validation import HISTORY_FILE, Score, attach_validation
 
 
 @pytest.fixture(scope="module")
@@ -60,7 +61,7 @@ def reference_loss(base_dir, data, bundle=None) -> float:
 
 def test_baseline_loss_matches_hugging_face(base_dir, moses_dir, tmp_path):
     settings = build_settings(FinetuneSettings, _args(base_dir, moses_dir, tmp_path / "o", epochs=1))
-    started = start_run(settings, "finetune", "lslo")
+    started = start_run(settings, "finetune", "lslo", validates=True)
     validator = attach_validation(started.run, started.inputs.tokenizer, started.inputs.data.valid,
                                   started.inputs.data.directions)
     baseline = validator.history["baseline"]["loss"]
@@ -72,7 +73,7 @@ def test_the_best_epoch_is_restored_and_patience_stops(base_dir, moses_dir, tmp_
     """Driven by hand: epoch 1 is one epoch of training, later epochs are the base alone again (worse)."""
     settings = build_settings(FinetuneSettings, _args(base_dir, moses_dir, tmp_path / "o", epochs=5, patience=2,
                                                       lr=0.05))
-    started = start_run(settings, "finetune", "lslo")
+    started = start_run(settings, "finetune", "lslo", validates=True)
     run = started.run
     validator = attach_validation(run, started.inputs.tokenizer, started.inputs.data.valid,
                                   started.inputs.data.directions)
@@ -113,6 +114,47 @@ def test_finetune_ships_the_lowest_loss_epoch(base_dir, moses_dir, tmp_path):
     assert [e["epoch"] for e in log if e["event"] == "valid"] == [0, 1, 2, 3]
 
 
+def _driven(base_dir, moses_dir, out, **overrides):
+    """A run whose validator scores are scripted: (loss, chrF++) per epoch, each epoch its own adapter values."""
+    settings = build_settings(FinetuneSettings, _args(base_dir, moses_dir, out, epochs=5, **overrides))
+    started = start_run(settings, "finetune", "lslo", validates=True)
+    validator = attach_validation(started.run, started.inputs.tokenizer, started.inputs.data.valid,
+                                  started.inputs.data.directions)
+    return started, validator
+
+
+@pytest.mark.parametrize("select_by,expected", [("chrf", 2), ("loss", 3)])
+def test_the_measure_chosen_picks_the_epoch_and_its_adapters_come_back(base_dir, moses_dir, tmp_path, monkeypatch,
+                                                                        select_by, expected):
+    started, validator = _driven(base_dir, moses_dir, tmp_path / "o", select_by=select_by)
+    scripted = iter([Score(5.0, 10.0), Score(4.0, 12.0), Score(3.0, 11.0)])  # loss and chrF++ disagree on 2 vs 3
+    monkeypatch.setattr(validator, "score", lambda: next(scripted))
+    states = {}
+    for epoch in (1, 2, 3):
+        randomize_adapters(started.lslo, seed=epoch)
+        states[epoch] = {n: p.detach().clone() for n, p in started.run.model.named_parameters() if p.requires_grad}
+        validator.after_epoch(epoch)
+    record = validator.restore_best()
+    assert record["selected_epoch"] == expected and record["select_by"] == select_by
+    for name, param in started.run.model.named_parameters():
+        if param.requires_grad:
+            assert torch.equal(param, states[expected][name]), name
+
+
+def test_resuming_between_checkpoint_and_validation_validates_that_epoch(base_dir, moses_dir, tmp_path, monkeypatch):
+    started, validator = _driven(base_dir, moses_dir, tmp_path / "o", patience=1)
+    validator.history["epochs"] = [{"epoch": 1, "loss": 3.0, "chrf": 1.0}]
+    validator.history["best"] = {"epoch": 1, "loss": 3.0, "chrf": 1.0}
+    monkeypatch.setattr(validator, "score", lambda: Score(3.5, 0.5))  # epoch 2: worse
+    started.run.position = Position(3, 0, 20)  # epoch 2 checkpointed, not validated
+    validator.catch_up()
+    assert [e["epoch"] for e in validator.history["epochs"]] == [1, 2]
+    assert started.run.stop_requested  # patience 1 is spent: the loop ends before epoch 3
+    started.run.stop_requested = False
+    validator.catch_up()  # resumed again later: epoch 2 is known, and the run stops again
+    assert started.run.stop_requested and len(validator.history["epochs"]) == 2
+
+
 def test_resumed_run_keeps_its_validation_history(base_dir, moses_dir, tmp_path):
     args = _args(base_dir, moses_dir, tmp_path / "whole", epochs=2)
     run_finetune(build_settings(FinetuneSettings, args))
@@ -130,9 +172,15 @@ def test_resumed_run_keeps_its_validation_history(base_dir, moses_dir, tmp_path)
 def test_ship_gate_on_hand_numbers():
     assert ship_problem(None) is None
     assert ship_problem({"loss": 2.0, "base_loss": 2.5, "chrf": 30.0, "base_chrf": 28.0}) is None
+    # chosen by loss: a lower chrF++ on the sample is reported, not a reason to refuse
+    assert ship_problem({"loss": 2.0, "base_loss": 2.5, "chrf": 27.0, "base_chrf": 28.0}) is None
     text = ship_problem({"loss": 2.6, "base_loss": 2.5, "chrf": 8.23, "base_chrf": 9.50, "pairs": 40,
                          "selected_epoch": 3})
-    assert "loss 2.6000 against 2.5000 (+0.1000)" in text and "chrF++ 8.23 against 9.50 (-1.27)" in text
+    assert "by loss" in text and "loss 2.6000 against 2.5000 (+0.1000)" in text
+    assert "chrF++ 8.23 against 9.50 (-1.27)" in text
+    by_chrf = {"loss": 2.0, "base_loss": 2.5, "chrf": 8.23, "base_chrf": 9.50, "select_by": "chrf"}
+    assert "by chrf" in ship_problem(by_chrf)
+    assert ship_problem({**by_chrf, "chrf": 9.6}) is None
 
 
 def test_export_refuses_a_bundle_worse_than_its_base(base_dir, moses_dir, tmp_path):

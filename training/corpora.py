@@ -12,11 +12,13 @@ with the text of the languages it has).
   line (Hugging Face's translation format).
 - **TSV**: a ``.tsv`` file (or a directory of them) whose header row names the languages.
 
-In a directory, stems and files named ``valid*``, ``validation*`` or ``dev*`` are the validation part and
-``test*`` or ``devtest*`` the test part (``evaluate`` reads it); neither is trained on.
+In a directory, a stem or file name with a part (between ``.``, ``_``, ``-``) ``valid``, ``validation``, ``dev`` or
+``newsdev`` is the validation part, one with ``test``, ``devtest``, ``newstest`` or ``tst`` (a year may follow)
+the test part (``evaluate`` reads it); neither is trained on, nor is a training segment that shares a text with
+them.
 
-Language codes in the data may be any the language table knows (``en``, ``eng_Latn``, ``eng``); OPUS's
-regional ones (``pt_br``, ``zh_CN``) count as their language (``zh_TW`` and ``zh_HK`` as ``zh-Hant``).
+Language codes in the data may be any the language table knows (``en``, ``eng_Latn``, ``eng``: one language);
+OPUS's regional ones (``pt_br``, ``zh_CN``) count as their language (``zh_TW`` and ``zh_HK`` as ``zh-Hant``).
 
 Problems that make the data unusable (files of a group with different line counts, lines that are not JSON or
 lack a second language, files not in UTF-8, no data) are collected with the file and line and reported
@@ -36,8 +38,10 @@ from lslo.language_codes import lookup
 from training.flores import ParallelSplit, find_language_file
 
 MAX_LINE_CHARS = 4096  # longer lines are skipped: no model window holds them, and tokenizing them is slow
-VALID_NAME = re.compile(r"^(valid|validation|dev)([._-]|$)", re.IGNORECASE)  # valid.en, dev-2023.jsonl
-TEST_NAME = re.compile(r"^(test|devtest)([._-]|$)", re.IGNORECASE)
+# A name part (between . _ - or the ends) that marks validation or test data: valid.en, dev-2023.jsonl,
+# IWSLT17.TED.dev2010.en-fr.en, newstest2019.de, tst2013.en, flores.devtest.jsonl
+TEST_NAME = re.compile(r"(^|[._-])(test|devtest|newstest|tst)\d*([._-]|$)", re.IGNORECASE)
+VALID_NAME = re.compile(r"(^|[._-])(valid|validation|dev|newsdev)\d*([._-]|$)", re.IGNORECASE)
 REGION = re.compile(r"^([a-z]{2,3})[_-]([A-Za-z]{2})$")
 
 
@@ -48,9 +52,13 @@ class DataReport:
 
 
 def data_code(code: str) -> str:
-    """A language code as data files write it, in the language table's form where it differs."""
+    """A language code as data files write it (``en``, ``eng``, ``eng_Latn``, ``pt_br``) in the language table's
+    form (``en``), so that one language under two codes is one language; unknown codes stay as they are."""
+    row = lookup(code)
+    if row is not None:
+        return row.code
     match = REGION.match(code)
-    if match and lookup(code) is None:
+    if match:
         base, region = match.group(1), match.group(2).upper()
         return "zh-Hant" if base == "zh" and region in ("TW", "HK", "MO") else base
     return code
@@ -105,18 +113,28 @@ class _Segments:
         self.report = report
         self.items: list[dict[str, str]] = []
         self.seen: set[tuple[tuple[str, str], ...]] = set()
-        self.skipped = {"empty": 0, "long": 0, "duplicate": 0}
+        self.skipped = {"empty": 0, "long": 0, "duplicate": 0, "overlap": 0}
+
+    def without(self, others: list[dict[str, str]]) -> None:
+        """Drop the segments that share a (language, text) with ``others`` (validation or test data)."""
+        held = {(lang, text) for segment in others for lang, text in segment.items()}
+        kept = [s for s in self.items if not any(item in held for item in s.items())]
+        self.skipped["overlap"] += len(self.items) - len(kept)
+        self.items = kept
 
     def add(self, texts: dict[str, str]) -> None:
-        kept = {}
+        kept, long = {}, 0
         for lang, text in texts.items():
             text = text.strip()
             if len(text) > MAX_LINE_CHARS:
-                self.skipped["long"] += 1
+                long += 1
             elif text:
                 kept[lang] = text
+        if long:
+            self.skipped["long"] += long
         if len(kept) < 2:
-            self.skipped["empty"] += 1
+            if not long:
+                self.skipped["empty"] += 1
             return
         key = tuple(sorted(kept.items()))
         if key in self.seen:
@@ -128,9 +146,10 @@ class _Segments:
     def note(self, where: str) -> None:
         for kind, count in self.skipped.items():
             if count:
-                what = {"empty": "with fewer than two non-empty sides", "long": f"over {MAX_LINE_CHARS} characters",
-                        "duplicate": "repeated"}[kind]
-                self.report.notes.append(f"{where}: {count} segment(s) or line(s) {what}, skipped")
+                what = {"empty": "segment(s) with fewer than two non-empty sides",
+                        "long": f"line(s) over {MAX_LINE_CHARS} characters", "duplicate": "repeated segment(s)",
+                        "overlap": "training segment(s) sharing a text with the validation or test data"}[kind]
+                self.report.notes.append(f"{where}: {count} {what}, skipped")
 
 
 def _read_text_groups(groups: dict[str, dict[str, Path]], out: _Segments) -> None:
@@ -160,8 +179,7 @@ def _read_jsonl(paths: Iterable[Path], out: _Segments) -> None:
             except (json.JSONDecodeError, KeyError):
                 bad.append(f"{path.name}:{number}: not a JSON object with a 'translation' field")
                 continue
-            if not isinstance(translation, dict) or sum(isinstance(v, str) and bool(v.strip())
-                                                        for v in translation.values()) < 2:
+            if not isinstance(translation, dict) or sum(isinstance(v, str) for v in translation.values()) < 2:
                 bad.append(f"{path.name}:{number}: 'translation' needs the texts of two languages")
                 continue
             out.add({data_code(str(k)): v for k, v in translation.items() if isinstance(v, str)})
@@ -182,6 +200,9 @@ def _read_tsv(paths: Iterable[Path], out: _Segments) -> None:
                                        f"'en<TAB>fr' (not language codes: {unknown or header})")
             continue
         for number, line in enumerate(lines[1:], 2):
+            if not line.strip():
+                out.add({})  # counted as empty
+                continue
             cells = line.split("\t")
             if len(cells) != len(header):
                 out.report.problems.append(f"{path.name}:{number}: {len(cells)} columns, the header has {len(header)}")
@@ -198,9 +219,9 @@ class Corpus:
 
 def _part_of(name: str) -> str:
     """``valid``, ``test`` or ``train``: the part of the data a stem or file name holds."""
-    if VALID_NAME.match(name):
-        return "valid"
-    return "test" if TEST_NAME.match(name) else "train"
+    if TEST_NAME.search(name):
+        return "test"
+    return "valid" if VALID_NAME.search(name) else "train"
 
 
 def _read_parts(path: Path, kind: str, report: DataReport) -> dict[str, _Segments]:
@@ -210,16 +231,26 @@ def _read_parts(path: Path, kind: str, report: DataReport) -> dict[str, _Segment
         groups = _text_groups(path)
         for name, segments in parts.items():
             _read_text_groups({s: f for s, f in groups.items() if _part_of(s) == name}, segments)
-        return parts
-    suffixes = (".jsonl", ".json") if kind == "jsonl" else (".tsv",)
-    reader = _read_jsonl if kind == "jsonl" else _read_tsv
-    files = [f for f in (sorted(path.iterdir()) if path.is_dir() else [path]) if f.suffix.lower() in suffixes]
-    if path.is_file():  # a file given by name is all one part: the training data
-        reader(files, parts["train"])
-        return parts
-    for name, segments in parts.items():
-        reader([f for f in files if _part_of(f.stem) == name], segments)
+        names = {stem: _part_of(stem) for stem in groups}
+    else:
+        suffixes = (".jsonl", ".json") if kind == "jsonl" else (".tsv",)
+        reader = _read_jsonl if kind == "jsonl" else _read_tsv
+        files = [f for f in (sorted(path.iterdir()) if path.is_dir() else [path]) if f.suffix.lower() in suffixes]
+        if path.is_file():  # a file given by name is all one part: the training data
+            reader(files, parts["train"])
+            return parts
+        for name, segments in parts.items():
+            reader([f for f in files if _part_of(f.stem) == name], segments)
+        names = {f.name: _part_of(f.stem) for f in files}
+    if any(part != "train" for part in names.values()):
+        report.notes.append("; ".join(f"{part}: {', '.join(n for n, p in names.items() if p == part)}"
+                                      for part in ("train", "valid", "test") if part in names.values()))
     return parts
+
+
+def _items(split: ParallelSplit) -> list[dict[str, str]]:
+    """A split's segments as {language: text}."""
+    return [{c: t for c in split.languages if (t := split.lines[c][i]) is not None} for i in range(split.size)]
 
 
 def _split_of(name: str, segments: _Segments) -> ParallelSplit | None:
@@ -244,35 +275,46 @@ def read_corpus(path: Path, split: str, report: DataReport, valid_path: Path | N
     kind = _format_of(path, report)
     if kind is None:
         return None
+    given = read_test_data(valid_path, "valid", report) if valid_path is not None else None
     if kind == "flores":
-        return Corpus(read_flores_split(path, split, report), None, kind)
+        if given is None and split != "dev" and (path / "dev").is_dir():
+            given = read_flores_split(path, "dev", report)  # training on another split: dev validates
+        return Corpus(read_flores_split(path, split, report), given, kind)
     parts = _read_parts(path, kind, report)
+    held = parts["test"].items + (_items(given) if given is not None else parts["valid"].items)
+    parts["train"].without(held)
     parts["train"].note(path.name)
-    if parts["test"].items:
-        report.notes.append(f"left out of training: {len(parts['test'].items)} test segments")
     train = _split_of("train", parts["train"])
     if train is None:
         report.problems.append(f"{path} holds no usable training segment (two languages, non-empty; test and "
                                "validation files do not count)")
         return None
-    valid = _split_of("valid", parts["valid"])
-    if valid_path is not None:
-        given = read_test_data(valid_path, "all", report)
-        valid = given if given is not None else None
+    valid = given if valid_path is not None else _split_of("valid", parts["valid"])
     return Corpus(train, valid, kind)
 
 
 def read_test_data(path: Path, split: str, report: DataReport) -> ParallelSplit | None:
-    """Data to evaluate on: a FLORES split (``auto``: devtest); otherwise the test part (``test*`` stems or
-    files) when ``split`` is ``auto`` and there is one, else everything at ``path``."""
+    """Data to evaluate or validate on. FLORES: the split named (``auto``: devtest, ``valid``: dev). Other
+    forms: ``test``, ``valid`` or ``train`` (that part), ``all``, or ``auto``: the test part, else (noted) all of
+    it; ``valid`` also falls back to all of it, which is how a ``--valid`` directory of plain files is read."""
     kind = _format_of(path, report)
     if kind is None:
         return None
     if kind == "flores":
-        return read_flores_split(path, "devtest" if split == "auto" else split, report)
+        return read_flores_split(path, {"auto": "devtest", "valid": "dev"}.get(split, split), report)
+    if split not in ("auto", "test", "valid", "train", "all"):
+        report.problems.append(f"--split {split!r}: for data that is not in the FLORES layout, give auto, test, "
+                               "valid, train or all")
+        return None
     parts = _read_parts(path, kind, report)
-    if split == "auto" and parts["test"].items:
-        return _split_of("test", parts["test"])
+    wanted = {"auto": "test"}.get(split, split)
+    if wanted in parts and parts[wanted].items:
+        return _split_of(wanted, parts[wanted])
+    if split in ("test", "train"):
+        report.problems.append(f"{path} has no {split} part (files or stems named {split}*)")
+        return None
+    if split == "auto":
+        report.notes.append(f"{path} has no test part (test* files or stems): all of it is used")
     every = _Segments(report)
     for segments in parts.values():
         for item in segments.items:

@@ -28,9 +28,18 @@ class TrainingData:
     notes: list[str] = field(default_factory=list)
 
 
-def in_model_codes(split: ParallelSplit, codes: dict[str, str], keep: Sequence[str]) -> ParallelSplit:
-    """``split`` with its languages under the model's codes, only those in ``keep``."""
-    lines = {codes[c]: v for c, v in split.lines.items() if c in codes and codes[c] in keep}
+def in_model_codes(split: ParallelSplit, vocabulary: LanguageVocabulary,
+                   keep: Sequence[str] | None = None) -> ParallelSplit:
+    """``split`` with its languages under the base model's codes (those it has a token for), only those in
+    ``keep`` when given. Two columns of one language (``en`` and ``eng``) are merged, the first text winning."""
+    lines: dict[str, list[str | None]] = {}
+    for code, column in split.lines.items():
+        model = vocabulary.model_code(code)
+        if model is None or (keep is not None and model not in keep):
+            continue
+        if model in lines:
+            column = [a if a is not None else b for a, b in zip(lines[model], column)]
+        lines[model] = list(column)
     return ParallelSplit(split.name, tuple(lines), lines, dict(split.files))
 
 
@@ -97,11 +106,17 @@ def held_out(split: ParallelSplit, share: float, most: int, seed: int) -> tuple[
     return part(split.name, keep), part("valid", pick)
 
 
-def training_data(settings: TrainSettings, tokenizer: Any, problems: list[str]) -> TrainingData | None:
+def training_data(settings: TrainSettings, tokenizer: Any, problems: list[str],
+                  validates: bool = True) -> TrainingData | None:
     """Read and check everything about the data; problems (and what was skipped, as notes) are collected.
 
     Without a tokenizer (the base could not be read) the codes are checked against the language table, so
-    the data's own problems are still reported with the base's."""
+    the data's own problems are still reported with the base's. ``validates=False``: the recipe does not
+    validate, so nothing is held out of its training data and the validation options are refused."""
+    if not validates:
+        given = [flag for flag, value in (("--valid", settings.valid), ("--patience", settings.patience)) if value]
+        if given:
+            problems.append(f"{' and '.join(given)}: this command does not validate (finetune does)")
     report = DataReport()
     split = settings.split if settings.split != "auto" else (
         "train" if (settings.data / "train").is_dir() else "dev")
@@ -111,11 +126,11 @@ def training_data(settings: TrainSettings, tokenizer: Any, problems: list[str]) 
         return None
     vocabulary = LanguageVocabulary(tokenizer) if tokenizer is not None else LanguageVocabulary.of_table()
     languages = wanted_languages(settings.languages, vocabulary, list(corpus.train.languages), problems)
-    codes = {c: m for c in corpus.train.languages if (m := vocabulary.model_code(c)) is not None}
-    missing = [c for c in languages if c not in codes.values()]
+    train = in_model_codes(corpus.train, vocabulary)
+    missing = [c for c in languages if c not in train.languages]
     if missing:
         problems.append(f"the data has no text in {', '.join(missing)} (it has {', '.join(corpus.train.languages)})")
-    train = in_model_codes(corpus.train, codes, languages)
+    train = in_model_codes(train, vocabulary, languages)
     directions = parse_directions(settings.directions, vocabulary, languages, problems)
     present = [(s, t) for s in train.languages for t in train.languages
                if s != t and any(a is not None and b is not None for a, b in zip(train.lines[s], train.lines[t]))]
@@ -127,12 +142,14 @@ def training_data(settings: TrainSettings, tokenizer: Any, problems: list[str]) 
     if not chosen and not missing:
         problems.append("no direction to train: the data has no segment with two of the chosen languages")
     valid = None
-    if corpus.valid is not None:
-        valid_codes = {c: m for c in corpus.valid.languages if (m := vocabulary.model_code(c)) is not None}
-        valid = in_model_codes(corpus.valid, valid_codes, languages)
+    if not validates:
+        pass
+    elif corpus.valid is not None:
+        valid = in_model_codes(corpus.valid, vocabulary, languages)
     elif settings.valid_share > 0:
         train, valid = held_out(train, settings.valid_share, settings.valid_max, settings.seed)
         if valid is None:
-            report.notes.append(f"no validation: only {train.size} segments (a held-out share needs "
-                                f"{MIN_SEGMENTS_FOR_VALIDATION})")
+            report.notes.append(f"no validation: {settings.valid_share} of {train.size} segments is "
+                                f"{round(settings.valid_share * train.size)} (a held-out share needs at least "
+                                f"{MIN_SEGMENTS_FOR_VALIDATION} segments of data and one to hold out)")
     return TrainingData(train, valid, languages, chosen, vocabulary, report.notes)

@@ -49,6 +49,11 @@ def shutdown(info: DistInfo) -> None:
         dist.destroy_process_group()
 
 
+def collective_device(device: torch.device) -> torch.device:
+    """Where a tensor sent between ranks lives: the GPU with NCCL, the CPU with gloo."""
+    return device if device.type == "cuda" else torch.device("cpu")
+
+
 def barrier(info: DistInfo) -> None:
     if info.enabled:
         dist.barrier()

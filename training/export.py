@@ -26,26 +26,33 @@ class ExportSettings(Settings):
     bundle: Path = Field(description="adapter bundle to pack")
     out: Path = Field(description="writes <out>/base and <out>/bundle")
     dtype: Literal["fp32", "fp16", "bf16"] = Field("fp16", description="storage dtype of base and adapters")
-    force: bool = Field(False, description="export even a bundle that did worse than its base alone on validation")
+    force: bool = Field(False, description="export even a bundle that did worse than its base alone on validation "
+                                           "(by the measure its epoch was chosen by)")
 
 
 def ship_problem(validation: dict[str, Any] | None) -> str | None:
-    """Why a bundle should not ship: on its validation data it did worse than the base alone (a higher loss, or
-    a lower chrF++ where one was measured). None when it did not, or when it was trained without validation."""
+    """Why a bundle should not ship: on its validation data it did worse than the base alone by the measure
+    its epoch was chosen by (``select_by``: the loss, or chrF++ on a sample). None when it did not, or when it
+    was trained without validation."""
     if not validation:
         return None
-    worse = []
+    by = validation.get("select_by", "loss")
     loss, base_loss = validation.get("loss"), validation.get("base_loss")
-    if loss is not None and base_loss is not None and loss > base_loss:
-        worse.append(f"loss {loss:.4f} against {base_loss:.4f} (+{loss - base_loss:.4f})")
     chrf, base_chrf = validation.get("chrf"), validation.get("base_chrf")
-    if chrf is not None and base_chrf is not None and chrf < base_chrf:
-        worse.append(f"chrF++ {chrf:.2f} against {base_chrf:.2f} ({chrf - base_chrf:+.2f})")
+    scores = []
+    if loss is not None and base_loss is not None:
+        scores.append(f"loss {loss:.4f} against {base_loss:.4f} ({loss - base_loss:+.4f})")
+    if chrf is not None and base_chrf is not None:
+        scores.append(f"chrF++ {chrf:.2f} against {base_chrf:.2f} ({chrf - base_chrf:+.2f})")
+    if by == "chrf":
+        worse = chrf is not None and base_chrf is not None and chrf < base_chrf
+    else:
+        worse = loss is not None and base_loss is not None and loss > base_loss
     if not worse:
         return None
-    return (f"the bundle is worse than its base alone on its validation data ({validation.get('pairs')} pairs, "
-            f"epoch {validation.get('selected_epoch')}): {'; '.join(worse)}. Serving the base alone would "
-            "translate better; pass --force to export it anyway")
+    return (f"the bundle is worse than its base alone on its validation data by {by} ({validation.get('pairs')} "
+            f"pairs, epoch {validation.get('selected_epoch')}): {'; '.join(scores)}. Serving the base alone "
+            "would translate better; pass --force to export it anyway")
 
 
 def run_export(settings: ExportSettings) -> Path:

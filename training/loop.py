@@ -27,7 +27,7 @@ from transformers.models.m2m_100.modeling_m2m_100 import shift_tokens_right
 
 from lslo.handle import LSLoHandle
 from training.checkpoint import Position, save_checkpoint
-from training.distributed import DistInfo
+from training.distributed import DistInfo, collective_device
 from training.pairs import Example, batch_indices, collate
 from training.progress import progress
 from training.settings import TrainSettings
@@ -183,7 +183,7 @@ def train_step(run: TrainingRun, group: list[list[int]]) -> tuple[float, int]:
 
 def _global_mean_loss(run: TrainingRun, loss_sum: float, tokens: int) -> float:
     if run.info.enabled:
-        t = torch.tensor([loss_sum], dtype=torch.float64, device=run.device if run.device.type == "cuda" else "cpu")
+        t = torch.tensor([loss_sum], dtype=torch.float64, device=collective_device(run.device))
         dist.all_reduce(t)
         loss_sum = float(t.item())
     return loss_sum / max(tokens, 1)
@@ -199,7 +199,7 @@ def train(run: TrainingRun) -> bool:
     s = run.settings
     run.log.write("start", steps_per_epoch=run.steps_per_epoch, total_steps=run.total_steps, warmup=run.warmup,
                   examples=len(run.examples), world_size=run.info.world_size, position=vars(run.position))
-    while run.position.epoch <= s.epochs:
+    while run.position.epoch <= s.epochs and not run.stop_requested:
         epoch = run.position.epoch
         if run.on_epoch_start:
             run.on_epoch_start(epoch)
@@ -239,7 +239,5 @@ def train(run: TrainingRun) -> bool:
         checkpoint(run)
         if run.on_epoch_end:
             run.on_epoch_end(epoch)
-        if run.stop_requested:
-            break
     run.log.write("done", step=run.position.global_step)
     return True

@@ -14,7 +14,7 @@ from typing import Any
 
 import torch
 
-from lslo.tokenization import lang_token_id, piece_ids
+from lslo.tokenization import framed, piece_ids
 from training.flores import ParallelSplit
 
 
@@ -42,10 +42,9 @@ def tokenize_split(tokenizer: Any, split: ParallelSplit, max_len: int) -> dict[s
         rows = split.lines[code]
         present = [i for i, r in enumerate(rows) if r is not None]
         ids = piece_ids(tokenizer, [rows[i] for i in present], max_len - 2)
-        lang = lang_token_id(tokenizer, code)
         column: list[tuple[int, ...] | None] = [None] * len(rows)
         for i, pieces in zip(present, ids):
-            column[i] = (lang, *pieces, tokenizer.eos_token_id)
+            column[i] = tuple(framed(tokenizer, code, pieces))
         out[code] = column
     return out
 

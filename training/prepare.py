@@ -75,7 +75,7 @@ def check_device(choice: str, problems: list[str]) -> None:
         problems.append(f"--device: {err}")
 
 
-def gather_inputs(settings: TrainSettings, problems: list[str]) -> Inputs:
+def gather_inputs(settings: TrainSettings, problems: list[str], validates: bool = False) -> Inputs:
     """Check the base directory, the data (read whole: every problem of every file), the languages against the
     tokenizer, and the output directory.
 
@@ -85,7 +85,7 @@ def gather_inputs(settings: TrainSettings, problems: list[str]) -> Inputs:
     problems.extend(settings.problems())
     check_device(settings.device, problems)
     tokenizer, config = read_base(settings.base, problems)
-    data = training_data(settings, tokenizer, problems)
+    data = training_data(settings, tokenizer, problems, validates)
     if data is not None and data.notes:
         print("data: " + "; ".join(data.notes), file=sys.stderr)
     if settings.eval_groups and data is not None:

@@ -40,15 +40,18 @@ class TrainSettings(Settings):
     directions: str | None = Field(None, description="directions to train, like 'en>fr,fr>en' (default: both "
                                                      "directions of every pair in the data)")
     valid: Path | None = Field(None, description="validation data, in any of --data's forms (default: the data's "
-                                                 "own valid/dev files, else a held-out share)")
+                                                 "own valid/dev part, FLORES dev when training on another split, "
+                                                 "else a held-out share)")
     valid_share: float = Field(0.05, ge=0, lt=1, description="share of the training data held out for validation "
                                                             "when none is given (0: no validation)")
     valid_max: int = Field(1000, ge=1, description="most segments held out for validation")
     valid_chrf_sents: int = Field(100, ge=0, description="validation rows translated each epoch for chrF++ (0: off)")
-    select: Literal["best", "last"] = Field("best", description="ship the epoch with the lowest validation loss, "
-                                                                "or the last one")
-    patience: int | None = Field(None, ge=1, description="stop after this many epochs without a better validation "
-                                                         "loss (default: never)")
+    select: Literal["best", "last"] = Field("best", description="ship the best epoch (see --select-by) or the "
+                                                                "last one")
+    select_by: Literal["loss", "chrf"] = Field("loss", description="what 'best' means: the lowest validation "
+                                                                     "loss, or the highest chrF++ on the sample")
+    patience: int | None = Field(None, ge=1, description="stop after this many epochs without a better one (by "
+                                                         "--select-by; default: never)")
     epochs: int = Field(15, ge=1, description="training epochs T")
     lr: float | None = Field(None, gt=0, description="peak learning rate (default: per recipe)")
     lr_schedule: Literal["inverse_sqrt", "constant", "linear"] = Field(
@@ -76,6 +79,11 @@ class TrainSettings(Settings):
     eval_beam: int = Field(5, ge=1)
     stop_after_steps: int | None = Field(None, ge=1, description="stop (with a checkpoint) after N steps, as if killed")
     progress: bool = Field(True, description="progress bars")
+
+    def problems(self) -> list[str]:
+        if self.select_by == "chrf" and self.valid_chrf_sents == 0:
+            return ["--select-by chrf needs a chrF++ sample: --valid-chrf-sents must be above 0"]
+        return []
 
 
 def build_settings(model: type[Settings], args: argparse.Namespace | dict[str, Any]) -> Any:

@@ -4,12 +4,13 @@ early stopping, and the base model's own scores (measured before the first step)
 The validation loss is the mean token cross-entropy (no label smoothing) of the validation pairs, teacher-forced,
 each row routed through its language pair's adapters; every rank scores a share and the sums are all-reduced, so
 all ranks reach the same decisions. chrF++ is measured by rank 0 on a sample (``--valid-chrf-sents`` rows, greedy
-decoding) and is reported, not used to choose.
+decoding) and sent to the other ranks.
 
-The best epoch is the one with the lowest loss among the eligible ones: with pruning, only epochs at the
-schedule's final ratio are (an earlier, denser epoch is not the model that was asked for). Its trainable tensors
-are kept in ``<out>/best.safetensors`` and the history in ``<out>/validation.json``, both written atomically, so a
-resumed run continues the comparison.
+The best epoch is the one with the lowest loss (``--select-by loss``) or the highest chrF++ (``chrf``: what a
+reader sees, on a sample) among the eligible ones: with pruning, only epochs at the schedule's final ratio are
+(an earlier, denser epoch is not the model that was asked for). Its trainable tensors are kept in
+``<out>/best.safetensors`` and the history in ``<out>/validation.json``, both written atomically, so a resumed
+run continues the comparison.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from transformers.models.m2m_100.modeling_m2m_100 import shift_tokens_right
 
 from lslo.generation import GenerationSettings, translate
 from training.checkpoint import restore_trained, trained_state
-from training.distributed import barrier
+from training.distributed import barrier, collective_device
 from training.flores import ParallelSplit
 from training.loop import TrainingRun
 from training.metrics import chrf_pp
@@ -100,15 +101,25 @@ class Validator:
         run.model.train(was_training)
         if info.enabled:
             sums = torch.tensor([total, float(tokens)], dtype=torch.float64,
-                                device=run.device if run.device.type == "cuda" else "cpu")
+                                device=collective_device(run.device))
             dist.all_reduce(sums)
             total, tokens = float(sums[0]), int(sums[1])
         return total / max(tokens, 1)
 
-    @torch.no_grad()
     def chrf(self) -> float | None:
-        if not self.sample or not self.run.info.is_main:
+        """chrF++ of the sample, computed by rank 0 and sent to every rank."""
+        if not self.sample:
             return None
+        value = self._chrf() if self.run.info.is_main else 0.0
+        if self.run.info.enabled:
+            sent = torch.tensor([value], dtype=torch.float64,
+                                device=collective_device(self.run.device))
+            dist.broadcast(sent, src=0)
+            value = float(sent.item())
+        return value
+
+    @torch.no_grad()
+    def _chrf(self) -> float:
         run = self.run
         was_training = run.model.training
         run.model.eval()
@@ -151,7 +162,7 @@ class Validator:
         entry = {"epoch": epoch, **score.to_json()}
         self.history["epochs"].append(entry)
         best = self.history["best"]
-        improved = epoch >= self.eligible_from and (best is None or score.loss < best["loss"])
+        improved = epoch >= self.eligible_from and (best is None or self._better(entry, best))
         if improved:
             self.history["best"] = entry
             if run.info.is_main:
@@ -160,11 +171,29 @@ class Validator:
                 os.replace(tmp, run.settings.out / BEST_FILE)
         run.log.write("valid", **entry, best=improved)
         self._save_history()
-        patience = run.settings.patience
-        best = self.history["best"]
+        self.check_patience(epoch)
+
+    def check_patience(self, epoch: int) -> None:
+        """Ask the loop to stop when ``--patience`` epochs have passed since the best one."""
+        patience, best = self.run.settings.patience, self.history["best"]
         if patience is not None and best is not None and epoch - best["epoch"] >= patience:
-            run.stop_requested = True
-            run.log.write("early_stop", epoch=epoch, best_epoch=best["epoch"])
+            self.run.stop_requested = True
+            self.run.log.write("early_stop", epoch=epoch, best_epoch=best["epoch"])
+
+    def catch_up(self) -> None:
+        """On resuming at an epoch boundary: validate the finished epoch if the run stopped between its
+        checkpoint and its validation, and stop again if the run had already stopped early."""
+        position = self.run.position
+        finished = position.epoch - 1 if position.step_in_epoch == 0 else 0
+        if finished and finished not in [e["epoch"] for e in self.history["epochs"]]:
+            self.after_epoch(finished)
+        elif finished:
+            self.check_patience(finished)
+
+    def _better(self, entry: dict[str, Any], best: dict[str, Any]) -> bool:
+        if self.run.settings.select_by == "chrf":
+            return entry["chrf"] > best["chrf"]
+        return entry["loss"] < best["loss"]
 
     def restore_best(self) -> dict[str, Any] | None:
         """Load the best epoch's tensors into the model (when ``--select best``); the record for the manifest."""
@@ -178,7 +207,8 @@ class Validator:
         if chosen["epoch"] != last:  # the model holds the last epoch; the best one is on disk
             path = run.settings.out / BEST_FILE
             restore_trained(run.model, load_file(str(path)), path)
-        return {"selected_epoch": chosen["epoch"], "select": run.settings.select, "loss": chosen["loss"],
+        return {"selected_epoch": chosen["epoch"], "select": run.settings.select,
+                "select_by": run.settings.select_by, "loss": chosen["loss"],
                 "chrf": chosen["chrf"], "base_loss": self.history["baseline"]["loss"],
                 "base_chrf": self.history["baseline"]["chrf"], "segments": self.history["segments"],
                 "pairs": self.history["pairs"], "chrf_sample": len(self.sample), "epochs": self.history["epochs"]}
@@ -203,10 +233,7 @@ def attach_validation(run: TrainingRun, tokenizer: Any, valid: ParallelSplit | N
     run.on_epoch_end = hook
     if run.position.global_step == 0:
         validator.baseline()
-    done = [e["epoch"] for e in validator.history["epochs"]]
-    finished = run.position.epoch - 1 if run.position.step_in_epoch == 0 else None
-    if finished and finished not in done:  # stopped after its checkpoint, before its validation
-        validator.after_epoch(finished)
+    validator.catch_up()
     return validator
 
 
@@ -215,6 +242,7 @@ def validation_line(record: dict[str, Any]) -> str:
     def chrf(value: float | None) -> str:
         return "-" if value is None else f"{value:.2f}"
 
-    return (f"validation ({record['pairs']} pairs): epoch {record['selected_epoch']} ({record['select']}) "
+    return (f"validation ({record['pairs']} pairs): epoch {record['selected_epoch']} ({record['select']} by "
+            f"{record.get('select_by', 'loss')}) "
             f"loss {record['loss']:.4f} (base alone {record['base_loss']:.4f}), chrF++ {chrf(record['chrf'])} "
             f"(base alone {chrf(record['base_chrf'])}, {record['chrf_sample']} rows)")

@@ -159,6 +159,7 @@ def start_run(
     method: str,
     config_overrides: dict[str, Any] | None = None,
     check: Callable[[LSLoConfig | None, list[str]], None] | None = None,
+    validates: bool = False,
 ) -> Started:
     """Check every input (raising one ConfigError), join the process group, load, inject, build the run.
 
@@ -166,7 +167,7 @@ def start_run(
     ``with leaving_together(started.run.info, started.run.release):``.
     """
     problems: list[str] = []
-    inputs = gather_inputs(settings, problems)
+    inputs = gather_inputs(settings, problems, validates)
     config = None
     if method == "lslo":
         assert isinstance(settings, LSLoSettings)

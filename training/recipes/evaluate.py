@@ -8,6 +8,7 @@ languages with text on both sides in the data (every ordered pair for FLORES).
 from __future__ import annotations
 
 import json
+import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -122,11 +123,12 @@ def check_inputs(settings: EvaluateSettings) -> EvaluationInputs:
     report = DataReport()
     data = read_test_data(settings.data, settings.split, report)
     problems.extend(report.problems)
+    if report.notes:
+        print("data: " + "; ".join(report.notes), file=sys.stderr)
     vocabulary = LanguageVocabulary(tokenizer) if tokenizer is not None else LanguageVocabulary.of_table()
     split = ParallelSplit("none", (), {}, {})
     if data is not None:
-        codes = {c: m for c in data.languages if (m := vocabulary.model_code(c)) is not None}
-        split = in_model_codes(data, codes, list(codes.values()))
+        split = in_model_codes(data, vocabulary)
     codes, tiers = evaluation_languages(settings, manifest, vocabulary, list(split.languages), problems)
     spm_model = settings.spm or (settings.base / "sentencepiece.bpe.model")
     if not Path(spm_model).is_file():
@@ -183,8 +185,9 @@ def run_evaluate(settings: EvaluateSettings) -> dict:
     chrf_table = markdown_table({n: r.chrf_groups for n, r in rows.items()}, columns)
     per_direction = direction_table(rows, "chrf")
     seconds = round(time.time() - started, 1)
+    most = max((len(rows) for rows in result.segment_rows.values()), default=0)
     print(f"spBLEU on {settings.data} ({split.name}), beam {settings.beam}, "
-          f"{result.segments} segments per direction, {len(result.spbleu)} directions "
+          f"up to {most} segments per direction, {len(result.spbleu)} directions "
           f"(SentencePiece model: {result.spm_model})\n")
     print(table)
     print(f"\nchrF++\n\n{chrf_table}\n\nchrF++ by direction\n\n{per_direction}\n\n({seconds}s)")

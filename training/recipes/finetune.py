@@ -39,7 +39,7 @@ class FinetuneSettings(LSLoSettings):
     prune_epochs: int = Field(8, description="k: epochs over which the ratio rises to P")
 
     def problems(self) -> list[str]:
-        problems = []
+        problems = super().problems()
         if self.method == "lslo" and self.prune > 0:
             try:
                 PruningSchedule(self.prune, self.prune_start, self.prune_epochs, self.epochs)
@@ -97,7 +97,7 @@ def run_finetune(settings: FinetuneSettings, recipe: str = "finetune") -> Path:
             if not prune_codes:
                 problems.append(f"--prune {settings.prune} given, but no language is in tiers {settings.prune_tiers}")
 
-    started = start_run(settings, recipe, settings.method, check=check)
+    started = start_run(settings, recipe, settings.method, check=check, validates=True)
     run = started.run
     with leaving_together(run.info, run.release):
         schedule = None

@@ -39,13 +39,14 @@ class SubspaceSettings(LSLoSettings):
                                              "stats.json (training segments per language)")
 
     def problems(self) -> list[str]:
+        problems = super().problems()
         try:
             PruningSchedule(self.ratio, self.prune_start, self.prune_epochs, self.epochs)
         except ConfigError as err:
-            return err.problems
+            problems += err.problems
         if self.bitext != "table" and not Path(self.bitext).is_file():
-            return [f"--bitext {self.bitext!r} is neither 'table' nor a file"]
-        return []
+            problems.append(f"--bitext {self.bitext!r} is neither 'table' nor a file")
+        return problems
 
 
 def bitext_sizes(spec: str, codes: Sequence[str]) -> dict[str, float]:
