@@ -2,6 +2,7 @@
 resumption, and the export gate."""
 
 import json
+import shutil
 from contextlib import nullcontext
 
 import pytest
@@ -194,3 +195,98 @@ def test_export_refuses_a_bundle_worse_than_its_base(base_dir, moses_dir, tmp_pa
     assert not (tmp_path / "x").exists()
     run_export(ExportSettings(base=base_dir, bundle=bundle, out=tmp_path / "y", force=True))
     assert (tmp_path / "y" / "bundle" / "manifest.json").is_file()
+
+
+def _base_translations(base_dir, texts, src, tgt):
+    """The base alone's greedy translations by Hugging Face's generate(), one sentence at a time."""
+    tokenizer = AutoTokenizer.from_pretrained(base_dir)
+    model = M2M100ForConditionalGeneration.from_pretrained(base_dir).eval()
+    tokenizer.src_lang = src
+    out = []
+    for text in texts:
+        ids = tokenizer(text, return_tensors="pt")
+        with torch.no_grad():
+            generated = model.generate(**ids, forced_bos_token_id=tokenizer.get_lang_id(tgt), num_beams=1,
+                                       do_sample=False, max_new_tokens=129)  # the language token + 128
+        out.append(tokenizer.decode(generated[0], skip_special_tokens=True).strip())
+    return out
+
+
+@pytest.fixture(scope="module")
+def gate_case(base_dir, corpus_dir, tmp_path_factory):
+    """(bundle, valid): random adapters for en, fr, de, and en-fr validation pairs whose French side is the base's
+    own translation, so that the base alone scores chrF++ 100 on en→fr."""
+    from lslo import LSLoConfig, inject
+    from lslo.io import save_bundle
+    from lslo.languages import LanguageSpec
+
+    root = tmp_path_factory.mktemp("gate")
+    english = (corpus_dir / "devtest" / "eng.devtest").read_text(encoding="utf-8").splitlines()[:5]
+    french = _base_translations(base_dir, english, "en", "fr")
+    assert all(french)
+    (root / "valid").mkdir()
+    (root / "valid" / "valid.en-fr.en").write_text("".join(f"{t}\n" for t in english), encoding="utf-8")
+    (root / "valid" / "valid.en-fr.fr").write_text("".join(f"{t}\n" for t in french), encoding="utf-8")
+    model = M2M100ForConditionalGeneration.from_pretrained(base_dir)
+    lslo = inject(model, LSLoConfig(languages=tuple(LanguageSpec(c, 4, "H") for c in ("en", "fr", "de"))))
+    randomize_adapters(lslo, seed=1)
+    save_bundle(lslo, root / "bundle")
+    return root / "bundle", root / "valid"
+
+
+def test_export_a_subset_is_measured_against_the_base(base_dir, gate_case, tmp_path):
+    bundle, valid = gate_case
+    with pytest.raises(ConfigError, match="measured all of them together: give --valid"):
+        run_export(ExportSettings(base=base_dir, bundle=bundle, out=tmp_path / "a", languages="fr"))
+    with pytest.raises(ConfigError, match=r"worse than its base alone .*measured at export.*against"):
+        run_export(ExportSettings(base=base_dir, bundle=bundle, out=tmp_path / "b", languages="fr", valid=valid))
+    assert not (tmp_path / "b").exists()
+    out = run_export(ExportSettings(base=base_dir, bundle=bundle, out=tmp_path / "c", languages="fr", valid=valid,
+                                    force=True))
+    manifest = json.loads((out / "bundle" / "manifest.json").read_text())
+    assert list(manifest["languages"]) == ["fr"] and not (out / "bundle" / "en.safetensors").exists()
+    measured = manifest["extra"]["validation"]
+    assert manifest["extra"]["languages_left_out"] == ["en", "de"]
+    # both directions of the en-fr pairs pass through the fr adapter; the base reproduces its own French
+    assert set(measured["directions"]) == {"en-fr", "fr-en"} and measured["pairs"] == 10
+    assert measured["directions"]["en-fr"][0] == 100.0 > measured["directions"]["en-fr"][1]
+    assert measured["chrf"] < measured["base_chrf"]
+    with pytest.raises(ConfigError, match="no adapter for nl"):
+        run_export(ExportSettings(base=base_dir, bundle=bundle, out=tmp_path / "d", languages="nl", valid=valid))
+    with pytest.raises(ConfigError, match="no direction of the validation data passes through"):
+        run_export(ExportSettings(base=base_dir, bundle=bundle, out=tmp_path / "e", languages="de", valid=valid))
+
+
+def test_adapters_that_change_nothing_pass_the_gate(base_dir, gate_case, tmp_path):
+    bundle, valid = gate_case
+    zero = tmp_path / "zero"
+    shutil.copytree(bundle, zero)
+    model = M2M100ForConditionalGeneration.from_pretrained(base_dir)
+    lslo = load_bundle(model, zero)
+    with torch.no_grad():
+        for p in lslo.trainable_parameters():
+            p.zero_()
+    from lslo.io import save_bundle
+
+    save_bundle(lslo, zero)
+    out = run_export(ExportSettings(base=base_dir, bundle=zero, out=tmp_path / "x", valid=valid))
+    measured = json.loads((out / "bundle" / "manifest.json").read_text())["extra"]["validation"]
+    assert measured["chrf"] == measured["base_chrf"] and measured["directions"]["en-fr"] == [100.0, 100.0]
+
+
+def test_evaluate_falls_back_to_the_base_for_languages_without_adapters(base_dir, corpus_dir, gate_case, tmp_path):
+    from training.recipes.evaluate import BASE_ROW, EvaluateSettings, run_evaluate
+
+    bundle, _ = gate_case
+    only_fr = run_export(ExportSettings(base=base_dir, bundle=bundle, out=tmp_path / "fr", languages="fr",
+                                        dtype="fp32", force=True)) / "bundle"
+    common = dict(base=base_dir, data=corpus_dir, split="devtest", languages="en,fr,de", beam=1, max_sents=4,
+                  progress=False)
+    tuned = run_evaluate(EvaluateSettings(bundle=only_fr, **common))
+    plain = run_evaluate(EvaluateSettings(**common))  # the base model with no bundle at all
+    assert tuned["base_alone"] is not None and tuned["name"] != BASE_ROW
+    # de→en and en→de touch no adapter: exactly the base's output; en→fr passes through the fr adapter
+    for pair in ("en-de", "de-en"):
+        assert tuned["samples"][pair] == plain["samples"][pair]
+        assert tuned["directions"][pair] == plain["directions"][pair]
+    assert tuned["samples"]["en-fr"] != plain["samples"]["en-fr"]

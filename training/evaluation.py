@@ -64,15 +64,17 @@ def translate_directions(
     max_tokens: int = 6000,
     max_new_tokens: int = 128,
     progress: bool = True,
+    fallback: bool = False,
 ) -> dict[tuple[str, str], list[tuple[int, str]]]:
-    """(src, tgt) -> [(segment, hypothesis)], translating all directions in length-sorted mixed batches."""
+    """(src, tgt) -> [(segment, hypothesis)], translating all directions in length-sorted mixed batches.
+    ``fallback``: a language without an adapter in ``lslo`` passes through the base alone on its side."""
     jobs: list[tuple[int, str, str]] = []
     for src, tgt in pairs:
         segs = [i for i in range(split.size) if split.lines[src][i] is not None and split.lines[tgt][i] is not None]
         jobs += [(i, src, tgt) for i in segs[:max_sents]]
     costs = [len(split.lines[s][i] or "") // 3 + 4 for i, s, _ in jobs]  # rough token estimate for batching
     batches = batch_indices(costs, max_tokens // max(beam, 1), seed=0, epoch=0, shuffle=False)
-    settings = GenerationSettings(num_beams=beam, max_new_tokens=max_new_tokens)
+    settings = GenerationSettings(num_beams=beam, max_new_tokens=max_new_tokens, fallback_to_base=fallback)
     out: dict[tuple[str, str], list[tuple[int, str]]] = {p: [] for p in pairs}
     was_training = model.training
     model.eval()
@@ -105,12 +107,14 @@ def evaluate_split(
     max_tokens: int = 6000,
     progress: bool = True,
     samples: int = 3,
+    fallback: bool = False,
 ) -> EvaluationResult:
     pairs = directions(languages)
     if groups:
         wanted = set(groups)
         pairs = [(s, t) for s, t in pairs if group_name(tiers[s] or "?", tiers[t] or "?") in wanted]
-    hyps = translate_directions(model, tokenizer, split, pairs, lslo, max_sents, beam, max_tokens, progress=progress)
+    hyps = translate_directions(model, tokenizer, split, pairs, lslo, max_sents, beam, max_tokens, progress=progress,
+                                fallback=fallback)
     scorer = SpBleu(spm_model)
     result = EvaluationResult(split.name, scorer.model_path, beam, max_sents or split.size)
     for (src, tgt), rows in hyps.items():

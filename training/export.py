@@ -2,6 +2,11 @@
 
 Writes ``<out>/base`` (model + tokenizer) and ``<out>/bundle``. The bundle keeps the fingerprint of the
 base it was trained on; the fingerprint tolerates the cast (see ``lslo.io.fingerprint``).
+
+The gate: a bundle that did worse than its base alone on validation is refused (``--force`` exports it anyway).
+The measure is the one recorded in training, or, with ``--valid``, chrF++ measured here on the data given:
+that is how a subset of the adapters (``--languages``; the other languages are served by the base alone) is
+judged, since the training record measured all of them together.
 """
 
 from __future__ import annotations
@@ -15,10 +20,16 @@ import torch
 from pydantic import Field
 
 from lslo.devices import DTYPES
-from lslo.errors import AdapterFileError, raise_if_problems
-from lslo.io import load_bundle, read_manifest, save_bundle
+from lslo.errors import AdapterFileError, ConfigError, raise_if_problems
+from lslo.io import BundleManifest, load_bundle, read_manifest, save_bundle
+from lslo.language_tokens import LanguageVocabulary
+from lslo.languages import parse_language_list
+from training.corpora import DataReport, read_test_data
+from training.data import in_model_codes
+from training.flores import ParallelSplit
 from training.prepare import load_base_model, read_base
 from training.settings import Settings
+from training.ship_gate import measure_against_base
 
 
 class ExportSettings(Settings):
@@ -26,8 +37,18 @@ class ExportSettings(Settings):
     bundle: Path = Field(description="adapter bundle to pack")
     out: Path = Field(description="writes <out>/base and <out>/bundle")
     dtype: Literal["fp32", "fp16", "bf16"] = Field("fp16", description="storage dtype of base and adapters")
+    languages: str | None = Field(None, description="export only these languages' adapters (ISO or the model's "
+                                                    "codes); the server translates the others with the base alone. "
+                                                    "Needs --valid: training validated all adapters together")
+    valid: Path | None = Field(None, description="validation data (any form finetune --valid reads): chrF++ of "
+                                                 "the exported adapters against the base alone, measured here, "
+                                                 "is what the gate judges")
+    valid_beam: int = Field(1, ge=1, description="beam size for --valid")
+    valid_max_sents: int | None = Field(200, ge=1, description="segments per direction of --valid")
+    device: str = Field("auto", description="device for --valid's translations")
+    threads: int | None = Field(None, ge=1)
     force: bool = Field(False, description="export even a bundle that did worse than its base alone on validation "
-                                           "(by the measure its epoch was chosen by)")
+                                           "(by the measure its epoch was chosen by, or --valid's chrF++)")
 
 
 def ship_problem(validation: dict[str, Any] | None) -> str | None:
@@ -50,9 +71,37 @@ def ship_problem(validation: dict[str, Any] | None) -> str | None:
         worse = loss is not None and base_loss is not None and loss > base_loss
     if not worse:
         return None
+    when = (f"epoch {validation['selected_epoch']}" if validation.get("selected_epoch") is not None
+            else "measured at export")
     return (f"the bundle is worse than its base alone on its validation data by {by} ({validation.get('pairs')} "
-            f"pairs, epoch {validation.get('selected_epoch')}): {'; '.join(scores)}. Serving the base alone "
+            f"pairs, {when}): {'; '.join(scores)}. Serving the base alone "
             "would translate better; pass --force to export it anyway")
+
+
+def kept_languages(spec: str | None, manifest: BundleManifest, vocabulary: LanguageVocabulary,
+                   problems: list[str]) -> list[str]:
+    """The model codes of the adapters to export: ``spec``'s (ISO or model codes), else all of the bundle's."""
+    if spec is None:
+        return list(manifest.languages)
+    kept: list[str] = []
+    for code in parse_language_list(spec, problems):
+        model = vocabulary.model_code(code)
+        if model is None:
+            problems.append(vocabulary.unknown(code))
+        elif model not in manifest.languages:
+            problems.append(f"the bundle has no adapter for {code} (it has {', '.join(manifest.languages)})")
+        elif model not in kept:
+            kept.append(model)
+    return kept
+
+
+def read_validation_data(path: Path, vocabulary: LanguageVocabulary, problems: list[str]) -> ParallelSplit | None:
+    report = DataReport()
+    data = read_test_data(path, "valid", report)
+    problems.extend(report.problems)
+    if report.notes:
+        print("valid: " + "; ".join(report.notes), file=sys.stderr)
+    return in_model_codes(data, vocabulary) if data is not None else None
 
 
 def run_export(settings: ExportSettings) -> Path:
@@ -65,29 +114,52 @@ def run_export(settings: ExportSettings) -> Path:
         manifest = read_manifest(settings.bundle)
     except AdapterFileError as err:
         problems.append(str(err))
-    validation = manifest.extra.get("validation") if manifest is not None else None
-    problem = ship_problem(validation)
+    vocabulary = LanguageVocabulary(tokenizer) if tokenizer is not None else LanguageVocabulary.of_table()
+    kept = kept_languages(settings.languages, manifest, vocabulary, problems) if manifest is not None else []
+    subset = manifest is not None and len(kept) < len(manifest.languages)
+    if subset and settings.valid is None and not settings.force:
+        problems.append(f"--languages keeps {len(kept)} of the bundle's {len(manifest.languages)} adapters, and its "
+                        "validation record measured all of them together: give --valid to measure these")
+    valid_data = read_validation_data(settings.valid, vocabulary, problems) if settings.valid is not None else None
+    recorded = manifest.extra.get("validation") if manifest is not None else None
+    problem = ship_problem(recorded) if settings.valid is None and not subset else None
     if problem and not settings.force:
         problems.append(problem)
     raise_if_problems(problems, "inputs")
     assert manifest is not None
+    if settings.threads:
+        torch.set_num_threads(settings.threads)
+    extra = dict(manifest.extra)
+    if valid_data is not None:
+        measured = measure_against_base(settings.base, settings.bundle, kept, tokenizer, valid_data,
+                                        settings.valid_beam, settings.valid_max_sents, settings.device)
+        measured["data"] = str(settings.valid)
+        print(measured.pop("table"), file=sys.stderr)
+        if recorded:
+            extra["training_validation"] = recorded
+        extra["validation"] = recorded = measured
+        problem = ship_problem(measured)
+        if problem and not settings.force:
+            raise ConfigError([problem], "inputs")
     if problem:
         print(f"warning (--force): {problem.split('. Serving')[0]}", file=sys.stderr)
-    elif not validation:
+    elif not recorded:
         print("note: the bundle was trained without validation data; nothing shows it beats its base alone",
               file=sys.stderr)
+    if subset:
+        extra["languages_left_out"] = [c for c in manifest.languages if c not in kept]
     model = load_base_model(settings.base, torch.device("cpu")).eval()
     model.to(DTYPES[settings.dtype])
     model.save_pretrained(settings.out / "base")
     tokenizer.save_pretrained(settings.out / "base")
-    for extra in ("base_info.json",):
-        if (settings.base / extra).is_file():
-            shutil.copy(settings.base / extra, settings.out / "base" / extra)
-    lslo = load_bundle(model, settings.bundle)  # into the cast model: banks take its dtype
+    for name in ("base_info.json",):
+        if (settings.base / name).is_file():
+            shutil.copy(settings.base / name, settings.out / "base" / name)
+    lslo = load_bundle(model, settings.bundle, languages=kept)  # into the cast model: banks take its dtype
     # The fingerprint stays the one of the weights the adapters were trained with, before the cast.
     save_bundle(lslo, settings.out / "bundle", base_name=manifest.base.get("name", ""), pruning=manifest.pruning,
-                extra={**manifest.extra, "exported_dtype": settings.dtype}, fingerprint=manifest.base["fingerprint"])
+                extra={**extra, "exported_dtype": settings.dtype}, fingerprint=manifest.base["fingerprint"])
     size = sum(f.stat().st_size for f in settings.out.rglob("*") if f.is_file())
-    print(f"exported {settings.dtype} base + {len(manifest.languages)}-language bundle: {size / 2**20:.1f} MiB "
+    print(f"exported {settings.dtype} base + {len(kept)}-language bundle: {size / 2**20:.1f} MiB "
           f"-> {settings.out}")
     return settings.out

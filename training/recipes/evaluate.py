@@ -1,8 +1,9 @@
 """``evaluate``: spBLEU and chrF++ for every direction of the test data, and the paper's group table.
 
 Evaluates a bundle (``--bundle``) or a fully fine-tuned model (``--model``) next to the base alone, or the base
-alone (the paper's "Pretrain" row). Languages and tiers default to the bundle's. Directions are those of the
-languages with text on both sides in the data (every ordered pair for FLORES).
+alone (the paper's "Pretrain" row). Languages and tiers default to the bundle's; a language given that the
+bundle has no adapter for passes through the base alone on its side, as the server's fallback does. Directions
+are those of the languages with text on both sides in the data (every ordered pair for FLORES).
 """
 
 from __future__ import annotations
@@ -42,7 +43,8 @@ class EvaluateSettings(Settings):
                                    "(its test*/devtest* part when it has one, else all of it)")
     split: str = Field("auto", description="FLORES split (auto: devtest); other data: auto (test part) or all")
     languages: str | None = Field(None, description="default: the bundle's languages, else every language of the "
-                                                    "data that the base has")
+                                                    "data that the base has; a language without an adapter in "
+                                                    "the bundle is translated by the base alone on its side")
     tiers: str | None = Field(None, description="tier assignment; default: the bundle's tiers, else the lang30 table "
                                                 "(languages without a tier count in AVG only)")
     base_row: bool = Field(True, description="evaluate the base alone too, next to a --bundle or --model")
@@ -69,6 +71,7 @@ class EvaluationInputs:
     tokenizer: Any
     base_tokenizer: Any
     codes: list[str]  # the model's codes
+    adapters: list[str]  # the codes of those the bundle has an adapter for
     tiers: dict[str, str | None]
     spm_model: Path
     split: ParallelSplit
@@ -95,11 +98,7 @@ def evaluation_languages(settings: EvaluateSettings, manifest: BundleManifest | 
         tiers: dict[str, str | None] = {c: None for c in codes}
         tiers.update({m: t for c, t in assigned.items() if (m := vocabulary.model_code(c)) in tiers})
     else:
-        tiers = {c: v.get("tier") for c, v in manifest.languages.items()}
-    if manifest is not None:
-        extra = [c for c in codes if c not in manifest.languages]
-        if extra:
-            problems.append(f"the bundle has no adapter for {extra}")
+        tiers = {c: manifest.languages.get(c, {}).get("tier") for c in codes}
     missing = [c for c in codes if c not in found]
     if missing:
         problems.append(f"the data has no text in {', '.join(missing)} (it has {', '.join(found) or 'none'})")
@@ -134,7 +133,11 @@ def check_inputs(settings: EvaluateSettings) -> EvaluationInputs:
     if not Path(spm_model).is_file():
         problems.append(f"SentencePiece model for spBLEU not found at {spm_model} (give --spm)")
     raise_if_problems(problems, "inputs")
-    return EvaluationInputs(tokenizer, base_tokenizer, codes, tiers, Path(spm_model), split)
+    adapters = [c for c in codes if manifest is not None and c in manifest.languages]
+    if manifest is not None and len(adapters) < len(codes):
+        print(f"note: the bundle has no adapter for {', '.join(c for c in codes if c not in adapters)}: the base "
+              "alone on their side (the server's fallback)", file=sys.stderr)
+    return EvaluationInputs(tokenizer, base_tokenizer, codes, adapters, tiers, Path(spm_model), split)
 
 
 def direction_table(rows: dict[str, EvaluationResult], metric: str) -> str:
@@ -162,12 +165,12 @@ def run_evaluate(settings: EvaluateSettings) -> dict:
         torch.set_num_threads(settings.threads)
     device = resolve_device(settings.device)
     model = load_base_model(settings.model or settings.base, device).eval()
-    lslo = load_bundle(model, settings.bundle, languages=codes) if settings.bundle is not None else None
+    lslo = load_bundle(model, settings.bundle, languages=inputs.adapters) if settings.bundle is not None else None
 
     def evaluate(model: Any, tokenizer: Any, lslo: LSLoHandle | None) -> EvaluationResult:
         return evaluate_split(model, tokenizer, split, codes, tiers, inputs.spm_model, lslo,
                               max_sents=settings.max_sents, beam=settings.beam, max_tokens=settings.max_tokens,
-                              progress=settings.progress)
+                              progress=settings.progress, fallback=True)
 
     name = settings.name or ("Ft-all" if settings.model else
                              f"LSLo ({settings.bundle.name})" if settings.bundle else "Pretrain")
