@@ -242,3 +242,29 @@ def test_empty_sides_and_blank_lines_are_skipped_not_fatal(tmp_path):
     tsv.write_text("en\tfr\na\tb\n\n", encoding="utf-8")
     report = DataReport()
     assert read_corpus(tsv, "auto", report).train.size == 1 and not report.problems
+
+
+def test_valid_share_zero_means_no_validation_unless_valid_is_given(tmp_path, base_dir, corpus_dir):
+    def valid_of(**values):
+        settings = TrainSettings(base=base_dir, data=corpus_dir, out=tmp_path / "o", languages="en,fr",
+                                 split="train", **values)
+        problems: list[str] = []
+        found = training_data(settings, AutoTokenizer.from_pretrained(base_dir), problems)
+        assert not problems
+        return found.valid
+
+    assert valid_of().size == 60  # training on train: FLORES dev validates
+    assert valid_of(valid_share=0) is None  # the paper's way, and the demo's pretraining: no validation
+    assert valid_of(valid_share=0, valid=corpus_dir).size == 60  # --valid is always honoured
+
+
+def test_a_valid_path_with_a_test_part_but_no_valid_part_is_refused(tmp_path):
+    _write_moses(tmp_path / "d", "test", ("en", "fr"), EN_FR)
+    _write_moses(tmp_path / "d", "train", ("en", "fr"), [("Help", "Aide")])
+    report = DataReport()
+    assert read_test_data(tmp_path / "d", "valid", report) is None
+    assert any("has no valid part" in p and "test part is not validation data" in p for p in report.problems)
+    _write_moses(tmp_path / "p", "general", ("en", "fr"), EN_FR)
+    report = DataReport()
+    assert read_test_data(tmp_path / "p", "valid", report).size == len(EN_FR)
+    assert any("all of it validates" in n for n in report.notes)

@@ -173,15 +173,15 @@ def test_resumed_run_keeps_its_validation_history(base_dir, moses_dir, tmp_path)
 def test_ship_gate_on_hand_numbers():
     assert ship_problem(None) is None
     assert ship_problem({"loss": 2.0, "base_loss": 2.5, "chrf": 30.0, "base_chrf": 28.0}) is None
-    # chosen by loss: a lower chrF++ on the sample is reported, not a reason to refuse
-    assert ship_problem({"loss": 2.0, "base_loss": 2.5, "chrf": 27.0, "base_chrf": 28.0}) is None
+    # a lower loss does not excuse a lower chrF++ (the demo's adapters: loss 5.90 < 6.75, chrF++ 7.49 < 8.74)
+    text = ship_problem({"loss": 5.90, "base_loss": 6.75, "chrf": 7.49, "base_chrf": 8.74, "select_by": "loss"})
+    assert "by chrF++ (" in text and "chrF++ 7.49 against 8.74 (-1.25)" in text
     text = ship_problem({"loss": 2.6, "base_loss": 2.5, "chrf": 8.23, "base_chrf": 9.50, "pairs": 40,
                          "selected_epoch": 3})
-    assert "by loss" in text and "loss 2.6000 against 2.5000 (+0.1000)" in text
+    assert "by loss and chrF++ (40 pairs, epoch 3)" in text and "loss 2.6000 against 2.5000 (+0.1000)" in text
     assert "chrF++ 8.23 against 9.50 (-1.27)" in text
-    by_chrf = {"loss": 2.0, "base_loss": 2.5, "chrf": 8.23, "base_chrf": 9.50, "select_by": "chrf"}
-    assert "by chrf" in ship_problem(by_chrf)
-    assert ship_problem({**by_chrf, "chrf": 9.6}) is None
+    assert "by loss (" in ship_problem({"loss": 2.6, "base_loss": 2.5, "chrf": None, "base_chrf": None})
+    assert ship_problem({"loss": 2.0, "base_loss": 2.5, "chrf": 9.6, "base_chrf": 9.5, "select_by": "chrf"}) is None
 
 
 def test_export_refuses_a_bundle_worse_than_its_base(base_dir, moses_dir, tmp_path):
@@ -195,6 +195,12 @@ def test_export_refuses_a_bundle_worse_than_its_base(base_dir, moses_dir, tmp_pa
     assert not (tmp_path / "x").exists()
     run_export(ExportSettings(base=base_dir, bundle=bundle, out=tmp_path / "y", force=True))
     assert (tmp_path / "y" / "bundle" / "manifest.json").is_file()
+    # a subset forced out without --valid: the record, which measured all adapters together, is set aside
+    run_export(ExportSettings(base=base_dir, bundle=bundle, out=tmp_path / "z", languages="fr", force=True))
+    subset = json.loads((tmp_path / "z" / "bundle" / "manifest.json").read_text())
+    assert list(subset["languages"]) == ["fr"] and "validation" not in subset["extra"]
+    assert subset["extra"]["training_validation"]["base_loss"] == 3.0
+    assert sorted(subset["extra"]["languages_left_out"]) == ["de", "en"]
 
 
 def _base_translations(base_dir, texts, src, tgt):
@@ -255,6 +261,9 @@ def test_export_a_subset_is_measured_against_the_base(base_dir, gate_case, tmp_p
         run_export(ExportSettings(base=base_dir, bundle=bundle, out=tmp_path / "d", languages="nl", valid=valid))
     with pytest.raises(ConfigError, match="no direction of the validation data passes through"):
         run_export(ExportSettings(base=base_dir, bundle=bundle, out=tmp_path / "e", languages="de", valid=valid))
+    # de has no validation text: refused as unmeasured, next to fr's measured loss
+    with pytest.raises(ConfigError, match=r"chrF\+\+ .*; no direction .* passes through the adapter\(s\) of de:"):
+        run_export(ExportSettings(base=base_dir, bundle=bundle, out=tmp_path / "f", languages="fr,de", valid=valid))
 
 
 def test_adapters_that_change_nothing_pass_the_gate(base_dir, gate_case, tmp_path):
@@ -269,7 +278,7 @@ def test_adapters_that_change_nothing_pass_the_gate(base_dir, gate_case, tmp_pat
     from lslo.io import save_bundle
 
     save_bundle(lslo, zero)
-    out = run_export(ExportSettings(base=base_dir, bundle=zero, out=tmp_path / "x", valid=valid))
+    out = run_export(ExportSettings(base=base_dir, bundle=zero, out=tmp_path / "x", languages="en,fr", valid=valid))
     measured = json.loads((out / "bundle" / "manifest.json").read_text())["extra"]["validation"]
     assert measured["chrf"] == measured["base_chrf"] and measured["directions"]["en-fr"] == [100.0, 100.0]
 

@@ -313,8 +313,14 @@ def read_test_data(path: Path, split: str, report: DataReport) -> ParallelSplit 
     if split in ("test", "train"):
         report.problems.append(f"{path} has no {split} part (files or stems named {split}*)")
         return None
+    if split == "valid" and parts["test"].items:
+        report.problems.append(f"{path} has no valid part (files or stems named valid*, dev*) and its test part is "
+                               "not validation data")
+        return None
     if split == "auto":
         report.notes.append(f"{path} has no test part (test* files or stems): all of it is used")
+    elif split == "valid":
+        report.notes.append(f"{path} has no valid part (valid*, dev* files or stems): all of it validates")
     every = _Segments(report)
     for segments in parts.values():
         for item in segments.items:

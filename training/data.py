@@ -144,7 +144,7 @@ def training_data(settings: TrainSettings, tokenizer: Any, problems: list[str],
     valid = None
     if not validates:
         pass
-    elif corpus.valid is not None:
+    elif corpus.valid is not None and (settings.valid is not None or settings.valid_share > 0):
         valid = in_model_codes(corpus.valid, vocabulary, languages)
     elif settings.valid_share > 0:
         train, valid = held_out(train, settings.valid_share, settings.valid_max, settings.seed)

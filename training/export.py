@@ -48,29 +48,30 @@ class ExportSettings(Settings):
     device: str = Field("auto", description="device for --valid's translations")
     threads: int | None = Field(None, ge=1)
     force: bool = Field(False, description="export even a bundle that did worse than its base alone on validation "
-                                           "(by the measure its epoch was chosen by, or --valid's chrF++)")
+                                           "(by the loss or chrF++ recorded in training, or --valid's chrF++)")
 
 
 def ship_problem(validation: dict[str, Any] | None) -> str | None:
-    """Why a bundle should not ship: on its validation data it did worse than the base alone by the measure
-    its epoch was chosen by (``select_by``: the loss, or chrF++ on a sample). None when it did not, or when it
-    was trained without validation."""
+    """Why a bundle should not ship: on its validation data it did worse than the base alone by the loss or
+    by chrF++, whichever were measured. A lower loss does not excuse worse translations: adapters can make the
+    references' tokens likelier and greedy outputs worse at once (the demo's adapters do). None when neither is
+    worse, or when the bundle was trained without validation."""
     if not validation:
         return None
-    by = validation.get("select_by", "loss")
     loss, base_loss = validation.get("loss"), validation.get("base_loss")
     chrf, base_chrf = validation.get("chrf"), validation.get("base_chrf")
-    scores = []
+    scores, worse = [], []
     if loss is not None and base_loss is not None:
         scores.append(f"loss {loss:.4f} against {base_loss:.4f} ({loss - base_loss:+.4f})")
+        if loss > base_loss:
+            worse.append("loss")
     if chrf is not None and base_chrf is not None:
         scores.append(f"chrF++ {chrf:.2f} against {base_chrf:.2f} ({chrf - base_chrf:+.2f})")
-    if by == "chrf":
-        worse = chrf is not None and base_chrf is not None and chrf < base_chrf
-    else:
-        worse = loss is not None and base_loss is not None and loss > base_loss
+        if chrf < base_chrf:
+            worse.append("chrF++")
     if not worse:
         return None
+    by = " and ".join(worse)
     when = (f"epoch {validation['selected_epoch']}" if validation.get("selected_epoch") is not None
             else "measured at export")
     return (f"the bundle is worse than its base alone on its validation data by {by} ({validation.get('pairs')} "
@@ -100,7 +101,7 @@ def read_validation_data(path: Path, vocabulary: LanguageVocabulary, problems: l
     data = read_test_data(path, "valid", report)
     problems.extend(report.problems)
     if report.notes:
-        print("valid: " + "; ".join(report.notes), file=sys.stderr)
+        print(f"{path}: " + "; ".join(report.notes), file=sys.stderr)
     return in_model_codes(data, vocabulary) if data is not None else None
 
 
@@ -139,15 +140,27 @@ def run_export(settings: ExportSettings) -> Path:
             extra["training_validation"] = recorded
         extra["validation"] = recorded = measured
         problem = ship_problem(measured)
+        if measured["unmeasured"]:
+            gap = (f"no direction of the validation data passes through the adapter(s) of "
+                   f"{', '.join(measured['unmeasured'])}: nothing shows they beat the base alone")
+            problem = f"{problem}; {gap}" if problem else gap
         if problem and not settings.force:
             raise ConfigError([problem], "inputs")
+    elif subset and recorded:  # --force without --valid: the record measured other adapters
+        extra["training_validation"] = extra.pop("validation")
+        recorded = None
+        print(f"warning (--force): the validation record measured all {len(manifest.languages)} adapters "
+              "together; nothing measured these", file=sys.stderr)
     if problem:
         print(f"warning (--force): {problem.split('. Serving')[0]}", file=sys.stderr)
-    elif not recorded:
+    elif not recorded and not subset:
         print("note: the bundle was trained without validation data; nothing shows it beats its base alone",
               file=sys.stderr)
+    pruning = manifest.pruning
     if subset:
         extra["languages_left_out"] = [c for c in manifest.languages if c not in kept]
+        if pruning and isinstance(pruning.get("languages"), list):
+            pruning = {**pruning, "languages": [c for c in pruning["languages"] if c in kept]}
     model = load_base_model(settings.base, torch.device("cpu")).eval()
     model.to(DTYPES[settings.dtype])
     model.save_pretrained(settings.out / "base")
@@ -157,7 +170,7 @@ def run_export(settings: ExportSettings) -> Path:
             shutil.copy(settings.base / name, settings.out / "base" / name)
     lslo = load_bundle(model, settings.bundle, languages=kept)  # into the cast model: banks take its dtype
     # The fingerprint stays the one of the weights the adapters were trained with, before the cast.
-    save_bundle(lslo, settings.out / "bundle", base_name=manifest.base.get("name", ""), pruning=manifest.pruning,
+    save_bundle(lslo, settings.out / "bundle", base_name=manifest.base.get("name", ""), pruning=pruning,
                 extra={**extra, "exported_dtype": settings.dtype}, fingerprint=manifest.base["fingerprint"])
     size = sum(f.stat().st_size for f in settings.out.rglob("*") if f.is_file())
     print(f"exported {settings.dtype} base + {len(kept)}-language bundle: {size / 2**20:.1f} MiB "

@@ -43,7 +43,9 @@ class TrainSettings(Settings):
                                                  "own valid/dev part, FLORES dev when training on another split, "
                                                  "else a held-out share)")
     valid_share: float = Field(0.05, ge=0, lt=1, description="share of the training data held out for validation "
-                                                            "when none is given (0: no validation)")
+                                                            "when none is given (0: no validation unless --valid is "
+                                                            "given, not even on the data's own valid part or "
+                                                            "FLORES dev)")
     valid_max: int = Field(1000, ge=1, description="most segments held out for validation")
     valid_chrf_sents: int = Field(100, ge=0, description="validation rows translated each epoch for chrF++ (0: off)")
     select: Literal["best", "last"] = Field("best", description="ship the best epoch (see --select-by) or the "

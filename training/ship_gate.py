@@ -29,7 +29,8 @@ def _has_pair(data: ParallelSplit, src: str, tgt: str) -> bool:
 def measure_against_base(base: Path, bundle: Path, languages: Sequence[str], tokenizer: Any, data: ParallelSplit,
                          beam: int = 1, max_sents: int | None = 200, device: str = "auto") -> dict[str, Any]:
     """{"chrf", "base_chrf" (pooled over every row), "directions": {"src-tgt": [base, bundle]}, "table": Markdown,
-    "pairs", "select_by": "chrf", ...} for the adapters of ``languages`` in ``bundle``."""
+    "pairs", "unmeasured" (kept languages no direction passes through), "select_by": "chrf", ...} for the
+    adapters of ``languages`` in ``bundle``."""
     used = [(s, t) for s, t in directions(list(data.languages))
             if (s in languages or t in languages) and _has_pair(data, s, t)]
     if not used:
@@ -60,6 +61,8 @@ def measure_against_base(base: Path, bundle: Path, languages: Sequence[str], tok
     lines = ["| Direction | base alone | bundle | Δ |", "|---|---:|---:|---:|"]
     lines += [f"| {d.replace('-', '→')} | {a:.2f} | {b:.2f} | {b - a:+.2f} |" for d, (a, b) in per_direction.items()]
     lines.append(f"| all ({len(pooled['refs'])} rows) | {base_chrf:.2f} | {chrf:.2f} | {chrf - base_chrf:+.2f} |")
+    unmeasured = [c for c in languages if not any(c in pair for pair in used)]
     return {"select_by": "chrf", "chrf": round(chrf, 2), "base_chrf": round(base_chrf, 2), "loss": None,
             "base_loss": None, "pairs": len(pooled["refs"]), "beam": beam, "languages": list(languages),
+            "unmeasured": unmeasured,
             "directions": per_direction, "table": "chrF++ on the validation data\n\n" + "\n".join(lines)}

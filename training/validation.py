@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import sys
 from collections.abc import Callable, Sequence
 from contextlib import nullcontext
 from dataclasses import dataclass
@@ -30,6 +31,7 @@ import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 from transformers.models.m2m_100.modeling_m2m_100 import shift_tokens_right
 
+from lslo.errors import ConfigError
 from lslo.generation import GenerationSettings, translate
 from training.checkpoint import restore_trained, trained_state
 from training.distributed import barrier, collective_device
@@ -221,7 +223,11 @@ def attach_validation(run: TrainingRun, tokenizer: Any, valid: ParallelSplit | N
         return None
     validator = Validator(run, tokenizer, valid, pairs, eligible_from)
     if validator.empty:
+        if run.settings.valid is not None:
+            raise ConfigError([f"--valid {run.settings.valid} has no segment in a trained direction "
+                               f"({', '.join(f'{s}>{t}' for s, t in pairs)})"], "inputs")
         run.log.write("note", message="the validation data has no pair in a trained direction: no validation")
+        print("note: the validation data has no pair in a trained direction: no validation", file=sys.stderr)
         return None
     earlier: Callable[[int], None] | None = run.on_epoch_end
 

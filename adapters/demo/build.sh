@@ -11,7 +11,7 @@ THREADS=${THREADS:-2}   # thread count changes float summation order: keep it fi
 LANGS=en,fr,de,it,zh,nl,ja,ko,af,hy,sw,cy
 TIERS="H:en,fr,de,it;M:zh,nl,ja,ko;V:af,hy,sw,cy"
 FROM=${FROM:-corpus}
-STAGES=" corpus init-base pretrain lslo ft-all eval-pretrain eval-ft-all eval-lslo export "
+STAGES=" corpus init-base pretrain lslo ft-all eval-pretrain eval-ft-all eval-lslo export held-out lslo-validated gate eval-ood "
 [[ "$STAGES" == *" $FROM "* ]] || { echo "FROM=$FROM is not a stage; stages:$STAGES" >&2; exit 2; }
 RUNNING=0
 mkdir -p "$WORK"
@@ -37,32 +37,87 @@ stage init-base "$PY" -m training init-base --data "$WORK/data" --languages $LAN
   --vocab-size 4000 --out "$WORK/base-init" --seed 0
 # 3. Pretrain the base on the train split (this plays M2M-124's pre-training).
 stage pretrain "$PY" -m training pretrain --base "$WORK/base-init" --data "$WORK/data" --languages $LANGS \
-  --out "$WORK/pretrain" --epochs 30 --max-tokens 1536 --lr 2e-3 --warmup-steps 300 --threads $THREADS --seed 0 \
+  --out "$WORK/pretrain" --epochs 30 --max-tokens 1536 --lr 2e-3 --warmup-steps 300 --valid-share 0 \
+  --threads $THREADS --seed 0 --no-progress
+# DEMO_BASE=adapters/demo/base FROM=held-out re-runs the out-of-domain stages on the shipped base (they need
+# $WORK/data from the corpus stage).
+BASE=${DEMO_BASE:-$WORK/pretrain/model}
+# 4. LSLo 2;2;8 with the paper's layer map, High and Medium pruned to 90 % (GPS, E=2, k=8, T=15), the paper's
+#    way: all of dev, the last epoch. This is the shipped bundle.
+PAPER=(--split dev --valid-share 0 --select last)
+stage lslo "$PY" -m training finetune --method lslo --base "$BASE" --data "$WORK/data" "${PAPER[@]}" \
+  --languages $LANGS --tiers "$TIERS" --ranks "2;2;8" --modules all --fc-mode full --layer-map paper --prune 0.9 \
+  --prune-tiers H,M --prune-start 2 --prune-epochs 8 --epochs 15 --out "$WORK/lslo" --threads $THREADS --seed 0 \
   --no-progress
-BASE="$WORK/pretrain/model"
-# 4. LSLo 2;2;8 with the paper's layer map, High and Medium pruned to 90 % (GPS, E=2, k=8, T=15), on dev.
-stage lslo "$PY" -m training finetune --method lslo --base "$BASE" --data "$WORK/data" --languages $LANGS \
-  --tiers "$TIERS" --ranks "2;2;8" --modules all --fc-mode full --layer-map paper --prune 0.9 --prune-tiers H,M \
-  --prune-start 2 --prune-epochs 8 --epochs 15 --out "$WORK/lslo" --threads $THREADS --seed 0 --no-progress
 # 5. The Ft-all baseline on the same data.
-stage ft-all "$PY" -m training finetune --method full --base "$BASE" --data "$WORK/data" --languages $LANGS \
-  --epochs 15 --out "$WORK/ft-all" --threads $THREADS --seed 0 --no-progress
-# 6. Evaluate on devtest, all 132 directions, beam 5.
+stage ft-all "$PY" -m training finetune --method full --base "$BASE" --data "$WORK/data" "${PAPER[@]}" \
+  --languages $LANGS --epochs 15 --out "$WORK/ft-all" --threads $THREADS --seed 0 --no-progress
+# 6. Evaluate on devtest, all 132 directions, beam 5 (the Pretrain row is the base alone).
 EVAL=(--data "$WORK/data" --split devtest --beam 5 --threads $THREADS --no-progress)
 stage eval-pretrain "$PY" -m training evaluate --base "$BASE" --languages $LANGS --tiers "$TIERS" --name Pretrain \
   --json "$WORK/eval-pretrain.json" "${EVAL[@]}"
 stage eval-ft-all "$PY" -m training evaluate --base "$BASE" --model "$WORK/ft-all/model" --languages $LANGS \
-  --tiers "$TIERS" --name Ft-all --json "$WORK/eval-ft-all.json" "${EVAL[@]}"
-stage eval-lslo "$PY" -m training evaluate --base "$BASE" --bundle "$WORK/lslo/bundle" \
+  --tiers "$TIERS" --no-base-row --name Ft-all --json "$WORK/eval-ft-all.json" "${EVAL[@]}"
+stage eval-lslo "$PY" -m training evaluate --base "$BASE" --bundle "$WORK/lslo/bundle" --no-base-row \
   --name "LSLo 2;2;8+GPS(0.9)" --json "$WORK/eval-lslo.json" "${EVAL[@]}"
-# 7. Pack base + bundle in fp16 into adapters/demo/.
-rm -rf "$WORK/export"
-stage export "$PY" -m training export --base "$BASE" --bundle "$WORK/lslo/bundle" --out "$WORK/export" --dtype fp16
-[ -f "$WORK/export/base/model.safetensors" ] || { echo "no export in $WORK: adapters/demo left as it was" >&2; exit 1; }
-rm -rf adapters/demo/base adapters/demo/bundle
-cp -r "$WORK/export/base" "$WORK/export/bundle" adapters/demo/
-# 8. The evaluation the README's tables come from.
-mkdir -p adapters/demo/evaluation
-cp "$WORK"/eval-pretrain.json "$WORK"/eval-ft-all.json "$WORK"/eval-lslo.json "$WORK/data/stats.json" \
-  "$WORK/timings.tsv" adapters/demo/evaluation/
+# 7. Pack base + bundle in fp16 into adapters/demo/, with the evaluation the README's tables come from.
+export_demo() {
+  rm -rf "$WORK/export"
+  "$PY" -m training export --base "$BASE" --bundle "$WORK/lslo/bundle" --out "$WORK/export" --dtype fp16
+  rm -rf adapters/demo/base adapters/demo/bundle
+  cp -r "$WORK/export/base" "$WORK/export/bundle" adapters/demo/
+  mkdir -p adapters/demo/evaluation
+  cp "$WORK"/eval-pretrain.json "$WORK"/eval-ft-all.json "$WORK"/eval-lslo.json "$WORK/data/stats.json" \
+    adapters/demo/evaluation/
+}
+stage export export_demo
+# 8. Text from other sources than the corpus: the gettext catalogs of this machine's own programs, the desktop
+#    stack for validation and the system tools for an out-of-domain test (see out_of_domain.py).
+held_out() {
+  "$PY" adapters/demo/out_of_domain.py --corpus "$WORK/data" --part valid --out "$WORK/valid-general"
+  "$PY" adapters/demo/out_of_domain.py --corpus "$WORK/data" --part test --out "$WORK/out-of-domain"
+}
+stage held-out held_out
+# 9. The same LSLo validated on that text after every epoch, the best epoch at the final ratio by chrF++ kept.
+stage lslo-validated "$PY" -m training finetune --method lslo --base "$BASE" --data "$WORK/data" --split dev \
+  --languages $LANGS --tiers "$TIERS" --ranks "2;2;8" --modules all --fc-mode full --layer-map paper --prune 0.9 \
+  --prune-tiers H,M --prune-start 2 --prune-epochs 8 --epochs 15 --valid "$WORK/valid-general" --select-by chrf \
+  --valid-chrf-sents 400 --patience 3 --out "$WORK/lslo-validated" --threads $THREADS --seed 0 --no-progress
+# 10. The export gate's verdict on it, all adapters and the very-low tier's alone, in gate.txt. A refusal (exit
+#     status 2) does not stop the build; anything else does.
+gate() {
+  local ship status
+  : > "$WORK/gate.txt"
+  for ship in "" af,hy,sw,cy; do
+    rm -rf "$WORK/gate-export"
+    echo "== export ${ship:-all adapters}" >> "$WORK/gate.txt"
+    status=0
+    "$PY" -m training export --base "$BASE" --bundle "$WORK/lslo-validated/bundle" --out "$WORK/gate-export" \
+      --valid "$WORK/valid-general" --threads $THREADS ${ship:+--languages $ship} 2> "$WORK/gate-export.log" \
+      || status=$?
+    tr '\r' '\n' < "$WORK/gate-export.log" | { grep -v 'Loading weights' || true; } >> "$WORK/gate.txt"
+    [ "$status" = 0 ] || [ "$status" = 2 ] || { echo "export failed ($status)" >&2; return 1; }
+  done
+  rm -rf "$WORK/gate-export" "$WORK/gate-export.log"
+  cat "$WORK/gate.txt"
+}
+stage gate gate
+# 11. The shipped bundle and the validated one beside the base alone on the out-of-domain test.
+eval_ood() {
+  local langs
+  langs=$(ls "$WORK/out-of-domain" | sed -n 's/^test\.en-\([a-z]*\)\.en$/\1/p' | paste -sd, | sed 's/^/en,/')
+  local common=(--base adapters/demo/base --languages "$langs" --tiers "$TIERS" --data "$WORK/out-of-domain"
+                --split all --beam 4 --threads $THREADS --no-progress)
+  "$PY" -m training evaluate "${common[@]}" --bundle adapters/demo/bundle --name "Demo bundle" \
+    --json "$WORK/eval-ood-demo.json"
+  "$PY" -m training evaluate "${common[@]}" --bundle "$WORK/lslo-validated/bundle" --name "LSLo validated" \
+    --json "$WORK/eval-ood-validated.json"
+  mkdir -p adapters/demo/evaluation
+  cp "$WORK"/eval-ood-demo.json "$WORK"/eval-ood-validated.json "$WORK/lslo-validated/validation.json" \
+    "$WORK/gate.txt" adapters/demo/evaluation/
+  cp "$WORK/valid-general/sources.json" adapters/demo/evaluation/valid-sources.json
+  cp "$WORK/out-of-domain/sources.json" adapters/demo/evaluation/out-of-domain-sources.json
+}
+stage eval-ood eval_ood
+cp "$WORK/timings.tsv" adapters/demo/evaluation/
 cat "$WORK/timings.tsv"

@@ -5,8 +5,8 @@ English -> af, cy, hy, sw where the machine has catalogs for them.
 Two parts from disjoint catalogs: ``test`` from the command-line and system tools (apt, coreutils, git,
 PostgreSQL...) and ``valid`` from the desktop stack (GTK, GLib, GStreamer...), so that choosing an epoch on
 ``valid`` learns nothing about ``test``'s strings. Each is written as OPUS-style pair files
-``<part>.en-<xx>.en`` / ``.<xx>`` (14 directions) that ``python -m training evaluate --data`` and ``finetune
---valid`` read. Strings are kept when they are plain text (no format placeholders, markup, mnemonics or line
+``<part>.en-<xx>.en`` / ``.<xx>`` (English with each language) that ``python -m training evaluate --data`` and
+``finetune --valid`` read. Strings are kept when they are plain text (no format placeholders, markup, mnemonics or line
 breaks), 4 to 80 characters long, translated into all seven languages, and not in the demo corpus (any split)
 nor in the other part; a seeded sample of each is written, the same segments in every pair. The very-low-tier
 languages have few catalogs: each gets its own sample (up to ``--segments``, at least ``--min-segments``) of the

@@ -41,7 +41,8 @@ class EvaluateSettings(Settings):
     model: Path | None = Field(None, description="fully fine-tuned model directory to evaluate instead of the base")
     data: Path = Field(description="test data: a FLORES directory (--split), or any form finetune's --data takes "
                                    "(its test*/devtest* part when it has one, else all of it)")
-    split: str = Field("auto", description="FLORES split (auto: devtest); other data: auto (test part) or all")
+    split: str = Field("auto", description="FLORES split (auto: devtest); other data: auto (the test part, else "
+                                           "all), test, valid, train or all")
     languages: str | None = Field(None, description="default: the bundle's languages, else every language of the "
                                                     "data that the base has; a language without an adapter in "
                                                     "the bundle is translated by the base alone on its side")
@@ -134,6 +135,9 @@ def check_inputs(settings: EvaluateSettings) -> EvaluationInputs:
         problems.append(f"SentencePiece model for spBLEU not found at {spm_model} (give --spm)")
     raise_if_problems(problems, "inputs")
     adapters = [c for c in codes if manifest is not None and c in manifest.languages]
+    if manifest is not None and not adapters:
+        raise_if_problems([f"the bundle has no adapter for any of {', '.join(codes)}: evaluate the base alone "
+                           "(without --bundle)"], "inputs")
     if manifest is not None and len(adapters) < len(codes):
         print(f"note: the bundle has no adapter for {', '.join(c for c in codes if c not in adapters)}: the base "
               "alone on their side (the server's fallback)", file=sys.stderr)
