@@ -116,7 +116,8 @@ def evaluate_split(
     hyps = translate_directions(model, tokenizer, split, pairs, lslo, max_sents, beam, max_tokens, progress=progress,
                                 fallback=fallback)
     scorer = SpBleu(spm_model)
-    result = EvaluationResult(split.name, scorer.model_path, beam, max_sents or split.size)
+    most = max((len(rows) for rows in hyps.values()), default=0)  # a direction's segments, not the split's
+    result = EvaluationResult(split.name, scorer.model_path, beam, most)
     for (src, tgt), rows in hyps.items():
         if not rows:
             continue
