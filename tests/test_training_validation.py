@@ -18,6 +18,7 @@ from training.loop import train_step
 from training.recipes.common import start_run
 from training.recipes.finetune import FinetuneSettings, run_finetune
 from training.settings import build_settings
+from training.ship_gate import worse_languages
 from training.validation import HISTORY_FILE, Score, attach_validation
 
 
@@ -184,6 +185,12 @@ def test_ship_gate_on_hand_numbers():
     assert ship_problem({"loss": 2.0, "base_loss": 2.5, "chrf": 9.6, "base_chrf": 9.5, "select_by": "chrf"}) is None
 
 
+def test_one_language_worse_than_the_base_is_named_even_when_the_pool_is_better():
+    per_language = {"en": [10.0, 10.5], "fr": [8.0, 9.5], "cy": [7.0, 6.9]}
+    assert worse_languages(per_language) == ["cy"]
+    assert worse_languages({"en": [10.0, 10.0]}) == []  # no worse: equal passes
+
+
 def test_export_refuses_a_bundle_worse_than_its_base(base_dir, moses_dir, tmp_path):
     bundle = run_finetune(build_settings(FinetuneSettings, _args(base_dir, moses_dir, tmp_path / "o", epochs=1)))
     manifest_path = bundle / "manifest.json"
@@ -257,6 +264,8 @@ def test_export_a_subset_is_measured_against_the_base(base_dir, gate_case, tmp_p
     assert set(measured["directions"]) == {"en-fr", "fr-en"} and measured["pairs"] == 10
     assert measured["directions"]["en-fr"][0] == 100.0 > measured["directions"]["en-fr"][1]
     assert measured["chrf"] < measured["base_chrf"]
+    # every measured row passes through fr's adapter: its own score is the pooled one
+    assert measured["per_language"] == {"fr": [measured["base_chrf"], measured["chrf"]]}
     with pytest.raises(ConfigError, match="no adapter for nl"):
         run_export(ExportSettings(base=base_dir, bundle=bundle, out=tmp_path / "d", languages="nl", valid=valid))
     with pytest.raises(ConfigError, match="no direction of the validation data passes through"):

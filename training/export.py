@@ -29,7 +29,7 @@ from training.data import in_model_codes
 from training.flores import ParallelSplit
 from training.prepare import load_base_model, read_base
 from training.settings import Settings
-from training.ship_gate import measure_against_base
+from training.ship_gate import measure_against_base, worse_languages
 
 
 class ExportSettings(Settings):
@@ -140,6 +140,12 @@ def run_export(settings: ExportSettings) -> Path:
             extra["training_validation"] = recorded
         extra["validation"] = recorded = measured
         problem = ship_problem(measured)
+        worse = worse_languages(measured["per_language"])
+        if worse and not problem:
+            scores = ", ".join(f"{c} {measured['per_language'][c][1]:.2f} against {measured['per_language'][c][0]:.2f}"
+                               for c in worse)
+            problem = (f"the directions through the adapter(s) of {', '.join(worse)} are worse than the base alone "
+                       f"on the validation data (chrF++ {scores}); leave them out with --languages, or pass --force")
         if measured["unmeasured"]:
             gap = (f"no direction of the validation data passes through the adapter(s) of "
                    f"{', '.join(measured['unmeasured'])}: nothing shows they beat the base alone")

@@ -3,7 +3,8 @@
 Each direction of the data that passes through at least one of the adapters is translated twice, by the base
 alone and through the adapters, in the same length-sorted mixed batches; a language without an adapter passes
 through the base alone on its side (the server's fallback). Directions that touch no adapter are left out: both
-sides would translate them identically.
+sides would translate them identically. Besides the pooled score, each kept language gets the score of the
+directions through its adapter, so that one language doing worse is not hidden by others doing better.
 """
 
 from __future__ import annotations
@@ -28,8 +29,9 @@ def _has_pair(data: ParallelSplit, src: str, tgt: str) -> bool:
 
 def measure_against_base(base: Path, bundle: Path, languages: Sequence[str], tokenizer: Any, data: ParallelSplit,
                          beam: int = 1, max_sents: int | None = 200, device: str = "auto") -> dict[str, Any]:
-    """{"chrf", "base_chrf" (pooled over every row), "directions": {"src-tgt": [base, bundle]}, "table": Markdown,
-    "pairs", "unmeasured" (kept languages no direction passes through), "select_by": "chrf", ...} for the
+    """{"chrf", "base_chrf" (pooled over every row), "directions": {"src-tgt": [base, bundle]}, "per_language":
+    {code: [base, bundle]} (the directions through that language's adapter, pooled), "unmeasured" (kept
+    languages no direction passes through), "table": Markdown, "pairs", "select_by": "chrf", ...} for the
     adapters of ``languages`` in ``bundle``."""
     used = [(s, t) for s, t in directions(list(data.languages))
             if (s in languages or t in languages) and _has_pair(data, s, t)]
@@ -47,22 +49,32 @@ def measure_against_base(base: Path, bundle: Path, languages: Sequence[str], tok
                                      fallback=True)
     finally:
         lslo.remove()
-    per_direction: dict[str, list[float]] = {}
-    pooled: dict[str, list[str]] = {"base": [], "bundle": [], "refs": []}
+    rows: dict[tuple[str, str], tuple[list[str], list[str], list[str]]] = {}  # pair -> (base, bundle, refs)
     for pair in used:
         refs = [data.lines[pair[1]][seg] or "" for seg, _ in alone[pair]]
-        base_hyps, bundle_hyps = [h for _, h in alone[pair]], [h for _, h in tuned[pair]]
-        per_direction[f"{pair[0]}-{pair[1]}"] = [round(chrf_pp(base_hyps, refs), 2),
-                                                 round(chrf_pp(bundle_hyps, refs), 2)]
-        pooled["base"] += base_hyps
-        pooled["bundle"] += bundle_hyps
-        pooled["refs"] += refs
-    base_chrf, chrf = chrf_pp(pooled["base"], pooled["refs"]), chrf_pp(pooled["bundle"], pooled["refs"])
+        rows[pair] = ([h for _, h in alone[pair]], [h for _, h in tuned[pair]], refs)
+    per_direction = {f"{s}-{t}": _scores([rows[(s, t)]]) for s, t in used}
+    per_language = {c: _scores([r for pair, r in rows.items() if c in pair]) for c in languages
+                    if any(c in pair for pair in used)}
+    base_chrf, chrf = _scores(list(rows.values()))
+    total = sum(len(r[2]) for r in rows.values())
     lines = ["| Direction | base alone | bundle | Δ |", "|---|---:|---:|---:|"]
     lines += [f"| {d.replace('-', '→')} | {a:.2f} | {b:.2f} | {b - a:+.2f} |" for d, (a, b) in per_direction.items()]
-    lines.append(f"| all ({len(pooled['refs'])} rows) | {base_chrf:.2f} | {chrf:.2f} | {chrf - base_chrf:+.2f} |")
-    unmeasured = [c for c in languages if not any(c in pair for pair in used)]
-    return {"select_by": "chrf", "chrf": round(chrf, 2), "base_chrf": round(base_chrf, 2), "loss": None,
-            "base_loss": None, "pairs": len(pooled["refs"]), "beam": beam, "languages": list(languages),
-            "unmeasured": unmeasured,
+    lines += [f"| through {c}'s adapter | {a:.2f} | {b:.2f} | {b - a:+.2f} |" for c, (a, b) in per_language.items()]
+    lines.append(f"| all ({total} rows) | {base_chrf:.2f} | {chrf:.2f} | {chrf - base_chrf:+.2f} |")
+    return {"select_by": "chrf", "chrf": chrf, "base_chrf": base_chrf, "loss": None, "base_loss": None,
+            "pairs": total, "beam": beam, "languages": list(languages),
+            "unmeasured": [c for c in languages if c not in per_language], "per_language": per_language,
             "directions": per_direction, "table": "chrF++ on the validation data\n\n" + "\n".join(lines)}
+
+
+def _scores(groups: list[tuple[list[str], list[str], list[str]]]) -> list[float]:
+    """[base alone, bundle] chrF++ (2 decimals) of the rows of ``groups`` pooled."""
+    refs = [r for g in groups for r in g[2]]
+    return [round(chrf_pp([h for g in groups for h in g[0]], refs), 2),
+            round(chrf_pp([h for g in groups for h in g[1]], refs), 2)]
+
+
+def worse_languages(per_language: dict[str, list[float]]) -> list[str]:
+    """The kept languages whose directions, pooled, score lower through the adapters than by the base alone."""
+    return [c for c, (base, bundle) in per_language.items() if bundle < base]
