@@ -13,12 +13,12 @@ from conftest import finetune_args, randomize_adapters
 from lslo.errors import ConfigError
 from lslo.io import load_bundle
 from training.checkpoint import Position
-from training.export import ExportSettings, run_export, ship_problem
+from training.export import ExportSettings, run_export
 from training.loop import train_step
 from training.recipes.common import start_run
 from training.recipes.finetune import FinetuneSettings, run_finetune
 from training.settings import build_settings
-from training.ship_gate import worse_languages
+from training.ship_gate import ship_problem, worse_languages
 from training.validation import HISTORY_FILE, Score, attach_validation
 
 

@@ -142,11 +142,9 @@ def training_data(settings: TrainSettings, tokenizer: Any, problems: list[str],
     if not chosen and not missing:
         problems.append("no direction to train: the data has no segment with two of the chosen languages")
     valid = None
-    if not validates:
-        pass
-    elif corpus.valid is not None and (settings.valid is not None or settings.valid_share > 0):
+    if validates and corpus.valid is not None and (settings.valid is not None or settings.valid_share > 0):
         valid = in_model_codes(corpus.valid, vocabulary, languages)
-    elif settings.valid_share > 0:
+    elif validates and settings.valid_share > 0:
         train, valid = held_out(train, settings.valid_share, settings.valid_max, settings.seed)
         if valid is None:
             report.notes.append(f"no validation: {settings.valid_share} of {train.size} segments is "

@@ -14,7 +14,7 @@ from __future__ import annotations
 import shutil
 import sys
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 import torch
 from pydantic import Field
@@ -23,13 +23,12 @@ from lslo.devices import DTYPES
 from lslo.errors import AdapterFileError, ConfigError, raise_if_problems
 from lslo.io import BundleManifest, load_bundle, read_manifest, save_bundle
 from lslo.language_tokens import LanguageVocabulary
-from lslo.languages import parse_language_list
 from training.corpora import DataReport, read_test_data
-from training.data import in_model_codes
+from training.data import in_model_codes, wanted_languages
 from training.flores import ParallelSplit
 from training.prepare import load_base_model, read_base
 from training.settings import Settings
-from training.ship_gate import measure_against_base, worse_languages
+from training.ship_gate import measure_against_base, measured_problem, ship_problem
 
 
 class ExportSettings(Settings):
@@ -51,49 +50,14 @@ class ExportSettings(Settings):
                                            "(by the loss or chrF++ recorded in training, or --valid's chrF++)")
 
 
-def ship_problem(validation: dict[str, Any] | None) -> str | None:
-    """Why a bundle should not ship: on its validation data it did worse than the base alone by the loss or
-    by chrF++, whichever were measured. A lower loss does not excuse worse translations: adapters can make the
-    references' tokens likelier and greedy outputs worse at once (the demo's adapters do). None when neither is
-    worse, or when the bundle was trained without validation."""
-    if not validation:
-        return None
-    loss, base_loss = validation.get("loss"), validation.get("base_loss")
-    chrf, base_chrf = validation.get("chrf"), validation.get("base_chrf")
-    scores, worse = [], []
-    if loss is not None and base_loss is not None:
-        scores.append(f"loss {loss:.4f} against {base_loss:.4f} ({loss - base_loss:+.4f})")
-        if loss > base_loss:
-            worse.append("loss")
-    if chrf is not None and base_chrf is not None:
-        scores.append(f"chrF++ {chrf:.2f} against {base_chrf:.2f} ({chrf - base_chrf:+.2f})")
-        if chrf < base_chrf:
-            worse.append("chrF++")
-    if not worse:
-        return None
-    by = " and ".join(worse)
-    when = (f"epoch {validation['selected_epoch']}" if validation.get("selected_epoch") is not None
-            else "measured at export")
-    return (f"the bundle is worse than its base alone on its validation data by {by} ({validation.get('pairs')} "
-            f"pairs, {when}): {'; '.join(scores)}. Serving the base alone "
-            "would translate better; pass --force to export it anyway")
-
-
 def kept_languages(spec: str | None, manifest: BundleManifest, vocabulary: LanguageVocabulary,
                    problems: list[str]) -> list[str]:
     """The model codes of the adapters to export: ``spec``'s (ISO or model codes), else all of the bundle's."""
-    if spec is None:
-        return list(manifest.languages)
-    kept: list[str] = []
-    for code in parse_language_list(spec, problems):
-        model = vocabulary.model_code(code)
-        if model is None:
-            problems.append(vocabulary.unknown(code))
-        elif model not in manifest.languages:
-            problems.append(f"the bundle has no adapter for {code} (it has {', '.join(manifest.languages)})")
-        elif model not in kept:
-            kept.append(model)
-    return kept
+    kept = wanted_languages(spec or "auto", vocabulary, list(manifest.languages), problems)
+    absent = [c for c in kept if c not in manifest.languages]
+    if absent:
+        problems.append(f"the bundle has no adapter for {', '.join(absent)} (it has {', '.join(manifest.languages)})")
+    return [c for c in kept if c in manifest.languages]
 
 
 def read_validation_data(path: Path, vocabulary: LanguageVocabulary, problems: list[str]) -> ParallelSplit | None:
@@ -139,17 +103,7 @@ def run_export(settings: ExportSettings) -> Path:
         if recorded:
             extra["training_validation"] = recorded
         extra["validation"] = recorded = measured
-        problem = ship_problem(measured)
-        worse = worse_languages(measured["per_language"])
-        if worse and not problem:
-            scores = ", ".join(f"{c} {measured['per_language'][c][1]:.2f} against {measured['per_language'][c][0]:.2f}"
-                               for c in worse)
-            problem = (f"the directions through the adapter(s) of {', '.join(worse)} are worse than the base alone "
-                       f"on the validation data (chrF++ {scores}); leave them out with --languages, or pass --force")
-        if measured["unmeasured"]:
-            gap = (f"no direction of the validation data passes through the adapter(s) of "
-                   f"{', '.join(measured['unmeasured'])}: nothing shows they beat the base alone")
-            problem = f"{problem}; {gap}" if problem else gap
+        problem = measured_problem(measured)
         if problem and not settings.force:
             raise ConfigError([problem], "inputs")
     elif subset and recorded:  # --force without --valid: the record measured other adapters

@@ -1,4 +1,6 @@
-"""What ``export --valid`` measures: chrF++ of a bundle's adapters against the base alone on validation data.
+"""The export gate: whether a bundle did worse than its base alone on validation (``ship_problem``, from the
+training record or a measurement), and what ``export --valid`` measures: chrF++ of a bundle's adapters against
+the base alone on validation data.
 
 Each direction of the data that passes through at least one of the adapters is translated twice, by the base
 alone and through the adapters, in the same length-sorted mixed batches; a language without an adapter passes
@@ -78,3 +80,48 @@ def _scores(groups: list[tuple[list[str], list[str], list[str]]]) -> list[float]
 def worse_languages(per_language: dict[str, list[float]]) -> list[str]:
     """The kept languages whose directions, pooled, score lower through the adapters than by the base alone."""
     return [c for c, (base, bundle) in per_language.items() if bundle < base]
+
+
+def ship_problem(validation: dict[str, Any] | None) -> str | None:
+    """Why a bundle should not ship: on its validation data it did worse than the base alone by the loss or
+    by chrF++, whichever were measured. A lower loss does not excuse worse translations: adapters can make the
+    references' tokens likelier and greedy outputs worse at once (the demo's adapters do). None when neither is
+    worse, or when the bundle was trained without validation."""
+    if not validation:
+        return None
+    loss, base_loss = validation.get("loss"), validation.get("base_loss")
+    chrf, base_chrf = validation.get("chrf"), validation.get("base_chrf")
+    scores, worse = [], []
+    if loss is not None and base_loss is not None:
+        scores.append(f"loss {loss:.4f} against {base_loss:.4f} ({loss - base_loss:+.4f})")
+        if loss > base_loss:
+            worse.append("loss")
+    if chrf is not None and base_chrf is not None:
+        scores.append(f"chrF++ {chrf:.2f} against {base_chrf:.2f} ({chrf - base_chrf:+.2f})")
+        if chrf < base_chrf:
+            worse.append("chrF++")
+    if not worse:
+        return None
+    by = " and ".join(worse)
+    when = (f"epoch {validation['selected_epoch']}" if validation.get("selected_epoch") is not None
+            else "measured at export")
+    return (f"the bundle is worse than its base alone on its validation data by {by} ({validation.get('pairs')} "
+            f"pairs, {when}): {'; '.join(scores)}. Serving the base alone "
+            "would translate better; pass --force to export it anyway")
+
+
+def measured_problem(measured: dict[str, Any]) -> str | None:
+    """Why the adapters ``measure_against_base`` measured should not ship: worse pooled (``ship_problem``), worse
+    for a kept language, or a kept language no validation direction passes through. None when none holds."""
+    problem = ship_problem(measured)
+    worse = worse_languages(measured["per_language"])
+    if worse and not problem:
+        scores = ", ".join(f"{c} {measured['per_language'][c][1]:.2f} against {measured['per_language'][c][0]:.2f}"
+                           for c in worse)
+        problem = (f"the directions through the adapter(s) of {', '.join(worse)} are worse than the base alone "
+                   f"on the validation data (chrF++ {scores}); leave them out with --languages, or pass --force")
+    if measured["unmeasured"]:
+        gap = (f"no direction of the validation data passes through the adapter(s) of "
+               f"{', '.join(measured['unmeasured'])}: nothing shows they beat the base alone")
+        problem = f"{problem}; {gap}" if problem else gap
+    return problem
