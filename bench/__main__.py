@@ -14,6 +14,7 @@ from bench.common import machine, write_json
 from lslo.devices import DTYPES, resolve_device, weights_dtype
 
 SUITES = {
+    "engine": "bench.suites.engine",
     "overhead": "bench.suites.overhead",
     "peft": "bench.suites.peft_compare",
     "server": "bench.suites.server_load",

@@ -1,4 +1,9 @@
-"""Translate a batch whose rows may all have different language pairs, in one ``generate()`` call."""
+"""Translate texts whose rows may all have different language pairs.
+
+``translate`` runs ``lslo.engine`` (continuous batching, an owned decoding loop). ``generate_ids`` /
+``translate_reference`` run Hugging Face ``generate()`` on the same rows: the reference the engine is tested
+against (and the path for models in Weight Learning mode, which the engine does not decode).
+"""
 
 from __future__ import annotations
 
@@ -10,8 +15,9 @@ from typing import Any
 import torch
 from torch import nn
 
+from lslo.engine import DecodeRequest, DecodingEngine
 from lslo.handle import LSLoHandle
-from lslo.tokenization import decoder_prefix, encode_sources
+from lslo.tokenization import decoder_prefix, encode_sources, framed, lang_token_id, piece_ids
 
 
 @dataclass(frozen=True)
@@ -40,10 +46,7 @@ def generate_ids(
         raise ValueError("num_return_sequences cannot exceed num_beams")
     device = next(model.parameters()).device
     enc = encode_sources(tokenizer, texts, src_langs, settings.max_input_tokens)
-    start = model.generation_config.decoder_start_token_id
-    if start is None:
-        start = model.config.decoder_start_token_id
-    prefix = decoder_prefix(tokenizer, tgt_langs, int(start))
+    prefix = decoder_prefix(tokenizer, tgt_langs, decoder_start(model))
     routing = lslo.route(src_langs, tgt_langs, settings.fallback_to_base) if lslo is not None else nullcontext()
     with routing:
         return model.generate(
@@ -59,6 +62,31 @@ def generate_ids(
         )
 
 
+def decoder_start(model: nn.Module) -> int:
+    start = model.generation_config.decoder_start_token_id
+    return int(start if start is not None else model.config.decoder_start_token_id)
+
+
+def requests_for(
+    tokenizer: Any,
+    texts: Sequence[str],
+    src_langs: Sequence[str],
+    tgt_langs: Sequence[str],
+    settings: GenerationSettings,
+    start: int,
+) -> list[DecodeRequest]:
+    """Engine requests of ``texts`` (sources truncated to ``max_input_tokens`` as ``encode_sources`` does)."""
+    if not len(texts) == len(src_langs) == len(tgt_langs):
+        raise ValueError(f"{len(texts)} texts, {len(src_langs)} source and {len(tgt_langs)} target languages")
+    body = piece_ids(tokenizer, texts, settings.max_input_tokens - 2)
+    return [
+        DecodeRequest(framed(tokenizer, s, ids), [start, lang_token_id(tokenizer, t)], s, t,
+                      num_beams=settings.num_beams, num_return_sequences=settings.num_return_sequences,
+                      max_new_tokens=settings.max_new_tokens, length_penalty=settings.length_penalty)
+        for ids, s, t in zip(body, src_langs, tgt_langs)
+    ]
+
+
 def translate(
     model: nn.Module,
     tokenizer: Any,
@@ -67,8 +95,38 @@ def translate(
     tgt_langs: Sequence[str],
     settings: GenerationSettings = GenerationSettings(),
     lslo: LSLoHandle | None = None,
+    *,
+    max_rows: int = 256,
 ) -> list[list[str]]:
-    """For each row, its ``num_return_sequences`` translations, best first."""
+    """For each row, its ``num_return_sequences`` translations, best first (through ``lslo.engine``; at most
+    ``max_rows`` hypotheses decode together, the rest join as rows finish)."""
+    if settings.num_return_sequences > settings.num_beams:
+        raise ValueError("num_return_sequences cannot exceed num_beams")
+    if not texts:
+        return []
+    if lslo is not None and lslo.config.weight_learning:
+        return translate_reference(model, tokenizer, texts, src_langs, tgt_langs, settings, lslo)
+    if lslo is not None and lslo.router.base_only:  # inside ``lslo.base_only()``: the base alone
+        lslo = None
+    requests = requests_for(tokenizer, texts, src_langs, tgt_langs, settings, decoder_start(model))
+    rows = max(settings.num_beams, min(max_rows, len(texts) * settings.num_beams))
+    engine = DecodingEngine(model, lslo, max_rows=rows, max_new_tokens=settings.max_new_tokens,
+                            fallback_to_base=settings.fallback_to_base)
+    with torch.inference_mode():
+        engine.run(requests)
+    return [[d.strip() for d in tokenizer.batch_decode(r.sequences, skip_special_tokens=True)] for r in requests]
+
+
+def translate_reference(
+    model: nn.Module,
+    tokenizer: Any,
+    texts: Sequence[str],
+    src_langs: Sequence[str],
+    tgt_langs: Sequence[str],
+    settings: GenerationSettings = GenerationSettings(),
+    lslo: LSLoHandle | None = None,
+) -> list[list[str]]:
+    """``translate`` through one Hugging Face ``generate()`` call: the reference for tests."""
     ids = generate_ids(model, tokenizer, texts, src_langs, tgt_langs, settings, lslo)
     decoded = tokenizer.batch_decode(ids, skip_special_tokens=True)
     k = settings.num_return_sequences

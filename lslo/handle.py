@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
+from itertools import count
 from typing import Any
 
 import torch
@@ -67,6 +68,15 @@ class LSLoHandle:
         self.base_fingerprints: dict[tuple[int, int | None], dict[str, Any]] = {}
         self._frozen_flags = dict(frozen_flags)
         self._removed = False
+        # A new number each time a language's adapters are written through the handle: a decoding engine that
+        # copied them (``lslo.engine``) sees which languages changed and keeps the old copy for running rows.
+        self._version_counter = count(1)
+        self.language_versions: dict[str, int] = {c: next(self._version_counter) for c in self.layout.codes}
+
+    def mark_changed(self, code: str | None = None) -> None:
+        """Record that ``code``'s adapters (all languages' with ``None``) were changed in place, e.g. by training."""
+        for c in (self.layout.codes if code is None else (code,)):
+            self.language_versions[c] = next(self._version_counter)
 
     # ----------------------------------------------------------------------------------------- routing
     @contextmanager
@@ -185,6 +195,7 @@ class LSLoHandle:
 
             self._relayout(new_layout, source)
         self.tiers[code] = tier if tier is not None else self.tiers.get(code)
+        self.language_versions[code] = next(self._version_counter)
 
     @torch.no_grad()
     def remove_language(self, code: str) -> None:
@@ -192,6 +203,7 @@ class LSLoHandle:
             raise KeyError(f"language {code!r} is not loaded")
         self._relayout(self.layout.without_language(code), lambda m, side, lang: None)
         self.tiers.pop(code, None)
+        self.language_versions.pop(code, None)
 
     def _relayout(self, new_layout: BankLayout, source) -> None:
         """Rebuild every bank for ``new_layout``: languages kept copy their slices, ``source`` gives new ones.

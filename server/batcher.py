@@ -1,14 +1,15 @@
-"""Dynamic batching across requests and language pairs.
+"""Continuous batching across requests and language pairs.
 
-Requests become rows. A worker task collects rows for up to ``max_wait_ms`` after the first one arrives or
-until ``max_batch_size`` rows, and runs them in one ``generate()`` call on a single worker thread, off the
-event loop. Adapter changes are control operations that run on that same thread *between* batches: a
-running batch finishes with the weights it started with, and every batch after the change sees the new
-ones. The queue is bounded: past ``max_queue`` waiting rows a request is refused at once with 503 and
-``Retry-After`` instead of growing memory.
+Requests become rows. One worker thread drives the decoding engine (``lslo.engine``): between two decoding steps
+it admits the rows that arrived (they join the running batch, whatever their language pair), and a row leaves the
+batch the moment its translation is done, so a short sentence never waits for a long one. Adapter changes are
+control operations that run on the same thread between two steps; the engine keeps each running row on the adapter
+version it started with, so every translation is entirely under the old adapter or entirely under the new one.
 
-A batch that fails is split in halves and retried, down to single rows, so one bad row (or a CUDA
-out-of-memory error on a large batch) never fails the others.
+The queue is bounded: past ``max_queue`` rows waiting for admission a request is refused at once with 503 and
+``Retry-After``. A client that goes away has its rows dropped at the next step. A step that fails (e.g. the device
+runs out of memory) puts its rows back in the queue and admits half as many until they are through, down to one
+request, which then gets the error alone: one bad row never fails the others.
 """
 
 from __future__ import annotations
@@ -16,15 +17,16 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
+import threading
 import time
 from collections import deque
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from typing import Any, TypeVar
 
 import torch
 
+from lslo.engine import DecodeRequest
 from server.engine import Row, TranslationEngine
 from server.errors import BadRequest, Overloaded
 from server.metrics import Metrics
@@ -33,12 +35,14 @@ log = logging.getLogger("lslo.server")
 T = TypeVar("T")
 
 
-@dataclass
+@dataclass(eq=False)
 class Job:
     rows: list[Row]
     future: asyncio.Future
+    loop: asyncio.AbstractEventLoop
     results: list[list[str] | None] = field(default_factory=list)
     errors: list[Exception | None] = field(default_factory=list)
+    requests: list[DecodeRequest] = field(default_factory=list)
     pending: int = 0
     enqueued: float = field(default_factory=time.perf_counter)
 
@@ -47,179 +51,223 @@ class Job:
         self.errors = [None] * len(self.rows)
         self.pending = len(self.rows)
 
-
-@dataclass
-class Slot:
-    job: Job
-    index: int
-
     @property
-    def row(self) -> Row:
-        return self.job.rows[self.index]
+    def abandoned(self) -> bool:
+        return self.future.done()
+
+    def settle(self, index: int, result: list[str] | Exception) -> None:
+        """Called on the worker thread; the future is completed on the event loop once every row is settled."""
+        if isinstance(result, Exception):
+            self.errors[index] = result
+        else:
+            self.results[index] = result
+        self.pending -= 1
+        if self.pending == 0:
+            self.loop.call_soon_threadsafe(self._complete)
+
+    def _complete(self) -> None:
+        if not self.future.done():
+            self.future.set_result(None)
 
 
 @dataclass
 class Control:
     fn: Callable[[], Any]
     future: asyncio.Future
+    loop: asyncio.AbstractEventLoop
 
 
 class Batcher:
     def __init__(self, engine: TranslationEngine, metrics: Metrics, max_batch_size: int, max_wait_ms: float,
                  max_queue: int) -> None:
         self.engine = engine
+        self.decoder = engine.decoder
         self.metrics = metrics
         self.max_batch_size = max_batch_size
         self.max_wait = max_wait_ms / 1000.0
         self.max_queue = max_queue
-        self._slots: deque[Slot] = deque()
+        self._intake: deque[Job] = deque()
+        self._intake_rows = 0
         self._controls: deque[Control] = deque()
-        self._wake: asyncio.Event | None = None
-        self._task: asyncio.Task | None = None
-        self._executor = ThreadPoolExecutor(max_workers=1, thread_name_prefix="lslo-generate")
+        self._wake = threading.Condition()
+        self._thread: threading.Thread | None = None
         self._closing = False
-        self._batch_seconds = 0.5  # running estimate, for Retry-After
+        self._owners: dict[int, tuple[Job, int]] = {}  # id(DecodeRequest) -> (job, row index)
+        self._latency = 0.5  # running estimate of a row's time in the service, for Retry-After
+        self._recovering: int | None = None  # admission cap (requests) after a failed step
 
     # ---------------------------------------------------------------------------------------- lifecycle
     def start(self) -> None:
-        self._wake = asyncio.Event()
-        self._task = asyncio.create_task(self._run(), name="lslo-batcher")
+        self._thread = threading.Thread(target=self._run, name="lslo-decode", daemon=True)
+        self._thread.start()
 
     async def stop(self) -> None:
         """Finish every queued row and control operation, then stop the worker."""
-        self._closing = True
-        if self._wake is not None:
-            self._wake.set()
-        if self._task is not None:
-            await self._task
-        self._executor.shutdown(wait=True)
+        with self._wake:
+            self._closing = True
+            self._wake.notify()
+        if self._thread is not None:
+            await asyncio.get_running_loop().run_in_executor(None, self._thread.join)
 
     @property
     def queued_rows(self) -> int:
-        return len(self._slots)
+        """Rows waiting for admission (not yet decoding)."""
+        return self._intake_rows + len(self.decoder.queue)
 
     # ------------------------------------------------------------------------------------------- submit
     async def translate(self, rows: Sequence[Row]) -> list[list[str]]:
         if self._closing:
             raise Overloaded("the service is shutting down", {"Retry-After": "5"})
-        if self.queued_rows + len(rows) > self.max_queue:
+        queued = self.queued_rows
+        if queued + len(rows) > self.max_queue:
             self.metrics.rejected.labels(reason="queue_full").inc()
-            retry = max(1, math.ceil(self._batch_seconds * (self.queued_rows / self.max_batch_size + 1)))
-            raise Overloaded(f"the service is at capacity ({self.queued_rows} rows waiting); retry later",
+            retry = max(1, math.ceil(self._latency * (queued / max(1, self.max_batch_size) + 1)))
+            raise Overloaded(f"the service is at capacity ({queued} rows waiting); retry later",
                              {"Retry-After": str(retry)})
-        job = Job(list(rows), asyncio.get_running_loop().create_future())
-        self._slots.extend(Slot(job, i) for i in range(len(rows)))
+        loop = asyncio.get_running_loop()
+        job = Job(list(rows), loop.create_future(), loop)
+        with self._wake:
+            self._intake.append(job)
+            self._intake_rows += len(rows)
+            self._wake.notify()
         self.metrics.queue_depth.set(self.queued_rows)
-        assert self._wake is not None
-        self._wake.set()
         try:
             await job.future
-        except asyncio.CancelledError:  # the client went away: its rows are skipped, the batch goes on
+        except asyncio.CancelledError:  # the client went away: its rows leave the batch at the next step
             job.future.cancel()
+            for request in list(job.requests):
+                request.cancel()
             raise
         errors = [e for e in job.errors if e is not None]
         if errors:
             raise errors[0]
+        self._latency = 0.8 * self._latency + 0.2 * (time.perf_counter() - job.enqueued)
         return [r or [""] for r in job.results]
 
     async def control(self, fn: Callable[[], T]) -> T:
-        """Run ``fn`` on the worker thread between two batches; returns its result (or raises its error)."""
+        """Run ``fn`` on the worker thread between two decoding steps; returns its result (or raises its error)."""
         if self._closing:
             raise Overloaded("the service is shutting down", {"Retry-After": "5"})
-        op = Control(fn, asyncio.get_running_loop().create_future())
-        self._controls.append(op)
-        assert self._wake is not None
-        self._wake.set()
+        loop = asyncio.get_running_loop()
+        op = Control(fn, loop.create_future(), loop)
+        with self._wake:
+            self._controls.append(op)
+            self._wake.notify()
         return await op.future
 
     # ------------------------------------------------------------------------------------------- worker
-    async def _run(self) -> None:
-        assert self._wake is not None
-        loop = asyncio.get_running_loop()
+    def _run(self) -> None:
         while True:
-            while self._controls:
-                op = self._controls.popleft()
-                try:
-                    result = await loop.run_in_executor(self._executor, op.fn)
-                    if not op.future.done():
-                        op.future.set_result(result)
-                except Exception as err:  # noqa: BLE001 - reported to the caller
-                    if not op.future.done():
-                        op.future.set_exception(err)
-            self._drop_abandoned()
-            if not self._slots:
-                if self._closing and not self._controls:
+            with self._wake:
+                while not (self._controls or self._intake or not self.decoder.idle or self._closing):
+                    self._wake.wait()
+                if self._closing and not (self._controls or self._intake) and self.decoder.idle:
                     return
-                self._wake.clear()
-                if not self._slots and not self._controls:
-                    await self._wake.wait()
-                continue
-            deadline = self._slots[0].job.enqueued + self.max_wait
-            while len(self._slots) < self.max_batch_size and not self._closing and not self._controls:
-                remaining = deadline - time.perf_counter()
-                if remaining <= 0:
-                    break
-                self._wake.clear()
-                try:
-                    await asyncio.wait_for(self._wake.wait(), remaining)
-                except asyncio.TimeoutError:
-                    break
-            batch = [self._slots.popleft() for _ in range(min(self.max_batch_size, len(self._slots)))]
-            self.metrics.queue_depth.set(self.queued_rows)
-            batch = [s for s in batch if not s.job.future.done()]
-            if batch:
-                await self._execute(loop, batch)
+                controls = list(self._controls)
+                self._controls.clear()
+            for op in controls:
+                self._control(op)
+            if self.decoder.idle:
+                self._gather()
+            self._take_intake()
+            self._step()
 
-    def _drop_abandoned(self) -> None:
-        if any(s.job.future.done() for s in self._slots):
-            self._slots = deque(s for s in self._slots if not s.job.future.done())
+    def _gather(self) -> None:
+        """With nothing running, let the first rows wait up to ``max_wait`` for company (one shared first step)."""
+        with self._wake:
+            if not self._intake:
+                return
+            deadline = self._intake[0].enqueued + self.max_wait
+            while (self._intake_rows < self.max_batch_size and not self._closing and not self._controls
+                   and time.perf_counter() < deadline):
+                self._wake.wait(max(0.0, deadline - time.perf_counter()))
 
-    async def _execute(self, loop: asyncio.AbstractEventLoop, batch: list[Slot]) -> None:
-        started = time.perf_counter()
-        outcomes = await loop.run_in_executor(self._executor, self._translate_splitting, [s.row for s in batch])
-        seconds = time.perf_counter() - started
-        self._batch_seconds = 0.8 * self._batch_seconds + 0.2 * seconds
-        self.metrics.batch_rows.observe(len(batch))
-        self.metrics.batch_seconds.observe(seconds)
-        for slot, outcome in zip(batch, outcomes):
-            job = slot.job
-            if isinstance(outcome, Exception):
-                job.errors[slot.index] = outcome
-            else:
-                job.results[slot.index] = outcome
-            job.pending -= 1
-            if job.pending == 0 and not job.future.done():
-                job.future.set_result(None)
-
-    def _translate_splitting(self, rows: list[Row]) -> list[list[str] | Exception]:
-        """Runs on the worker thread. Rows whose language vanished get an error; failures split the batch."""
-        known = set(self.engine.languages)
-        out: list[list[str] | Exception | None] = [None] * len(rows)
-        live = []
-        for i, row in enumerate(rows):
-            if not row.text.strip():
-                out[i] = [""] * row.n_best
-            elif row.source not in known or row.target not in known:
-                gone = row.source if row.source not in known else row.target
-                out[i] = BadRequest(f"language {gone!r} is no longer loaded")
-            else:
-                live.append(i)
-        for i, result in zip(live, self._translate_or_split([rows[i] for i in live])):
-            out[i] = result
-        return out  # type: ignore[return-value]
-
-    def _translate_or_split(self, rows: list[Row]) -> list[list[str] | Exception]:
-        if not rows:
-            return []
+    def _control(self, op: Control) -> None:
         try:
-            return list(self.engine.translate(rows))
+            result = op.fn()
+        except Exception as err:  # noqa: BLE001 - reported to the caller
+            op.loop.call_soon_threadsafe(_settle_future, op.future, None, err)
+        else:
+            op.loop.call_soon_threadsafe(_settle_future, op.future, result, None)
+
+    def _take_intake(self) -> None:
+        with self._wake:
+            jobs = list(self._intake)
+            self._intake.clear()
+            self._intake_rows = 0
+        if not jobs:
+            return
+        known = set(self.engine.languages)
+        taken = 0
+        for job in jobs:
+            if job.abandoned:
+                continue
+            for i, row in enumerate(job.rows):
+                taken += 1
+                if not row.text.strip():
+                    job.settle(i, [""] * row.n_best)
+                elif row.source not in known or row.target not in known:
+                    gone = row.source if row.source not in known else row.target
+                    job.settle(i, BadRequest(f"language {gone!r} is no longer loaded"))
+                else:
+                    try:
+                        request = self.decoder.submit(self.engine.request_for(row))
+                    except Exception as err:  # noqa: BLE001 - this row's own problem
+                        job.settle(i, err)
+                        continue
+                    job.requests.append(request)
+                    self._owners[id(request)] = (job, i)
+            if job.abandoned:  # the client left while its rows were being submitted
+                for request in job.requests:
+                    request.cancel()
+        self.metrics.batch_rows.observe(taken)
+        self.metrics.queue_depth.set(self.queued_rows)
+
+    def _step(self) -> None:
+        if self.decoder.idle:
+            return
+        self.decoder.max_requests = self._recovering
+        started = time.perf_counter()
+        try:
+            finished = self.decoder.step()
         except Exception as err:  # noqa: BLE001 - isolate the failing rows
-            if isinstance(err, torch.cuda.OutOfMemoryError) and torch.cuda.is_available():
-                torch.cuda.empty_cache()
-            self.metrics.batch_splits.labels(reason=type(err).__name__).inc()
-            if len(rows) == 1:
-                log.exception("translation failed for one row (%s -> %s)", rows[0].source, rows[0].target)
-                return [err]
-            half = len(rows) // 2
-            log.warning("batch of %d rows failed (%s); retrying in halves", len(rows), type(err).__name__)
-            return self._translate_or_split(rows[:half]) + self._translate_or_split(rows[half:])
+            self._recover(err)
+            return
+        self.metrics.batch_seconds.observe(time.perf_counter() - started)
+        self.metrics.queue_depth.set(self.queued_rows)
+        for request in finished:
+            owner = self._owners.pop(id(request), None)
+            if owner is None or request.cancelled:
+                continue
+            job, index = owner
+            job.settle(index, self.engine.texts_of(request)[: job.rows[index].n_best])
+            if self._recovering is not None:
+                self._recovering = self._recovering * 2 if self._recovering * 2 < self.decoder.capacity else None
+
+    def _recover(self, err: Exception) -> None:
+        if isinstance(err, torch.cuda.OutOfMemoryError) and torch.cuda.is_available():
+            torch.cuda.empty_cache()
+        evicted = self.decoder.evict()
+        self.metrics.batch_splits.labels(reason=type(err).__name__).inc()
+        if len(evicted) <= 1:
+            request = evicted[0] if evicted else (self.decoder.queue[0] if self.decoder.queue else None)
+            if request is not None:
+                self.decoder.queue.remove(request)
+                log.exception("translation failed for one row (%s -> %s)", request.source_lang,
+                              request.target_lang, exc_info=err)
+                owner = self._owners.pop(id(request), None)
+                if owner is not None:
+                    owner[0].settle(owner[1], err)
+            return
+        self._recovering = max(1, len(evicted) // 2)
+        log.warning("a decoding step over %d requests failed (%s); retrying with at most %d at a time",
+                    len(evicted), type(err).__name__, self._recovering)
+
+
+def _settle_future(future: asyncio.Future, result: Any, error: Exception | None) -> None:
+    if future.done():
+        return
+    if error is not None:
+        future.set_exception(error)
+    else:
+        future.set_result(result)

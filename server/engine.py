@@ -1,7 +1,9 @@
-"""The translation engine: the frozen base loaded once, its LSLo adapters, and batched generation.
+"""The translation engine: the frozen base loaded once, its LSLo adapters, and the decoding engine
+(``lslo.engine``: continuous batching, versioned adapters) that translates with them.
 
-Not thread-safe on purpose: the batcher calls it from one worker thread, and adapter changes run on that
-same thread between batches, so a batch never sees half-swapped weights.
+Not thread-safe on purpose: the batcher drives it from one worker thread, and adapter changes run on that same
+thread between two decoding steps; the decoding engine keeps each running row on the adapter version it started
+with, so a swap never changes a translation half-way.
 """
 
 from __future__ import annotations
@@ -9,8 +11,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Sequence
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -18,15 +19,16 @@ import torch
 from transformers import AutoTokenizer, M2M100ForConditionalGeneration
 
 from lslo.devices import resolve_device, weights_dtype
+from lslo.engine import DecodeRequest, DecodingEngine
 from lslo.errors import AdapterFileError, LSLoError
-from lslo.generation import GenerationSettings, translate
+from lslo.generation import GenerationSettings, decoder_start
 from lslo.handle import LSLoHandle
 from lslo.io import load_bundle, read_manifest
 from lslo.io.adapter_file import AdapterFile
 from lslo.io.bundle import inject_for_file, install_adapter, model_fingerprint
 from lslo.io.fingerprint import base_fingerprint, fingerprint_method
 from lslo.language_tokens import LanguageVocabulary
-from lslo.tokenization import lang_token_id
+from lslo.tokenization import framed, lang_token_id
 from server.errors import StartupError
 from server.languages import LanguageChoiceError, ServedLanguages
 from server.settings import ServerSettings
@@ -87,6 +89,10 @@ class TranslationEngine:
         # (two thirds of max_new_tokens, at least 32 tokens, leave the decoder room) is not cut short.
         self.segment_tokens = max(1, min(self.generation.max_input_tokens - 2,
                                          max(32, self.generation.max_new_tokens * 2 // 3)))
+        self.decoder = DecodingEngine(self.model, self.lslo, max_rows=self._row_budget(),
+                                      max_new_tokens=self.generation.max_new_tokens,
+                                      max_source_tokens=self.generation.max_input_tokens)
+        self._start = decoder_start(self.model)
         # Request handlers measure text on their own tokenizer (a fast tokenizer must not be shared between
         # threads), one thread at a time.
         self._counter = AutoTokenizer.from_pretrained(settings.base)
@@ -151,18 +157,31 @@ class TranslationEngine:
             return len(self._counter(text, add_special_tokens=False)["input_ids"]) <= self.segment_tokens
 
     # ------------------------------------------------------------------------------------ translation
-    def translate(self, rows: Sequence[Row]) -> list[list[str]]:
-        """n-best translations per row, all rows in one generate() call (any mix of pairs)."""
-        n_best = max(r.n_best for r in rows)
-        settings = self.generation
-        if n_best > 1 or settings.num_beams > 1:
-            settings = GenerationSettings(
-                num_beams=max(settings.num_beams, n_best), max_new_tokens=settings.max_new_tokens,
-                max_input_tokens=settings.max_input_tokens, num_return_sequences=n_best)
-        with torch.inference_mode():
-            outputs = translate(self.model, self.tokenizer, [r.text for r in rows], [r.source for r in rows],
-                                [r.target for r in rows], replace(settings, fallback_to_base=True), self.lslo)
-        return [out[: r.n_best] for out, r in zip(outputs, rows)]
+    def _row_budget(self) -> int:
+        """Hypotheses decoded together: ``max_batch_size`` sentences of ``beam`` beams (room for the largest
+        n-best request at least); on a GPU no more than half its free memory holds in KV cache."""
+        s = self.settings
+        rows = max(s.max_batch_size * s.beam, s.max_alternatives + 1, s.beam)
+        if self.device.type == "cuda":
+            c = self.model.config
+            element = torch.empty(0, dtype=self.dtype).element_size()
+            per_row = 2 * c.decoder_layers * c.d_model * element * (self.generation.max_new_tokens + 2
+                                                                    + self.generation.max_input_tokens)
+            free, _ = torch.cuda.mem_get_info(self.device)
+            rows = max(s.max_alternatives + 1, s.beam, min(rows, int(free * 0.5 // per_row)))
+        return rows
+
+    def request_for(self, row: Row) -> DecodeRequest:
+        """The decoding request of one row (tokenized here: call it on the worker thread)."""
+        ids = self.tokenizer(row.text, add_special_tokens=False)["input_ids"][: self.generation.max_input_tokens - 2]
+        beams = max(self.generation.num_beams, row.n_best)
+        return DecodeRequest(framed(self.tokenizer, row.source, ids), [self._start, lang_token_id(self.tokenizer,
+                             row.target)], row.source, row.target, num_beams=beams, num_return_sequences=row.n_best,
+                             max_new_tokens=self.generation.max_new_tokens,
+                             length_penalty=self.generation.length_penalty)
+
+    def texts_of(self, request: DecodeRequest) -> list[str]:
+        return [t.strip() for t in self.tokenizer.batch_decode(request.sequences or [[]], skip_special_tokens=True)]
 
     # --------------------------------------------------------------------------------------- adapters
     def install(self, code: str, adapter: AdapterFile, source: str) -> AdapterRecord:
@@ -174,10 +193,13 @@ class TranslationEngine:
             self.lslo = inject_for_file(self.model, adapter, code)
         try:
             install_adapter(self.lslo, adapter, code, tier)  # type: ignore[arg-type]
+            if created:
+                self.decoder.attach(self.lslo)
         except BaseException:
             if created:  # back to the base alone, as before the call
                 self.lslo.remove()  # type: ignore[union-attr]
                 self.lslo = None
+                self.decoder.attach(None)
             raise
         record = AdapterRecord(code, adapter.rank, tier, adapter.sha256, source)
         self.adapters[code] = record

@@ -17,11 +17,13 @@ class Metrics:
         self.latency = Histogram("lslo_http_request_seconds", "HTTP request latency", ["route"],
                                  buckets=LATENCY_BUCKETS, registry=r)
         self.items = Counter("lslo_translated_items", "texts translated", ["source", "target"], registry=r)
-        self.batch_rows = Histogram("lslo_batch_rows", "rows per generate() call", buckets=BATCH_BUCKETS,
+        self.batch_rows = Histogram("lslo_batch_rows", "rows taken into the decoding engine together",
+                                    buckets=BATCH_BUCKETS,
                                     registry=r)
-        self.batch_seconds = Histogram("lslo_batch_seconds", "time per generate() call", buckets=LATENCY_BUCKETS,
+        self.batch_seconds = Histogram("lslo_batch_seconds", "time per decoding step (each running row: one token)",
+                                       buckets=LATENCY_BUCKETS,
                                        registry=r)
-        self.queue_depth = Gauge("lslo_queue_rows", "rows waiting for a batch", registry=r)
+        self.queue_depth = Gauge("lslo_queue_rows", "rows waiting for admission into the decoding engine", registry=r)
         self.rejected = Counter("lslo_rejected_requests", "requests refused before model work", ["reason"],
                                 registry=r)
         self.batch_splits = Counter("lslo_batch_splits", "batches split after a failure", ["reason"], registry=r)

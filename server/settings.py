@@ -33,8 +33,10 @@ class ServerSettings(BaseSettings):
     port: int = Field(8000, ge=0, le=65535)
     threads: int | None = Field(None, ge=1, description="torch CPU threads")
 
-    max_batch_size: int = Field(32, ge=1, description="rows per generate() call (1 turns batching off)")
-    max_wait_ms: float = Field(5.0, ge=0, description="how long a batch waits for more rows")
+    max_batch_size: int = Field(32, ge=1, description="sentences decoded together (continuous batching; 1 "
+                                "turns batching off)")
+    max_wait_ms: float = Field(5.0, ge=0, description="how long the first rows wait for company when "
+                                "nothing is running")
     max_queue: int = Field(2048, ge=1, description="rows (sentences) waiting at most; beyond it requests get 503, "
                                                    "and a request of more sentences alone 413")
     beam: int = Field(4, ge=1, le=16, description="beam size")

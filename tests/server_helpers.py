@@ -17,7 +17,7 @@ import torch
 from transformers import AutoTokenizer, M2M100ForConditionalGeneration
 
 from bench.loadgen import free_port
-from lslo.generation import GenerationSettings, translate
+from lslo.generation import GenerationSettings, translate_reference
 from lslo.io import load_bundle
 from server.app import create_app
 from server.settings import ServerSettings
@@ -35,7 +35,7 @@ def reference(base, bundle, texts, source, target, beam=2, max_new_tokens=10):
     model = M2M100ForConditionalGeneration.from_pretrained(base, dtype=torch.float32).eval()
     lslo = load_bundle(model, bundle)
     settings = GenerationSettings(num_beams=beam, max_new_tokens=max_new_tokens)
-    return [translate(model, tokenizer, [t], [source], [target], settings, lslo)[0][0] for t in texts]
+    return [translate_reference(model, tokenizer, [t], [source], [target], settings, lslo)[0][0] for t in texts]
 
 
 @contextmanager

@@ -65,16 +65,17 @@ def test_cuda_out_of_memory_splits_the_batch_and_loses_nothing(service_dirs):
     app = make_app(base, bundle, max_wait_ms=200, max_batch_size=16)
     with TestClient(app) as c:
         expected = {q: _t(c, q).json()["translatedText"] for q in NORMAL * 2}
-        engine = app.state.service.engine
-        original, calls = engine.translate, []
+        decoder = app.state.service.engine.decoder
+        original, calls = decoder.step, []
 
-        def fragile(rows):  # a device that cannot hold more than two rows at a time
-            calls.append(len(rows))
-            if len(rows) > 2:
+        def fragile():  # a device that cannot hold more than two requests at a time
+            admitted = len(decoder.running) + len(decoder.queue)
+            calls.append(min(admitted, decoder.max_requests or admitted))
+            if len(decoder.running) > 2:
                 raise torch.cuda.OutOfMemoryError("CUDA out of memory (injected)")
-            return original(rows)
+            return original()
 
-        engine.translate = fragile
+        decoder.step = fragile
         with cf.ThreadPoolExecutor(8) as pool:
             responses = list(pool.map(lambda q: _t(c, q), NORMAL * 4))
         assert [r.status_code for r in responses] == [200] * 12

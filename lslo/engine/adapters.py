@@ -1,0 +1,164 @@
+"""Versioned adapter columns: what the engine decodes with, and why a hot swap never changes a running row.
+
+The engine copies each language's adapters out of the ``LSLoHandle`` into *column sets* keyed by
+``(language, version)`` (``LSLoHandle.language_versions``). All live column sets are packed side by side, per
+projection::
+
+    A_pack (parts * R, in)        rows [i*R:(i+1)*R] are part i's (q, k or v) adapters of every column set
+    B_pack (out, parts * R)       block diagonal: part i's output rows read only part i's columns
+
+and a row multiplies its ``(parts * R)`` hidden activations by its coefficients: ``scaling`` on the columns of
+*its* column set for the projection's side, 0 elsewhere. When a language is replaced, the new version becomes a
+new column set; rows admitted before keep the coefficients of the old one until they finish, and the old set is
+dropped at the first repack after its last row has left. A row is therefore decoded under exactly one version of
+each adapter.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+
+import torch
+
+from lslo.engine.weights import ModelWeights, Projection, base_linear
+from lslo.errors import ConfigError
+from lslo.handle import LSLoHandle
+from lslo.layer import LSLoLinear
+from lslo.layer_map import Side
+
+ColumnKey = tuple[str, int]  # (language code, version)
+
+
+@dataclass
+class PackedProjection:
+    """Adapters of one projection: ``A (parts*R, in)``, ``B (out, parts*R)``; ``parts`` sub-projections."""
+
+    A: torch.Tensor
+    B: torch.Tensor
+    side: Side
+    parts: int
+
+
+def projection_side(projection: Projection) -> Side | None:
+    sides = set()
+    for part in projection.parts:
+        if isinstance(part, LSLoLinear):
+            if len(part.sides) != 1:
+                raise ConfigError(["the decoding engine serves models with a layer map (one side per layer); this "
+                                   "one is in Weight Learning mode (both sides per layer)"])
+            sides.add(part.sides[0])
+    if len(sides) > 1:
+        raise ConfigError([f"{projection.name}: its parts are routed by different sides {sorted(sides)}"])
+    return sides.pop() if sides else None
+
+
+class AdapterPack:
+    """The column sets in use and their packed tensors; rebuilt (small copies) whenever the set changes."""
+
+    def __init__(self, weights: ModelWeights, handle: LSLoHandle | None) -> None:
+        self.handle = handle
+        self.projections = weights.projections
+        self.sides = [projection_side(p) if handle is not None else None for p in self.projections]
+        self.scaling = float(handle.router.scaling) if handle is not None else 0.0
+        # key -> per projection index, per part: (A (r, in), B (out_part, r)) or None for a part without adapters
+        self._sets: dict[ColumnKey, dict[int, list[tuple[torch.Tensor, torch.Tensor] | None]]] = {}
+        self._ranks: dict[ColumnKey, int] = {}
+        self.offsets: dict[ColumnKey, int] = {}
+        self.total_rank = 0
+        self.packed: dict[int, PackedProjection] = {}
+        self.generation = 0  # bumped at each repack: coefficients computed before are stale
+
+    # ----------------------------------------------------------------------------------------- keys
+    def current_key(self, code: str) -> ColumnKey | None:
+        """The column set that a row admitted now uses for ``code`` (None: no adapter, the base alone)."""
+        if self.handle is None or code not in self.handle.layout:
+            return None
+        return code, self.handle.language_versions[code]
+
+    @property
+    def keys(self) -> tuple[ColumnKey, ...]:
+        return tuple(self.offsets)
+
+    # -------------------------------------------------------------------------------------- syncing
+    def sync(self, live: Iterable[ColumnKey]) -> bool:
+        """Copy in the handle's current versions, drop sets that are neither current nor used by a live row;
+        True when the packing changed (then every row's coefficients must be recomputed)."""
+        if self.handle is None:
+            return False
+        current = {self.current_key(c) for c in self.handle.layout.codes}
+        wanted = current | set(live)
+        missing = [k for k in current if k not in self._sets]
+        stale = [k for k in self._sets if k not in wanted]
+        if not missing and not stale:
+            return False
+        for key in stale:
+            del self._sets[key], self._ranks[key]
+        for key in missing:
+            self._sets[key], self._ranks[key] = self._extract(key[0])  # type: ignore[index]
+        self._repack()
+        return True
+
+    @torch.no_grad()
+    def _extract(self, code: str) -> tuple[dict[int, list[tuple[torch.Tensor, torch.Tensor] | None]], int]:
+        assert self.handle is not None
+        sl = self.handle.layout.slice(code)
+        rank = sl.stop - sl.start
+        out: dict[int, list[tuple[torch.Tensor, torch.Tensor] | None]] = {}
+        for index, projection in enumerate(self.projections):
+            if self.sides[index] is None:
+                continue
+            parts: list[tuple[torch.Tensor, torch.Tensor] | None] = []
+            for part in projection.parts:
+                if not isinstance(part, LSLoLinear):
+                    parts.append(None)
+                    continue
+                bank = part.banks[part.sides[0]]
+                base = base_linear(part)
+                a = bank.lora_A.detach().new_zeros(rank, base.in_features)
+                a[:, : part.lora_in] = bank.lora_A.detach()[sl]
+                b = bank.lora_B.detach().new_zeros(base.out_features, rank)
+                b[: part.lora_out] = bank.lora_B.detach()[:, sl]
+                parts.append((a, b))
+            out[index] = parts
+        return out, rank
+
+    def _repack(self) -> None:
+        keys = list(self._sets)
+        self.offsets, total = {}, 0
+        for key in keys:
+            self.offsets[key] = total
+            total += self._ranks[key]
+        self.total_rank = total
+        self.packed = {}
+        for index, projection in enumerate(self.projections):
+            side = self.sides[index]
+            if side is None or total == 0:
+                continue
+            weight = projection.weight
+            sizes = projection.part_sizes()
+            parts = len(sizes)
+            a_pack = weight.new_zeros(parts * total, weight.shape[1])
+            b_pack = weight.new_zeros(weight.shape[0], parts * total)
+            row = 0
+            for i, size in enumerate(sizes):
+                for key in keys:
+                    given = self._sets[key][index][i]
+                    if given is not None:
+                        off, rank = i * total + self.offsets[key], self._ranks[key]
+                        a_pack[off : off + rank] = given[0]
+                        b_pack[row : row + size, off : off + rank] = given[1]
+                row += size
+            self.packed[index] = PackedProjection(a_pack, b_pack, side, parts)
+        self.generation += 1
+
+    # --------------------------------------------------------------------------------- coefficients
+    def coefficients(self, keys: Sequence[ColumnKey | None], device: torch.device, dtype: torch.dtype
+                     ) -> torch.Tensor:
+        """(rows, R): ``scaling`` on the columns of each row's column set, 0 elsewhere (and for None)."""
+        coef = torch.zeros(len(keys), self.total_rank, dtype=dtype)
+        for i, key in enumerate(keys):
+            if key is not None:
+                off = self.offsets[key]
+                coef[i, off : off + self._ranks[key]] = self.scaling
+        return coef.to(device)

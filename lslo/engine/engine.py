@@ -1,0 +1,338 @@
+"""``DecodingEngine``: continuous batching over an owned incremental decoding loop.
+
+Requests join the running batch between two decoding steps (their encoder pass and cross-attention keys/values
+are computed once, at admission, for all newcomers together) and leave the moment they are done. Admission is
+bounded by the slot budget (``max_rows`` hypotheses of at most ``max_length`` decoder tokens); what does not fit
+waits in the queue. Each row carries its own language pair and its own version of each adapter
+(``lslo.engine.adapters``), so any mix of pairs shares every step and a hot swap never changes a running row.
+
+Not thread-safe: one thread calls ``submit`` / ``step`` (``cancel`` may be called from anywhere; it takes effect
+at the next step). Adapter changes through the ``LSLoHandle`` are picked up at the next step.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Iterable
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from lslo.engine.adapters import AdapterPack
+from lslo.engine.advance import advance_beams, advance_greedy
+from lslo.engine.forward import Indexer, Routing, cross_keys_values, decode_step, encode
+from lslo.engine.request import DecodeRequest
+from lslo.engine.search import NEG
+from lslo.engine.slots import SlotState
+from lslo.engine.weights import model_weights
+from lslo.errors import RoutingError
+from lslo.handle import LSLoHandle
+
+
+class DecodingEngine:
+    def __init__(
+        self,
+        model: nn.Module,
+        lslo: LSLoHandle | None = None,
+        *,
+        max_rows: int = 128,
+        max_new_tokens: int = 256,
+        max_source_tokens: int | None = None,
+        max_prefill_tokens: int = 4096,
+        fallback_to_base: bool = True,
+    ) -> None:
+        """max_rows: hypotheses decoded together (a request with k beams takes k); max_new_tokens: the longest
+        output any request may ask for; max_prefill_tokens: source tokens encoded per step at most (newcomers
+        beyond wait a step, so running rows are not stalled by a large arrival)."""
+        config = model.config
+        positions = int(getattr(config, "max_position_embeddings", 1024))
+        self.max_source_tokens = int(max_source_tokens or positions)
+        self.max_length = max_new_tokens + 2  # decoder tokens per row: [start, language] + generated
+        self.weights = model_weights(model, max(positions, self.max_length, self.max_source_tokens))
+        self.indexer = Indexer(self.weights)
+        self.lslo = lslo
+        self.pack = AdapterPack(self.weights, lslo)
+        self.fallback_to_base = fallback_to_base
+        eos = getattr(model.generation_config, "eos_token_id", None) or config.eos_token_id
+        self.eos_id = int(eos[0] if isinstance(eos, (list, tuple)) else eos)
+        param = self.weights.lm_head
+        self.device, self.dtype = param.device, param.dtype
+        self.max_prefill_tokens = max_prefill_tokens
+        self.slots = SlotState(self.weights, max_rows, self.max_length, self.device, self.dtype)
+        self.rows = 0  # live rows are [0, rows)
+        self.owner: list[DecodeRequest | None] = [None] * max_rows
+        self.queue: deque[DecodeRequest] = deque()
+        self.running: list[DecodeRequest] = []
+        self.max_requests: int | None = None  # admission cap in requests (None: the slot budget alone)
+        self._coef_generation = -1
+        self._model = model
+
+    # ------------------------------------------------------------------------------------------ public
+    @property
+    def capacity(self) -> int:
+        return self.slots.capacity
+
+    @property
+    def idle(self) -> bool:
+        return not self.queue and not self.running
+
+    def submit(self, request: DecodeRequest) -> DecodeRequest:
+        """Queue ``request`` (checked now: a request that could never run is refused with ValueError)."""
+        k = request.num_beams
+        if k < 1 or request.num_return_sequences < 1 or request.num_return_sequences > k:
+            raise ValueError("need 1 <= num_return_sequences <= num_beams")
+        if k > self.capacity:
+            raise ValueError(f"{k} beams do not fit the engine's {self.capacity} rows")
+        if len(request.prefix) + request.max_new_tokens > self.max_length or request.max_new_tokens < 1:
+            raise ValueError(f"max_new_tokens must be 1..{self.max_length - len(request.prefix)}")
+        if not 0 < len(request.source_ids) <= self.max_source_tokens:
+            raise ValueError(f"a source row holds 1..{self.max_source_tokens} tokens, got {len(request.source_ids)}")
+        if request.adapters and not self.fallback_to_base and self.lslo is not None:
+            missing = [c for c in (request.source_lang, request.target_lang) if c not in self.lslo.layout]
+            if missing:
+                raise RoutingError(f"no adapter for language(s) {', '.join(map(str, missing))}")
+        self.queue.append(request)
+        return request
+
+    def attach(self, lslo: LSLoHandle | None) -> None:
+        """Decode with ``lslo`` from now on (LSLo injected into, or removed from, the model after this engine was
+        built). Running rows must not use the previous handle's adapters: call it when none do."""
+        if any(key is not None for r in self.running for key in r._keys):
+            raise RuntimeError("running rows use the current adapters; attach a handle when none do")
+        self.weights = model_weights(self._model, self.weights.positions.shape[0] - 2)
+        self.lslo = lslo
+        self.pack = AdapterPack(self.weights, lslo)
+        self._coef_generation = -1
+
+    def evict(self) -> list[DecodeRequest]:
+        """Take every running request out (its work is lost) and put it back at the head of the queue, in order;
+        returns them. For recovering from a failed step (e.g. out of device memory) with fewer rows."""
+        evicted = sorted(self.running, key=lambda r: r._slot)
+        for r in evicted:
+            r.sequences, r.scores, r._tokens, r._position, r.done = None, None, [], 0, False
+        self.queue.extendleft(reversed(evicted))
+        self.running = []
+        self.owner = [None] * self.capacity
+        self.rows = 0
+        return evicted
+
+    def run(self, requests: Iterable[DecodeRequest]) -> list[DecodeRequest]:
+        """Submit ``requests`` and step until all are done (offline use: evaluation, benchmarks)."""
+        out = [self.submit(r) for r in requests]
+        while not all(r.done for r in out):
+            self.step()
+        return out
+
+    @torch.inference_mode()
+    def step(self) -> list[DecodeRequest]:
+        """Admit what fits, decode one token for every running row, retire what is done; returns the requests
+        that finished (or were cancelled) in this step."""
+        finished = self._drop_cancelled()
+        self._sync_adapters()
+        self._admit()
+        if self.rows == 0:
+            return finished
+        hidden = self._decode()
+        finished += self._search(hidden)
+        return finished
+
+    # --------------------------------------------------------------------------------------- adapters
+    def _sync_adapters(self) -> None:
+        live = {key for r in self.running for key in r._keys if key is not None}
+        self.pack.sync(live)
+        if self.pack.generation != self._coef_generation:
+            self._coef_generation = self.pack.generation
+            if self.rows:
+                self._write_coefficients(list(range(self.rows)))
+
+    def _write_coefficients(self, rows: list[int]) -> None:
+        if not self.pack.total_rank:
+            return
+        index = torch.tensor(rows, device=self.device)
+        for side_index, side in enumerate(("src", "tgt")):
+            keys = [self.owner[r]._keys[side_index] for r in rows]  # type: ignore[union-attr]
+            self.slots.set_coefficients(side, index, self.pack.coefficients(keys, self.device, self.dtype))
+
+    def _routing(self, rows: int) -> Routing:
+        coef = {side: c[:rows] for side, c in self.slots.coef.items()} if self.pack.total_rank else None
+        return Routing(self.pack, coef)
+
+    # -------------------------------------------------------------------------------------- admission
+    def _admit(self) -> None:
+        newcomers: list[DecodeRequest] = []
+        free, tokens = self.capacity - self.rows, 0
+        while self.queue:
+            request = self.queue[0]
+            if request.cancelled:
+                self.queue.popleft()
+                request.done = True
+                continue
+            if request.num_beams > free or (newcomers and tokens + len(request.source_ids) > self.max_prefill_tokens):
+                break
+            if self.max_requests is not None and len(self.running) + len(newcomers) >= self.max_requests:
+                break
+            self.queue.popleft()
+            newcomers.append(request)
+            free -= request.num_beams
+            tokens += len(request.source_ids)
+        if not newcomers:
+            return
+        slots, device = self.slots, self.device
+        for r in newcomers:
+            use = r.adapters and self.lslo is not None
+            r._keys = (self.pack.current_key(r.source_lang) if use and r.source_lang else None,
+                       self.pack.current_key(r.target_lang) if use and r.target_lang else None)
+            r._slot = len(self.running)
+            r._home = list(range(self.rows, self.rows + r.num_beams))
+            r._order = list(r._home)
+            r._position = 0
+            for s in r._home:
+                self.owner[s] = r
+            self.rows += r.num_beams
+            self.running.append(r)
+        width = max(len(r.source_ids) for r in newcomers)
+        slots.ensure_source_length(width)
+        ids = torch.full((len(newcomers), width), self.weights.pad_id, dtype=torch.long)
+        mask = torch.zeros((len(newcomers), width), dtype=torch.bool)
+        for i, r in enumerate(newcomers):
+            ids[i, : len(r.source_ids)] = torch.tensor(list(r.source_ids), dtype=torch.long)
+            mask[i, : len(r.source_ids)] = True
+        ids, mask = ids.to(device), mask.to(device)
+        coef = None
+        if self.pack.total_rank:
+            coef = {side: self.pack.coefficients([r._keys[j] for r in newcomers], device, self.dtype)
+                    for j, side in enumerate(("src", "tgt"))}
+        routing = Routing(self.pack, coef)
+        states = encode(self.weights, self.indexer, ids, mask, routing)  # (m, S, d)
+        cross = cross_keys_values(self.weights, self.indexer, states, routing)
+        first_slot = newcomers[0]._slot
+        for layer, (k, v) in enumerate(cross):  # newcomers' request slots are consecutive
+            slots.cross_k[layer][first_slot : first_slot + len(newcomers), :, :width] = k
+            slots.cross_v[layer][first_slot : first_slot + len(newcomers), :, :width] = v
+        lengths = [len(r.source_ids) for r in newcomers]
+        slots.source_length[first_slot : first_slot + len(newcomers)] = torch.tensor(lengths, device=device)
+        rows = [s for r in newcomers for s in r._home]
+        row_index = torch.tensor(rows, device=device)
+        for r in newcomers:
+            prefix = torch.tensor(list(r.prefix), device=device)
+            slots.history[r._home[0] : r._home[-1] + 1, : len(prefix)] = prefix
+        slots.position[row_index] = 0
+        first = [0.0 if j == 0 else NEG for r in newcomers for j in range(r.num_beams)]  # as generate(): beam 0 only
+        slots.running_score[row_index] = torch.tensor(first, device=device)
+        slots.finished_score[row_index] = NEG
+        slots.finished_flag[row_index] = False
+        slots.finished_length[row_index] = 0
+        self._write_coefficients(rows)
+
+    # ---------------------------------------------------------------------------------------- decoding
+    def _decode(self) -> torch.Tensor:
+        n, slots, device = self.rows, self.slots, self.device
+        requests = len(self.running)
+        position = slots.position[:n]
+        longest = max(r._position for r in self.running) + 1
+        source = int(slots.source_length[:requests].max())
+        tokens = slots.history[:n].gather(1, position[:, None]).squeeze(1)
+        self_cache = [(k[:n, :, :longest], v[:n, :, :longest]) for k, v in zip(slots.self_k, slots.self_v)]
+        cross_cache = [(k[:requests, :, :source], v[:requests, :, :source])
+                       for k, v in zip(slots.cross_k, slots.cross_v)]
+        heads = slots.heads
+        self_bias = torch.zeros(n, longest, dtype=self.dtype, device=device)
+        self_bias.masked_fill_(torch.arange(longest, device=device)[None, :] > position[:, None], float("-inf"))
+        cross_bias = torch.zeros(requests, source, dtype=self.dtype, device=device)
+        cross_bias.masked_fill_(torch.arange(source, device=device)[None, :] >= slots.source_length[:requests, None],
+                                float("-inf"))
+        width = max(r.num_beams for r in self.running)
+        groups = [[0] * width for _ in range(requests)]
+        ungroup = [0] * n
+        for r in self.running:
+            row = groups[r._slot]
+            for j, s in enumerate(r._home):
+                row[j] = s
+                ungroup[s] = r._slot * width + j
+            for j in range(len(r._home), width):
+                row[j] = r._home[0]
+        self_bias = self_bias.repeat_interleave(heads, dim=0)[:, None, :]  # (n * H, 1, T)
+        cross_bias = cross_bias.repeat_interleave(heads, dim=0)[:, None, :]  # (requests * H, 1, S)
+        return decode_step(self.weights, self.indexer, tokens, position, self_cache, cross_cache, self_bias,
+                           cross_bias, torch.tensor(groups, device=device), torch.tensor(ungroup, device=device),
+                           self._routing(n))  # (n, d)
+
+    def _search(self, hidden: torch.Tensor) -> list[DecodeRequest]:
+        slots, device = self.slots, self.device
+        generating = [r for r in self.running if r._position >= len(r.prefix) - 1]
+        greedy = [r for r in generating if r.num_beams == 1]
+        by_beams: dict[int, list[DecodeRequest]] = {}
+        for r in generating:
+            if r.num_beams > 1:
+                by_beams.setdefault(r.num_beams, []).append(r)
+        groups = ([(1, greedy)] if greedy else []) + sorted(by_beams.items())
+        rows = [s for _, group in groups for r in group for s in r._order]
+        done: list[DecodeRequest] = []
+        if rows:
+            selected = hidden[torch.tensor(rows, device=device)]
+            logits = F.linear(selected, self.weights.lm_head).float()  # (rows, V)
+            start, copies, writes = 0, [], []
+            for k, group in groups:
+                part = logits[start : start + k * len(group)]
+                start += k * len(group)
+                if k == 1:
+                    done += advance_greedy(group, part, self.eos_id, writes, device)
+                else:
+                    done += advance_beams(self.slots, group, part, k, self.eos_id, copies, writes)
+            if copies:
+                slots.copy_prefix([d for d, _, _ in copies], [s for _, s, _ in copies], max(c[2] for c in copies))
+            for where, columns, values in writes:
+                slots.history[where, columns] = values
+        slots.position[: self.rows] += 1
+        for r in self.running:
+            r._position += 1
+        finished = done
+        for r in finished:
+            r.done = True
+        if finished:
+            self._retire(finished)
+        return finished
+
+    # ---------------------------------------------------------------------------------------- retiring
+    def _drop_cancelled(self) -> list[DecodeRequest]:
+        if any(r.cancelled for r in self.queue):
+            for r in self.queue:
+                r.done = r.done or r.cancelled
+            self.queue = deque(r for r in self.queue if not r.cancelled)
+        gone = [r for r in self.running if r.cancelled]
+        for r in gone:
+            r.done = True
+        if gone:
+            self._retire(gone)
+        return gone
+
+    def _retire(self, requests: list[DecodeRequest]) -> None:
+        """Free the requests' slots and refill the holes from the end of the live range."""
+        leaving = {id(r) for r in requests}
+        staying = [r for r in self.running if id(r) not in leaving]
+        count = len(staying)
+        movers_r = [r for r in staying if r._slot >= count]
+        if movers_r:
+            holes_r = sorted(set(range(count)) - {r._slot for r in staying if r._slot < count})
+            source = int(self.slots.source_length[[r._slot for r in movers_r]].max())
+            self.slots.move_requests(holes_r, [r._slot for r in movers_r], source)
+            for r, hole in zip(movers_r, holes_r):
+                r._slot = hole
+        self.running = sorted(staying, key=lambda r: r._slot)
+        freed = sorted(s for r in requests for s in r._home)
+        for s in freed:
+            self.owner[s] = None
+        remaining = self.rows - len(freed)
+        holes = [s for s in freed if s < remaining]
+        movers = [s for s in range(remaining, self.rows) if self.owner[s] is not None]
+        if movers:
+            longest = max(r._position for r in self.running) + 1
+            self.slots.move(holes, movers, longest)
+            moved = dict(zip(movers, holes))
+            for old, new in moved.items():
+                self.owner[new], self.owner[old] = self.owner[old], None
+            for r in {id(self.owner[h]): self.owner[h] for h in holes}.values():
+                r._home = [moved.get(s, s) for s in r._home]  # type: ignore[union-attr]
+                r._order = [moved.get(s, s) for s in r._order]  # type: ignore[union-attr]
+        self.rows = remaining

@@ -1,0 +1,105 @@
+"""Per-row state of the running batch, preallocated and addressed by slot.
+
+A row is one hypothesis (a beam) of one request. Rows ``[0, n)`` are live; a request owns ``k`` slots for its
+whole life (its *home* slots, which also hold its finished hypotheses) and keeps its running beams in them in
+some order. Beam search moves a hypothesis only when two beams share a parent (one copy of that slot's prefix),
+and finished requests' slots are refilled from the end of the live range, so the batch stays dense without ever
+copying the whole cache. Cross-attention keys/values belong to the request (one *request slot*, shared by its
+beams), dense in ``[0, requests)`` the same way.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from lslo.engine.weights import ModelWeights
+
+
+def copy_rows(view: torch.Tensor, dst: torch.Tensor, src: torch.Tensor) -> None:
+    """view[dst] = view[src] along dim 0 (dst and src disjoint), through a gather then a scatter: about twice as
+    fast as advanced-index assignment on a strided view."""
+    view.index_copy_(0, dst, view.index_select(0, src))
+
+
+class SlotState:
+    def __init__(self, w: ModelWeights, capacity: int, max_length: int, device: torch.device,
+                 dtype: torch.dtype) -> None:
+        """capacity: rows; max_length: decoder tokens per row (prefix + generated)."""
+        self.capacity, self.max_length = capacity, max_length
+        self.device, self.dtype = device, dtype
+        h, hd = w.decoder_heads, w.d_model // w.decoder_heads
+        layers = len(w.decoder)
+        self.heads, self.head_dim, self.layers = h, hd, layers
+        self.self_k = [torch.zeros(capacity, h, max_length, hd, device=device, dtype=dtype) for _ in range(layers)]
+        self.self_v = [torch.zeros(capacity, h, max_length, hd, device=device, dtype=dtype) for _ in range(layers)]
+        self.source_capacity = 0
+        self.cross_k: list[torch.Tensor] = []
+        self.cross_v: list[torch.Tensor] = []
+        self.ensure_source_length(16)
+        self.source_length = torch.zeros(capacity, dtype=torch.long, device=device)  # by request slot
+        self.history = torch.zeros(capacity, max_length, dtype=torch.long, device=device)  # decoder tokens
+        self.position = torch.zeros(capacity, dtype=torch.long, device=device)  # next input is history[position]
+        self.running_score = torch.zeros(capacity, dtype=torch.float32, device=device)
+        self.finished_score = torch.zeros(capacity, dtype=torch.float32, device=device)
+        self.finished_flag = torch.zeros(capacity, dtype=torch.bool, device=device)
+        self.finished_history = torch.zeros(capacity, max_length, dtype=torch.long, device=device)
+        self.finished_length = torch.zeros(capacity, dtype=torch.long, device=device)  # generated tokens
+        self.coef: dict[str, torch.Tensor] = {}
+
+    def bytes_per_row(self) -> int:
+        element = torch.empty(0, dtype=self.dtype).element_size()
+        return 2 * self.layers * self.heads * self.head_dim * (self.max_length + self.source_capacity) * element
+
+    def ensure_source_length(self, length: int) -> None:
+        """Grow the cross-attention cache (by request slot) to hold sources of ``length`` tokens."""
+        if length <= self.source_capacity:
+            return
+        new = max(length, 2 * self.source_capacity)
+        shape = (self.capacity, self.heads, new, self.head_dim)
+        for store in (self.cross_k, self.cross_v):
+            for i in range(self.layers):
+                grown = torch.zeros(shape, device=self.device, dtype=self.dtype)
+                if len(store) > i:
+                    grown[:, :, : self.source_capacity] = store[i]
+                    store[i] = grown
+                else:
+                    store.append(grown)
+        self.source_capacity = new
+
+    def set_coefficients(self, side: str, rows: torch.Tensor, values: torch.Tensor) -> None:
+        """Write (len(rows), R) coefficients for ``side`` (reallocated when R changed)."""
+        current = self.coef.get(side)
+        if current is None or current.shape[1] != values.shape[1]:
+            current = torch.zeros(self.capacity, values.shape[1], dtype=self.dtype, device=self.device)
+            self.coef[side] = current
+        current[rows] = values.to(current)
+
+    @torch.no_grad()
+    def copy_prefix(self, dst: list[int], src: list[int], length: int) -> None:
+        """Beam reordering: rows ``dst`` take the decoder history and self-attention cache of rows ``src``
+        (the first ``length`` positions; later positions are rewritten before they are read)."""
+        d = torch.tensor(dst, device=self.device)
+        s = torch.tensor(src, device=self.device)
+        for cache in (*self.self_k, *self.self_v):
+            copy_rows(cache[:, :, :length], d, s)
+        copy_rows(self.history[:, :length], d, s)
+
+    @torch.no_grad()
+    def move(self, dst: list[int], src: list[int], length: int) -> None:
+        """Compaction: rows ``src`` move to free rows ``dst`` with everything they own."""
+        d = torch.tensor(dst, device=self.device)
+        s = torch.tensor(src, device=self.device)
+        for cache in (*self.self_k, *self.self_v):
+            copy_rows(cache[:, :, :length], d, s)
+        for t in (self.history, self.position, self.running_score, self.finished_score, self.finished_flag,
+                  self.finished_history, self.finished_length, *self.coef.values()):
+            t[d] = t[s]
+
+    @torch.no_grad()
+    def move_requests(self, dst: list[int], src: list[int], source_length: int) -> None:
+        """Compaction of request slots: cross-attention keys/values and source lengths."""
+        d = torch.tensor(dst, device=self.device)
+        s = torch.tensor(src, device=self.device)
+        for cache in (*self.cross_k, *self.cross_v):
+            copy_rows(cache[:, :, :source_length], d, s)
+        self.source_length[d] = self.source_length[s]

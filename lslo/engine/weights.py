@@ -1,0 +1,177 @@
+"""The frozen base of an M2M100 model as the engine reads it: fused projections, norms, embeddings.
+
+The weights are the model's own tensors (views, or one concatenation for the fused q/k/v projections), never a
+second copy of the whole model. Where LSLo is injected, each projection remembers which ``LSLoLinear`` modules
+feed it, in output order, so that ``lslo.engine.adapters`` can pack their adapters next to it.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+import torch
+from torch import nn
+from transformers.activations import ACT2FN
+
+from lslo.errors import ConfigError
+from lslo.layer import LSLoLinear
+
+
+@dataclass
+class Projection:
+    """One GEMM of the base (``weight (out, in)``, ``bias (out,)``) built from one or more linears that read the
+    same input; ``parts`` are those linears in output order (an ``LSLoLinear`` carries adapters)."""
+
+    weight: torch.Tensor
+    bias: torch.Tensor | None
+    parts: tuple[nn.Module, ...]
+    name: str
+
+    @property
+    def out_features(self) -> int:
+        return int(self.weight.shape[0])
+
+    def part_sizes(self) -> list[int]:
+        return [int(base_linear(p).out_features) for p in self.parts]
+
+
+def base_linear(module: nn.Module) -> nn.Linear:
+    return module.base if isinstance(module, LSLoLinear) else module  # type: ignore[return-value]
+
+
+def fuse(name: str, *modules: nn.Module) -> Projection:
+    linears = [base_linear(m) for m in modules]
+    if len(linears) == 1:
+        weight, bias = linears[0].weight, linears[0].bias
+    else:
+        weight = torch.cat([lin.weight for lin in linears], 0).contiguous()
+        biases = [lin.bias for lin in linears]
+        bias = None if any(b is None for b in biases) else torch.cat(biases, 0).contiguous()  # type: ignore[arg-type]
+    return Projection(weight.detach(), None if bias is None else bias.detach(), tuple(modules), name)
+
+
+@dataclass
+class Norm:
+    weight: torch.Tensor
+    bias: torch.Tensor
+    eps: float
+
+
+def norm(layer_norm: nn.LayerNorm) -> Norm:
+    return Norm(layer_norm.weight.detach(), layer_norm.bias.detach(), float(layer_norm.eps))
+
+
+@dataclass
+class EncoderLayerWeights:
+    self_norm: Norm
+    qkv: Projection
+    out: Projection
+    ffn_norm: Norm
+    fc1: Projection
+    fc2: Projection
+
+
+@dataclass
+class DecoderLayerWeights:
+    self_norm: Norm
+    qkv: Projection
+    out: Projection
+    cross_norm: Norm
+    cross_q: Projection
+    cross_kv: Projection
+    cross_out: Projection
+    ffn_norm: Norm
+    fc1: Projection
+    fc2: Projection
+
+
+@dataclass
+class ModelWeights:
+    d_model: int
+    encoder_heads: int
+    decoder_heads: int
+    embed_scale: float
+    pad_id: int
+    encoder_embed: torch.Tensor  # (vocab, d)
+    embed_tokens: torch.Tensor  # (vocab, d) the decoder's (M2M100 shares one table for both and the output layer)
+    lm_head: torch.Tensor  # (vocab, d)
+    positions: torch.Tensor  # (max_positions + 2, d) sinusoidal table, rows 0 and 1 unused (pad offset)
+    encoder: list[EncoderLayerWeights]
+    encoder_norm: Norm
+    decoder: list[DecoderLayerWeights]
+    decoder_norm: Norm
+    activation: object
+    clamp_fp16: bool
+
+    @property
+    def projections(self) -> list[Projection]:
+        out: list[Projection] = []
+        for e in self.encoder:
+            out += [e.qkv, e.out, e.fc1, e.fc2]
+        for d in self.decoder:
+            out += [d.qkv, d.out, d.cross_q, d.cross_kv, d.cross_out, d.fc1, d.fc2]
+        return out
+
+
+def sinusoidal_table(rows: int, dim: int, padding_idx: int) -> torch.Tensor:
+    """The M2M100 / fairseq positional table (tensor2tensor layout: sines then cosines), pad row zeroed."""
+    half = dim // 2
+    scale = math.log(10000) / (half - 1)
+    freqs = torch.exp(torch.arange(half, dtype=torch.int64).float() * -scale)
+    angles = torch.arange(rows, dtype=torch.int64).float().unsqueeze(1) * freqs.unsqueeze(0)
+    table = torch.cat([torch.sin(angles), torch.cos(angles)], dim=1).view(rows, -1)
+    if dim % 2 == 1:
+        table = torch.cat([table, torch.zeros(rows, 1)], dim=1)
+    table[padding_idx, :] = 0
+    return table
+
+
+def model_weights(model: nn.Module, max_positions: int) -> ModelWeights:
+    """Read an ``M2M100ForConditionalGeneration`` (with or without LSLo) for ``lslo.engine``."""
+    core = getattr(model, "model", None)
+    if core is None or not hasattr(core, "encoder") or not hasattr(model, "lm_head"):
+        raise ConfigError([f"the decoding engine needs an M2M100ForConditionalGeneration, got {type(model).__name__}"])
+    config = model.config
+    encoder, decoder = core.encoder, core.decoder
+    dtype, device = model.lm_head.weight.dtype, model.lm_head.weight.device
+    table = sinusoidal_table(max_positions + 2, int(config.d_model), int(config.pad_token_id))
+    enc_layers = [
+        EncoderLayerWeights(
+            norm(layer.self_attn_layer_norm),
+            fuse("self_qkv", layer.self_attn.q_proj, layer.self_attn.k_proj, layer.self_attn.v_proj),
+            fuse("self_out", layer.self_attn.out_proj),
+            norm(layer.final_layer_norm), fuse("fc1", layer.fc1), fuse("fc2", layer.fc2),
+        )
+        for layer in encoder.layers
+    ]
+    dec_layers = [
+        DecoderLayerWeights(
+            norm(layer.self_attn_layer_norm),
+            fuse("self_qkv", layer.self_attn.q_proj, layer.self_attn.k_proj, layer.self_attn.v_proj),
+            fuse("self_out", layer.self_attn.out_proj),
+            norm(layer.encoder_attn_layer_norm),
+            fuse("cross_q", layer.encoder_attn.q_proj),
+            fuse("cross_kv", layer.encoder_attn.k_proj, layer.encoder_attn.v_proj),
+            fuse("cross_out", layer.encoder_attn.out_proj),
+            norm(layer.final_layer_norm), fuse("fc1", layer.fc1), fuse("fc2", layer.fc2),
+        )
+        for layer in decoder.layers
+    ]
+    return ModelWeights(
+        d_model=int(config.d_model),
+        encoder_heads=int(config.encoder_attention_heads),
+        decoder_heads=int(config.decoder_attention_heads),
+        embed_scale=math.sqrt(config.d_model) if config.scale_embedding else 1.0,
+        pad_id=int(config.pad_token_id),
+        encoder_embed=encoder.embed_tokens.weight.detach(),
+        embed_tokens=decoder.embed_tokens.weight.detach(),
+        lm_head=model.lm_head.weight.detach(),
+        positions=table.to(device=device, dtype=dtype),
+        encoder=enc_layers,
+        encoder_norm=norm(encoder.layer_norm),
+        decoder=dec_layers,
+        decoder_norm=norm(decoder.layer_norm),
+        activation=ACT2FN[config.activation_function],
+        clamp_fp16=dtype == torch.float16,
+    )
