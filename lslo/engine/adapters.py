@@ -10,8 +10,11 @@ projection::
 and a row multiplies its ``(parts * R)`` hidden activations by its coefficients: ``scaling`` on the columns of
 *its* column set for the projection's side, 0 elsewhere. When a language is replaced, the new version becomes a
 new column set; rows admitted before keep the coefficients of the old one until they finish, and the old set is
-dropped at the first repack after its last row has left. A row is therefore decoded under exactly one version of
-each adapter.
+dropped once its last row has left. A row is therefore decoded under exactly one version of each adapter.
+
+Only the column sets of the rows being decoded are packed (``activate``): every row pays for all packed
+columns (a dense GEMM), so a bundle of 12 languages of which 8 are in use costs 8 languages' ranks, not 12's.
+Idle sets stay packed until they would hold more columns than the sets in use (no repack every step).
 """
 
 from __future__ import annotations
@@ -78,25 +81,41 @@ class AdapterPack:
 
     @property
     def keys(self) -> tuple[ColumnKey, ...]:
+        """The packed column sets, in packing order."""
         return tuple(self.offsets)
 
+    @property
+    def held(self) -> tuple[ColumnKey, ...]:
+        """The column sets copied out of the handle: its current versions and older ones live rows still use."""
+        return tuple(self._sets)
+
     # -------------------------------------------------------------------------------------- syncing
-    def sync(self, live: Iterable[ColumnKey]) -> bool:
-        """Copy in the handle's current versions, drop sets that are neither current nor used by a live row;
-        True when the packing changed (then every row's coefficients must be recomputed)."""
+    def sync(self, live: Iterable[ColumnKey]) -> None:
+        """Copy in the handle's current versions and forget sets that are neither current nor used by a live row
+        (``activate`` then drops them from the packing)."""
         if self.handle is None:
-            return False
+            return
         current = {self.current_key(c) for c in self.handle.layout.codes}
         wanted = current | set(live)
-        missing = [k for k in current if k not in self._sets]
-        stale = [k for k in self._sets if k not in wanted]
-        if not missing and not stale:
-            return False
-        for key in stale:
+        for key in [k for k in self._sets if k not in wanted]:
             del self._sets[key], self._ranks[key]
-        for key in missing:
-            self._sets[key], self._ranks[key] = self._extract(key[0])  # type: ignore[index]
-        self._repack()
+        for key in current:
+            if key not in self._sets:
+                self._sets[key], self._ranks[key] = self._extract(key[0])  # type: ignore[index]
+
+    def activate(self, needed: Iterable[ColumnKey]) -> bool:
+        """Pack (at least) the column sets ``needed`` by the rows about to be decoded; True when the packing
+        changed (then every row's coefficients must be recomputed)."""
+        needed = set(needed)
+        kept = [k for k in self.offsets if k in self._sets]
+        missing = sorted(k for k in needed if k not in self.offsets)
+        idle = sum(self._ranks[k] for k in kept if k not in needed)
+        crowded = idle > max(8, sum(self._ranks[k] for k in needed))
+        if not missing and len(kept) == len(self.offsets) and not crowded:
+            return False
+        if crowded:
+            kept = [k for k in kept if k in needed]
+        self._repack(kept + missing)
         return True
 
     @torch.no_grad()
@@ -123,8 +142,7 @@ class AdapterPack:
             out[index] = parts
         return out, rank
 
-    def _repack(self) -> None:
-        keys = list(self._sets)
+    def _repack(self, keys: list[ColumnKey]) -> None:
         self.offsets, total = {}, 0
         for key in keys:
             self.offsets[key] = total

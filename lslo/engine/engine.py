@@ -61,6 +61,7 @@ class DecodingEngine:
         self.max_prefill_tokens = max_prefill_tokens
         self.slots = SlotState(self.weights, max_rows, self.max_length, self.device, self.dtype)
         self.rows = 0  # live rows are [0, rows)
+        self.reserved = 0  # rows promised to running requests still in their prompt (one row until then)
         self.owner: list[DecodeRequest | None] = [None] * max_rows
         self.queue: deque[DecodeRequest] = deque()
         self.running: list[DecodeRequest] = []
@@ -114,7 +115,7 @@ class DecodingEngine:
         self.queue.extendleft(reversed(evicted))
         self.running = []
         self.owner = [None] * self.capacity
-        self.rows = 0
+        self.rows = self.reserved = 0
         return evicted
 
     def run(self, requests: Iterable[DecodeRequest]) -> list[DecodeRequest]:
@@ -129,7 +130,7 @@ class DecodingEngine:
         """Admit what fits, decode one token for every running row, retire what is done; returns the requests
         that finished (or were cancelled) in this step."""
         finished = self._drop_cancelled()
-        self._sync_adapters()
+        self.pack.sync({key for r in self.running for key in r._keys if key is not None})
         self._admit()
         if self.rows == 0:
             return finished
@@ -138,13 +139,12 @@ class DecodingEngine:
         return finished
 
     # --------------------------------------------------------------------------------------- adapters
-    def _sync_adapters(self) -> None:
-        live = {key for r in self.running for key in r._keys if key is not None}
-        self.pack.sync(live)
+    def _activate(self) -> None:
+        """Pack the adapters of every running row (newcomers included); recompute all coefficients if needed."""
+        self.pack.activate({key for r in self.running for key in r._keys if key is not None})
         if self.pack.generation != self._coef_generation:
             self._coef_generation = self.pack.generation
-            if self.rows:
-                self._write_coefficients(list(range(self.rows)))
+            self._write_coefficients(list(range(self.rows)))
 
     def _write_coefficients(self, rows: list[int]) -> None:
         if not self.pack.total_rank:
@@ -161,7 +161,7 @@ class DecodingEngine:
     # -------------------------------------------------------------------------------------- admission
     def _admit(self) -> None:
         newcomers: list[DecodeRequest] = []
-        free, tokens = self.capacity - self.rows, 0
+        free, tokens = self.capacity - self.rows - self.reserved, 0
         while self.queue:
             request = self.queue[0]
             if request.cancelled:
@@ -177,6 +177,7 @@ class DecodingEngine:
             free -= request.num_beams
             tokens += len(request.source_ids)
         if not newcomers:
+            self._activate()
             return
         slots, device = self.slots, self.device
         for r in newcomers:
@@ -184,13 +185,17 @@ class DecodingEngine:
             r._keys = (self.pack.current_key(r.source_lang) if use and r.source_lang else None,
                        self.pack.current_key(r.target_lang) if use and r.target_lang else None)
             r._slot = len(self.running)
-            r._home = list(range(self.rows, self.rows + r.num_beams))
-            r._order = list(r._home)
+            # Beam 0 alone until the prompt is read: generate()'s other beams start at -1e9 and only ever copy
+            # beam 0's first step, so their rows are added then (``_expand``).
+            r._home = [self.rows]
+            r._order = [self.rows]
             r._position = 0
-            for s in r._home:
-                self.owner[s] = r
-            self.rows += r.num_beams
+            self.owner[self.rows] = r
+            self.rows += 1
+            self.reserved += r.num_beams - 1
             self.running.append(r)
+        generation = self.pack.generation
+        self._activate()
         width = max(len(r.source_ids) for r in newcomers)
         slots.ensure_source_length(width)
         ids = torch.full((len(newcomers), width), self.weights.pad_id, dtype=torch.long)
@@ -215,15 +220,14 @@ class DecodingEngine:
         rows = [s for r in newcomers for s in r._home]
         row_index = torch.tensor(rows, device=device)
         for r in newcomers:
-            prefix = torch.tensor(list(r.prefix), device=device)
-            slots.history[r._home[0] : r._home[-1] + 1, : len(prefix)] = prefix
+            slots.history[r._home[0], : len(r.prefix)] = torch.tensor(list(r.prefix), device=device)
         slots.position[row_index] = 0
-        first = [0.0 if j == 0 else NEG for r in newcomers for j in range(r.num_beams)]  # as generate(): beam 0 only
-        slots.running_score[row_index] = torch.tensor(first, device=device)
+        slots.running_score[row_index] = 0.0
         slots.finished_score[row_index] = NEG
         slots.finished_flag[row_index] = False
         slots.finished_length[row_index] = 0
-        self._write_coefficients(rows)
+        if self.pack.generation == generation:  # else _activate wrote every row's coefficients already
+            self._write_coefficients(rows)
 
     # ---------------------------------------------------------------------------------------- decoding
     def _decode(self) -> torch.Tensor:
@@ -267,7 +271,11 @@ class DecodingEngine:
             if r.num_beams > 1:
                 by_beams.setdefault(r.num_beams, []).append(r)
         groups = ([(1, greedy)] if greedy else []) + sorted(by_beams.items())
-        rows = [s for _, group in groups for r in group for s in r._order]
+        fresh = {id(r) for r in generating if len(r._home) < r.num_beams}
+        rows = [s for _, group in groups for r in group
+                for s in ([r._order[0]] * r.num_beams if id(r) in fresh else r._order)]
+        if fresh:
+            self._expand([r for r in generating if id(r) in fresh])
         done: list[DecodeRequest] = []
         if rows:
             selected = hidden[torch.tensor(rows, device=device)]
@@ -293,6 +301,30 @@ class DecodingEngine:
         if finished:
             self._retire(finished)
         return finished
+
+    def _expand(self, requests: list[DecodeRequest]) -> None:
+        """Give requests at their first generating step their other beams' rows (their logits this step are beam
+        0's, as in ``generate()`` where all beams read the same prompt; the beam step then copies beam 0's cache
+        into them)."""
+        new, source = [], []
+        for r in requests:
+            extra = list(range(self.rows, self.rows + r.num_beams - 1))
+            self.rows += len(extra)
+            self.reserved -= len(extra)
+            for s in extra:
+                self.owner[s] = r
+            new += extra
+            source += [r._home[0]] * len(extra)
+            r._home = r._home + extra
+            r._order = list(r._home)
+        slots, d, s = self.slots, torch.tensor(new, device=self.device), torch.tensor(source, device=self.device)
+        slots.position[d] = slots.position[s]
+        slots.running_score[d] = NEG
+        slots.finished_score[d] = NEG
+        slots.finished_flag[d] = False
+        slots.finished_length[d] = 0
+        for coef in slots.coef.values():
+            coef[d] = coef[s]
 
     # ---------------------------------------------------------------------------------------- retiring
     def _drop_cancelled(self) -> list[DecodeRequest]:
@@ -320,6 +352,7 @@ class DecodingEngine:
             for r, hole in zip(movers_r, holes_r):
                 r._slot = hole
         self.running = sorted(staying, key=lambda r: r._slot)
+        self.reserved -= sum(r.num_beams - len(r._home) for r in requests)
         freed = sorted(s for r in requests for s in r._home)
         for s in freed:
             self.owner[s] = None
