@@ -237,7 +237,7 @@ class DecodingEngine:
         longest = max(r._position for r in self.running) + 1
         source = int(slots.source_length[:requests].max())
         tokens = slots.history[:n].gather(1, position[:, None]).squeeze(1)
-        self_cache = [(k[:n, :, :longest], v[:n, :, :longest]) for k, v in zip(slots.self_k, slots.self_v)]
+        self_cache = [(kv[0, :n, :, :longest], kv[1, :n, :, :longest]) for kv in slots.self_kv]
         cross_cache = [(k[:requests, :, :source], v[:requests, :, :source])
                        for k, v in zip(slots.cross_k, slots.cross_v)]
         heads = slots.heads

@@ -15,10 +15,10 @@ import torch
 from lslo.engine.weights import ModelWeights
 
 
-def copy_rows(view: torch.Tensor, dst: torch.Tensor, src: torch.Tensor) -> None:
-    """view[dst] = view[src] along dim 0 (dst and src disjoint), through a gather then a scatter: about twice as
+def copy_rows(view: torch.Tensor, dst: torch.Tensor, src: torch.Tensor, dim: int = 0) -> None:
+    """view[dst] = view[src] along ``dim`` (dst and src disjoint), through a gather then a scatter: about twice as
     fast as advanced-index assignment on a strided view."""
-    view.index_copy_(0, dst, view.index_select(0, src))
+    view.index_copy_(dim, dst, view.index_select(dim, src))
 
 
 class SlotState:
@@ -30,8 +30,10 @@ class SlotState:
         h, hd = w.decoder_heads, w.d_model // w.decoder_heads
         layers = len(w.decoder)
         self.heads, self.head_dim, self.layers = h, hd, layers
-        self.self_k = [torch.zeros(capacity, h, max_length, hd, device=device, dtype=dtype) for _ in range(layers)]
-        self.self_v = [torch.zeros(capacity, h, max_length, hd, device=device, dtype=dtype) for _ in range(layers)]
+        # Self-attention keys and values of every layer in one tensor (layer, k/v, row, head, position, head_dim):
+        # a beam copy or a compaction moves a row's prefix in all layers with one gather and one scatter, and
+        # each layer's (rows, heads) still flatten into one batch dimension for the attention GEMMs.
+        self.self_kv = torch.zeros(layers, 2, capacity, h, max_length, hd, device=device, dtype=dtype)
         self.source_capacity = 0
         self.cross_k: list[torch.Tensor] = []
         self.cross_v: list[torch.Tensor] = []
@@ -80,8 +82,7 @@ class SlotState:
         (the first ``length`` positions; later positions are rewritten before they are read)."""
         d = torch.tensor(dst, device=self.device)
         s = torch.tensor(src, device=self.device)
-        for cache in (*self.self_k, *self.self_v):
-            copy_rows(cache[:, :, :length], d, s)
+        copy_rows(self.self_kv[:, :, :, :, :length], d, s, dim=2)
         copy_rows(self.history[:, :length], d, s)
 
     @torch.no_grad()
@@ -89,8 +90,7 @@ class SlotState:
         """Compaction: rows ``src`` move to free rows ``dst`` with everything they own."""
         d = torch.tensor(dst, device=self.device)
         s = torch.tensor(src, device=self.device)
-        for cache in (*self.self_k, *self.self_v):
-            copy_rows(cache[:, :, :length], d, s)
+        copy_rows(self.self_kv[:, :, :, :, :length], d, s, dim=2)
         for t in (self.history, self.position, self.running_score, self.finished_score, self.finished_flag,
                   self.finished_history, self.finished_length, *self.coef.values()):
             t[d] = t[s]
