@@ -97,24 +97,34 @@ def translate(
     lslo: LSLoHandle | None = None,
     *,
     max_rows: int = 256,
+    engine: DecodingEngine | None = None,
 ) -> list[list[str]]:
     """For each row, its ``num_return_sequences`` translations, best first (through ``lslo.engine``; at most
-    ``max_rows`` hypotheses decode together, the rest join as rows finish)."""
+    ``max_rows`` hypotheses decode together, the rest join as rows finish). ``engine``: one to reuse across
+    calls (built for this ``model`` and ``lslo``; see ``engine_for``)."""
     if settings.num_return_sequences > settings.num_beams:
         raise ValueError("num_return_sequences cannot exceed num_beams")
     if not texts:
         return []
     if lslo is not None and lslo.config.weight_learning:
         return translate_reference(model, tokenizer, texts, src_langs, tgt_langs, settings, lslo)
-    if lslo is not None and lslo.router.base_only:  # inside ``lslo.base_only()``: the base alone
-        lslo = None
+    base_alone = lslo is not None and lslo.router.base_only  # inside ``lslo.base_only()``: the base alone
     requests = requests_for(tokenizer, texts, src_langs, tgt_langs, settings, decoder_start(model))
-    rows = max(settings.num_beams, min(max_rows, len(texts) * settings.num_beams))
-    engine = DecodingEngine(model, lslo, max_rows=rows, max_new_tokens=settings.max_new_tokens,
-                            fallback_to_base=settings.fallback_to_base)
+    if engine is None:
+        rows = max(settings.num_beams, min(max_rows, len(texts) * settings.num_beams))
+        engine = engine_for(model, None if base_alone else lslo, settings, rows)
+    for request in requests:
+        request.adapters = not base_alone
     with torch.inference_mode():
         engine.run(requests)
     return [[d.strip() for d in tokenizer.batch_decode(r.sequences, skip_special_tokens=True)] for r in requests]
+
+
+def engine_for(model: nn.Module, lslo: LSLoHandle | None, settings: GenerationSettings, max_rows: int = 256
+               ) -> DecodingEngine:
+    """A decoding engine for repeated ``translate`` calls with ``settings`` (adapters as they are now)."""
+    return DecodingEngine(model, lslo, max_rows=max(settings.num_beams, max_rows),
+                          max_new_tokens=settings.max_new_tokens, fallback_to_base=settings.fallback_to_base)
 
 
 def translate_reference(

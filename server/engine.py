@@ -91,7 +91,7 @@ class TranslationEngine:
                                          max(32, self.generation.max_new_tokens * 2 // 3)))
         self.decoder = DecodingEngine(self.model, self.lslo, max_rows=self._row_budget(),
                                       max_new_tokens=self.generation.max_new_tokens,
-                                      max_source_tokens=self.generation.max_input_tokens)
+                                      max_source_tokens=self.generation.max_input_tokens, min_beams=settings.beam)
         self._start = decoder_start(self.model)
         # Request handlers measure text on their own tokenizer (a fast tokenizer must not be shared between
         # threads), one thread at a time.

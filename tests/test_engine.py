@@ -151,6 +151,14 @@ def test_requests_that_cannot_run_are_refused(demo):
         engine.submit(DecodeRequest([5, 6, 2], [2, 10], max_new_tokens=17))
     with pytest.raises(ValueError, match="num_return_sequences"):
         engine.submit(DecodeRequest([5, 6, 2], [2, 10], num_beams=2, num_return_sequences=3))
+    narrow = DecodingEngine(model, lslo, max_rows=8, max_new_tokens=16, min_beams=4)  # 2 request slots
+    with pytest.raises(ValueError, match="need 4 <= num_beams"):
+        narrow.submit(DecodeRequest([5, 6, 2], [2, 10], num_beams=2))
+    for _ in range(2):
+        narrow.submit(DecodeRequest([5, 6, 2], [2, 10], num_beams=4, max_new_tokens=16))
+    narrow.submit(DecodeRequest([5, 6, 2], [2, 10], num_beams=4, max_new_tokens=16))
+    narrow.step()
+    assert len(narrow.running) == 2 and len(narrow.queue) == 1
 
 
 def tiny_routed_model(seed: int):

@@ -10,7 +10,7 @@ from typing import Any
 import torch
 from torch import nn
 
-from lslo.generation import GenerationSettings, translate
+from lslo.generation import GenerationSettings, engine_for, translate
 from lslo.handle import LSLoHandle
 from training.flores import ParallelSplit
 from training.metrics import SpBleu, chrf_pp, group_averages, group_name
@@ -79,10 +79,14 @@ def translate_directions(
     was_training = model.training
     model.eval()
     bar = progress_bar(len(batches), "translating", unit="batch", enabled=progress)
+    # One engine for all batches (its copy of the adapters is taken once; none change while evaluating).
+    engine = None if lslo is not None and lslo.config.weight_learning else engine_for(
+        model, None if lslo is not None and lslo.router.base_only else lslo, settings)
     for batch in batches:
         rows = [jobs[i] for i in batch]
         texts = [split.lines[s][seg] for seg, s, _ in rows]
-        hyps = translate(model, tokenizer, texts, [r[1] for r in rows], [r[2] for r in rows], settings, lslo)
+        hyps = translate(model, tokenizer, texts, [r[1] for r in rows], [r[2] for r in rows], settings, lslo,
+                         engine=engine)
         for (seg, src, tgt), best in zip(rows, hyps):
             out[(src, tgt)].append((seg, best[0]))
         bar.update(1)

@@ -40,11 +40,13 @@ class DecodingEngine:
         max_new_tokens: int = 256,
         max_source_tokens: int | None = None,
         max_prefill_tokens: int = 4096,
+        min_beams: int = 1,
         fallback_to_base: bool = True,
     ) -> None:
         """max_rows: hypotheses decoded together (a request with k beams takes k); max_new_tokens: the longest
         output any request may ask for; max_prefill_tokens: source tokens encoded per step at most (newcomers
-        beyond wait a step, so running rows are not stalled by a large arrival)."""
+        beyond wait a step, so running rows are not stalled by a large arrival); min_beams: the fewest beams any
+        request will ask for (sizes the per-request cross-attention caches: ``max_rows // min_beams``)."""
         config = model.config
         positions = int(getattr(config, "max_position_embeddings", 1024))
         self.max_source_tokens = int(max_source_tokens or positions)
@@ -59,7 +61,9 @@ class DecodingEngine:
         param = self.weights.lm_head
         self.device, self.dtype = param.device, param.dtype
         self.max_prefill_tokens = max_prefill_tokens
-        self.slots = SlotState(self.weights, max_rows, self.max_length, self.device, self.dtype)
+        self.min_beams = max(1, min_beams)
+        self.slots = SlotState(self.weights, max_rows, self.max_length, self.device, self.dtype,
+                               requests=max(1, max_rows // self.min_beams))
         self.rows = 0  # live rows are [0, rows)
         self.reserved = 0  # rows promised to running requests still in their prompt (one row until then)
         self.owner: list[DecodeRequest | None] = [None] * max_rows
@@ -81,8 +85,8 @@ class DecodingEngine:
     def submit(self, request: DecodeRequest) -> DecodeRequest:
         """Queue ``request`` (checked now: a request that could never run is refused with ValueError)."""
         k = request.num_beams
-        if k < 1 or request.num_return_sequences < 1 or request.num_return_sequences > k:
-            raise ValueError("need 1 <= num_return_sequences <= num_beams")
+        if k < self.min_beams or request.num_return_sequences < 1 or request.num_return_sequences > k:
+            raise ValueError(f"need {self.min_beams} <= num_beams and 1 <= num_return_sequences <= num_beams")
         if k > self.capacity:
             raise ValueError(f"{k} beams do not fit the engine's {self.capacity} rows")
         if len(request.prefix) + request.max_new_tokens > self.max_length or request.max_new_tokens < 1:
@@ -169,6 +173,8 @@ class DecodingEngine:
                 request.done = True
                 continue
             if request.num_beams > free or (newcomers and tokens + len(request.source_ids) > self.max_prefill_tokens):
+                break
+            if len(self.running) + len(newcomers) >= self.slots.requests:
                 break
             if self.max_requests is not None and len(self.running) + len(newcomers) >= self.max_requests:
                 break

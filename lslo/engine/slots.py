@@ -23,9 +23,11 @@ def copy_rows(view: torch.Tensor, dst: torch.Tensor, src: torch.Tensor, dim: int
 
 class SlotState:
     def __init__(self, w: ModelWeights, capacity: int, max_length: int, device: torch.device,
-                 dtype: torch.dtype) -> None:
-        """capacity: rows; max_length: decoder tokens per row (prefix + generated)."""
+                 dtype: torch.dtype, requests: int | None = None) -> None:
+        """capacity: rows; max_length: decoder tokens per row (prefix + generated); requests: request slots
+        (cross-attention caches; default one per row)."""
         self.capacity, self.max_length = capacity, max_length
+        self.requests = requests or capacity
         self.device, self.dtype = device, dtype
         h, hd = w.decoder_heads, w.d_model // w.decoder_heads
         layers = len(w.decoder)
@@ -38,7 +40,7 @@ class SlotState:
         self.cross_k: list[torch.Tensor] = []
         self.cross_v: list[torch.Tensor] = []
         self.ensure_source_length(16)
-        self.source_length = torch.zeros(capacity, dtype=torch.long, device=device)  # by request slot
+        self.source_length = torch.zeros(self.requests, dtype=torch.long, device=device)  # by request slot
         self.history = torch.zeros(capacity, max_length, dtype=torch.long, device=device)  # decoder tokens
         self.position = torch.zeros(capacity, dtype=torch.long, device=device)  # next input is history[position]
         self.running_score = torch.zeros(capacity, dtype=torch.float32, device=device)
@@ -50,14 +52,15 @@ class SlotState:
 
     def bytes_per_row(self) -> int:
         element = torch.empty(0, dtype=self.dtype).element_size()
-        return 2 * self.layers * self.heads * self.head_dim * (self.max_length + self.source_capacity) * element
+        source = self.source_capacity * self.requests / self.capacity
+        return int(2 * self.layers * self.heads * self.head_dim * (self.max_length + source) * element)
 
     def ensure_source_length(self, length: int) -> None:
         """Grow the cross-attention cache (by request slot) to hold sources of ``length`` tokens."""
         if length <= self.source_capacity:
             return
         new = max(length, 2 * self.source_capacity)
-        shape = (self.capacity, self.heads, new, self.head_dim)
+        shape = (self.requests, self.heads, new, self.head_dim)
         for store in (self.cross_k, self.cross_v):
             for i in range(self.layers):
                 grown = torch.zeros(shape, device=self.device, dtype=self.dtype)
