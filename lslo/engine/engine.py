@@ -125,8 +125,10 @@ class DecodingEngine:
     def run(self, requests: Iterable[DecodeRequest]) -> list[DecodeRequest]:
         """Submit ``requests`` and step until all are done (offline use: evaluation, benchmarks)."""
         out = [self.submit(r) for r in requests]
-        while not all(r.done for r in out):
+        remaining = out
+        while remaining:
             self.step()
+            remaining = [r for r in remaining if not r.done]
         return out
 
     @torch.inference_mode()
