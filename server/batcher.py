@@ -167,10 +167,14 @@ class Batcher:
                 self._controls.clear()
             for op in controls:
                 self._control(op)
-            if self.decoder.idle:
-                self._gather()
-            self._take_intake()
-            self._step()
+            try:
+                if self.decoder.idle:
+                    self._gather()
+                self._take_intake()
+                self._step()
+            except Exception as err:  # noqa: BLE001 - a bug here must not kill the worker (requests would hang)
+                log.exception("the decoding worker failed; failing the requests it held")
+                self._fail_all(err)
 
     def _gather(self) -> None:
         """With nothing running, let the first rows wait up to ``max_wait`` for company (one shared first step)."""
@@ -243,6 +247,17 @@ class Batcher:
             job.settle(index, self.engine.texts_of(request)[: job.rows[index].n_best])
             if self._recovering is not None:
                 self._recovering = self._recovering * 2 if self._recovering * 2 < self.decoder.capacity else None
+
+    def _fail_all(self, err: Exception) -> None:
+        """Give every request the worker holds the error, and start again from an empty engine."""
+        self.decoder.evict()
+        held = list(self.decoder.queue)
+        self.decoder.queue.clear()
+        for request in held:
+            owner = self._owners.pop(id(request), None)
+            if owner is not None and not owner[0].abandoned:
+                owner[0].settle(owner[1], err)
+        self._recovering = None
 
     def _recover(self, err: Exception) -> None:
         if isinstance(err, torch.cuda.OutOfMemoryError) and torch.cuda.is_available():

@@ -252,3 +252,63 @@ def test_a_swap_never_changes_a_running_row():
     assert len([k for k in columns_during if k[0] == "fr"]) == 2  # both versions were live together
     assert len([k for k in engine.pack.held if k[0] == "fr"]) == 1  # the old one is gone now
     assert engine.pack.keys == ()  # and nothing is packed while nothing runs
+
+
+def test_failures_inside_a_step_leave_the_engine_consistent(monkeypatch):
+    """Out of memory while growing the cross-attention cache or while compacting rows: the step raises, nothing
+    is half-changed, ``evict()`` gives back every request (finished ones included), and a retry translates all
+    of them as generate() does."""
+    model, lslo = tiny_routed_model(4)
+    engine = DecodingEngine(model, lslo, max_rows=8, max_new_tokens=6)
+    real_zeros, calls = torch.zeros, []
+
+    def failing_second_layer(*args, **kwargs):  # the second cache tensor of a growth cannot be allocated
+        calls.append(1)
+        if len(calls) == 2:
+            raise torch.cuda.OutOfMemoryError("out of memory (injected)")
+        return real_zeros(*args, **kwargs)
+
+    long = DecodeRequest([120, *[5] * 30, 2], [2, 121], "en", "fr", num_beams=2, max_new_tokens=4)
+    engine.submit(long)
+    monkeypatch.setattr(torch, "zeros", failing_second_layer)
+    with pytest.raises(torch.cuda.OutOfMemoryError):
+        engine.step()
+    monkeypatch.setattr(torch, "zeros", real_zeros)
+    assert {t.shape[2] for t in engine.slots.cross_k + engine.slots.cross_v} == {engine.slots.source_capacity}
+    assert engine.evict() == [long]
+    short = DecodeRequest([121, 7, 2], [2, 120], "fr", "en", num_beams=2, max_new_tokens=1)
+    engine.submit(short)
+    real_move, moves = engine.slots.move, []
+
+    def failing_move(*args):
+        moves.append(1)
+        raise torch.cuda.OutOfMemoryError("out of memory (injected)")
+
+    while not short.done:  # short finishes first; compacting the long one's rows then fails
+        engine.slots.move = failing_move
+        try:
+            engine.step()
+        except torch.cuda.OutOfMemoryError:
+            break
+    assert moves and short.done and long in engine.running  # bookkeeping as before the failed retire
+    engine.slots.move = real_move
+    assert set(map(id, engine.evict())) == {id(long), id(short)}
+    while not engine.idle:
+        engine.step()
+    assert [long.sequences, short.sequences] == hf_sequences(model, lslo, [long, short], 2)
+
+
+def test_requests_cancelled_in_the_queue_are_reported_by_step():
+    model, lslo = tiny_routed_model(2)
+    engine = DecodingEngine(model, lslo, max_rows=2, max_new_tokens=4)
+    first, second, third = (DecodeRequest([120, 9, 2], [2, 121], "en", "fr", num_beams=2, max_new_tokens=4)
+                            for _ in range(3))
+    for r in (first, second, third):
+        engine.submit(r)
+    engine.step()
+    second.cancel()
+    reported = engine.step()
+    assert second in reported and second.done and second not in engine.queue
+    while not engine.idle:
+        engine.step()
+    assert first.sequences and third.sequences and second.sequences is None

@@ -273,3 +273,25 @@ def test_each_bad_upload_is_refused_while_traffic_flows(service_dirs):
         refused = 'lslo_adapter_swaps_total{action="load",result="refused"}'
         expected = sum(reason is not None for _, reason in _bad_uploads(good).values())
         assert expected == 13 and f"{refused} {expected}.0" in c.get("/metrics").text
+
+
+def test_an_error_outside_a_decoding_step_fails_its_requests_not_the_worker(service_dirs):
+    """A bug in the worker's own code (here: the step after admission raises outside the engine) answers the
+    requests it held with 500 and leaves the worker serving the next ones."""
+    base, bundle = service_dirs
+    app = make_app(base, bundle, max_wait_ms=50)
+    with TestClient(app) as c:
+        expected = _t(c, NORMAL[0]).json()["translatedText"]
+        batcher = app.state.service.batcher
+        original, calls = batcher._step, []
+
+        def broken_once():
+            calls.append(1)
+            if len(calls) == 1:
+                raise RuntimeError("a bug in the worker (injected)")
+            return original()
+
+        batcher._step = broken_once
+        assert _t(c, NORMAL[0]).status_code == 500
+        assert _t(c, NORMAL[0]).json()["translatedText"] == expected
+        assert batcher._thread.is_alive()

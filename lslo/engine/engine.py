@@ -72,6 +72,7 @@ class DecodingEngine:
         self.max_requests: int | None = None  # admission cap in requests (None: the slot budget alone)
         self._coef_generation = -1
         self._model = model
+        self._dropped: list[DecodeRequest] = []  # cancelled before admission, reported by the next step()
 
     # ------------------------------------------------------------------------------------------ public
     @property
@@ -136,6 +137,8 @@ class DecodingEngine:
         """Admit what fits, decode one token for every running row, retire what is done; returns the requests
         that finished (or were cancelled) in this step."""
         finished = self._drop_cancelled()
+        finished += self._dropped
+        self._dropped = []
         self.pack.sync({key for r in self.running for key in r._keys if key is not None})
         self._admit()
         if self.rows == 0:
@@ -153,7 +156,7 @@ class DecodingEngine:
             self._write_coefficients(list(range(self.rows)))
 
     def _write_coefficients(self, rows: list[int]) -> None:
-        if not self.pack.total_rank:
+        if not self.pack.total_rank or not rows:
             return
         index = torch.tensor(rows, device=self.device)
         for side_index, side in enumerate(("src", "tgt")):
@@ -173,6 +176,7 @@ class DecodingEngine:
             if request.cancelled:
                 self.queue.popleft()
                 request.done = True
+                self._dropped.append(request)
                 continue
             if request.num_beams > free or (newcomers and tokens + len(request.source_ids) > self.max_prefill_tokens):
                 break
@@ -205,7 +209,7 @@ class DecodingEngine:
         generation = self.pack.generation
         self._activate()
         width = max(len(r.source_ids) for r in newcomers)
-        slots.ensure_source_length(width)
+        slots.ensure_source_length(width, self.max_source_tokens)
         ids = torch.full((len(newcomers), width), self.weights.pad_id, dtype=torch.long)
         mask = torch.zeros((len(newcomers), width), dtype=torch.bool)
         for i, r in enumerate(newcomers):
@@ -336,44 +340,46 @@ class DecodingEngine:
 
     # ---------------------------------------------------------------------------------------- retiring
     def _drop_cancelled(self) -> list[DecodeRequest]:
-        if any(r.cancelled for r in self.queue):
-            for r in self.queue:
-                r.done = r.done or r.cancelled
+        queued = [r for r in self.queue if r.cancelled]
+        if queued:
             self.queue = deque(r for r in self.queue if not r.cancelled)
         gone = [r for r in self.running if r.cancelled]
-        for r in gone:
-            r.done = True
         if gone:
             self._retire(gone)
-        return gone
+        for r in queued + gone:
+            r.done = True
+        return queued + gone
 
     def _retire(self, requests: list[DecodeRequest]) -> None:
-        """Free the requests' slots and refill the holes from the end of the live range."""
+        """Free the requests' slots and refill the holes from the end of the live range. The tensors move
+        first: if a move fails (out of memory), the bookkeeping is still that of before the call."""
         leaving = {id(r) for r in requests}
         staying = [r for r in self.running if id(r) not in leaving]
         count = len(staying)
         movers_r = [r for r in staying if r._slot >= count]
+        holes_r = sorted(set(range(count)) - {r._slot for r in staying if r._slot < count})
+        freed = sorted(s for r in requests for s in r._home)
+        remaining = self.rows - len(freed)
+        freed_set = set(freed)
+        holes = [s for s in freed if s < remaining]
+        movers = [s for s in range(remaining, self.rows) if s not in freed_set and self.owner[s] is not None]
         if movers_r:
-            holes_r = sorted(set(range(count)) - {r._slot for r in staying if r._slot < count})
             source = int(self.slots.source_length[[r._slot for r in movers_r]].max())
             self.slots.move_requests(holes_r, [r._slot for r in movers_r], source)
-            for r, hole in zip(movers_r, holes_r):
-                r._slot = hole
+        if movers:
+            longest = max(r._position for r in staying) + 1
+            self.slots.move(holes, movers, longest)
+        # Bookkeeping (no tensor work from here on).
+        for r, hole in zip(movers_r, holes_r):
+            r._slot = hole
         self.running = sorted(staying, key=lambda r: r._slot)
         self.reserved -= sum(r.num_beams - len(r._home) for r in requests)
-        freed = sorted(s for r in requests for s in r._home)
         for s in freed:
             self.owner[s] = None
-        remaining = self.rows - len(freed)
-        holes = [s for s in freed if s < remaining]
-        movers = [s for s in range(remaining, self.rows) if self.owner[s] is not None]
-        if movers:
-            longest = max(r._position for r in self.running) + 1
-            self.slots.move(holes, movers, longest)
-            moved = dict(zip(movers, holes))
-            for old, new in moved.items():
-                self.owner[new], self.owner[old] = self.owner[old], None
-            for r in {id(self.owner[h]): self.owner[h] for h in holes}.values():
-                r._home = [moved.get(s, s) for s in r._home]  # type: ignore[union-attr]
-                r._order = [moved.get(s, s) for s in r._order]  # type: ignore[union-attr]
+        moved = dict(zip(movers, holes))
+        for old, new in moved.items():
+            self.owner[new], self.owner[old] = self.owner[old], None
+        for r in {id(self.owner[h]): self.owner[h] for h in holes if self.owner[h] is not None}.values():
+            r._home = [moved.get(s, s) for s in r._home]  # type: ignore[union-attr]
+            r._order = [moved.get(s, s) for s in r._order]  # type: ignore[union-attr]
         self.rows = remaining

@@ -55,20 +55,20 @@ class SlotState:
         source = self.source_capacity * self.requests / self.capacity
         return int(2 * self.layers * self.heads * self.head_dim * (self.max_length + source) * element)
 
-    def ensure_source_length(self, length: int) -> None:
-        """Grow the cross-attention cache (by request slot) to hold sources of ``length`` tokens."""
+    def ensure_source_length(self, length: int, limit: int | None = None) -> None:
+        """Grow the cross-attention cache (by request slot) to hold sources of ``length`` tokens (doubling, at
+        most to ``limit``). All new tensors are allocated before any replaces the old: out of memory changes
+        nothing."""
         if length <= self.source_capacity:
             return
-        new = max(length, 2 * self.source_capacity)
+        new = max(length, min(2 * self.source_capacity, limit or 2 * self.source_capacity))
         shape = (self.requests, self.heads, new, self.head_dim)
-        for store in (self.cross_k, self.cross_v):
-            for i in range(self.layers):
-                grown = torch.zeros(shape, device=self.device, dtype=self.dtype)
-                if len(store) > i:
-                    grown[:, :, : self.source_capacity] = store[i]
-                    store[i] = grown
-                else:
-                    store.append(grown)
+        grown = [[torch.zeros(shape, device=self.device, dtype=self.dtype) for _ in range(self.layers)]
+                 for _ in (self.cross_k, self.cross_v)]
+        for store, fresh in zip((self.cross_k, self.cross_v), grown):
+            for old, tensor in zip(store, fresh):
+                tensor[:, :, : self.source_capacity] = old
+            store[:] = fresh
         self.source_capacity = new
 
     def set_coefficients(self, side: str, rows: torch.Tensor, values: torch.Tensor) -> None:

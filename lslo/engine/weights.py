@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 import torch
 from torch import nn
+from transformers import M2M100ForConditionalGeneration
 from transformers.activations import ACT2FN
 
 from lslo.errors import ConfigError
@@ -129,9 +130,9 @@ def sinusoidal_table(rows: int, dim: int, padding_idx: int) -> torch.Tensor:
 
 def model_weights(model: nn.Module, max_positions: int) -> ModelWeights:
     """Read an ``M2M100ForConditionalGeneration`` (with or without LSLo) for ``lslo.engine``."""
-    core = getattr(model, "model", None)
-    if core is None or not hasattr(core, "encoder") or not hasattr(model, "lm_head"):
+    if not isinstance(model, M2M100ForConditionalGeneration):  # Bart, Marian... differ in ways that matter here
         raise ConfigError([f"the decoding engine needs an M2M100ForConditionalGeneration, got {type(model).__name__}"])
+    core = model.model
     config = model.config
     encoder, decoder = core.encoder, core.decoder
     dtype, device = model.lm_head.weight.dtype, model.lm_head.weight.device
