@@ -73,11 +73,6 @@ class LSLoHandle:
         self._version_counter = count(1)
         self.language_versions: dict[str, int] = {c: next(self._version_counter) for c in self.layout.codes}
 
-    def mark_changed(self, code: str | None = None) -> None:
-        """Record that ``code``'s adapters (all languages' with ``None``) were changed in place, e.g. by training."""
-        for c in (self.layout.codes if code is None else (code,)):
-            self.language_versions[c] = next(self._version_counter)
-
     # ----------------------------------------------------------------------------------------- routing
     @contextmanager
     def route(self, src_langs: Sequence[str], tgt_langs: Sequence[str], fallback: bool = False) -> Iterator[None]:

@@ -80,8 +80,8 @@ def translate_directions(
     model.eval()
     bar = progress_bar(len(batches), "translating", unit="batch", enabled=progress)
     # One engine for all batches (its copy of the adapters is taken once; none change while evaluating).
-    engine = None if lslo is not None and lslo.config.weight_learning else engine_for(
-        model, None if lslo is not None and lslo.router.base_only else lslo, settings)
+    # translate() itself turns the adapters off inside lslo.base_only() and uses generate() for Weight Learning.
+    engine = None if lslo is not None and lslo.config.weight_learning else engine_for(model, lslo, settings)
     for batch in batches:
         rows = [jobs[i] for i in batch]
         texts = [split.lines[s][seg] for seg, s, _ in rows]

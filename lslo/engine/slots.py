@@ -50,11 +50,6 @@ class SlotState:
         self.finished_length = torch.zeros(capacity, dtype=torch.long, device=device)  # generated tokens
         self.coef: dict[str, torch.Tensor] = {}
 
-    def bytes_per_row(self) -> int:
-        element = torch.empty(0, dtype=self.dtype).element_size()
-        source = self.source_capacity * self.requests / self.capacity
-        return int(2 * self.layers * self.heads * self.head_dim * (self.max_length + source) * element)
-
     def ensure_source_length(self, length: int, limit: int | None = None) -> None:
         """Grow the cross-attention cache (by request slot) to hold sources of ``length`` tokens (doubling, at
         most to ``limit``). All new tensors are allocated before any replaces the old: out of memory changes

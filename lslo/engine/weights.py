@@ -29,10 +29,6 @@ class Projection:
     parts: tuple[nn.Module, ...]
     name: str
 
-    @property
-    def out_features(self) -> int:
-        return int(self.weight.shape[0])
-
     def part_sizes(self) -> list[int]:
         return [int(base_linear(p).out_features) for p in self.parts]
 
