@@ -57,7 +57,7 @@ def run_lslo(rows, settings, engine: str, device: str, repeats: int):
     tokenizer = AutoTokenizer.from_pretrained(settings["base"])
     model = M2M100ForConditionalGeneration.from_pretrained(settings["base"], dtype=dtype, use_safetensors=True)
     model = model.to(device).eval()
-    lslo = load_bundle(model, settings["bundle"]) if engine.endswith("adapters") else None
+    lslo = load_bundle(model, settings["bundle"]) if "adapters" in engine else None
     gen = GenerationSettings(num_beams=settings["beam"], max_new_tokens=settings["max_new"], fallback_to_base=True)
     texts, srcs, tgts = [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows]
     if engine.startswith("generate"):
@@ -71,7 +71,7 @@ def run_lslo(rows, settings, engine: str, device: str, repeats: int):
             return [o[0] for o in out]
     else:
         decoder = DecodingEngine(model, lslo, max_rows=settings["batch"] * settings["beam"],
-                                 max_new_tokens=settings["max_new"])
+                                 max_new_tokens=settings["max_new"], int8=engine.endswith("-int8"))
 
         def once():
             requests = requests_for(tokenizer, texts, srcs, tgts, gen, int(model.config.decoder_start_token_id))

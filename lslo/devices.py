@@ -45,7 +45,12 @@ def half_dtype() -> torch.dtype:
 
 def weights_dtype(choice: str, device: torch.device) -> torch.dtype:
     """Dtype of served weights: ``auto`` is half precision on CUDA and fp32 on the CPU (which has no fast
-    half-precision matmuls); fp16/bf16 on the CPU fall back to fp32 with a warning."""
+    half-precision matmuls); fp16/bf16 on the CPU fall back to fp32 with a warning. ``int8`` (the CPU only;
+    ValueError on CUDA) loads fp32 weights, which ``lslo.engine`` then quantizes."""
+    if choice == "int8":
+        if device.type == "cuda":
+            raise ValueError("int8 weights are for the CPU; on CUDA use fp16 or bf16 (or auto)")
+        return torch.float32
     if device.type != "cuda":
         if choice in ("fp16", "bf16"):
             log.warning("dtype %s asked for on CPU; using fp32", choice)

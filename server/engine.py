@@ -25,7 +25,8 @@ from lslo.generation import GenerationSettings, decoder_start
 from lslo.handle import LSLoHandle
 from lslo.io import load_bundle, read_manifest
 from lslo.io.adapter_file import AdapterFile
-from lslo.io.bundle import inject_for_file, install_adapter, model_fingerprint
+from lslo.io.bundle import check_adapter, inject_for_file, install_adapter, model_fingerprint
+from lslo.io.bundle_store import is_empty_bundle
 from lslo.io.fingerprint import base_fingerprint, fingerprint_method
 from lslo.language_tokens import LanguageVocabulary
 from lslo.tokenization import framed, lang_token_id
@@ -66,7 +67,10 @@ class TranslationEngine:
             self.device = resolve_device(settings.device)
         except ValueError as err:
             raise StartupError(f"--device: {err}") from None
-        self.dtype = weights_dtype(settings.dtype, self.device)
+        try:
+            self.dtype = weights_dtype(settings.dtype, self.device)
+        except ValueError as err:
+            raise StartupError(f"--dtype: {err}") from None
         self.tokenizer, self.model = self._load_base(settings.base)
         self.vocabulary = LanguageVocabulary(self.tokenizer)
         try:
@@ -76,7 +80,10 @@ class TranslationEngine:
         self.lslo: LSLoHandle | None = None
         self.adapters: dict[str, AdapterRecord] = {}
         bundle = settings.bundle_dir
-        if bundle is not None:
+        if settings.bundle_poll_s and bundle is None:
+            raise StartupError("--bundle-poll-s needs a bundle directory to follow (--bundle DIR; an empty "
+                               "directory is a bundle yet to be written)")
+        if bundle is not None and not is_empty_bundle(bundle):  # an empty directory: a bundle yet to be written
             self.lslo, self.adapters, self.fingerprint = self._load_bundle(bundle)
         else:
             self.fingerprint = base_fingerprint(self.model)  # what uploaded adapters are checked against
@@ -91,7 +98,8 @@ class TranslationEngine:
                                          max(32, self.generation.max_new_tokens * 2 // 3)))
         self.decoder = DecodingEngine(self.model, self.lslo, max_rows=self._row_budget(),
                                       max_new_tokens=self.generation.max_new_tokens,
-                                      max_source_tokens=self.generation.max_input_tokens, min_beams=settings.beam)
+                                      max_source_tokens=self.generation.max_input_tokens, min_beams=settings.beam,
+                                      int8=settings.dtype == "int8")
         self._start = decoder_start(self.model)
         # Request handlers measure text on their own tokenizer (a fast tokenizer must not be shared between
         # threads), one thread at a time.
@@ -184,10 +192,24 @@ class TranslationEngine:
         return [t.strip() for t in self.tokenizer.batch_decode(request.sequences or [[]], skip_special_tokens=True)]
 
     # --------------------------------------------------------------------------------------- adapters
-    def install(self, code: str, adapter: AdapterFile, source: str) -> AdapterRecord:
+    def check(self, code: str, adapter: AdapterFile) -> None:
+        """Refuse (AdapterFileError) what ``install`` would refuse, changing nothing: before a file is persisted.
+        Call it on the decoding thread (serving the base alone, it injects LSLo for the trial)."""
+        if self.lslo is not None:
+            check_adapter(self.lslo, adapter, code)
+            return
+        trial = inject_for_file(self.model, adapter, code)  # serving the base alone: try it, then take it out
+        try:
+            check_adapter(trial, adapter, code)
+        finally:
+            trial.remove()
+
+    def install(self, code: str, adapter: AdapterFile, source: str, tier: str | None = None) -> AdapterRecord:
         """Add or replace ``code`` (checked in full first: a refused file changes nothing). Serving the base
-        alone, the first adapter brings LSLo in with the configuration its file records."""
-        tier = self.adapters[code].tier if code in self.adapters else None
+        alone, the first adapter brings LSLo in with the configuration its file records. ``tier``: the bundle's
+        (default: the one ``code`` had)."""
+        if tier is None and code in self.adapters:
+            tier = self.adapters[code].tier
         created = self.lslo is None
         if created:
             self.lslo = inject_for_file(self.model, adapter, code)

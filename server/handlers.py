@@ -76,6 +76,7 @@ def install_observer(app: FastAPI) -> None:
         if service is not None:
             service.metrics.requests.labels(route=template, status=str(response.status_code)).inc()
             service.metrics.latency.labels(route=template).observe(seconds)
+            response.headers["X-LSLO-Replica"] = service.replica
         response.headers["X-Request-ID"] = request_id
         log.info("request", extra={"request_id": request_id, "route": template, "status": response.status_code,
                                    "seconds": round(seconds, 4),

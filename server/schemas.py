@@ -57,12 +57,30 @@ class AdapterEntry(BaseModel):
     sha256: str
     source: Literal["bundle", "upload"]
     loaded_at: str
+    bundle_sha256: str | None = Field(None, description="the bundle's file for this language at the last poll "
+                                                        "(with --bundle-poll-s; '' when the manifest has no sha256)")
+
+
+class BundleRefusal(BaseModel):
+    code: str
+    sha256: str = Field(description="the manifest's sha256 of the refused file")
+    reason: str
+
+
+class BundleState(BaseModel):
+    revision: int | None = Field(description="the manifest's revision at the last poll")
+    checked_at: str | None
+    error: str | None = Field(description="why the manifest could not be read (nothing changed then)")
+    in_sync: bool = Field(description="this replica serves exactly the bundle's languages at the bundle's sha256, "
+                                      "and every file of the bundle checks out")
+    refused: list[BundleRefusal]
 
 
 class AdapterList(BaseModel):
     bundle: str
     base_fingerprint: str
     languages: list[AdapterEntry]
+    sync: BundleState | None = Field(None, description="with --bundle-poll-s: the bundle as the last poll saw it")
 
 
 class AdapterChange(BaseModel):
@@ -70,6 +88,7 @@ class AdapterChange(BaseModel):
     action: Literal["added", "replaced", "removed"]
     rank: int | None = None
     sha256: str | None = None
+    persisted: bool | None = Field(None, description="with persist=true: whether the bundle was changed")
 
 
-ERRORS = {status: {"model": ErrorBody} for status in (400, 401, 403, 404, 413, 429, 500, 503)}
+ERRORS = {status: {"model": ErrorBody} for status in (400, 401, 403, 404, 409, 413, 429, 500, 503)}

@@ -27,8 +27,9 @@ class ServerSettings(BaseSettings):
                                                "base's base_info.json lists, else all its language tokens), all, "
                                                "or a comma list")
     device: str = Field("auto", description="auto (CUDA when available), cpu, cuda or cuda:N")
-    dtype: Literal["auto", "fp32", "fp16", "bf16"] = Field(
-        "auto", description="weights dtype; auto: bf16 on CUDA when supported else fp16, fp32 on CPU")
+    dtype: Literal["auto", "fp32", "fp16", "bf16", "int8"] = Field(
+        "auto", description="weights dtype; auto: bf16 on CUDA when supported else fp16, fp32 on CPU; int8 (CPU "
+                            "only): the base's matrix products in int8, adapters in fp32")
     host: str = Field("127.0.0.1", description="listen address")
     port: int = Field(8000, ge=0, le=65535)
     threads: int | None = Field(None, ge=1, description="torch CPU threads")
@@ -68,6 +69,8 @@ class ServerSettings(BaseSettings):
     cors_origins: Annotated[list[str], NoDecode] = Field(
         default_factory=list, description="CORS origins (off when empty)")
     max_upload_bytes: int = Field(256 * 2**20, ge=1, description="largest adapter upload")
+    bundle_poll_s: float = Field(0.0, ge=0, description="check the bundle every this many seconds and serve what "
+                                 "it holds (replicas sharing a bundle; 0: never)")
 
     log_level: str = "info"
     log_format: Literal["json", "text"] = "json"

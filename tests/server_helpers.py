@@ -30,11 +30,12 @@ def make_app(base, bundle, **overrides):
 
 
 def reference(base, bundle, texts, source, target, beam=2, max_new_tokens=10):
-    """Translations of ``texts`` computed directly with the library, one text at a time."""
+    """Translations of ``texts`` computed directly with the library, one text at a time (a language without an
+    adapter in ``bundle`` passes through the base alone, as the server does)."""
     tokenizer = AutoTokenizer.from_pretrained(base)
     model = M2M100ForConditionalGeneration.from_pretrained(base, dtype=torch.float32).eval()
     lslo = load_bundle(model, bundle)
-    settings = GenerationSettings(num_beams=beam, max_new_tokens=max_new_tokens)
+    settings = GenerationSettings(num_beams=beam, max_new_tokens=max_new_tokens, fallback_to_base=True)  # as served
     return [translate_reference(model, tokenizer, [t], [source], [target], settings, lslo)[0][0] for t in texts]
 
 

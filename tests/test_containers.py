@@ -56,3 +56,66 @@ def test_compose_gpu_default_and_cpu_profile():
         assert "LSLO_ADMIN_TOKEN" in service["environment"]
     for volume in gpu["volumes"]:
         assert (ROOT / volume.split(":")[0]).resolve().is_relative_to(ROOT)
+
+
+def test_compose_replicas_share_one_bundle_that_they_follow():
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())
+    replica = compose["services"]["translator-replica"]
+    assert replica["profiles"] == ["replicas"] and replica["deploy"]["replicas"] == 2
+    assert "bundle:/models/bundle" in replica["volumes"] and "bundle" in compose["volumes"]
+    assert float(replica["environment"]["LSLO_BUNDLE_POLL_S"].split("-")[-1].rstrip("}")) > 0
+    assert replica["ports"] == ["8001-8002:8000"]
+
+
+KUBERNETES = ROOT / "deploy" / "kubernetes"
+
+
+def _manifests() -> list[dict]:
+    docs = []
+    for path in sorted(KUBERNETES.glob("*.yaml")):
+        docs += [d for d in yaml.safe_load_all(path.read_text()) if d]
+    return docs
+
+
+def test_kubernetes_manifests_are_valid():
+    import kubernetes_validate
+
+    checked = 0
+    for doc in _manifests():
+        if doc["kind"] == "Kustomization":  # kustomize's own file: it must list every other manifest
+            others = {p.name for p in KUBERNETES.glob("*.yaml")} - {"kustomization.yaml", "secret.example.yaml"}
+            assert set(doc["resources"]) == others
+            continue
+        kubernetes_validate.validate(doc, "1.30.0", strict=True)
+        checked += 1
+    assert checked == 6  # two claims, secret, deployment, service, autoscaler
+    broken = next(d for d in _manifests() if d["kind"] == "Deployment")
+    broken["spec"]["template"]["spec"]["containers"][0]["readinessProbe"]["httpGet"]["port"] = {"no": "port"}
+    with pytest.raises(kubernetes_validate.ValidationError):  # the validation can fail
+        kubernetes_validate.validate(broken, "1.30.0", strict=True)
+
+
+def test_kubernetes_deployment_matches_the_service():
+    from server.app import create_app
+    from server.settings import ServerSettings
+
+    deployment = next(d for d in _manifests() if d["kind"] == "Deployment")
+    pod = deployment["spec"]["template"]["spec"]
+    container = pod["containers"][0]
+    routes = set(create_app(ServerSettings()).openapi()["paths"])
+    assert container["readinessProbe"]["httpGet"]["path"] == "/ready" and "/ready" in routes
+    assert container["livenessProbe"]["httpGet"]["path"] == "/health" and "/health" in routes
+    env = {e["name"]: e for e in container["env"]}
+    fields = {f"LSLO_{name.upper()}" for name in ServerSettings.model_fields}
+    assert set(env) <= fields, set(env) - fields  # every variable is a setting the server reads
+    assert float(env["LSLO_BUNDLE_POLL_S"]["value"]) > 0 and env["LSLO_BUNDLE"]["value"] == "/models/bundle"
+    # SIGTERM handling: the grace period covers the preStop pause and the service's own graceful timeout.
+    pause = int(container["lifecycle"]["preStop"]["exec"]["command"][-1])
+    assert pod["terminationGracePeriodSeconds"] > pause + ServerSettings().graceful_timeout_s
+    assert container["resources"]["requests"]["nvidia.com/gpu"] == 1
+    mounts = {m["mountPath"]: m["name"] for m in container["volumeMounts"]}
+    claims = {v["name"]: v["persistentVolumeClaim"]["claimName"] for v in pod["volumes"]}
+    storage = {d["metadata"]["name"]: d for d in _manifests() if d["kind"] == "PersistentVolumeClaim"}
+    assert storage[claims[mounts["/models/bundle"]]]["spec"]["accessModes"] == ["ReadWriteMany"]
+    service = next(d for d in _manifests() if d["kind"] == "Service")
+    assert service["spec"]["selector"] == deployment["spec"]["selector"]["matchLabels"]

@@ -28,16 +28,20 @@ def demo():
     return tokenizer, model, lslo
 
 
-@pytest.fixture(scope="module")
-def rows():
-    """240 real short texts (the demo's domain) in random pairs of 8 languages, some without an adapter."""
-    pool = sentence_pool(LANGUAGES, n=240)
-    rng = random.Random(7)
+def sentence_rows(n: int, seed: int) -> list[tuple[str, str, str]]:
+    """``n`` real short texts (the demo's domain) in random pairs of 8 languages, some without an adapter."""
+    pool = sentence_pool(LANGUAGES, n=n)
+    rng = random.Random(seed)
     out = []
-    for i in range(240):
+    for i in range(n):
         src, tgt = rng.sample(LANGUAGES, 2)
         out.append((pool[src][i], src, tgt))
     return out
+
+
+@pytest.fixture(scope="module")
+def rows():
+    return sentence_rows(240, seed=7)
 
 
 def reference(model, tokenizer, lslo, rows, settings, batch=48):

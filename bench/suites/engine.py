@@ -1,10 +1,12 @@
-"""``engine``: sentences/s of ``lslo.engine`` (demo base with and without its bundle), of Hugging Face
-``generate()`` and of CTranslate2 (fp32, int8) on the same base: the same sentences of the demo's domain in
-random pairs of 8 languages, beam 4, batches of 32 (the engine: 32 x 4 rows, continuous), at most 200 new tokens.
+"""``engine``: sentences/s of ``lslo.engine`` (with and without adapters; on the CPU also with int8 weights), of
+Hugging Face ``generate()`` and of CTranslate2 (fp32, and int8 on the CPU) on the same base: the same sentences
+of the demo's domain in random pairs of 8 languages, beam 4, batches of 32 (the engine: 32 x 4 rows, continuous).
 
-Each engine runs in a process of its own, one after the other (two OpenMP runtimes in one process slow
-CTranslate2 down). CTranslate2 is optional (``pip install -e .[bench]``); without it its rows are skipped.
-Headline ratio ``engine_adapters_vs_ct2_fp32``."""
+Two models: the demo (base and bundle as shipped, at most 200 new tokens) and a random mid-sized M2M100
+(d_model 512, 6+6 layers, ffn 2048, the demo's tokenizer) with random adapters of the demo's ranks, which
+decodes random tokens: at most 48 new tokens, 128 sentences. Each engine runs in a process of its own, one after
+the other (two OpenMP runtimes in one process slow CTranslate2 down). CTranslate2 is optional
+(``pip install -e .[bench]``); without it its rows are skipped. Headline ratio ``engine_adapters_vs_ct2_fp32``."""
 
 from __future__ import annotations
 
@@ -21,29 +23,56 @@ import torch
 
 from bench.common import table
 from bench.loadgen import demo_args, device_args, run_load, sentence_pool, start_server
-from bench.workloads import DEMO
+from bench.workloads import DEMO, SIZES
+from lslo import LSLoConfig, inject
+from lslo.io import read_manifest, save_bundle
 
 LANGUAGES = ["en", "fr", "de", "it", "nl", "ja", "ko", "zh"]
 
 
-def workload(n: int, threads: int, dtype: str, seed: int = 0) -> dict[str, Any]:
+def workload(n: int, threads: int, dtype: str, seed: int = 0, base: Path = DEMO / "base",
+             bundle: Path = DEMO / "bundle", max_new: int = 200) -> dict[str, Any]:
     pool = sentence_pool(LANGUAGES, n=n)
     rng = random.Random(seed)
     rows = []
     for i in range(n):
         src, tgt = rng.sample(LANGUAGES, 2)
         rows.append((pool[src][i], src, tgt))
-    return {"rows": rows, "settings": {"base": str(DEMO / "base"), "bundle": str(DEMO / "bundle"), "beam": 4,
-                                       "batch": 32, "max_new": 200, "threads": threads, "dtype": dtype}}
+    return {"rows": rows, "settings": {"base": str(base), "bundle": str(bundle), "beam": 4, "batch": 32,
+                                       "max_new": max_new, "threads": threads, "dtype": dtype}}
 
 
-def convert_for_ctranslate2(out: Path, device: torch.device) -> bool:
+def mid_model(out: Path, seed: int = 0) -> tuple[Path, Path]:
+    """A random mid-sized M2M100 with the demo's tokenizer, and random adapters for the demo's languages at the
+    demo bundle's ranks and modules (layer map ``paper``), written as a base directory and a bundle."""
+    from transformers import AutoTokenizer, M2M100Config, M2M100ForConditionalGeneration
+
+    demo_config = M2M100Config.from_pretrained(DEMO / "base")
+    config = M2M100Config(**{**demo_config.to_dict(), **SIZES["mid"], "vocab_size": demo_config.vocab_size})
+    torch.manual_seed(seed)
+    model = M2M100ForConditionalGeneration(config).eval()
+    base, bundle = out / "mid-base", out / "mid-bundle"
+    model.save_pretrained(base, safe_serialization=True)
+    AutoTokenizer.from_pretrained(DEMO / "base").save_pretrained(base)
+    manifest = read_manifest(DEMO / "bundle")
+    ranks = {code: int(entry["rank"]) for code, entry in manifest.languages.items()}
+    lslo = inject(model, LSLoConfig.from_strings(list(ranks), ranks, modules=manifest.modules,
+                                                 fc_mode=manifest.fc_mode, layer_map="paper"))
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        for p in lslo.trainable_parameters():
+            p.copy_(torch.randn(p.shape, generator=generator) * 0.02)
+    save_bundle(lslo, bundle, base_name="random mid-sized M2M100")
+    return base, bundle
+
+
+def convert_for_ctranslate2(base: Path, out: Path) -> bool:
     try:
         import ctranslate2  # noqa: F401
         from ctranslate2.converters import TransformersConverter
     except ImportError:
         return False
-    TransformersConverter(str(DEMO / "base")).convert(str(out), force=True)
+    TransformersConverter(str(base)).convert(str(out), force=True)
     return True
 
 
@@ -71,41 +100,75 @@ def serve_load(device: torch.device, dtype: torch.dtype, quick: bool) -> dict[st
     return out
 
 
+def measure(tmp: Path, label: str, work: dict[str, Any], device: torch.device, repeats: int
+            ) -> dict[str, dict[str, Any]]:
+    """Every engine on one workload, each in its own process: {engine: {"rates": [...], "texts": [...]}}."""
+    path, ct2 = tmp / f"{label}-workload.json", tmp / f"{label}-ct2"
+    path.write_text(json.dumps(work), encoding="utf-8")
+    engines = ["lslo-adapters", "lslo-base", "generate-adapters"]
+    if device.type == "cpu" and work["settings"]["dtype"] == "fp32":
+        engines[2:2] = ["lslo-adapters-int8", "lslo-base-int8"]
+    if convert_for_ctranslate2(Path(work["settings"]["base"]), ct2):
+        engines = ["ct2-float32", "ct2-int8" if device.type == "cpu" else "ct2-float16", *engines]
+    return {e: worker(path, e, 1 if e.startswith("generate") else repeats, device, ct2) for e in engines}
+
+
+def ratios_of(results: dict[str, dict[str, Any]]) -> dict[str, float]:
+    best = {e: max(r["rates"]) for e, r in results.items()}
+    texts = {e: r["texts"] for e, r in results.items()}
+
+    def same(a: str, b: str) -> float:
+        return sum(x == y for x, y in zip(texts[a], texts[b])) / len(texts[a])
+
+    out = {"engine_adapters_vs_engine_base": best["lslo-adapters"] / best["lslo-base"],
+           "engine_adapters_vs_generate": best["lslo-adapters"] / best["generate-adapters"]}
+    if "ct2-float32" in best:
+        out["engine_adapters_vs_ct2_fp32"] = best["lslo-adapters"] / best["ct2-float32"]
+        out["engine_base_vs_ct2_fp32"] = best["lslo-base"] / best["ct2-float32"]
+        out["same_output_as_ct2_fp32"] = same("lslo-base", "ct2-float32")
+    if "lslo-adapters-int8" in best:
+        out["engine_int8_vs_fp32_adapters"] = best["lslo-adapters-int8"] / best["lslo-adapters"]
+        out["same_output_int8_vs_fp32_adapters"] = same("lslo-adapters-int8", "lslo-adapters")
+        if "ct2-int8" in best:
+            out["engine_int8_adapters_vs_ct2_int8"] = best["lslo-adapters-int8"] / best["ct2-int8"]
+            out["engine_int8_base_vs_ct2_int8"] = best["lslo-base-int8"] / best["ct2-int8"]
+    return out
+
+
 def run(device: torch.device, dtype: torch.dtype, quick: bool) -> dict[str, Any]:
     threads = torch.get_num_threads()
     name = {torch.float32: "fp32", torch.float16: "fp16", torch.bfloat16: "bf16"}[dtype]
-    n, repeats = (64, 1) if quick else (256, 3)
-    results: dict[str, dict[str, Any]] = {}
-    with tempfile.TemporaryDirectory() as tmp:
-        path = Path(tmp) / "workload.json"
-        path.write_text(json.dumps(workload(n, threads, name)), encoding="utf-8")
-        ct2 = Path(tmp) / "ct2"
-        engines = ["lslo-adapters", "lslo-base", "generate-adapters"]
-        if convert_for_ctranslate2(ct2, device):
-            engines = ["ct2-float32", "ct2-int8" if device.type == "cpu" else "ct2-float16", *engines]
-        for engine in engines:
-            reps = 1 if engine.startswith("generate") else repeats
-            results[engine] = worker(path, engine, reps, device, ct2)
+    n, n_mid, repeats = (64, 32, 1) if quick else (256, 128, 3)
+    with tempfile.TemporaryDirectory() as tmp_name:
+        tmp = Path(tmp_name)
+        demo = measure(tmp, "demo", workload(n, threads, name), device, repeats)
+        base, bundle = mid_model(tmp)
+        mid = measure(tmp, "mid", workload(n_mid, threads, name, base=base, bundle=bundle, max_new=48), device,
+                      repeats)
     load = serve_load(device, dtype, quick)
-    best = {e: max(r["rates"]) for e, r in results.items()}
-    best["server over HTTP, 32 clients"] = load["32"]["rps"]
-    reference = best.get("ct2-float32")
-    rows = [{"engine": e, "sentences/s": rate, "vs CTranslate2 fp32": rate / reference if reference else float("nan")}
-            for e, rate in best.items()]
-    print(table(rows, ["engine", "sentences/s", "vs CTranslate2 fp32"],
-                f"{n} sentences, 8 languages in random pairs, beam 4, batch 32, {threads} threads, {device}"))
-    ratios = {"engine_adapters_vs_engine_base": best["lslo-adapters"] / best["lslo-base"],
-              "engine_adapters_vs_generate": best["lslo-adapters"] / best["generate-adapters"]}
+    ratios = ratios_of(demo)
     ratios["p50_32_vs_1_client"] = load["32"]["p50_ms"] / load["1"]["p50_ms"]
+    reference = max(demo["ct2-float32"]["rates"]) if "ct2-float32" in demo else None
     if reference:
-        ratios["engine_adapters_vs_ct2_fp32"] = best["lslo-adapters"] / reference
-        ratios["server_32_clients_vs_ct2_fp32"] = best["server over HTTP, 32 clients"] / reference
-        ratios["engine_base_vs_ct2_fp32"] = best["lslo-base"] / reference
-        same = sum(a == b for a, b in zip(results["lslo-base"]["texts"], results["ct2-float32"]["texts"]))
-        ratios["same_output_as_ct2_fp32"] = same / n
+        ratios["server_32_clients_vs_ct2_fp32"] = load["32"]["rps"] / reference
+    ratios.update({f"mid_{key}": value for key, value in ratios_of(mid).items()})
+    rows = []
+    for label, results in (("demo", demo), ("mid", mid)):
+        best = {e: max(r["rates"]) for e, r in results.items()}
+        if label == "demo":
+            best["server over HTTP, 32 clients"] = load["32"]["rps"]
+        ct2 = best.get("ct2-float32")
+        rows += [{"model": label, "engine": e, "sentences/s": rate,
+                  "vs CTranslate2 fp32": rate / ct2 if ct2 else float("nan")} for e, rate in best.items()]
+    print(table(rows, ["model", "engine", "sentences/s", "vs CTranslate2 fp32"],
+                f"demo: {n} sentences, at most 200 new tokens; mid: {n_mid} sentences, at most 48; 8 languages in "
+                f"random pairs, beam 4, batch 32, {threads} threads, {device}"))
     for key, value in ratios.items():
         print(f"{key} = {value:.2f}")
     print(f"server p50 latency: 1 client {load['1']['p50_ms']:.0f} ms, 32 clients {load['32']['p50_ms']:.0f} ms; "
           f"failed requests {sum(v['failures'] for v in load.values())}")
-    return {"rows": rows, "ratios": ratios, "rates": {e: r["rates"] for e, r in results.items()}, "server": load,
-            "params": {"sentences": n, "repeats": repeats, "beam": 4, "batch": 32, "max_new_tokens": 200}}
+    return {"rows": rows, "ratios": ratios, "server": load,
+            "rates": {f"{label}/{e}": r["rates"] for label, res in (("demo", demo), ("mid", mid))
+                      for e, r in res.items()},
+            "params": {"sentences": n, "mid_sentences": n_mid, "repeats": repeats, "beam": 4, "batch": 32,
+                       "max_new_tokens": {"demo": 200, "mid": 48}}}

@@ -16,12 +16,11 @@ from collections import deque
 from collections.abc import Iterable
 
 import torch
-import torch.nn.functional as F
 from torch import nn
 
 from lslo.engine.adapters import AdapterPack
 from lslo.engine.advance import advance_beams, advance_greedy
-from lslo.engine.forward import Indexer, Routing, cross_keys_values, decode_step, encode
+from lslo.engine.forward import Indexer, Routing, cross_keys_values, decode_step, encode, logits
 from lslo.engine.request import DecodeRequest
 from lslo.engine.search import NEG
 from lslo.engine.slots import SlotState
@@ -42,16 +41,19 @@ class DecodingEngine:
         max_prefill_tokens: int = 4096,
         min_beams: int = 1,
         fallback_to_base: bool = True,
+        int8: bool = False,
     ) -> None:
         """max_rows: hypotheses decoded together (a request with k beams takes k); max_new_tokens: the longest
         output any request may ask for; max_prefill_tokens: source tokens encoded per step at most (newcomers
         beyond wait a step, so running rows are not stalled by a large arrival); min_beams: the fewest beams any
-        request will ask for (sizes the per-request cross-attention caches: ``max_rows // min_beams``)."""
+        request will ask for (sizes the per-request cross-attention caches: ``max_rows // min_beams``); int8: run
+        the frozen base's GEMMs in int8 (an fp32 model on the CPU; adapters stay fp32; ``lslo.engine.quantize``)."""
         config = model.config
         positions = int(getattr(config, "max_position_embeddings", 1024))
         self.max_source_tokens = int(max_source_tokens or positions)
         self.max_length = max_new_tokens + 2  # decoder tokens per row: [start, language] + generated
-        self.weights = model_weights(model, max(positions, self.max_length, self.max_source_tokens))
+        self.int8 = int8
+        self.weights = model_weights(model, max(positions, self.max_length, self.max_source_tokens), int8)
         self.indexer = Indexer(self.weights)
         self.lslo = lslo
         self.pack = AdapterPack(self.weights, lslo)
@@ -106,7 +108,12 @@ class DecodingEngine:
         built). Running rows must not use the previous handle's adapters: call it when none do."""
         if any(key is not None for r in self.running for key in r._keys):
             raise RuntimeError("running rows use the current adapters; attach a handle when none do")
-        self.weights = model_weights(self._model, self.weights.positions.shape[0] - 2)
+        previous = self.weights
+        self.weights = model_weights(self._model, previous.positions.shape[0] - 2)
+        if self.int8:  # the base is frozen: its int8 weights stay as they were
+            for new, old in zip(self.weights.projections, previous.projections, strict=True):
+                new.int8 = old.int8
+            self.weights.lm_head_int8 = previous.lm_head_int8
         self.lslo = lslo
         self.pack = AdapterPack(self.weights, lslo)
         self._coef_generation = -1
@@ -291,10 +298,10 @@ class DecodingEngine:
         done: list[DecodeRequest] = []
         if rows:
             selected = hidden[torch.tensor(rows, device=device)]
-            logits = F.linear(selected, self.weights.lm_head).float()  # (rows, V)
+            scores = logits(self.weights, selected)  # (rows, V)
             start, copies, writes = 0, [], []
             for k, group in groups:
-                part = logits[start : start + k * len(group)]
+                part = scores[start : start + k * len(group)]
                 start += k * len(group)
                 if k == 1:
                     done += advance_greedy(group, part, self.eos_id, writes, device)

@@ -12,6 +12,7 @@ import torch
 import torch.nn.functional as F
 
 from lslo.engine.adapters import AdapterPack, PackedProjection
+from lslo.engine.quantize import int8_linear
 from lslo.engine.weights import ModelWeights, Norm, Projection
 
 
@@ -44,7 +45,7 @@ def layer_norm(x: torch.Tensor, n: Norm) -> torch.Tensor:
 
 def project(x: torch.Tensor, p: Projection, index: int, routing: Routing) -> torch.Tensor:
     """(rows, ..., in) -> (rows, ..., out): the base GEMM plus each row's adapter ``B (coef * (A x))``."""
-    y = F.linear(x, p.weight, p.bias)
+    y = F.linear(x, p.weight, p.bias) if p.int8 is None else int8_linear(x, p.int8, p.bias)
     packed, coef = routing.adapter(index)
     if packed is None:
         return y
@@ -167,3 +168,10 @@ def decode_step(
         h = w.activation(project(h, layer.fc1, idx.decoder(i, 5), routing))
         x = x + project(h, layer.fc2, idx.decoder(i, 6), routing)
     return layer_norm(x, w.decoder_norm)
+
+
+def logits(w: ModelWeights, hidden: torch.Tensor) -> torch.Tensor:
+    """Decoder states (n, d) -> float32 logits (n, V)."""
+    if w.lm_head_int8 is not None:
+        return int8_linear(hidden, w.lm_head_int8, None)
+    return F.linear(hidden, w.lm_head).float()

@@ -15,6 +15,7 @@ from torch import nn
 from transformers import M2M100ForConditionalGeneration
 from transformers.activations import ACT2FN
 
+from lslo.engine.quantize import Int8Weight, quantize_weight
 from lslo.errors import ConfigError
 from lslo.layer import LSLoLinear
 
@@ -28,6 +29,7 @@ class Projection:
     bias: torch.Tensor | None
     parts: tuple[nn.Module, ...]
     name: str
+    int8: Int8Weight | None = None  # set when the engine runs the base in int8 (``weight`` is then unused)
 
     def part_sizes(self) -> list[int]:
         return [int(base_linear(p).out_features) for p in self.parts]
@@ -100,6 +102,7 @@ class ModelWeights:
     decoder_norm: Norm
     activation: object
     clamp_fp16: bool
+    lm_head_int8: Int8Weight | None = None
 
     @property
     def projections(self) -> list[Projection]:
@@ -124,10 +127,13 @@ def sinusoidal_table(rows: int, dim: int, padding_idx: int) -> torch.Tensor:
     return table
 
 
-def model_weights(model: nn.Module, max_positions: int) -> ModelWeights:
-    """Read an ``M2M100ForConditionalGeneration`` (with or without LSLo) for ``lslo.engine``."""
+def model_weights(model: nn.Module, max_positions: int, int8: bool = False) -> ModelWeights:
+    """Read an ``M2M100ForConditionalGeneration`` (with or without LSLo) for ``lslo.engine``; ``int8``: also
+    quantize every projection and the output layer (fp32 models on the CPU; ``lslo.engine.quantize``)."""
     if not isinstance(model, M2M100ForConditionalGeneration):  # Bart, Marian... differ in ways that matter here
         raise ConfigError([f"the decoding engine needs an M2M100ForConditionalGeneration, got {type(model).__name__}"])
+    if int8 and model.lm_head.weight.dtype != torch.float32:
+        raise ConfigError([f"int8 weights are made from an fp32 model, got {model.lm_head.weight.dtype}"])
     core = model.model
     config = model.config
     encoder, decoder = core.encoder, core.decoder
@@ -155,7 +161,7 @@ def model_weights(model: nn.Module, max_positions: int) -> ModelWeights:
         )
         for layer in decoder.layers
     ]
-    return ModelWeights(
+    weights = ModelWeights(
         d_model=int(config.d_model),
         encoder_heads=int(config.encoder_attention_heads),
         decoder_heads=int(config.decoder_attention_heads),
@@ -172,3 +178,8 @@ def model_weights(model: nn.Module, max_positions: int) -> ModelWeights:
         activation=ACT2FN[config.activation_function],
         clamp_fp16=dtype == torch.float16,
     )
+    if int8:
+        for projection in weights.projections:
+            projection.int8 = quantize_weight(projection.weight)
+        weights.lm_head_int8 = quantize_weight(weights.lm_head)
+    return weights

@@ -8,6 +8,7 @@ Adding a language is adding its file (and manifest entry); replacing one is a ne
 from __future__ import annotations
 
 import json
+import re
 import time
 from collections.abc import Iterable
 from dataclasses import asdict, dataclass, field
@@ -36,6 +37,7 @@ from lslo.modules import parse_modules
 
 BUNDLE_MANIFEST = "manifest.json"
 BUNDLE_FORMAT = "lslo-bundle"
+SAFE_FILE = re.compile(r"[A-Za-z0-9_-][A-Za-z0-9_.-]{0,99}\.safetensors")
 
 
 def adapter_config(lslo: LSLoHandle) -> dict[str, Any]:
@@ -71,6 +73,7 @@ class BundleManifest:
     extra: dict[str, Any] = field(default_factory=dict)
     format: str = BUNDLE_FORMAT
     format_version: int = FORMAT_VERSION
+    revision: int = 0  # increased by every change written through ``lslo.io.bundle_store``
 
     def to_json(self) -> str:
         return json.dumps(asdict(self), indent=2, ensure_ascii=False) + "\n"
@@ -93,6 +96,15 @@ class BundleManifest:
         bad = [c for c in manifest.languages if not is_valid_code(c)]
         if bad:
             raise AdapterFileError(path, f"manifest lists invalid language codes {bad}")
+        bad = [c for c, e in manifest.languages.items() if not isinstance(e, dict)]
+        if bad:
+            raise AdapterFileError(path, f"manifest entries of {bad[:3]} are not objects")
+        files = [e.get("file") for e in manifest.languages.values()]
+        bad = [f for f in files if not isinstance(f, str) or not SAFE_FILE.fullmatch(f)]
+        if bad:  # a manifest names files inside its own directory only
+            raise AdapterFileError(path, f"manifest names files that are not plain .safetensors names: {bad[:3]}")
+        if not isinstance(manifest.revision, int) or isinstance(manifest.revision, bool):
+            raise AdapterFileError(path, f"manifest revision {manifest.revision!r} is not an integer")
         return manifest
 
     def lslo_config(self) -> LSLoConfig:
@@ -188,8 +200,9 @@ def check_file_fits(lslo: LSLoHandle, adapter: AdapterFile) -> None:
         )
 
 
-def install_adapter(lslo: LSLoHandle, adapter: AdapterFile, code: str | None = None, tier: str | None = None) -> None:
-    """Check a parsed file against ``lslo`` and load it (add or replace); nothing changes on error."""
+def check_adapter(lslo: LSLoHandle, adapter: AdapterFile, code: str | None = None) -> str:
+    """Everything ``install_adapter`` checks, without loading: AdapterFileError names the file and the reason.
+    Returns the language code."""
     code = code or adapter.language
     if adapter.language != code:
         raise AdapterFileError(adapter.path, f"holds the adapter of {adapter.language!r}, not {code!r}")
@@ -200,13 +213,18 @@ def install_adapter(lslo: LSLoHandle, adapter: AdapterFile, code: str | None = N
         raise AdapterFileError(adapter.path, "; ".join(err.problems)) from None
     if rank != adapter.rank:
         raise AdapterFileError(adapter.path, f"metadata says rank {adapter.rank}, tensors have rank {rank}")
+    return code
+
+
+def install_adapter(lslo: LSLoHandle, adapter: AdapterFile, code: str | None = None, tier: str | None = None) -> None:
+    """Check a parsed file against ``lslo`` and load it (add or replace); nothing changes on error."""
+    code = check_adapter(lslo, adapter, code)
     lslo.load_language(code, adapter.tensors, tier=tier)
 
 
-def inject_for_file(model: nn.Module, adapter: AdapterFile, code: str | None = None) -> LSLoHandle:
-    """LSLo injected into ``model`` as one language file describes it (modules, fc mode, scaling, layer map),
-    with that language at its rank and zero weights: ``install_adapter`` then loads the file. For a model that
-    serves its base alone until the first adapter arrives. AdapterFileError for a file made for another base."""
+def check_base_fits(model: nn.Module, adapter: AdapterFile) -> tuple[Method, dict[str, Any]]:
+    """Refuse a file made for another base than ``model`` (AdapterFileError); returns the fingerprint method
+    the file uses and ``model``'s fingerprint by it."""
     try:
         method = fingerprint_method(adapter.fingerprint)
     except ValueError as err:
@@ -215,7 +233,13 @@ def inject_for_file(model: nn.Module, adapter: AdapterFile, code: str | None = N
     problems = compare_fingerprints(adapter.fingerprint, actual)
     if problems:
         raise AdapterFileError(adapter.path, "belongs to another base model: " + "; ".join(problems[:3]))
-    problems = []
+    return method, actual
+
+
+def config_for_file(adapter: AdapterFile, code: str | None = None) -> LSLoConfig:
+    """The LSLo configuration one language file describes (its language alone, at its rank); AdapterFileError
+    when the file's configuration is not valid."""
+    problems: list[str] = []
     modules = parse_modules(adapter.config.get("modules", []), problems)
     try:
         layer_map = LayerMap.from_dict(adapter.config.get("layer_map", {}))
@@ -226,6 +250,15 @@ def inject_for_file(model: nn.Module, adapter: AdapterFile, code: str | None = N
         raise AdapterFileError(adapter.path, f"its adapter configuration is not valid ({err})") from None
     if problems:
         raise AdapterFileError(adapter.path, "; ".join(problems))
+    return config
+
+
+def inject_for_file(model: nn.Module, adapter: AdapterFile, code: str | None = None) -> LSLoHandle:
+    """LSLo injected into ``model`` as one language file describes it (modules, fc mode, scaling, layer map),
+    with that language at its rank and zero weights: ``install_adapter`` then loads the file. For a model that
+    serves its base alone until the first adapter arrives. AdapterFileError for a file made for another base."""
+    method, actual = check_base_fits(model, adapter)
+    config = config_for_file(adapter, code)
     try:
         handle = inject(model, config, initialize=False)
     except ConfigError as err:
@@ -274,7 +307,12 @@ def load_bundle(model: nn.Module, bundle_dir: str | Path, languages: Iterable[st
     try:
         for code in wanted:
             entry = manifest.languages[code]
-            load_language_file(lslo, bundle / entry["file"], code, entry.get("tier"))
+            adapter = read_language_file(bundle / entry["file"])
+            if entry.get("sha256") and adapter.sha256 != entry["sha256"]:
+                raise AdapterFileError(adapter.path, f"sha256 {adapter.sha256[:12]}… is not the manifest's "
+                                                     f"{str(entry['sha256'])[:12]}… (damaged, or changed without "
+                                                     "the manifest)")
+            install_adapter(lslo, adapter, code, entry.get("tier"))
     except BaseException:
         lslo.remove()
         raise

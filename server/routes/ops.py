@@ -22,8 +22,10 @@ async def ready(request: Request) -> Response:
     service = request.app.state.service
     if not service.ready:
         return JSONResponse({"error": "not ready"}, status_code=503, headers={"Retry-After": "5"})
-    return JSONResponse({"status": "ready", "languages": len(service.engine.languages),
-                         "device": str(service.engine.device), "dtype": str(service.engine.dtype).split(".")[-1]})
+    engine = service.engine
+    dtype = "int8" if engine.decoder.int8 else str(engine.dtype).split(".")[-1]
+    return JSONResponse({"status": "ready", "languages": len(engine.languages), "device": str(engine.device),
+                         "dtype": dtype})
 
 
 @router.get("/metrics", summary="Prometheus metrics", response_class=Response,
