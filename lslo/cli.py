@@ -1,4 +1,6 @@
-"""``python -m lslo``: parameter accounting (``params``) and a short library demo (``demo``)."""
+"""``python -m lslo``: parameter accounting (``params``), a short library demo (``demo``), and publishing
+adapters into a shared bundle (``bundle-put``, ``bundle-remove``) the way ``PUT /adapters/{lang}?persist=true``
+does, for pipelines that publish without going through a server."""
 
 from __future__ import annotations
 
@@ -6,6 +8,7 @@ import argparse
 import json
 import sys
 from collections.abc import Sequence
+from pathlib import Path
 
 from lslo.config import LSLoConfig
 from lslo.errors import ConfigError
@@ -59,6 +62,40 @@ def _demo(args: argparse.Namespace) -> int:
     return 0
 
 
+def _bundle_put(args: argparse.Namespace) -> int:
+    from lslo.errors import AdapterFileError
+    from lslo.io.adapter_file import read_language_file
+    from lslo.io.bundle_store import BundleWriteError, persist_language
+
+    try:
+        adapter = read_language_file(args.file)
+        code = args.language or adapter.language
+        if adapter.language != code:
+            raise AdapterFileError(args.file, f"holds the adapter of {adapter.language!r}, not {code!r}")
+        manifest = persist_language(args.bundle, code, Path(args.file).read_bytes(), adapter, args.tier)
+    except (AdapterFileError, BundleWriteError, TimeoutError, ValueError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    print(f"{code}: {manifest.languages[code]['file']} (sha256 {adapter.sha256[:12]}…), bundle revision "
+          f"{manifest.revision}")
+    return 0
+
+
+def _bundle_remove(args: argparse.Namespace) -> int:
+    from lslo.io.bundle_store import BundleWriteError, unpersist_language
+
+    try:
+        removed = unpersist_language(args.bundle, args.language)
+    except (BundleWriteError, TimeoutError) as err:
+        print(f"error: {err}", file=sys.stderr)
+        return 2
+    if not removed:
+        print(f"error: the bundle has no {args.language!r}", file=sys.stderr)
+        return 1
+    print(f"{args.language}: removed")
+    return 0
+
+
 def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m lslo", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
@@ -82,6 +119,19 @@ def main(argv: Sequence[str] | None = None) -> int:
     d = sub.add_parser("demo", help="a one-minute tour of the library on a tiny random model")
     d.add_argument("--seed", type=int, default=0)
     d.set_defaults(func=_demo)
+
+    b = sub.add_parser("bundle-put", help="write one adapter file into a bundle (atomically, under the bundle's "
+                       "lock); replicas following the bundle serve it at their next poll")
+    b.add_argument("bundle", type=Path, help="bundle directory (an empty one becomes a bundle)")
+    b.add_argument("file", type=Path, help="the language's .safetensors adapter file")
+    b.add_argument("--language", default=None, help="its code (default: the one the file records)")
+    b.add_argument("--tier", default=None, help="resource tier to record (default: the bundle's, if any)")
+    b.set_defaults(func=_bundle_put)
+
+    r = sub.add_parser("bundle-remove", help="take one language out of a bundle")
+    r.add_argument("bundle", type=Path)
+    r.add_argument("language")
+    r.set_defaults(func=_bundle_remove)
 
     args = parser.parse_args(argv)
     return int(args.func(args))

@@ -119,3 +119,31 @@ def test_a_manifest_names_files_in_its_own_directory_only(bundle, name):
     (bundle / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(AdapterFileError, match="plain"):
         read_manifest(bundle)
+
+
+def test_a_file_made_for_another_base_is_refused(bundle):
+    adapter = parse_language_file(bundle_file(bundle, "fr").read_bytes())
+    fingerprint = json.loads(json.dumps(adapter.fingerprint))
+    path = next(iter(fingerprint["stats"]))
+    fingerprint["stats"][path] = [v * 1.5 for v in fingerprint["stats"][path]]  # other base weights
+    data = encode_language_file("fr", adapter.tensors, fingerprint, adapter.config)
+    with pytest.raises(AdapterFileError, match="another base model"):
+        persist_language(bundle, "fr", data, parse_language_file(data))
+
+
+def test_the_command_line_publishes_and_removes(bundle, tmp_path, capsys):
+    from lslo.cli import main
+
+    target = tmp_path / "published"
+    target.mkdir()
+    source = bundle_file(bundle, "de")
+    assert main(["bundle-put", str(target), str(source), "--tier", "M"]) == 0
+    manifest = read_manifest(target)
+    assert manifest.languages["de"]["tier"] == "M" and bundle_file(target, "de").read_bytes() == source.read_bytes()
+    assert "revision 1" in capsys.readouterr().out
+    assert main(["bundle-put", str(target), str(source), "--language", "fr"]) == 2  # the file holds de
+    assert "not 'fr'" in capsys.readouterr().err
+    (tmp_path / "junk.safetensors").write_bytes(b"not an adapter")
+    assert main(["bundle-put", str(target), str(tmp_path / "junk.safetensors")]) == 2
+    assert main(["bundle-remove", str(target), "de"]) == 0 and "de" not in read_manifest(target).languages
+    assert main(["bundle-remove", str(target), "de"]) == 1

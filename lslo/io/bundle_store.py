@@ -23,6 +23,7 @@ from pathlib import Path
 from lslo.errors import AdapterFileError, LSLoError
 from lslo.io.adapter_file import AdapterFile, atomic_write
 from lslo.io.bundle import BUNDLE_MANIFEST, BundleManifest, read_manifest
+from lslo.io.fingerprint import compare_fingerprints, fingerprint_method
 from lslo.languages import is_valid_code
 
 LOCK_FILE = ".lock"
@@ -77,6 +78,14 @@ class BundleWriteError(LSLoError):
 
 
 def _fits_bundle(manifest: BundleManifest, adapter: AdapterFile) -> None:
+    base = manifest.base.get("fingerprint", {})
+    try:
+        same_method = fingerprint_method(base) == fingerprint_method(adapter.fingerprint)
+    except ValueError:
+        same_method = False  # not comparable here: the replicas' own check against the model decides
+    problems = compare_fingerprints(adapter.fingerprint, base) if same_method else []
+    if problems:
+        raise AdapterFileError(adapter.path, "made for another base model than the bundle's: " + problems[0])
     ours = {"modules": manifest.modules, "fc_mode": manifest.fc_mode, "layer_map": manifest.layer_map}
     for key, value in ours.items():
         if adapter.config.get(key) != value:
