@@ -1,8 +1,9 @@
-"""Adapter bundles: a directory with ``manifest.json`` and one ``<lang>.safetensors`` per language.
+"""Adapter bundles: a directory with ``manifest.json`` and one ``.safetensors`` file per language (``<lang>``, or
+``<lang>.<sha256 prefix>`` when written by ``lslo.io.bundle_store``; the manifest names it).
 
 The manifest records the format version, the base-model fingerprint, every language's rank, tier, file,
-checksum and parameter counts, the target modules, fc mode, scaling, layer map and pruning information.
-Adding a language is adding its file (and manifest entry); replacing one is a new file plus a reload.
+checksum and parameter counts, the target modules, fc mode, scaling, layer map, pruning information and a
+revision. Adding a language is adding its file (and manifest entry); replacing one is a new file plus a reload.
 """
 
 from __future__ import annotations
