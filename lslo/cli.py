@@ -64,16 +64,17 @@ def _demo(args: argparse.Namespace) -> int:
 
 def _bundle_put(args: argparse.Namespace) -> int:
     from lslo.errors import AdapterFileError
-    from lslo.io.adapter_file import read_language_file
+    from lslo.io.adapter_file import parse_language_file
     from lslo.io.bundle_store import BundleWriteError, persist_language
 
     try:
-        adapter = read_language_file(args.file)
+        data = args.file.read_bytes()
+        adapter = parse_language_file(data, args.file)
         code = args.language or adapter.language
         if adapter.language != code:
             raise AdapterFileError(args.file, f"holds the adapter of {adapter.language!r}, not {code!r}")
-        manifest = persist_language(args.bundle, code, Path(args.file).read_bytes(), adapter, args.tier)
-    except (AdapterFileError, BundleWriteError, TimeoutError, ValueError) as err:
+        manifest = persist_language(args.bundle, code, data, adapter, args.tier)
+    except (AdapterFileError, BundleWriteError, OSError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
     print(f"{code}: {manifest.languages[code]['file']} (sha256 {adapter.sha256[:12]}…), bundle revision "

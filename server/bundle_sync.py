@@ -167,6 +167,7 @@ class BundleSync:
         view.revision = manifest.revision
         view.languages = {code: str(entry.get("sha256") or "") for code, entry in manifest.languages.items()}
         self._entries = {code: str(entry["file"]) for code, entry in manifest.languages.items()}
+        self._verified = {n: v for n, v in self._verified.items() if n in self._entries.values()}  # files go
         files = {code: stat_key(self.bundle / name) for code, name in self._entries.items()}
         self._keys = (manifest_key, files)
         plan = Plan(remove=[(code, sha) for code, sha in served.items() if code not in manifest.languages])

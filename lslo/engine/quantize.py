@@ -27,13 +27,9 @@ class Int8Weight:
     scale: torch.Tensor
 
 
-def int8_supported(device: torch.device) -> bool:
-    return device.type == "cpu" and hasattr(torch, "_int_mm")
-
-
 def quantize_weight(weight: torch.Tensor) -> Int8Weight:
     """(out, in) float -> int8 per output channel."""
-    if not int8_supported(weight.device):
+    if weight.device.type != "cpu" or not hasattr(torch, "_int_mm"):
         raise ConfigError([f"int8 weights need the CPU and torch._int_mm (weights on {weight.device}, "
                            f"torch {torch.__version__})"])
     w = weight.detach().float()

@@ -189,16 +189,18 @@ def check_file_fits(lslo: LSLoHandle, adapter: AdapterFile) -> None:
     problems = compare_fingerprints(adapter.fingerprint, model_fingerprint(lslo, method))
     if problems:
         raise AdapterFileError(adapter.path, "belongs to another base model: " + "; ".join(problems[:3]))
-    ours = adapter_config(lslo)
+    check_config(adapter, adapter_config(lslo), "the loaded adapters")
+
+
+def check_config(adapter: AdapterFile, ours: dict[str, Any], whose: str) -> None:
+    """Refuse a file whose adapter configuration (``adapter_config``'s keys) is not ``ours``."""
     for key in ("modules", "fc_mode", "layer_map"):
         if adapter.config.get(key) != ours[key]:
-            raise AdapterFileError(
-                adapter.path, f"made for {key} {adapter.config.get(key)!r}, the loaded adapters use {ours[key]!r}"
-            )
+            raise AdapterFileError(adapter.path, f"made for {key} {adapter.config.get(key)!r}, {whose} use "
+                                                 f"{ours[key]!r}")
     if float(adapter.config.get("scaling", 1.0)) != float(ours["scaling"]):
-        raise AdapterFileError(
-            adapter.path, f"made with scaling {adapter.config.get('scaling')}, not {ours['scaling']}"
-        )
+        raise AdapterFileError(adapter.path,
+                               f"made with scaling {adapter.config.get('scaling')}, not {ours['scaling']}")
 
 
 def check_adapter(lslo: LSLoHandle, adapter: AdapterFile, code: str | None = None) -> str:
@@ -223,9 +225,10 @@ def install_adapter(lslo: LSLoHandle, adapter: AdapterFile, code: str | None = N
     lslo.load_language(code, adapter.tensors, tier=tier)
 
 
-def check_base_fits(model: nn.Module, adapter: AdapterFile) -> tuple[Method, dict[str, Any]]:
-    """Refuse a file made for another base than ``model`` (AdapterFileError); returns the fingerprint method
-    the file uses and ``model``'s fingerprint by it."""
+def inject_for_file(model: nn.Module, adapter: AdapterFile, code: str | None = None) -> LSLoHandle:
+    """LSLo injected into ``model`` as one language file describes it (modules, fc mode, scaling, layer map),
+    with that language at its rank and zero weights: ``install_adapter`` then loads the file. For a model that
+    serves its base alone until the first adapter arrives. AdapterFileError for a file made for another base."""
     try:
         method = fingerprint_method(adapter.fingerprint)
     except ValueError as err:
@@ -234,13 +237,7 @@ def check_base_fits(model: nn.Module, adapter: AdapterFile) -> tuple[Method, dic
     problems = compare_fingerprints(adapter.fingerprint, actual)
     if problems:
         raise AdapterFileError(adapter.path, "belongs to another base model: " + "; ".join(problems[:3]))
-    return method, actual
-
-
-def config_for_file(adapter: AdapterFile, code: str | None = None) -> LSLoConfig:
-    """The LSLo configuration one language file describes (its language alone, at its rank); AdapterFileError
-    when the file's configuration is not valid."""
-    problems: list[str] = []
+    problems = []
     modules = parse_modules(adapter.config.get("modules", []), problems)
     try:
         layer_map = LayerMap.from_dict(adapter.config.get("layer_map", {}))
@@ -251,15 +248,6 @@ def config_for_file(adapter: AdapterFile, code: str | None = None) -> LSLoConfig
         raise AdapterFileError(adapter.path, f"its adapter configuration is not valid ({err})") from None
     if problems:
         raise AdapterFileError(adapter.path, "; ".join(problems))
-    return config
-
-
-def inject_for_file(model: nn.Module, adapter: AdapterFile, code: str | None = None) -> LSLoHandle:
-    """LSLo injected into ``model`` as one language file describes it (modules, fc mode, scaling, layer map),
-    with that language at its rank and zero weights: ``install_adapter`` then loads the file. For a model that
-    serves its base alone until the first adapter arrives. AdapterFileError for a file made for another base."""
-    method, actual = check_base_fits(model, adapter)
-    config = config_for_file(adapter, code)
     try:
         handle = inject(model, config, initialize=False)
     except ConfigError as err:

@@ -22,7 +22,7 @@ from pathlib import Path
 
 from lslo.errors import AdapterFileError, LSLoError
 from lslo.io.adapter_file import AdapterFile, atomic_write
-from lslo.io.bundle import BUNDLE_MANIFEST, BundleManifest, read_manifest
+from lslo.io.bundle import BUNDLE_MANIFEST, BundleManifest, check_config, read_manifest
 from lslo.io.fingerprint import compare_fingerprints, fingerprint_method
 from lslo.languages import is_valid_code
 
@@ -86,14 +86,9 @@ def _fits_bundle(manifest: BundleManifest, adapter: AdapterFile) -> None:
     problems = compare_fingerprints(adapter.fingerprint, base) if same_method else []
     if problems:
         raise AdapterFileError(adapter.path, "made for another base model than the bundle's: " + problems[0])
-    ours = {"modules": manifest.modules, "fc_mode": manifest.fc_mode, "layer_map": manifest.layer_map}
-    for key, value in ours.items():
-        if adapter.config.get(key) != value:
-            raise AdapterFileError(adapter.path, f"made for {key} {adapter.config.get(key)!r}, the bundle's "
-                                                 f"adapters use {value!r}")
-    if float(adapter.config.get("scaling", 1.0)) != float(manifest.scaling):
-        raise AdapterFileError(adapter.path, f"made with scaling {adapter.config.get('scaling')}, the bundle's "
-                                             f"adapters with {manifest.scaling}")
+    ours = {"modules": manifest.modules, "fc_mode": manifest.fc_mode, "layer_map": manifest.layer_map,
+            "scaling": manifest.scaling}
+    check_config(adapter, ours, "the bundle's adapters")
 
 
 def _new_manifest(adapter: AdapterFile) -> BundleManifest:

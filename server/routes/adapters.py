@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 from fastapi import APIRouter, Depends, Query, Request
@@ -164,15 +166,23 @@ def bundle_bytes(bundle: Path, code: str) -> bytes | None:
         return None
 
 
-def persist_into(bundle: Path, code: str, data: bytes, adapter: AdapterFile) -> None:
+@contextmanager
+def bundle_errors() -> Iterator[None]:
+    """A bundle change's failures as answers: a busy lock 503, an unwritable bundle 409."""
     try:
-        persist_language(bundle, code, data, adapter)
+        yield
     except TimeoutError as err:
         raise Overloaded(f"the bundle is busy: {err}", {"Retry-After": "5"}) from None
-    except AdapterFileError as err:
-        raise BadRequest(f"adapter refused by the bundle: {err.reason}") from None
     except BundleWriteError as err:
         raise Conflict(str(err)) from None
+
+
+def persist_into(bundle: Path, code: str, data: bytes, adapter: AdapterFile) -> None:
+    try:
+        with bundle_errors():
+            persist_language(bundle, code, data, adapter)
+    except AdapterFileError as err:
+        raise BadRequest(f"adapter refused by the bundle: {err.reason}") from None
 
 
 def restore(bundle: Path, code: str, previous: bytes | None) -> None:
@@ -193,12 +203,8 @@ async def delete_adapter(lang: str, request: Request, persist: bool = PERSIST) -
     target = persisting_bundle(service, persist)
     removed = False
     if target is not None:
-        try:
+        with bundle_errors():
             removed = await run_in_threadpool(unpersist_language, target, code)
-        except TimeoutError as err:
-            raise Overloaded(f"the bundle is busy: {err}", {"Retry-After": "5"}) from None
-        except BundleWriteError as err:
-            raise Conflict(str(err)) from None
     if code not in service.engine.adapters and not removed:
         raise NotFound(f"no adapter loaded for {code!r}" + (" and none in the bundle" if persist else ""))
     if code in service.engine.adapters:
