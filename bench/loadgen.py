@@ -206,7 +206,7 @@ DEMO_DIR = Path(__file__).resolve().parents[1] / "adapters" / "demo"
 
 
 def demo_args(extra: Sequence[str] = ()) -> list[str]:
-    return ["--base", str(DEMO_DIR / "base"), "--bundle", str(DEMO_DIR / "bundle"), *extra]
+    return ["--base", str(DEMO_DIR / "base"), "--bundle", str(DEMO_DIR / "bundle-paper"), *extra]
 
 
 def device_args(device, dtype) -> list[str]:
@@ -217,4 +217,4 @@ def device_args(device, dtype) -> list[str]:
 
 
 def demo_languages() -> list[str]:
-    return list(json.loads((DEMO_DIR / "bundle" / "manifest.json").read_text(encoding="utf-8"))["languages"])
+    return list(json.loads((DEMO_DIR / "bundle-paper" / "manifest.json").read_text(encoding="utf-8"))["languages"])

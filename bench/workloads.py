@@ -69,7 +69,7 @@ def build(size: str, device: torch.device, dtype: torch.dtype, layer_map: str = 
         base = M2M100ForConditionalGeneration.from_pretrained(DEMO / "base", dtype=dtype, use_safetensors=True)
         base = base.to(device).eval()
         model = copy.deepcopy(base)
-        lslo = load_bundle(model, DEMO / "bundle")
+        lslo = load_bundle(model, DEMO / "bundle-paper")
         if layer_map != "paper":  # same adapters, other routing: rebuild with the requested map
             lslo.remove()
             lslo = inject(model, LSLoConfig.from_strings(",".join(lslo.layout.codes), ranks, layer_map=layer_map,

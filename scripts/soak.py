@@ -37,7 +37,7 @@ def mixed_body(rng: random.Random, pool: dict[str, list[str]]) -> tuple[dict, in
 async def soak(url: str, pid: int, minutes: float, clients: int, token: str) -> dict:
     languages = demo_languages()
     pool = sentence_pool(languages)
-    files = {c: [variant_file(DEMO / "bundle", c, s) for s in (1.02, 0.98)] for c in languages[:4]}
+    files = {c: [variant_file(DEMO / "bundle-paper", c, s) for s in (1.02, 0.98)] for c in languages[:4]}
     memory = [(0.0, rss_mib(pid))]
     start = time.monotonic()
     stop = asyncio.Event()

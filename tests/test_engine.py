@@ -24,7 +24,7 @@ LANGUAGES = ["en", "fr", "de", "it", "nl", "ja", "ko", "zh"]
 def demo():
     tokenizer = AutoTokenizer.from_pretrained(DEMO / "base")
     model = M2M100ForConditionalGeneration.from_pretrained(DEMO / "base", dtype=torch.float32).eval()
-    lslo = load_bundle(model, DEMO / "bundle")
+    lslo = load_bundle(model, DEMO / "bundle-paper")
     return tokenizer, model, lslo
 
 

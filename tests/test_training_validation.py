@@ -210,43 +210,6 @@ def test_export_refuses_a_bundle_worse_than_its_base(base_dir, moses_dir, tmp_pa
     assert sorted(subset["extra"]["languages_left_out"]) == ["de", "en"]
 
 
-def _base_translations(base_dir, texts, src, tgt):
-    """The base alone's greedy translations by Hugging Face's generate(), one sentence at a time."""
-    tokenizer = AutoTokenizer.from_pretrained(base_dir)
-    model = M2M100ForConditionalGeneration.from_pretrained(base_dir).eval()
-    tokenizer.src_lang = src
-    out = []
-    for text in texts:
-        ids = tokenizer(text, return_tensors="pt")
-        with torch.no_grad():
-            generated = model.generate(**ids, forced_bos_token_id=tokenizer.get_lang_id(tgt), num_beams=1,
-                                       do_sample=False, max_new_tokens=129)  # the language token + 128
-        out.append(tokenizer.decode(generated[0], skip_special_tokens=True).strip())
-    return out
-
-
-@pytest.fixture(scope="module")
-def gate_case(base_dir, corpus_dir, tmp_path_factory):
-    """(bundle, valid): random adapters for en, fr, de, and en-fr validation pairs whose French side is the base's
-    own translation, so that the base alone scores chrF++ 100 on en→fr."""
-    from lslo import LSLoConfig, inject
-    from lslo.io import save_bundle
-    from lslo.languages import LanguageSpec
-
-    root = tmp_path_factory.mktemp("gate")
-    english = (corpus_dir / "devtest" / "eng.devtest").read_text(encoding="utf-8").splitlines()[:5]
-    french = _base_translations(base_dir, english, "en", "fr")
-    assert all(french)
-    (root / "valid").mkdir()
-    (root / "valid" / "valid.en-fr.en").write_text("".join(f"{t}\n" for t in english), encoding="utf-8")
-    (root / "valid" / "valid.en-fr.fr").write_text("".join(f"{t}\n" for t in french), encoding="utf-8")
-    model = M2M100ForConditionalGeneration.from_pretrained(base_dir)
-    lslo = inject(model, LSLoConfig(languages=tuple(LanguageSpec(c, 4, "H") for c in ("en", "fr", "de"))))
-    randomize_adapters(lslo, seed=1)
-    save_bundle(lslo, root / "bundle")
-    return root / "bundle", root / "valid"
-
-
 def test_export_a_subset_is_measured_against_the_base(base_dir, gate_case, tmp_path):
     bundle, valid = gate_case
     with pytest.raises(ConfigError, match="measured all of them together: give --valid"):

@@ -23,12 +23,13 @@ from lslo.devices import DTYPES
 from lslo.errors import AdapterFileError, ConfigError, raise_if_problems
 from lslo.io import BundleManifest, load_bundle, read_manifest, save_bundle
 from lslo.language_tokens import LanguageVocabulary
+from training.adapter_weights import GRID, Weights, apply_weights, choose_weights, parse_weights, scan_table
 from training.corpora import DataReport, read_test_data
 from training.data import in_model_codes, wanted_languages
 from training.flores import ParallelSplit
 from training.prepare import load_base_model, read_base
 from training.settings import Settings
-from training.ship_gate import measure_against_base, measured_problem, ship_problem
+from training.ship_gate import measure_against_base, measure_weightings, measured_problem, ship_problem, worse_languages
 
 
 class ExportSettings(Settings):
@@ -46,6 +47,11 @@ class ExportSettings(Settings):
     valid_max_sents: int | None = Field(200, ge=1, description="segments per direction of --valid")
     device: str = Field("auto", description="device for --valid's translations")
     threads: int | None = Field(None, ge=1)
+    adapter_weight: str = Field("1", description="scale each exported adapter towards the base (its B times w, "
+                                                 "0 < w <= 1): one weight, 'fr=0.25,de=0.5' (the others 1), or "
+                                                 "'auto': per language the best of 1, 0.5, 0.25, 0.125 on --valid "
+                                                 "that is not worse than the base alone; languages worse at "
+                                                 "every weight are left out")
     force: bool = Field(False, description="export even a bundle that did worse than its base alone on validation "
                                            "(by the loss or chrF++ recorded in training, or --valid's chrF++)")
 
@@ -69,6 +75,23 @@ def read_validation_data(path: Path, vocabulary: LanguageVocabulary, problems: l
     return in_model_codes(data, vocabulary) if data is not None else None
 
 
+def choose_on_validation(settings: ExportSettings, kept: list[str], tokenizer, valid_data: ParallelSplit) -> Weights:
+    """``--adapter-weight auto``: every kept adapter at each weight of ``GRID`` on the validation data, then each
+    language's best weight (``training.adapter_weights.choose_weights``); refuses when no language has one."""
+    scans = measure_weightings(settings.base, settings.bundle, kept, tokenizer, valid_data,
+                               [{c: w for c in kept} for w in GRID], settings.valid_beam, settings.valid_max_sents,
+                               settings.device)
+    by_weight = {w: scan["per_language"] for w, scan in zip(GRID, scans)}
+    chosen = choose_weights(by_weight)
+    print("chrF++ on the validation data through each adapter, change against the base alone, by weight\n\n"
+          + scan_table(by_weight, chosen) + "\n", file=sys.stderr)
+    if not chosen:
+        raise ConfigError(["at every adapter weight tried (" + ", ".join(f"{w:g}" for w in GRID) + ") the "
+                           "directions through each adapter are worse than the base alone on the validation data: "
+                           "serve the base alone"], "inputs")
+    return chosen
+
+
 def run_export(settings: ExportSettings) -> Path:
     problems: list[str] = settings.problems()
     tokenizer, _ = read_base(settings.base, problems)
@@ -85,9 +108,16 @@ def run_export(settings: ExportSettings) -> Path:
     if subset and settings.valid is None and not settings.force:
         problems.append(f"--languages keeps {len(kept)} of the bundle's {len(manifest.languages)} adapters, and its "
                         "validation record measured all of them together: give --valid to measure these")
+    weights = parse_weights(settings.adapter_weight, kept, vocabulary, problems)
+    if weights is None and settings.valid is None:
+        problems.append("--adapter-weight auto chooses the weights on validation data: give --valid")
+    weighted = weights is None or any(w != 1.0 for w in weights.values())
+    if weights is not None and weighted and settings.valid is None and not settings.force:
+        problems.append("--adapter-weight changes the adapters that training validated: give --valid to measure "
+                        "them (or --force)")
     valid_data = read_validation_data(settings.valid, vocabulary, problems) if settings.valid is not None else None
     recorded = manifest.extra.get("validation") if manifest is not None else None
-    problem = ship_problem(recorded) if settings.valid is None and not subset else None
+    problem = ship_problem(recorded) if settings.valid is None and not subset and not weighted else None
     if problem and not settings.force:
         problems.append(problem)
     raise_if_problems(problems, "inputs")
@@ -95,9 +125,28 @@ def run_export(settings: ExportSettings) -> Path:
     if settings.threads:
         torch.set_num_threads(settings.threads)
     extra = dict(manifest.extra)
+    auto = weights is None
+    if weights is None:
+        assert valid_data is not None
+        weights = choose_on_validation(settings, kept, tokenizer, valid_data)
+        extra["adapter_weight_grid"] = list(GRID)
+        if len(weights) < len(kept):
+            subset, kept = True, [c for c in kept if c in weights]
+    if weighted:
+        extra["adapter_weights"] = dict(weights)
     if valid_data is not None:
         measured = measure_against_base(settings.base, settings.bundle, kept, tokenizer, valid_data,
-                                        settings.valid_beam, settings.valid_max_sents, settings.device)
+                                        settings.valid_beam, settings.valid_max_sents, settings.device, weights)
+        while auto and 0 < len(worse := worse_languages(measured["per_language"])) < len(kept):
+            # Chosen one by one, measured together: leave out who is worse now, measure the others again.
+            print(measured["table"] + f"\n\nleft out, worse than the base alone together with the others: "
+                  f"{', '.join(worse)}\n", file=sys.stderr)
+            kept = [c for c in kept if c not in worse]
+            weights = {c: w for c, w in weights.items() if c in kept}
+            extra["adapter_weights"] = dict(weights)
+            subset = True
+            measured = measure_against_base(settings.base, settings.bundle, kept, tokenizer, valid_data,
+                                            settings.valid_beam, settings.valid_max_sents, settings.device, weights)
         measured["data"] = str(settings.valid)
         print(measured.pop("table"), file=sys.stderr)
         if recorded:
@@ -106,11 +155,11 @@ def run_export(settings: ExportSettings) -> Path:
         problem = measured_problem(measured)
         if problem and not settings.force:
             raise ConfigError([problem], "inputs")
-    elif subset and recorded:  # --force without --valid: the record measured other adapters
+    elif (subset or weighted) and recorded:  # --force without --valid: the record measured other adapters
         extra["training_validation"] = extra.pop("validation")
         recorded = None
         print(f"warning (--force): the validation record measured all {len(manifest.languages)} adapters "
-              "together; nothing measured these", file=sys.stderr)
+              "together, at full weight; nothing measured these", file=sys.stderr)
     if problem:
         print(f"warning (--force): {problem.split('. Serving')[0]}", file=sys.stderr)
     elif not recorded and not subset:
@@ -129,10 +178,13 @@ def run_export(settings: ExportSettings) -> Path:
         if (settings.base / name).is_file():
             shutil.copy(settings.base / name, settings.out / "base" / name)
     lslo = load_bundle(model, settings.bundle, languages=kept)  # into the cast model: banks take its dtype
+    apply_weights(lslo, weights)
     # The fingerprint stays the one of the weights the adapters were trained with, before the cast.
     save_bundle(lslo, settings.out / "bundle", base_name=manifest.base.get("name", ""), pruning=pruning,
                 extra={**extra, "exported_dtype": settings.dtype}, fingerprint=manifest.base["fingerprint"])
     size = sum(f.stat().st_size for f in settings.out.rglob("*") if f.is_file())
+    if weighted:
+        print("adapter weights: " + ", ".join(f"{c} {w:g}" for c, w in weights.items()), file=sys.stderr)
     print(f"exported {settings.dtype} base + {len(kept)}-language bundle: {size / 2**20:.1f} MiB "
           f"-> {settings.out}")
     return settings.out

@@ -11,13 +11,14 @@ directions through its adapter, so that one language doing worse is not hidden b
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
 from lslo.devices import resolve_device
 from lslo.errors import ConfigError
 from lslo.io import load_bundle
+from training.adapter_weights import apply_weights
 from training.evaluation import translate_directions
 from training.flores import ParallelSplit
 from training.metrics import chrf_pp
@@ -30,11 +31,20 @@ def _has_pair(data: ParallelSplit, src: str, tgt: str) -> bool:
 
 
 def measure_against_base(base: Path, bundle: Path, languages: Sequence[str], tokenizer: Any, data: ParallelSplit,
-                         beam: int = 1, max_sents: int | None = 200, device: str = "auto") -> dict[str, Any]:
+                         beam: int = 1, max_sents: int | None = 200, device: str = "auto",
+                         weights: Mapping[str, float] | None = None) -> dict[str, Any]:
     """{"chrf", "base_chrf" (pooled over every row), "directions": {"src-tgt": [base, bundle]}, "per_language":
     {code: [base, bundle]} (the directions through that language's adapter, pooled), "unmeasured" (kept
     languages no direction passes through), "table": Markdown, "pairs", "select_by": "chrf", ...} for the
-    adapters of ``languages`` in ``bundle``."""
+    adapters of ``languages`` in ``bundle``, each scaled by its ``weights`` entry (``training.adapter_weights``)."""
+    return measure_weightings(base, bundle, languages, tokenizer, data, [weights or {}], beam, max_sents,
+                              device)[0]
+
+
+def measure_weightings(base: Path, bundle: Path, languages: Sequence[str], tokenizer: Any, data: ParallelSplit,
+                       weightings: Sequence[Mapping[str, float]], beam: int = 1, max_sents: int | None = 200,
+                       device: str = "auto") -> list[dict[str, Any]]:
+    """``measure_against_base`` for each of ``weightings``, the base alone translated once for all."""
     used = [(s, t) for s, t in directions(list(data.languages))
             if (s in languages or t in languages) and _has_pair(data, s, t)]
     if not used:
@@ -43,14 +53,26 @@ def measure_against_base(base: Path, bundle: Path, languages: Sequence[str], tok
                           "inputs")
     model = load_base_model(base, resolve_device(device)).eval()
     lslo = load_bundle(model, bundle, languages=languages)
+    trained = {c: lslo.language_state_dict(c) for c in languages} if any(weightings) else {}
+    out = []
     try:
         with lslo.base_only():
             alone = translate_directions(model, tokenizer, data, used, lslo, max_sents, beam, progress=False,
                                          fallback=True)
-        tuned = translate_directions(model, tokenizer, data, used, lslo, max_sents, beam, progress=False,
-                                     fallback=True)
+        for weights in weightings:
+            for code, tensors in trained.items():  # back to the trained adapters, then scaled
+                lslo.load_language(code, tensors)
+            apply_weights(lslo, weights)
+            tuned = translate_directions(model, tokenizer, data, used, lslo, max_sents, beam, progress=False,
+                                         fallback=True)
+            out.append(_compare(used, alone, tuned, data, languages, beam))
     finally:
         lslo.remove()
+    return out
+
+
+def _compare(used: list[tuple[str, str]], alone: dict, tuned: dict, data: ParallelSplit, languages: Sequence[str],
+             beam: int) -> dict[str, Any]:
     rows: dict[tuple[str, str], tuple[list[str], list[str], list[str]]] = {}  # pair -> (base, bundle, refs)
     for pair in used:
         refs = [data.lines[pair[1]][seg] or "" for seg, _ in alone[pair]]

@@ -11,7 +11,7 @@ THREADS=${THREADS:-2}   # thread count changes float summation order: keep it fi
 LANGS=en,fr,de,it,zh,nl,ja,ko,af,hy,sw,cy
 TIERS="H:en,fr,de,it;M:zh,nl,ja,ko;V:af,hy,sw,cy"
 FROM=${FROM:-corpus}
-STAGES=" corpus init-base pretrain lslo ft-all eval-pretrain eval-ft-all eval-lslo export held-out lslo-validated gate eval-ood "
+STAGES=" corpus init-base pretrain lslo ft-all eval-pretrain eval-ft-all eval-lslo held-out export eval-shipped lslo-validated gate eval-ood "
 [[ "$STAGES" == *" $FROM "* ]] || { echo "FROM=$FROM is not a stage; stages:$STAGES" >&2; exit 2; }
 RUNNING=0
 mkdir -p "$WORK"
@@ -60,30 +60,48 @@ stage eval-ft-all "$PY" -m training evaluate --base "$BASE" --model "$WORK/ft-al
   --tiers "$TIERS" --no-base-row --name Ft-all --json "$WORK/eval-ft-all.json" "${EVAL[@]}"
 stage eval-lslo "$PY" -m training evaluate --base "$BASE" --bundle "$WORK/lslo/bundle" --no-base-row \
   --name "LSLo 2;2;8+GPS(0.9)" --json "$WORK/eval-lslo.json" "${EVAL[@]}"
-# 7. Pack base + bundle in fp16 into adapters/demo/, with the evaluation the README's tables come from.
-export_demo() {
-  rm -rf "$WORK/export"
-  "$PY" -m training export --base "$BASE" --bundle "$WORK/lslo/bundle" --out "$WORK/export" --dtype fp16
-  rm -rf adapters/demo/base adapters/demo/bundle
-  cp -r "$WORK/export/base" "$WORK/export/bundle" adapters/demo/
-  mkdir -p adapters/demo/evaluation
-  cp "$WORK"/eval-pretrain.json "$WORK"/eval-ft-all.json "$WORK"/eval-lslo.json "$WORK/data/stats.json" \
-    adapters/demo/evaluation/
-}
-stage export export_demo
-# 8. Text from other sources than the corpus: the gettext catalogs of this machine's own programs, the desktop
+# 7. Text from other sources than the corpus: the gettext catalogs of this machine's own programs, the desktop
 #    stack for validation and the system tools for an out-of-domain test (see out_of_domain.py).
 held_out() {
   "$PY" adapters/demo/out_of_domain.py --corpus "$WORK/data" --part valid --out "$WORK/valid-general"
   "$PY" adapters/demo/out_of_domain.py --corpus "$WORK/data" --part test --out "$WORK/out-of-domain"
 }
 stage held-out held_out
-# 9. The same LSLo validated on that text after every epoch, the best epoch at the final ratio by chrF++ kept.
+# 8. Pack base + bundle in fp16 into adapters/demo/: bundle-paper/ is the LSLo bundle as trained (the paper's
+#    recipe); bundle/, which is served, has each adapter weighted towards the base on the desktop strings
+#    (export --adapter-weight auto: the languages no weight keeps from doing worse than the base are left out).
+#    DEMO_BASE=adapters/demo/base re-exports from the shipped bundle-paper/.
+PAPER_BUNDLE=${DEMO_BASE:+adapters/demo/bundle-paper}
+PAPER_BUNDLE=${PAPER_BUNDLE:-$WORK/lslo/bundle}
+export_demo() {
+  rm -rf "$WORK/export" "$WORK/export-paper"
+  "$PY" -m training export --base "$BASE" --bundle "$PAPER_BUNDLE" --out "$WORK/export" --dtype fp16 \
+    --adapter-weight auto --valid "$WORK/valid-general" --threads $THREADS 2> "$WORK/export.log" \
+    || { cat "$WORK/export.log" >&2; return 1; }
+  if [ "$PAPER_BUNDLE" != adapters/demo/bundle-paper ]; then
+    "$PY" -m training export --base "$BASE" --bundle "$PAPER_BUNDLE" --out "$WORK/export-paper" --dtype fp16
+    rm -rf adapters/demo/base adapters/demo/bundle-paper
+    cp -r "$WORK/export-paper/base" adapters/demo/base
+    cp -r "$WORK/export-paper/bundle" adapters/demo/bundle-paper
+  fi
+  rm -rf adapters/demo/bundle
+  cp -r "$WORK/export/bundle" adapters/demo/bundle
+  mkdir -p adapters/demo/evaluation
+  tr '\r' '\n' < "$WORK/export.log" | { grep -v 'Loading weights' || true; } > adapters/demo/evaluation/weights.txt
+  cp "$WORK"/eval-pretrain.json "$WORK"/eval-ft-all.json "$WORK"/eval-lslo.json "$WORK/data/stats.json" \
+    adapters/demo/evaluation/ 2>/dev/null || [ -n "${DEMO_BASE:-}" ]
+}
+stage export export_demo
+# 9. The served bundle in domain, as step 6 evaluated the trained one.
+stage eval-shipped "$PY" -m training evaluate --base adapters/demo/base --bundle adapters/demo/bundle --no-base-row \
+  --languages $LANGS --tiers "$TIERS" --name "Shipped (weighted)" --json adapters/demo/evaluation/eval-shipped.json \
+  "${EVAL[@]}"
+# 10. The same LSLo validated on that text after every epoch, the best epoch at the final ratio by chrF++ kept.
 stage lslo-validated "$PY" -m training finetune --method lslo --base "$BASE" --data "$WORK/data" --split dev \
   --languages $LANGS --tiers "$TIERS" --ranks "2;2;8" --modules all --fc-mode full --layer-map paper --prune 0.9 \
   --prune-tiers H,M --prune-start 2 --prune-epochs 8 --epochs 15 --valid "$WORK/valid-general" --select-by chrf \
   --valid-chrf-sents 400 --patience 3 --out "$WORK/lslo-validated" --threads $THREADS --seed 0 --no-progress
-# 10. The export gate's verdict on it, all adapters and the very-low tier's alone, in gate.txt. A refusal (exit
+# 11. The export gate's verdict on it, all adapters and the very-low tier's alone, in gate.txt. A refusal (exit
 #     status 2) does not stop the build; anything else does.
 gate() {
   local ship status
@@ -102,18 +120,20 @@ gate() {
   cat "$WORK/gate.txt"
 }
 stage gate gate
-# 11. The shipped bundle and the validated one beside the base alone on the out-of-domain test.
+# 12. The served bundle, the trained one and the validated one beside the base alone on the out-of-domain test.
 eval_ood() {
   local langs
   langs=$(ls "$WORK/out-of-domain" | sed -n 's/^test\.en-\([a-z]*\)\.en$/\1/p' | paste -sd, | sed 's/^/en,/')
   local common=(--base adapters/demo/base --languages "$langs" --tiers "$TIERS" --data "$WORK/out-of-domain"
                 --split all --beam 4 --threads $THREADS --no-progress)
-  "$PY" -m training evaluate "${common[@]}" --bundle adapters/demo/bundle --name "Demo bundle" \
+  "$PY" -m training evaluate "${common[@]}" --bundle adapters/demo/bundle --name "Shipped (weighted)" \
+    --json "$WORK/eval-ood-shipped.json"
+  "$PY" -m training evaluate "${common[@]}" --bundle adapters/demo/bundle-paper --name "LSLo as trained" \
     --json "$WORK/eval-ood-demo.json"
   "$PY" -m training evaluate "${common[@]}" --bundle "$WORK/lslo-validated/bundle" --name "LSLo validated" \
     --json "$WORK/eval-ood-validated.json"
   mkdir -p adapters/demo/evaluation
-  cp "$WORK"/eval-ood-demo.json "$WORK"/eval-ood-validated.json "$WORK/lslo-validated/validation.json" \
+  cp "$WORK"/eval-ood-shipped.json "$WORK"/eval-ood-demo.json "$WORK"/eval-ood-validated.json "$WORK/lslo-validated/validation.json" \
     "$WORK/gate.txt" adapters/demo/evaluation/
   cp "$WORK/valid-general/sources.json" adapters/demo/evaluation/valid-sources.json
   cp "$WORK/out-of-domain/sources.json" adapters/demo/evaluation/out-of-domain-sources.json

@@ -71,7 +71,7 @@ def run(device: torch.device, dtype: torch.dtype, quick: bool) -> dict[str, Any]
     pool = sentence_pool(languages)
     token = "bench-token"
     code = languages[1]
-    files = [variant_file(DEMO / "bundle", code, s) for s in (1.05, 0.95)]
+    files = [variant_file(DEMO / "bundle-paper", code, s) for s in (1.05, 0.95)]
     server = start_server(demo_args(device_args(device, dtype)), env={"LSLO_ADMIN_TOKEN": token})
     seconds = 10 if quick else 40
     repeats = 1 if quick else 3
