@@ -31,7 +31,7 @@ def parse_weights(spec: str, kept: Sequence[str], vocabulary: LanguageVocabulary
     """``1`` / ``0.25`` (every kept language), ``fr=0.25,de=0.5`` (the others 1) as model codes; ``auto`` -> None
     (chosen on validation). Bad items are added to ``problems``."""
     spec = spec.strip()
-    if spec == "auto":
+    if spec.lower() == "auto":
         return None
     if "=" not in spec:
         weight = _weight(spec, spec, problems)

@@ -14,7 +14,7 @@ from __future__ import annotations
 import shutil
 import sys
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 from pydantic import Field
@@ -48,10 +48,11 @@ class ExportSettings(Settings):
     device: str = Field("auto", description="device for --valid's translations")
     threads: int | None = Field(None, ge=1)
     adapter_weight: str = Field("1", description="scale each exported adapter towards the base (its B times w, "
-                                                 "0 < w <= 1): one weight, 'fr=0.25,de=0.5' (the others 1), or "
-                                                 "'auto': per language the best of 1, 0.5, 0.25, 0.125 on --valid "
-                                                 "that is not worse than the base alone; languages worse at "
-                                                 "every weight are left out")
+                                                 "0 < w <= 1; needs --valid, or --force): one weight, "
+                                                 "'fr=0.25,de=0.5' (the others 1), or 'auto': per language the "
+                                                 "best of 1, 0.5, 0.25, 0.125 on --valid that is not worse than "
+                                                 "the base alone; languages worse at every weight, or worse when "
+                                                 "all are measured together, are left out")
     force: bool = Field(False, description="export even a bundle that did worse than its base alone on validation "
                                            "(by the loss or chrF++ recorded in training, or --valid's chrF++)")
 
@@ -75,9 +76,12 @@ def read_validation_data(path: Path, vocabulary: LanguageVocabulary, problems: l
     return in_model_codes(data, vocabulary) if data is not None else None
 
 
-def choose_on_validation(settings: ExportSettings, kept: list[str], tokenizer, valid_data: ParallelSplit) -> Weights:
-    """``--adapter-weight auto``: every kept adapter at each weight of ``GRID`` on the validation data, then each
-    language's best weight (``training.adapter_weights.choose_weights``); refuses when no language has one."""
+def weigh_on_validation(settings: ExportSettings, kept: list[str], tokenizer, valid_data: ParallelSplit
+                        ) -> tuple[Weights, list[str], dict[str, Any]]:
+    """``--adapter-weight auto``: every kept adapter at each weight of ``GRID`` on the validation data, each
+    language's best weight (``training.adapter_weights.choose_weights``), then the chosen weights measured
+    together, leaving out the languages worse there until none is. Returns (weights, the languages kept, their
+    joint measurement); refuses when no language is left."""
     scans = measure_weightings(settings.base, settings.bundle, kept, tokenizer, valid_data,
                                [{c: w for c in kept} for w in GRID], settings.valid_beam, settings.valid_max_sents,
                                settings.device)
@@ -85,11 +89,26 @@ def choose_on_validation(settings: ExportSettings, kept: list[str], tokenizer, v
     chosen = choose_weights(by_weight)
     print("chrF++ on the validation data through each adapter, change against the base alone, by weight\n\n"
           + scan_table(by_weight, chosen) + "\n", file=sys.stderr)
-    if not chosen:
-        raise ConfigError(["at every adapter weight tried (" + ", ".join(f"{w:g}" for w in GRID) + ") the "
-                           "directions through each adapter are worse than the base alone on the validation data: "
-                           "serve the base alone"], "inputs")
-    return chosen
+    if scans[0]["unmeasured"]:
+        print(f"left out, no validation direction passes through their adapters: {', '.join(scans[0]['unmeasured'])}",
+              file=sys.stderr)
+    measured = None
+    while chosen:
+        kept = [c for c in kept if c in chosen]
+        weights = {c: chosen[c] for c in kept}
+        measured = measure_against_base(settings.base, settings.bundle, kept, tokenizer, valid_data,
+                                        settings.valid_beam, settings.valid_max_sents, settings.device, weights)
+        measured["weights_chosen_on_this_data"] = True
+        worse = worse_languages(measured["per_language"])
+        if not worse:
+            return weights, kept, measured
+        # Chosen one by one, measured together: leave out who is worse now, measure the others again.
+        print(measured["table"] + "\n\nleft out, worse than the base alone together with the others: "
+              f"{', '.join(worse)}\n", file=sys.stderr)
+        chosen = {c: w for c, w in chosen.items() if c not in worse}
+    raise ConfigError(["no adapter weight tried (" + ", ".join(f"{w:g}" for w in GRID) + ") keeps the directions "
+                       "through any adapter from doing worse than the base alone on the validation data: serve the "
+                       "base alone"], "inputs")
 
 
 def run_export(settings: ExportSettings) -> Path:
@@ -125,26 +144,19 @@ def run_export(settings: ExportSettings) -> Path:
     if settings.threads:
         torch.set_num_threads(settings.threads)
     extra = dict(manifest.extra)
-    auto = weights is None
+    # A bundle that is itself a weighted export: the weights written compose with its own.
+    previous: dict[str, float] = extra.pop("adapter_weights", None) or {}
+    extra.pop("adapter_weight_grid", None)
+    measured = None
     if weights is None:
         assert valid_data is not None
-        weights = choose_on_validation(settings, kept, tokenizer, valid_data)
+        weights, kept, measured = weigh_on_validation(settings, kept, tokenizer, valid_data)
         extra["adapter_weight_grid"] = list(GRID)
-        if len(weights) < len(kept):
-            subset, kept = True, [c for c in kept if c in weights]
-    if weighted:
-        extra["adapter_weights"] = dict(weights)
+        subset = len(kept) < len(manifest.languages)
+    if weighted or previous:
+        extra["adapter_weights"] = {c: previous.get(c, 1.0) * weights.get(c, 1.0) for c in kept}
     if valid_data is not None:
-        measured = measure_against_base(settings.base, settings.bundle, kept, tokenizer, valid_data,
-                                        settings.valid_beam, settings.valid_max_sents, settings.device, weights)
-        while auto and 0 < len(worse := worse_languages(measured["per_language"])) < len(kept):
-            # Chosen one by one, measured together: leave out who is worse now, measure the others again.
-            print(measured["table"] + f"\n\nleft out, worse than the base alone together with the others: "
-                  f"{', '.join(worse)}\n", file=sys.stderr)
-            kept = [c for c in kept if c not in worse]
-            weights = {c: w for c, w in weights.items() if c in kept}
-            extra["adapter_weights"] = dict(weights)
-            subset = True
+        if measured is None:
             measured = measure_against_base(settings.base, settings.bundle, kept, tokenizer, valid_data,
                                             settings.valid_beam, settings.valid_max_sents, settings.device, weights)
         measured["data"] = str(settings.valid)
@@ -162,7 +174,7 @@ def run_export(settings: ExportSettings) -> Path:
               "together, at full weight; nothing measured these", file=sys.stderr)
     if problem:
         print(f"warning (--force): {problem.split('. Serving')[0]}", file=sys.stderr)
-    elif not recorded and not subset:
+    elif not recorded and not subset and not weighted:
         print("note: the bundle was trained without validation data; nothing shows it beats its base alone",
               file=sys.stderr)
     pruning = manifest.pruning

@@ -39,8 +39,9 @@ stage init-base "$PY" -m training init-base --data "$WORK/data" --languages $LAN
 stage pretrain "$PY" -m training pretrain --base "$WORK/base-init" --data "$WORK/data" --languages $LANGS \
   --out "$WORK/pretrain" --epochs 30 --max-tokens 1536 --lr 2e-3 --warmup-steps 300 --valid-share 0 \
   --threads $THREADS --seed 0 --no-progress
-# DEMO_BASE=adapters/demo/base FROM=held-out re-runs the out-of-domain stages on the shipped base (they need
-# $WORK/data from the corpus stage).
+# DEMO_BASE=adapters/demo/base FROM=held-out re-runs the later stages on the shipped base and bundle-paper/ (they
+# need $WORK/data from the corpus stage): the held-out text, the served bundle's weighting and export (bundle/,
+# evaluation/weights.txt), its evaluations, the validated run, the gate.
 BASE=${DEMO_BASE:-$WORK/pretrain/model}
 # 4. LSLo 2;2;8 with the paper's layer map, High and Medium pruned to 90 % (GPS, E=2, k=8, T=15), the paper's
 #    way: all of dev, the last epoch. This is the shipped bundle.
@@ -70,8 +71,8 @@ stage held-out held_out
 # 8. Pack base + bundle in fp16 into adapters/demo/: bundle-paper/ is the LSLo bundle as trained (the paper's
 #    recipe); bundle/, which is served, has each adapter weighted towards the base on the desktop strings
 #    (export --adapter-weight auto: the languages no weight keeps from doing worse than the base are left out).
-#    DEMO_BASE=adapters/demo/base re-exports from the shipped bundle-paper/.
-PAPER_BUNDLE=${DEMO_BASE:+adapters/demo/bundle-paper}
+#    With DEMO_BASE set, the shipped bundle-paper/ is weighted (PAPER_BUNDLE=... names another trained bundle).
+PAPER_BUNDLE=${PAPER_BUNDLE:-${DEMO_BASE:+adapters/demo/bundle-paper}}  # the trained bundle to weight
 PAPER_BUNDLE=${PAPER_BUNDLE:-$WORK/lslo/bundle}
 export_demo() {
   rm -rf "$WORK/export" "$WORK/export-paper"
@@ -87,9 +88,12 @@ export_demo() {
   rm -rf adapters/demo/bundle
   cp -r "$WORK/export/bundle" adapters/demo/bundle
   mkdir -p adapters/demo/evaluation
-  tr '\r' '\n' < "$WORK/export.log" | { grep -v 'Loading weights' || true; } > adapters/demo/evaluation/weights.txt
-  cp "$WORK"/eval-pretrain.json "$WORK"/eval-ft-all.json "$WORK"/eval-lslo.json "$WORK/data/stats.json" \
-    adapters/demo/evaluation/ 2>/dev/null || [ -n "${DEMO_BASE:-}" ]
+  tr '\r' '\n' < "$WORK/export.log" | { grep -v 'Loading weights\|Writing model' || true; } \
+    > adapters/demo/evaluation/weights.txt
+  if [ -z "${DEMO_BASE:-}" ]; then
+    cp "$WORK"/eval-pretrain.json "$WORK"/eval-ft-all.json "$WORK"/eval-lslo.json "$WORK/data/stats.json" \
+      adapters/demo/evaluation/
+  fi
 }
 stage export export_demo
 # 9. The served bundle in domain, as step 6 evaluated the trained one.
