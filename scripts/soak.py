@@ -19,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from bench.common import percentile, proc_status_mib  # noqa: E402
 from bench.loadgen import demo_args, demo_languages, run_load, sentence_pool, start_server, swap_loop  # noqa: E402
 from bench.suites.swap import variant_file  # noqa: E402
-from bench.workloads import DEMO  # noqa: E402
+from bench.workloads import DEMO_BUNDLE  # noqa: E402
 
 
 def rss_mib(pid: int) -> float:
@@ -37,7 +37,7 @@ def mixed_body(rng: random.Random, pool: dict[str, list[str]]) -> tuple[dict, in
 async def soak(url: str, pid: int, minutes: float, clients: int, token: str) -> dict:
     languages = demo_languages()
     pool = sentence_pool(languages)
-    files = {c: [variant_file(DEMO / "bundle-paper", c, s) for s in (1.02, 0.98)] for c in languages[:4]}
+    files = {c: [variant_file(DEMO_BUNDLE, c, s) for s in (1.02, 0.98)] for c in languages[:4]}
     memory = [(0.0, rss_mib(pid))]
     start = time.monotonic()
     stop = asyncio.Event()

@@ -11,7 +11,7 @@ import torch
 from transformers import AutoTokenizer, M2M100ForConditionalGeneration
 
 from bench.loadgen import sentence_pool
-from bench.workloads import DEMO
+from bench.workloads import DEMO, DEMO_BUNDLE
 from lslo import LSLoConfig, inject
 from lslo.engine import DecodeRequest, DecodingEngine
 from lslo.generation import GenerationSettings, generate_ids, requests_for
@@ -24,7 +24,7 @@ LANGUAGES = ["en", "fr", "de", "it", "nl", "ja", "ko", "zh"]
 def demo():
     tokenizer = AutoTokenizer.from_pretrained(DEMO / "base")
     model = M2M100ForConditionalGeneration.from_pretrained(DEMO / "base", dtype=torch.float32).eval()
-    lslo = load_bundle(model, DEMO / "bundle-paper")
+    lslo = load_bundle(model, DEMO_BUNDLE)
     return tokenizer, model, lslo
 
 

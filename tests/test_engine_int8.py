@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 from test_engine import sentence_rows
 from transformers import AutoTokenizer, M2M100ForConditionalGeneration
 
-from bench.workloads import DEMO
+from bench.workloads import DEMO, DEMO_BUNDLE
 from lslo.devices import weights_dtype
 from lslo.engine import DecodingEngine
 from lslo.engine.quantize import int8_linear, quantize_weight
@@ -72,7 +72,7 @@ def test_int8_is_refused_where_it_does_not_apply():
 def demo():
     tokenizer = AutoTokenizer.from_pretrained(DEMO / "base")
     model = M2M100ForConditionalGeneration.from_pretrained(DEMO / "base", dtype=torch.float32).eval()
-    return tokenizer, model, load_bundle(model, DEMO / "bundle-paper")
+    return tokenizer, model, load_bundle(model, DEMO_BUNDLE)
 
 
 def quantized_linears(model: torch.nn.Module, monkeypatch: pytest.MonkeyPatch) -> None:
@@ -126,6 +126,6 @@ def test_attaching_adapters_keeps_the_quantized_base():
     model = M2M100ForConditionalGeneration.from_pretrained(DEMO / "base", dtype=torch.float32).eval()
     engine = DecodingEngine(model, None, max_rows=4, int8=True)
     before = [p.int8 for p in engine.weights.projections] + [engine.weights.lm_head_int8]
-    engine.attach(load_bundle(model, DEMO / "bundle-paper"))  # the first adapter arrives on a base-only server
+    engine.attach(load_bundle(model, DEMO_BUNDLE))  # the first adapter arrives on a base-only server
     after = [p.int8 for p in engine.weights.projections] + [engine.weights.lm_head_int8]
     assert all(a is b for a, b in zip(before, after, strict=True)) and None not in after

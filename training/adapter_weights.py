@@ -88,13 +88,11 @@ def choose_weights(scans: Mapping[float, Mapping[str, Sequence[float]]]) -> Weig
 
 def scan_table(scans: Mapping[float, Mapping[str, Sequence[float]]], chosen: Mapping[str, float]) -> str:
     """Markdown: per language, its directions' chrF++ change against the base alone at each weight."""
-    weights = sorted(scans, reverse=True)
-    codes = list(dict.fromkeys(c for w in weights for c in scans[w]))
+    weights = sorted(scans, reverse=True)  # every scan measured the same languages
     lines = ["| through | base alone | " + " | ".join(f"w = {w:g}" for w in weights) + " | chosen |",
              "|---|---:|" + "---:|" * len(weights) + "---|"]
-    for code in codes:
-        base = next(scans[w][code][0] for w in weights if code in scans[w])
-        cells = [f"{scans[w][code][1] - scans[w][code][0]:+.2f}" if code in scans[w] else "–" for w in weights]
+    for code, (base, _) in scans[weights[0]].items():
+        cells = [f"{scans[w][code][1] - base:+.2f}" for w in weights]
         pick = f"{chosen[code]:g}" if code in chosen else "left out"
         lines.append(f"| {code} | {base:.2f} | " + " | ".join(cells) + f" | {pick} |")
     return "\n".join(lines)

@@ -53,7 +53,7 @@ def measure_weightings(base: Path, bundle: Path, languages: Sequence[str], token
                           "inputs")
     model = load_base_model(base, resolve_device(device)).eval()
     lslo = load_bundle(model, bundle, languages=languages)
-    trained = {c: lslo.language_state_dict(c) for c in languages} if any(weightings) else {}
+    trained = {c: lslo.language_state_dict(c) for c in languages}
     out = []
     try:
         with lslo.base_only():

@@ -23,7 +23,7 @@ import torch
 
 from bench.common import table
 from bench.loadgen import demo_args, device_args, run_load, sentence_pool, start_server
-from bench.workloads import DEMO, SIZES
+from bench.workloads import DEMO, DEMO_BUNDLE, SIZES
 from lslo import LSLoConfig, inject
 from lslo.io import read_manifest, save_bundle
 
@@ -31,7 +31,7 @@ LANGUAGES = ["en", "fr", "de", "it", "nl", "ja", "ko", "zh"]
 
 
 def workload(n: int, threads: int, dtype: str, seed: int = 0, base: Path = DEMO / "base",
-             bundle: Path = DEMO / "bundle-paper", max_new: int = 200) -> dict[str, Any]:
+             bundle: Path = DEMO_BUNDLE, max_new: int = 200) -> dict[str, Any]:
     pool = sentence_pool(LANGUAGES, n=n)
     rng = random.Random(seed)
     rows = []
@@ -54,7 +54,7 @@ def mid_model(out: Path, seed: int = 0) -> tuple[Path, Path]:
     base, bundle = out / "mid-base", out / "mid-bundle"
     model.save_pretrained(base, safe_serialization=True)
     AutoTokenizer.from_pretrained(DEMO / "base").save_pretrained(base)
-    manifest = read_manifest(DEMO / "bundle-paper")
+    manifest = read_manifest(DEMO_BUNDLE)
     ranks = {code: int(entry["rank"]) for code, entry in manifest.languages.items()}
     lslo = inject(model, LSLoConfig.from_strings(list(ranks), ranks, modules=manifest.modules,
                                                  fc_mode=manifest.fc_mode, layer_map="paper"))

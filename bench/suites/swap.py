@@ -24,7 +24,7 @@ from bench.loadgen import (
     start_server,
     swap_loop,
 )
-from bench.workloads import DEMO, build
+from bench.workloads import DEMO_BUNDLE, build
 from lslo.io.adapter_file import encode_language_file, parse_language_file
 from lslo.io.bundle import adapter_config, install_adapter, model_fingerprint
 
@@ -71,7 +71,7 @@ def run(device: torch.device, dtype: torch.dtype, quick: bool) -> dict[str, Any]
     pool = sentence_pool(languages)
     token = "bench-token"
     code = languages[1]
-    files = [variant_file(DEMO / "bundle-paper", code, s) for s in (1.05, 0.95)]
+    files = [variant_file(DEMO_BUNDLE, code, s) for s in (1.05, 0.95)]
     server = start_server(demo_args(device_args(device, dtype)), env={"LSLO_ADMIN_TOKEN": token})
     seconds = 10 if quick else 40
     repeats = 1 if quick else 3
