@@ -11,7 +11,7 @@ from pydantic import ValidationError
 
 from lslo.flags import add_arguments
 from server.app import create_app
-from server.engine import TranslationEngine
+from server.engine import load_engine
 from server.errors import StartupError
 from server.logs import configure_logging
 from server.settings import ServerSettings
@@ -28,7 +28,7 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     configure_logging(settings.log_level, settings.log_format)
     try:
-        engine = TranslationEngine(settings)  # load before listening: a bad base or bundle stops here
+        engine = load_engine(settings)  # load before listening: a bad base or bundle stops here
     except StartupError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2

@@ -11,7 +11,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi_offline import FastAPIOffline
 
-from server.engine import TranslationEngine
+from server.engine import TranslationEngine, load_engine
 from server.handlers import install_error_handlers, install_observer
 from server.limits import BodyLimit
 from server.routes import adapters, files, frontend, ops, translate
@@ -28,7 +28,7 @@ def create_app(settings: ServerSettings | None = None, engine: TranslationEngine
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        service = Service(settings, engine or TranslationEngine(settings))
+        service = Service(settings, engine or load_engine(settings))
         app.state.service = service
         service.start()
         log.info("ready", extra={"items": len(service.engine.languages)})

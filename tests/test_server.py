@@ -344,3 +344,25 @@ def test_startup_refuses_a_missing_base_or_mismatched_bundle(service_dirs, tmp_p
     out = subprocess.run([sys.executable, "-m", "server", "--base", str(other), "--bundle", str(bundle)],
                          capture_output=True, text=True)
     assert out.returncode == 2 and "another base model" in out.stderr and str(bundle) in out.stderr
+
+
+def test_engine_is_built_on_a_thread_that_has_ended(service_dirs, tmp_path, monkeypatch):
+    """The loading thread's OpenMP team must not outlive it beside the decoding thread's (server.engine)."""
+    from server.engine import TranslationEngine, load_engine
+    from server.errors import StartupError
+    from server.settings import ServerSettings
+
+    base, bundle = service_dirs
+    builders = []
+    build = TranslationEngine.__init__
+
+    def recorded(self, settings):
+        builders.append(threading.current_thread())
+        build(self, settings)
+
+    monkeypatch.setattr(TranslationEngine, "__init__", recorded)
+    engine = load_engine(ServerSettings(base=base, bundle=bundle))
+    assert isinstance(engine, TranslationEngine) and "fr" in engine.languages
+    assert builders[0] is not threading.current_thread() and not builders[0].is_alive()
+    with pytest.raises(StartupError, match="base model not found"):  # errors reach the caller as before
+        load_engine(ServerSettings(base=tmp_path / "none", bundle=bundle))
