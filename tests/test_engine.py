@@ -219,6 +219,39 @@ def test_both_routing_sides_and_languages_without_adapters(beams):
     assert [r.sequences for r in requests] == expected
 
 
+def test_adapters_share_the_frozen_base_gemm_and_the_weights_are_held_once():
+    """A frozen base weight moves into a taller tensor whose spare rows hold the adapters' A (one GEMM); the model's
+    linears become views of it with their values unchanged, so the model translates as before. A trainable base
+    weight never moves (its storage is the optimizer's): its adapters run apart, with the same translations."""
+    model, lslo = tiny_routed_model(7)
+    before = {name: p.detach().clone() for name, p in model.named_parameters()}
+    requests = random_requests(lslo, 16, seed=3, num_beams=2, max_new_tokens=10)
+    expected = hf_sequences(model, lslo, requests, 2)
+    engine = DecodingEngine(model, lslo, max_rows=16, max_new_tokens=10)
+    engine.run(requests)
+    assert [r.sequences for r in requests] == expected
+    projections = engine.weights.projections
+    fused = [projections[i] for i, packed in engine.pack.packed.items() if packed.fused is not None]
+    assert fused and len(fused) == len(engine.pack.packed) == len([p for p in projections if p.storage is not None])
+    for projection in fused:
+        for part in projection.parts:
+            weight = part.base.weight if hasattr(part, "base") else part.weight
+            assert weight.untyped_storage().data_ptr() == projection.storage.untyped_storage().data_ptr()
+    assert all(torch.equal(p, before[name]) for name, p in model.named_parameters())
+    again = random_requests(lslo, 16, seed=3, num_beams=2, max_new_tokens=10)
+    assert hf_sequences(model, lslo, again, 2) == expected
+
+    model, lslo = tiny_routed_model(7)
+    for p in model.parameters():
+        p.requires_grad_(True)  # a base that trains
+    pointers = {name: p.data_ptr() for name, p in model.named_parameters()}
+    engine = DecodingEngine(model, lslo, max_rows=16, max_new_tokens=10)
+    engine.run(again)
+    assert [r.sequences for r in again] == expected
+    assert engine.pack.packed and all(packed.fused is None for packed in engine.pack.packed.values())
+    assert {name: p.data_ptr() for name, p in model.named_parameters()} == pointers
+
+
 def test_a_swap_never_changes_a_running_row():
     """Rows admitted before a swap finish under the old adapter, rows admitted after run under the new one;
     both match generate() under the version they started with. The old columns go once their rows are done."""

@@ -7,6 +7,9 @@ projection::
     A_pack (parts * R, in)        rows [i*R:(i+1)*R] are part i's (q, k or v) adapters of every column set
     B_pack (out, parts * R)       block diagonal: part i's output rows read only part i's columns
 
+(for a frozen base, A_pack is the spare rows under the base weight, ``lslo.engine.weights.reserve_rows``: one
+GEMM of ``[W; A_pack]`` gives the base output and every adapter's hidden activations)
+
 and a row multiplies its ``(parts * R)`` hidden activations by its coefficients: ``scaling`` on the columns of
 *its* column set for the projection's side, 0 elsewhere. When a language is replaced, the new version becomes a
 new column set; rows admitted before keep the coefficients of the old one until they finish, and the old set is
@@ -24,7 +27,7 @@ from dataclasses import dataclass
 
 import torch
 
-from lslo.engine.weights import ModelWeights, Projection, base_linear
+from lslo.engine.weights import ModelWeights, Projection, base_linear, reserve_rows
 from lslo.errors import ConfigError
 from lslo.handle import LSLoHandle
 from lslo.layer import LSLoLinear
@@ -35,12 +38,16 @@ ColumnKey = tuple[str, int]  # (language code, version)
 
 @dataclass
 class PackedProjection:
-    """Adapters of one projection: ``A (parts*R, in)``, ``B (out, parts*R)``; ``parts`` sub-projections."""
+    """Adapters of one projection: ``A (parts*R, in)``, ``B (out, parts*R)``; ``parts`` sub-projections.
+    ``fused (out + parts*R, in)``: the base weight with A under it (None: A apart); ``fused_bias``: the bias
+    followed by zeros."""
 
     A: torch.Tensor
     B: torch.Tensor
     side: Side
     parts: int
+    fused: torch.Tensor | None = None
+    fused_bias: torch.Tensor | None = None
 
 
 def projection_side(projection: Projection) -> Side | None:
@@ -156,7 +163,12 @@ class AdapterPack:
             weight = projection.weight
             sizes = projection.part_sizes()
             parts = len(sizes)
-            a_pack = weight.new_zeros(parts * total, weight.shape[1])
+            fused = reserve_rows(projection, parts * total)
+            if fused is None:
+                a_pack = weight.new_zeros(parts * total, weight.shape[1])
+            else:
+                a_pack = fused[weight.shape[0] :]  # the rows under the base weight
+                a_pack.zero_()
             b_pack = weight.new_zeros(weight.shape[0], parts * total)
             row = 0
             for i, size in enumerate(sizes):
@@ -167,7 +179,9 @@ class AdapterPack:
                         a_pack[off : off + rank] = given[0]
                         b_pack[row : row + size, off : off + rank] = given[1]
                 row += size
-            self.packed[index] = PackedProjection(a_pack, b_pack, side, parts)
+            bias = projection.bias
+            fused_bias = None if fused is None or bias is None else torch.cat((bias, bias.new_zeros(parts * total)))
+            self.packed[index] = PackedProjection(a_pack, b_pack, side, parts, fused, fused_bias)
         self.generation += 1
 
     # --------------------------------------------------------------------------------- coefficients

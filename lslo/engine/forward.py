@@ -45,11 +45,16 @@ def layer_norm(x: torch.Tensor, n: Norm) -> torch.Tensor:
 
 def project(x: torch.Tensor, p: Projection, index: int, routing: Routing) -> torch.Tensor:
     """(rows, ..., in) -> (rows, ..., out): the base GEMM plus each row's adapter ``B (coef * (A x))``."""
-    y = F.linear(x, p.weight, p.bias) if p.int8 is None else int8_linear(x, p.int8, p.bias)
     packed, coef = routing.adapter(index)
-    if packed is None:
-        return y
-    h = F.linear(x, packed.A)  # (rows, ..., parts * R)
+    if packed is not None and packed.fused is not None:
+        both = F.linear(x, packed.fused, packed.fused_bias)  # (rows, ..., out + parts * R)
+        out = p.weight.shape[0]
+        y, h = both[..., :out], both[..., out:]
+    else:
+        y = F.linear(x, p.weight, p.bias) if p.int8 is None else int8_linear(x, p.int8, p.bias)
+        if packed is None:
+            return y
+        h = F.linear(x, packed.A)  # (rows, ..., parts * R)
     rows = x.shape[0]
     h.mul_(coef.view(rows, *([1] * (h.dim() - 2)), -1))
     if y.dim() == 2:

@@ -2,7 +2,9 @@
 
 The weights are the model's own tensors (views, or one concatenation for the fused q/k/v projections), never a
 second copy of the whole model. Where LSLo is injected, each projection remembers which ``LSLoLinear`` modules
-feed it, in output order, so that ``lslo.engine.adapters`` can pack their adapters next to it.
+feed it, in output order, so that ``lslo.engine.adapters`` can pack their adapters next to it: a frozen
+projection's weight moves into a taller tensor whose spare rows hold the adapters' A (``reserve_rows``), and the
+model's linears are re-pointed at views of it (same values), so that base and A are one GEMM.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ class Projection:
     parts: tuple[nn.Module, ...]
     name: str
     int8: Int8Weight | None = None  # set when the engine runs the base in int8 (``weight`` is then unused)
+    storage: torch.Tensor | None = None  # (out + spare, in): ``weight`` in its first rows (``reserve_rows``)
 
     def part_sizes(self) -> list[int]:
         return [int(base_linear(p).out_features) for p in self.parts]
@@ -48,6 +51,32 @@ def fuse(name: str, *modules: nn.Module) -> Projection:
         biases = [lin.bias for lin in linears]
         bias = None if any(b is None for b in biases) else torch.cat(biases, 0).contiguous()  # type: ignore[arg-type]
     return Projection(weight.detach(), None if bias is None else bias.detach(), tuple(modules), name)
+
+
+def reserve_rows(projection: Projection, rows: int) -> torch.Tensor | None:
+    """``(out + rows, in)``: the projection's weight followed by ``rows`` rows for the caller to fill (the adapters'
+    A, so that one GEMM gives the base output and the adapters' hidden activations); None where the weight stays
+    as it is (int8, or a weight that trains: its storage belongs to the optimizer and to DDP's buckets).
+
+    The spare rows grow by doubling. Growing moves the weight into a new tensor and re-points the model's linears
+    at views of it (inference mode off: the model stays usable for training and ``generate()``), so a weight is
+    never held twice."""
+    if projection.int8 is not None or any(base_linear(p).weight.requires_grad for p in projection.parts):
+        return None
+    out, width = projection.weight.shape
+    spare = 0 if projection.storage is None else projection.storage.shape[0] - out
+    if rows > spare:
+        with torch.inference_mode(False), torch.no_grad():
+            storage = projection.weight.new_empty(out + max(rows, 2 * spare), width)
+            storage[:out] = projection.weight
+            start = 0
+            for part in projection.parts:
+                linear = base_linear(part)
+                linear.weight.data = storage[start : start + linear.out_features]
+                start += linear.out_features
+        projection.weight, projection.storage = storage[:out], storage
+    assert projection.storage is not None
+    return projection.storage[: out + rows]
 
 
 @dataclass
