@@ -8,6 +8,7 @@ import random
 
 import pytest
 import torch
+from safetensors.torch import load_file
 from transformers import AutoTokenizer, M2M100ForConditionalGeneration
 
 from bench.loadgen import sentence_pool
@@ -219,7 +220,7 @@ def test_both_routing_sides_and_languages_without_adapters(beams):
     assert [r.sequences for r in requests] == expected
 
 
-def test_adapters_share_the_frozen_base_gemm_and_the_weights_are_held_once():
+def test_adapters_share_the_frozen_base_gemm_and_the_weights_are_held_once(tmp_path):
     """A frozen base weight moves into a taller tensor whose spare rows hold the adapters' A (one GEMM); the model's
     linears become views of it with their values unchanged, so the model translates as before. A trainable base
     weight never moves (its storage is the optimizer's): its adapters run apart, with the same translations."""
@@ -240,6 +241,10 @@ def test_adapters_share_the_frozen_base_gemm_and_the_weights_are_held_once():
     assert all(torch.equal(p, before[name]) for name, p in model.named_parameters())
     again = random_requests(lslo, 16, seed=3, num_beams=2, max_new_tokens=10)
     assert hf_sequences(model, lslo, again, 2) == expected
+    model.save_pretrained(tmp_path)  # views of the engine's tensors save as the weights they are
+    saved = load_file(tmp_path / "model.safetensors")
+    moved = [n for n in before if n.endswith(".base.weight")]
+    assert moved and all(torch.equal(saved[n], before[n]) for n in before if n in saved) and set(moved) <= set(saved)
 
     model, lslo = tiny_routed_model(7)
     for p in model.parameters():

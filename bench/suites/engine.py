@@ -1,12 +1,16 @@
 """``engine``: sentences/s of ``lslo.engine`` (with and without adapters; on the CPU also with int8 weights), of
-Hugging Face ``generate()`` and of CTranslate2 (fp32, and int8 on the CPU) on the same base: the same sentences
-of the demo's domain in random pairs of 8 languages, beam 4, batches of 32 (the engine: 32 x 4 rows, continuous).
+Hugging Face ``generate()`` and of CTranslate2 (fp32, and int8 on the CPU; fp16 on CUDA) on the same base: the same
+sentences of the demo's domain in random pairs of 8 languages, beam 4, batches of 32 (the engine: 32 x 4 rows,
+continuous).
 
-Two models: the demo (base and bundle as shipped, at most 200 new tokens) and a random mid-sized M2M100
-(d_model 512, 6+6 layers, ffn 2048, the demo's tokenizer) with random adapters of the demo's ranks, which
-decodes random tokens: at most 48 new tokens, 128 sentences. Each engine runs in a process of its own, one after
-the other (two OpenMP runtimes in one process slow CTranslate2 down). CTranslate2 is optional
-(``pip install -e .[bench]``); without it its rows are skipped. Headline ratio ``engine_adapters_vs_ct2_fp32``."""
+Models: the demo (base and bundle as shipped, at most 200 new tokens) and a random mid-sized M2M100 (d_model
+512, 6+6 layers, ffn 2048, the demo's tokenizer) with random adapters of the demo's ranks, which decodes random
+tokens: at most 48 new tokens, 128 sentences; on CUDA also a random model of M2M-124's shape (d_model 1024,
+12+12 layers, ffn 4096; the demo's vocabulary), 64 sentences. Each engine runs in a process of its own (two
+OpenMP runtimes in one process slow CTranslate2 down); the repeats go round the engines (each engine once per
+round, after its own warm-up), so that a machine whose speed drifts does not favour whichever ran first.
+CTranslate2 is optional (``pip install -e .[bench]``); without it its rows are skipped. Headline ratio
+``engine_adapters_vs_ct2_fp32``."""
 
 from __future__ import annotations
 
@@ -42,16 +46,17 @@ def workload(n: int, threads: int, dtype: str, seed: int = 0, base: Path = DEMO 
                                        "max_new": max_new, "threads": threads, "dtype": dtype}}
 
 
-def mid_model(out: Path, seed: int = 0) -> tuple[Path, Path]:
-    """A random mid-sized M2M100 with the demo's tokenizer, and random adapters for the demo's languages at the
-    demo bundle's ranks and modules (layer map ``paper``), written as a base directory and a bundle."""
+def random_model(out: Path, size: str, seed: int = 0) -> tuple[Path, Path]:
+    """A random M2M100 of ``SIZES[size]``'s shape with the demo's tokenizer (and vocabulary), and random adapters for
+    the demo's languages at the demo bundle's ranks and modules (layer map ``paper``), written as a base directory
+    and a bundle."""
     from transformers import AutoTokenizer, M2M100Config, M2M100ForConditionalGeneration
 
     demo_config = M2M100Config.from_pretrained(DEMO / "base")
-    config = M2M100Config(**{**demo_config.to_dict(), **SIZES["mid"], "vocab_size": demo_config.vocab_size})
+    config = M2M100Config(**{**demo_config.to_dict(), **SIZES[size], "vocab_size": demo_config.vocab_size})
     torch.manual_seed(seed)
     model = M2M100ForConditionalGeneration(config).eval()
-    base, bundle = out / "mid-base", out / "mid-bundle"
+    base, bundle = out / f"{size}-base", out / f"{size}-bundle"
     model.save_pretrained(base, safe_serialization=True)
     AutoTokenizer.from_pretrained(DEMO / "base").save_pretrained(base)
     manifest = read_manifest(DEMO_BUNDLE)
@@ -62,7 +67,7 @@ def mid_model(out: Path, seed: int = 0) -> tuple[Path, Path]:
     with torch.no_grad():
         for p in lslo.trainable_parameters():
             p.copy_(torch.randn(p.shape, generator=generator) * 0.02)
-    save_bundle(lslo, bundle, base_name="random mid-sized M2M100")
+    save_bundle(lslo, bundle, base_name=f"random M2M100 of the {size} shape")
     return base, bundle
 
 
@@ -110,7 +115,14 @@ def measure(tmp: Path, label: str, work: dict[str, Any], device: torch.device, r
         engines[2:2] = ["lslo-adapters-int8", "lslo-base-int8"]
     if convert_for_ctranslate2(Path(work["settings"]["base"]), ct2):
         engines = ["ct2-float32", "ct2-int8" if device.type == "cpu" else "ct2-float16", *engines]
-    return {e: worker(path, e, 1 if e.startswith("generate") else repeats, device, ct2) for e in engines}
+    results: dict[str, dict[str, Any]] = {}
+    for round_ in range(repeats):  # one repeat of every engine per round
+        for e in engines:
+            if round_ and e.startswith("generate"):  # one repeat is enough for the old path
+                continue
+            out = worker(path, e, 1, device, ct2)
+            results.setdefault(e, {"rates": [], "texts": out["texts"]})["rates"] += out["rates"]
+    return results
 
 
 def ratios_of(results: dict[str, dict[str, Any]]) -> dict[str, float]:
@@ -139,21 +151,25 @@ def run(device: torch.device, dtype: torch.dtype, quick: bool) -> dict[str, Any]
     threads = torch.get_num_threads()
     name = {torch.float32: "fp32", torch.float16: "fp16", torch.bfloat16: "bf16"}[dtype]
     n, n_mid, repeats = (64, 32, 1) if quick else (256, 128, 3)
+    sizes = {"mid": n_mid} if device.type == "cpu" else {"mid": n_mid, "m2m124": n_mid // 2}
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         demo = measure(tmp, "demo", workload(n, threads, name), device, repeats)
-        base, bundle = mid_model(tmp)
-        mid = measure(tmp, "mid", workload(n_mid, threads, name, base=base, bundle=bundle, max_new=48), device,
-                      repeats)
+        randoms = {}
+        for size, count in sizes.items():
+            base, bundle = random_model(tmp, size)
+            randoms[size] = measure(tmp, size, workload(count, threads, name, base=base, bundle=bundle, max_new=48),
+                                    device, repeats)
     load = serve_load(device, dtype, quick)
     ratios = ratios_of(demo)
     ratios["p50_32_vs_1_client"] = load["32"]["p50_ms"] / load["1"]["p50_ms"]
     reference = max(demo["ct2-float32"]["rates"]) if "ct2-float32" in demo else None
     if reference:
         ratios["server_32_clients_vs_ct2_fp32"] = load["32"]["rps"] / reference
-    ratios.update({f"mid_{key}": value for key, value in ratios_of(mid).items()})
+    for size, results in randoms.items():
+        ratios.update({f"{size}_{key}": value for key, value in ratios_of(results).items()})
     rows = []
-    for label, results in (("demo", demo), ("mid", mid)):
+    for label, results in (("demo", demo), *randoms.items()):
         best = {e: max(r["rates"]) for e, r in results.items()}
         if label == "demo":
             best["server over HTTP, 32 clients"] = load["32"]["rps"]
@@ -161,14 +177,16 @@ def run(device: torch.device, dtype: torch.dtype, quick: bool) -> dict[str, Any]
         rows += [{"model": label, "engine": e, "sentences/s": rate,
                   "vs CTranslate2 fp32": rate / ct2 if ct2 else float("nan")} for e, rate in best.items()]
     print(table(rows, ["model", "engine", "sentences/s", "vs CTranslate2 fp32"],
-                f"demo: {n} sentences, at most 200 new tokens; mid: {n_mid} sentences, at most 48; 8 languages in "
+                f"demo: {n} sentences, at most 200 new tokens; "
+                + "; ".join(f"{size}: {count} sentences, at most 48" for size, count in sizes.items())
+                + "; 8 languages in "
                 f"random pairs, beam 4, batch 32, {threads} threads, {device}"))
     for key, value in ratios.items():
         print(f"{key} = {value:.2f}")
     print(f"server p50 latency: 1 client {load['1']['p50_ms']:.0f} ms, 32 clients {load['32']['p50_ms']:.0f} ms; "
           f"failed requests {sum(v['failures'] for v in load.values())}")
     return {"rows": rows, "ratios": ratios, "server": load,
-            "rates": {f"{label}/{e}": r["rates"] for label, res in (("demo", demo), ("mid", mid))
+            "rates": {f"{label}/{e}": r["rates"] for label, res in (("demo", demo), *randoms.items())
                       for e, r in res.items()},
-            "params": {"sentences": n, "mid_sentences": n_mid, "repeats": repeats, "beam": 4, "batch": 32,
-                       "max_new_tokens": {"demo": 200, "mid": 48}}}
+            "params": {"sentences": {"demo": n, **sizes}, "repeats": repeats, "beam": 4, "batch": 32,
+                       "max_new_tokens": {"demo": 200, **{size: 48 for size in sizes}}}}
