@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -57,6 +56,7 @@ class AdapterRecord:
     sha256: str
     source: str  # "bundle" or "upload"
     loaded_at: float = field(default_factory=time.time)
+    nonzero: int = 0  # parameters left non-zero by pruning (counted where adapters change)
 
 
 def load_engine(settings: ServerSettings) -> TranslationEngine:
@@ -67,9 +67,22 @@ def load_engine(settings: ServerSettings) -> TranslationEngine:
     Loading the model starts a team; built on the main thread, that team would stay beside the decoding thread's
     own for the life of the process, and every decoding step would pay the sleeps and wake-ups (measured on 2
     cores: about 12,000 context switches a second and steps 1.2-1.6 times slower). Built here, the loading
-    team ends with its thread and the decoding thread's team is the only one."""
-    with ThreadPoolExecutor(max_workers=1, thread_name_prefix="lslo-load") as pool:
-        return pool.submit(TranslationEngine, settings).result()
+    team ends with its thread and the decoding thread's team is the only one. (For the same reason the engine
+    does its tensor work on the loading and decoding threads only: see ``adapter_table``.)"""
+    built: dict[str, Any] = {}
+
+    def build() -> None:
+        try:
+            built["engine"] = TranslationEngine(settings)
+        except BaseException as err:  # noqa: BLE001 - re-raised on the caller's thread
+            built["error"] = err
+
+    thread = threading.Thread(target=build, name="lslo-load", daemon=True)  # Ctrl-C need not wait for it
+    thread.start()
+    thread.join()
+    if "error" in built:
+        raise built["error"]
+    return built["engine"]
 
 
 class TranslationEngine:
@@ -99,6 +112,7 @@ class TranslationEngine:
                                "directory is a bundle yet to be written)")
         if bundle is not None and not is_empty_bundle(bundle):  # an empty directory: a bundle yet to be written
             self.lslo, self.adapters, self.fingerprint = self._load_bundle(bundle)
+            self._count_nonzero()
         else:
             self.fingerprint = base_fingerprint(self.model)  # what uploaded adapters are checked against
         positions = int(getattr(self.model.config, "max_position_embeddings", 1024)) - 2
@@ -239,6 +253,7 @@ class TranslationEngine:
             raise
         record = AdapterRecord(code, adapter.rank, tier, adapter.sha256, source)
         self.adapters[code] = record
+        self._count_nonzero()
         return record
 
     def remove(self, code: str) -> None:
@@ -247,12 +262,20 @@ class TranslationEngine:
             self.lslo.remove_language(code)
         self.adapters.pop(code, None)
 
+    def _count_nonzero(self) -> None:
+        """Each adapter's non-zero parameters, counted where adapters change (the loading or the decoding thread),
+        so that ``adapter_table``, read on the event loop too, does no tensor work there (an OpenMP team started
+        on that thread would stay beside the decoding thread's: ``load_engine``)."""
+        counts = self.lslo.nonzero_counts() if self.lslo is not None else {}
+        for code, record in self.adapters.items():
+            record.nonzero = counts.get(code, 0)
+
     def adapter_table(self) -> list[dict[str, Any]]:
         if self.lslo is None:
             return []
-        nonzero, params = self.lslo.nonzero_counts(), self.lslo.parameter_counts()
+        params = self.lslo.parameter_counts()
         return [
-            {"code": c, "rank": r.rank, "tier": r.tier, "parameters": params.get(c, 0), "nonzero": nonzero.get(c, 0),
+            {"code": c, "rank": r.rank, "tier": r.tier, "parameters": params.get(c, 0), "nonzero": r.nonzero,
              "sha256": r.sha256, "source": r.source,
              "loaded_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(r.loaded_at))}
             for c, r in self.adapters.items()

@@ -20,11 +20,6 @@ from server.errors import Overloaded, PayloadTooLarge
 from server.text.markup import parse as parse_html
 from server.text.segment import Layout, segment
 
-# Requests of at most this many characters are segmented on the event loop: at most about a millisecond of
-# tokenizing, where the hop to a worker thread and back costs GIL hand-overs with the decoding thread (32 closed-loop
-# clients of one sentence each on 2 cores: +8 % requests/s, median of 3 interleaved runs).
-INLINE_CHARS = 2000
-
 
 def candidates(rows: Sequence[Sequence[str]], layout: Layout, target: str, n_best: int) -> list[str]:
     """Up to ``n_best`` distinct versions of the text, best first, from each row's n-best translations."""
@@ -45,7 +40,12 @@ class TextTranslator:
 
     async def layouts(self, jobs: Sequence[Row]) -> list[Layout]:
         """Each text cut into rows that fit the model's window (off the event loop unless short: it tokenizes)."""
-        if sum(len(j.text) for j in jobs) <= INLINE_CHARS:  # a thread hop would cost more than the work
+        # Texts no longer than one row's tokens are segmented on the event loop: each is one row or a few short
+        # ones (a few milliseconds at most: 133 CJK characters take 5 ms with the demo's tokenizer), where the hop
+        # to a worker thread and back costs more in GIL hand-overs with the decoding thread (32 closed-loop clients
+        # of one sentence each, 2 cores: +8 % requests/s). Longer texts may be cut and packed at length: a worker
+        # thread segments them.
+        if sum(len(j.text) for j in jobs) <= self.engine.segment_tokens:
             return [segment(j.text, j.source, self.engine.fits) for j in jobs]
         return await run_in_threadpool(lambda: [segment(j.text, j.source, self.engine.fits) for j in jobs])
 

@@ -225,10 +225,12 @@ def test_adapters_share_the_frozen_base_gemm_and_the_weights_are_held_once(tmp_p
     linears become views of it with their values unchanged, so the model translates as before. A trainable base
     weight never moves (its storage is the optimizer's): its adapters run apart, with the same translations."""
     model, lslo = tiny_routed_model(7)
+    engine = DecodingEngine(model, lslo, max_rows=16, max_new_tokens=10)
+    with torch.no_grad():  # changed after the engine read the model: the engine must not write old values back
+        model.model.decoder.layers[0].self_attn.q_proj.base.weight.add_(0.05)
     before = {name: p.detach().clone() for name, p in model.named_parameters()}
     requests = random_requests(lslo, 16, seed=3, num_beams=2, max_new_tokens=10)
     expected = hf_sequences(model, lslo, requests, 2)
-    engine = DecodingEngine(model, lslo, max_rows=16, max_new_tokens=10)
     engine.run(requests)
     assert [r.sequences for r in requests] == expected
     projections = engine.weights.projections

@@ -10,6 +10,7 @@ import threading
 import time
 
 import pytest
+import torch
 from fastapi.testclient import TestClient
 
 from conftest import randomize_adapters, tiny_model
@@ -366,3 +367,31 @@ def test_engine_is_built_on_a_thread_that_has_ended(service_dirs, tmp_path, monk
     assert builders[0] is not threading.current_thread() and not builders[0].is_alive()
     with pytest.raises(StartupError, match="base model not found"):  # errors reach the caller as before
         load_engine(ServerSettings(base=tmp_path / "none", bundle=bundle))
+
+
+def test_adapter_counts_are_taken_on_the_loading_and_decoding_threads_only(service_dirs, tokenizer, tmp_path,
+                                                                          monkeypatch):
+    """Tensor work on the event loop would start an OpenMP team there for good (server.engine.load_engine): the
+    adapter table's non-zero counts are taken where adapters change, and match the files' own tensors."""
+    from safetensors.torch import load_file
+
+    from lslo.handle import LSLoHandle
+
+    base, bundle = service_dirs
+    new = _new_fr_bundle(tokenizer, tmp_path / "new", seed=7)
+    threads = []
+    count = LSLoHandle.nonzero_counts
+
+    def recorded(self):
+        threads.append(threading.current_thread().name)
+        return count(self)
+
+    monkeypatch.setattr(LSLoHandle, "nonzero_counts", recorded)
+    with TestClient(make_app(base, bundle, admin_token="tok")) as c:
+        auth = {"Authorization": "Bearer tok"}
+        assert c.put("/adapters/fr", content=(new / "fr.safetensors").read_bytes(), headers=auth).status_code == 200
+        table = {e["code"]: e for e in c.get("/adapters").json()["languages"]}
+    assert threads and set(threads) <= {"lslo-load", "lslo-decode"}
+    for code, folder in (("fr", new), ("de", bundle)):
+        tensors = load_file(folder / f"{code}.safetensors")
+        assert table[code]["nonzero"] == sum(int(torch.count_nonzero(t)) for t in tensors.values())

@@ -39,8 +39,8 @@ ColumnKey = tuple[str, int]  # (language code, version)
 @dataclass
 class PackedProjection:
     """Adapters of one projection: ``A (parts*R, in)``, ``B (out, parts*R)``; ``parts`` sub-projections.
-    ``fused (out + parts*R, in)``: the base weight with A under it (None: A apart); ``fused_bias``: the bias
-    followed by zeros."""
+    ``fused (out + parts*R + padding, in)``: the base weight with A under it (None: A apart); ``fused_bias``: the
+    bias followed by zeros."""
 
     A: torch.Tensor
     B: torch.Tensor
@@ -163,12 +163,14 @@ class AdapterPack:
             weight = projection.weight
             sizes = projection.part_sizes()
             parts = len(sizes)
-            fused = reserve_rows(projection, parts * total)
+            # The fused output's rows padded to a multiple of 8 elements (aligned for half-precision GEMMs and
+            # attention kernels; the padding rows are zero).
+            fused = reserve_rows(projection, parts * total + (-parts * total) % 8)
             if fused is None:
                 a_pack = weight.new_zeros(parts * total, weight.shape[1])
             else:
-                a_pack = fused[weight.shape[0] :]  # the rows under the base weight
-                a_pack.zero_()
+                fused[weight.shape[0] :].zero_()
+                a_pack = fused[weight.shape[0] : weight.shape[0] + parts * total]  # the rows under the base weight
             b_pack = weight.new_zeros(weight.shape[0], parts * total)
             row = 0
             for i, size in enumerate(sizes):
@@ -180,7 +182,8 @@ class AdapterPack:
                         b_pack[row : row + size, off : off + rank] = given[1]
                 row += size
             bias = projection.bias
-            fused_bias = None if fused is None or bias is None else torch.cat((bias, bias.new_zeros(parts * total)))
+            fused_bias = None if fused is None or bias is None else torch.cat(
+                (bias, bias.new_zeros(fused.shape[0] - weight.shape[0])))
             self.packed[index] = PackedProjection(a_pack, b_pack, side, parts, fused, fused_bias)
         self.generation += 1
 

@@ -47,9 +47,9 @@ def project(x: torch.Tensor, p: Projection, index: int, routing: Routing) -> tor
     """(rows, ..., in) -> (rows, ..., out): the base GEMM plus each row's adapter ``B (coef * (A x))``."""
     packed, coef = routing.adapter(index)
     if packed is not None and packed.fused is not None:
-        both = F.linear(x, packed.fused, packed.fused_bias)  # (rows, ..., out + parts * R)
+        both = F.linear(x, packed.fused, packed.fused_bias)  # (rows, ..., out + parts * R + padding)
         out = p.weight.shape[0]
-        y, h = both[..., :out], both[..., out:]
+        y, h = both[..., :out], both[..., out : out + packed.A.shape[0]]
     else:
         y = F.linear(x, p.weight, p.bias) if p.int8 is None else int8_linear(x, p.int8, p.bias)
         if packed is None:

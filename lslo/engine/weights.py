@@ -56,23 +56,25 @@ def fuse(name: str, *modules: nn.Module) -> Projection:
 def reserve_rows(projection: Projection, rows: int) -> torch.Tensor | None:
     """``(out + rows, in)``: the projection's weight followed by ``rows`` rows for the caller to fill (the adapters'
     A, so that one GEMM gives the base output and the adapters' hidden activations); None where the weight stays
-    as it is (int8, or a weight that trains: its storage belongs to the optimizer and to DDP's buckets).
+    as it is (int8, or a weight or bias that trains: the optimizer updates it in place).
 
-    The spare rows grow by doubling. Growing moves the weight into a new tensor and re-points the model's linears
-    at views of it (inference mode off: the model stays usable for training and ``generate()``), so a weight is
-    never held twice."""
-    if projection.int8 is not None or any(base_linear(p).weight.requires_grad for p in projection.parts):
+    The spare rows grow by doubling. Growing copies the model's linears' current weights into a new tensor and
+    re-points those linears at views of it (inference mode off: the model stays usable for training and
+    ``generate()``), so that the engine and the model share one copy."""
+    linears = [base_linear(p) for p in projection.parts]
+    if projection.int8 is not None or any(
+            t is not None and t.requires_grad for lin in linears for t in (lin.weight, lin.bias)):
         return None
     out, width = projection.weight.shape
     spare = 0 if projection.storage is None else projection.storage.shape[0] - out
     if rows > spare:
         with torch.inference_mode(False), torch.no_grad():
             storage = projection.weight.new_empty(out + max(rows, 2 * spare), width)
-            storage[:out] = projection.weight
             start = 0
-            for part in projection.parts:
-                linear = base_linear(part)
-                linear.weight.data = storage[start : start + linear.out_features]
+            for linear in linears:
+                view = storage[start : start + linear.out_features]
+                view.copy_(linear.weight)
+                linear.weight.data = view
                 start += linear.out_features
         projection.weight, projection.storage = storage[:out], storage
     assert projection.storage is not None
