@@ -45,9 +45,12 @@ class TextTranslator:
         # to a worker thread and back costs more in GIL hand-overs with the decoding thread (32 closed-loop clients
         # of one sentence each, 2 cores: +8 % requests/s). Longer texts may be cut and packed at length: a worker
         # thread segments them.
-        if sum(len(j.text) for j in jobs) <= self.engine.segment_tokens:
+        def cut() -> list[Layout]:
             return [segment(j.text, j.source, self.engine.fits) for j in jobs]
-        return await run_in_threadpool(lambda: [segment(j.text, j.source, self.engine.fits) for j in jobs])
+
+        if sum(len(j.text) for j in jobs) <= self.engine.segment_tokens:
+            return cut()
+        return await run_in_threadpool(cut)
 
     async def translate(self, jobs: Sequence[Row], timeout_s: float | None = None, *,
                         document: bool = False) -> list[list[str]]:

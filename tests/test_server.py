@@ -12,10 +12,15 @@ import time
 import pytest
 import torch
 from fastapi.testclient import TestClient
+from safetensors.torch import load_file
 
 from conftest import randomize_adapters, tiny_model
 from lslo import LSLoConfig, inject
+from lslo.handle import LSLoHandle
 from lslo.io import save_bundle
+from server.engine import TranslationEngine, load_engine
+from server.errors import StartupError
+from server.settings import ServerSettings
 from server_helpers import make_app, reference, server_process
 
 TEXTS = ["The cat sleeps.", "We are going to the market.", "Le train part à huit heures.", "Das Wetter ist kalt.",
@@ -349,10 +354,6 @@ def test_startup_refuses_a_missing_base_or_mismatched_bundle(service_dirs, tmp_p
 
 def test_engine_is_built_on_a_thread_that_has_ended(service_dirs, tmp_path, monkeypatch):
     """The loading thread's OpenMP team must not outlive it beside the decoding thread's (server.engine)."""
-    from server.engine import TranslationEngine, load_engine
-    from server.errors import StartupError
-    from server.settings import ServerSettings
-
     base, bundle = service_dirs
     builders = []
     build = TranslationEngine.__init__
@@ -373,10 +374,6 @@ def test_adapter_counts_are_taken_on_the_loading_and_decoding_threads_only(servi
                                                                           monkeypatch):
     """Tensor work on the event loop would start an OpenMP team there for good (server.engine.load_engine): the
     adapter table's non-zero counts are taken where adapters change, and match the files' own tensors."""
-    from safetensors.torch import load_file
-
-    from lslo.handle import LSLoHandle
-
     base, bundle = service_dirs
     new = _new_fr_bundle(tokenizer, tmp_path / "new", seed=7)
     threads = []
