@@ -28,7 +28,7 @@ serve: $(STAMP)
 demo: $(STAMP)
 	$(PY) -m lslo demo
 
-# Rebuild adapters/demo/ from offline data (seeded; about two and a half hours on 2 CPU cores).
+# Rebuild adapters/demo/ from offline data (seeded; the pretraining takes hours on 2 CPU cores and resumes: run it again).
 demo-bundle: $(STAMP)
 	bash adapters/demo/build.sh
 

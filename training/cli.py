@@ -20,6 +20,7 @@ def _commands() -> dict[str, tuple[type[Settings], Callable[[Any], Any], str]]:
     from training.recipes.finetune import FinetuneSettings, PretrainSettings, run_finetune
     from training.recipes.subspace import SubspaceSettings, run_subspace
     from training.recipes.weight_learning import WeightLearningSettings, run_weight_learning
+    from training.snapshot import SnapshotSettings, run_snapshot
 
     return {
         "corpus": (CorpusSettings, run_corpus, "build a many-way parallel corpus (FLORES layout) from offline data"),
@@ -33,6 +34,8 @@ def _commands() -> dict[str, tuple[type[Settings], Callable[[Any], Any], str]]:
                      "Intrinsic Subspace Estimation (--mode ise) or language-specific pruning (--mode lsp)"),
         "evaluate": (EvaluateSettings, run_evaluate, "spBLEU / chrF++ by direction and resource group"),
         "export": (ExportSettings, run_export, "pack a base model and a bundle for serving (fp16 / bf16)"),
+        "snapshot": (SnapshotSettings, run_snapshot, "the model of a full-training run's latest checkpoint, as a "
+                                                     "model directory"),
     }
 
 

@@ -9,7 +9,7 @@ Splits, deterministic in ``--seed``:
   resource tiers real: a base trained on it knows High languages well and Very-low ones barely.
 
 Segments are deduplicated by their English text, so no sentence is in two splits. ``stats.json`` records
-sources and versions, sizes per language and split, and lengths.
+sources and versions, sizes per language and split (also by source), and lengths.
 """
 
 from __future__ import annotations
@@ -25,19 +25,25 @@ from pydantic import Field
 from lslo.errors import raise_if_problems
 from lslo.language_codes import flores101_stem, language_name
 from lslo.languages import TIERS, parse_language_list, tier_assignment
+from training import libreoffice
 from training.corpus_sources import SOURCES, SegmentTable
 from training.settings import Settings
+
+SOURCE_NAMES = (*SOURCES, "libreoffice-help", "libreoffice-ui")
+KEY_SOURCES = {libreoffice.HELP_KEY: "libreoffice-help", libreoffice.UI_KEY: "libreoffice-ui"}  # segment key -> source
 
 
 class CorpusSettings(Settings):
     out: Path = Field(description="output directory (gets dev/, devtest/, train/ and stats.json)")
     languages: str = Field(description="lang12, lang30 or a comma list of model codes")
-    sources: str = Field("django,cldr", description=f"comma list of {', '.join(SOURCES)}")
+    sources: str = Field("django,cldr", description=f"comma list of {', '.join(SOURCE_NAMES)}")
     dev: int = Field(300, ge=1, description="segments in the dev split (fine-tuning data)")
     devtest: int = Field(300, ge=1, description="segments in the devtest split (test data)")
     tiers: str | None = Field(None, description="tier assignment like 'H:en,fr;M:nl;V:af' (default: lang30 table)")
     train_share: str | None = Field(None, description="share of train lines kept per tier, e.g. 'H:1,M:0.35,V:0.06'")
     max_chars: int = Field(160, ge=8, description="longest segment kept")
+    libreoffice_help: Path = Field(libreoffice.HELP_ROOT, description="where libreoffice-help-* packages put the help")
+    libreoffice_ui: Path = Field(libreoffice.UI_ROOT, description="where libreoffice-l10n-* packages put the catalogs")
     seed: int = 0
 
 
@@ -87,14 +93,22 @@ def _keep(seed: int, code: str, key: tuple[str, ...], share: float) -> bool:
     return h / 2**32 < share
 
 
+def read_source(name: str, codes: Sequence[str], settings: CorpusSettings) -> tuple[SegmentTable, str]:
+    if name == "libreoffice-help":
+        return libreoffice.help_segments(codes, settings.max_chars, settings.libreoffice_help)
+    if name == "libreoffice-ui":
+        return libreoffice.ui_segments(codes, settings.max_chars, settings.libreoffice_ui)
+    return SOURCES[name](codes, settings.max_chars)
+
+
 def check_settings(settings: CorpusSettings) -> tuple[list[str], list[str], dict[str, float], dict[str, str]]:
     """(codes, sources, train shares per tier, tiers); one ConfigError with every problem."""
     problems: list[str] = settings.problems()
     codes = parse_language_list(settings.languages, problems)
     sources = [s.strip() for s in settings.sources.split(",") if s.strip()]
-    unknown = [s for s in sources if s not in SOURCES]
+    unknown = [s for s in sources if s not in SOURCE_NAMES]
     if unknown or not sources:
-        problems.append(f"--sources {settings.sources!r}: choose from {', '.join(SOURCES)}")
+        problems.append(f"--sources {settings.sources!r}: choose from {', '.join(SOURCE_NAMES)}")
     shares = parse_shares(settings.train_share, problems)
     tiers = tier_assignment(settings.tiers, problems) if (settings.tiers or shares) else {}
     if shares:
@@ -140,11 +154,25 @@ def write_split(out: Path, name: str, keys: Sequence[tuple[str, ...]], segments:
     return lines
 
 
+def source_counts(split_keys: dict[str, list[tuple[str, ...]]], segments: SegmentTable, codes: Sequence[str],
+                  shares: dict[str, float], tiers: dict[str, str], seed: int) -> dict[str, dict[str, dict[str, int]]]:
+    """``{source: {split: {language: lines}}}``: the lines each source gave each language's file."""
+    counts: dict[str, dict[str, dict[str, int]]] = {}
+    for name, keys in split_keys.items():
+        for key in keys:
+            per_split = counts.setdefault(KEY_SOURCES.get(key[0], key[0]), {}).setdefault(name, dict.fromkeys(codes, 0))
+            for code in codes:
+                share = shares.get(tiers.get(code, ""), 1.0) if name == "train" else 1.0
+                if code in segments[key] and _keep(seed, code, key, share):
+                    per_split[code] += 1
+    return counts
+
+
 def run_corpus(settings: CorpusSettings) -> Path:
     codes, sources, shares, tiers = check_settings(settings)
     tables, described = [], []
     for name in sources:
-        table, description = SOURCES[name](codes, settings.max_chars)
+        table, description = read_source(name, codes, settings)
         tables.append(table)
         described.append(description)
     segments = dedupe(merge(tables))
@@ -163,6 +191,7 @@ def run_corpus(settings: CorpusSettings) -> Path:
             if name == "dev":
                 entry["mean_chars"] = round(sum(map(len, present)) / max(len(present), 1), 1)
                 entry["mean_words"] = round(sum(len(x.split()) for x in present) / max(len(present), 1), 1)
+    stats["by_source"] = source_counts(split_keys, segments, codes, shares, tiers, settings.seed)
     (settings.out / "stats.json").write_text(json.dumps(stats, indent=1, ensure_ascii=False), encoding="utf-8")
     print(f"corpus: {len(codes)} languages, dev {settings.dev}, devtest {settings.devtest}, train "
           f"{len(split_keys['train'])} segments ({'; '.join(described)}) -> {settings.out}")

@@ -3,6 +3,8 @@
 - ``django``: Django's gettext catalogs (``django.mo`` / ``djangojs.mo``). English is the msgid. Strings with
   format placeholders, markup or URLs are skipped.
 - ``cldr``: CLDR names via babel: languages, territories, scripts, currencies, month and day names.
+- ``libreoffice-help``, ``libreoffice-ui``: LibreOffice's help and interface translations as Debian installs
+  them (``training.libreoffice``).
 
 Each source returns ``{segment key: {model code: text}}``.
 """

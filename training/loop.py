@@ -33,6 +33,11 @@ from training.progress import progress
 from training.settings import TrainSettings
 
 
+def read_log(path: Path) -> list[dict[str, Any]]:
+    """The records of a ``log.jsonl`` (every process that wrote to it, in order)."""
+    return [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+
+
 class JsonlLog:
     """Append-only JSON-lines log written by rank 0."""
 
@@ -43,7 +48,7 @@ class JsonlLog:
         # What earlier processes wrote here (a resumed run continues their log).
         self.earlier: list[dict[str, Any]] = []
         if enabled and path.is_file():
-            self.earlier = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line.strip()]
+            self.earlier = read_log(path)
 
     def earlier_seconds(self) -> float:
         """Wall time of the earlier processes: each one's last timestamp (times restart at each "start")."""
@@ -98,10 +103,15 @@ class TrainingRun:
     on_epoch_start: Callable[[int], None] | None = None
     on_epoch_end: Callable[[int], None] | None = None
     settings_record: dict[str, Any] = field(default_factory=dict)
+    sample: Callable[[int], list[Example]] | None = None  # examples of each epoch, when drawn afresh per epoch
     stop_requested: bool = False  # set by an epoch-end hook (early stopping): the run ends after that epoch
 
     def batches(self, epoch: int) -> list[list[list[int]]]:
-        """Optimizer steps of ``epoch``: each a list of ``accum`` global batches (example indices)."""
+        """Optimizer steps of ``epoch``: each a list of ``accum`` global batches (example indices).
+
+        With ``sample``, ``examples`` become that epoch's first."""
+        if self.sample is not None:
+            self.examples = self.sample(epoch)
         costs = [e.cost for e in self.examples]
         batches = batch_indices(costs, self.settings.max_tokens, self.settings.seed, epoch)
         k = self.settings.accum
@@ -116,7 +126,8 @@ class TrainingRun:
 
     @cached_property
     def steps_per_epoch(self) -> int:
-        """The same every epoch: batch boundaries depend only on the sorted lengths, not on the shuffle."""
+        """The same every epoch: batch boundaries depend only on the sorted lengths, not on the shuffle (with
+        examples drawn per epoch, epoch 1's count stands for all)."""
         return len(self.batches(1))
 
     @property

@@ -1,6 +1,7 @@
 """Many-to-many training examples, token-budget batches and collation.
 
-Every ordered pair of distinct languages (the paper's §5) over every segment present in both gives one example.
+Every ordered pair of distinct languages (the paper's §5) over every segment present in both gives one example;
+``DirectionSampler`` draws a few of them per segment and epoch instead (pretraining on a large many-way corpus).
 Each row is tokenized with its own source language token, so a batch mixes directions freely.
 Batch order is a pure function of (seed, epoch): a resumed or multi-process run sees the same batches.
 """
@@ -62,6 +63,30 @@ def build_examples(
             if s is not None and t is not None:
                 examples.append(Example(seg, src, tgt, s, t))
     return examples
+
+
+class DirectionSampler:
+    """``per_segment`` directions drawn afresh each epoch for every segment, among its languages' ordered pairs
+    (of the ``chosen`` directions): a many-way corpus of n languages has n(n-1) pairs per segment, more than a
+    pretraining run can see. Deterministic in (seed, epoch); a segment with fewer pairs gives all of them."""
+
+    def __init__(self, tokenizer: Any, split: ParallelSplit, languages: Sequence[str], per_segment: int,
+                 seed: int, max_len: int = 256, chosen: Sequence[tuple[str, str]] | None = None) -> None:
+        self.encoded = tokenize_split(tokenizer, split, max_len)
+        self.per_segment, self.seed, self.size = per_segment, seed, split.size
+        self.allowed = set(chosen if chosen is not None else directions(languages))
+        self.languages = [c for c in languages if c in self.encoded]
+
+    def __call__(self, epoch: int) -> list[Example]:
+        rng = random.Random(self.seed * 1_000_003 + 7919 * epoch)
+        examples = []
+        for seg in range(self.size):
+            present = [c for c in self.languages if self.encoded[c][seg] is not None]
+            pairs = [(s, t) for s in present for t in present if s != t and (s, t) in self.allowed]
+            picked = pairs if len(pairs) <= self.per_segment else rng.sample(pairs, self.per_segment)
+            for src, tgt in picked:
+                examples.append(Example(seg, src, tgt, self.encoded[src][seg], self.encoded[tgt][seg]))  # type: ignore[arg-type]
+        return examples
 
 
 def batch_indices(

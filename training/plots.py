@@ -94,3 +94,51 @@ def plot_curves(history: Sequence[Mapping[str, float]], path: Path, title: str =
     ax.set_title(title)
     ax.legend()
     save_figure(fig, path)
+
+
+def training_curve(records: Sequence[Mapping[str, Any]]) -> dict[str, list[tuple[int, float]]]:
+    """From a run's ``log.jsonl`` records: training loss by step, and validation loss and chrF++ by the step at
+    which each epoch's validation was taken (epoch 0 is step 0). A resumed run's re-logged steps count once."""
+    steps: dict[int, float] = {}
+    epoch_end = {0: 0}
+    valid_loss: dict[int, float] = {}
+    valid_chrf: dict[int, float] = {}
+    for record in records:
+        event = record.get("event")
+        if event == "step":
+            steps[int(record["step"])] = float(record["loss"])
+        elif event == "epoch":
+            epoch_end[int(record["epoch"])] = int(record["step"])
+        elif event == "valid":
+            valid_loss[int(record["epoch"])] = float(record["loss"])
+            if record.get("chrf") is not None:
+                valid_chrf[int(record["epoch"])] = float(record["chrf"])
+    at = {e: epoch_end[e] for e in epoch_end}
+    return {"train_loss": sorted(steps.items()),
+            "valid_loss": sorted((at[e], v) for e, v in valid_loss.items() if e in at),
+            "valid_chrf": sorted((at[e], v) for e, v in valid_chrf.items() if e in at)}
+
+
+def plot_training_curve(records: Sequence[Mapping[str, Any]], path: Path, title: str = "") -> None:
+    """Loss (training, and validation after each epoch) and validation chrF++ by optimizer step."""
+    curve = training_curve(records)
+    fig, loss_axis = plt.subplots(figsize=(7, 4))
+    if curve["train_loss"]:
+        x, y = zip(*curve["train_loss"])
+        loss_axis.plot(x, y, color="tab:blue", linewidth=0.8, alpha=0.7, label="training loss")
+    if curve["valid_loss"]:
+        x, y = zip(*curve["valid_loss"])
+        loss_axis.plot(x, y, "o-", color="tab:blue", label="validation loss")
+    loss_axis.set_xlabel("optimizer step")
+    loss_axis.set_ylabel("loss (nats per token)")
+    chrf_axis = loss_axis.twinx()
+    if curve["valid_chrf"]:
+        x, y = zip(*curve["valid_chrf"])
+        chrf_axis.plot(x, y, "s-", color="tab:red", label="validation chrF++")
+    chrf_axis.set_ylabel("chrF++", color="tab:red")
+    handles = loss_axis.get_legend_handles_labels()[0] + chrf_axis.get_legend_handles_labels()[0]
+    labels = loss_axis.get_legend_handles_labels()[1] + chrf_axis.get_legend_handles_labels()[1]
+    loss_axis.legend(handles, labels, loc="center right", fontsize=8)
+    if title:
+        loss_axis.set_title(title)
+    save_figure(fig, path)

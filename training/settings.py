@@ -47,6 +47,8 @@ class TrainSettings(Settings):
                                                             "given, not even on the data's own valid part or "
                                                             "FLORES dev)")
     valid_max: int = Field(1000, ge=1, description="most segments held out for validation")
+    valid_pairs: int | None = Field(None, ge=1, description="most validation pairs (segment and direction) scored "
+                                    "for loss each epoch, a seeded sample (default: all)")
     valid_chrf_sents: int = Field(100, ge=0, description="validation rows translated each epoch for chrF++ (0: off)")
     select: Literal["best", "last"] = Field("best", description="ship the best epoch (see --select-by) or the "
                                                                 "last one")
@@ -54,6 +56,8 @@ class TrainSettings(Settings):
                                                                      "loss, or the highest chrF++ on the sample")
     patience: int | None = Field(None, ge=1, description="stop after this many epochs without a better one (by "
                                                          "--select-by; default: never)")
+    pairs_per_segment: int | None = Field(None, ge=1, description="directions drawn afresh per segment each epoch "
+                                          "(default: every direction, as the paper trains)")
     epochs: int = Field(15, ge=1, description="training epochs T")
     lr: float | None = Field(None, gt=0, description="peak learning rate (default: per recipe)")
     lr_schedule: Literal["inverse_sqrt", "constant", "linear"] = Field(

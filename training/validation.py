@@ -69,6 +69,9 @@ class Validator:
         self.run, self.tokenizer, self.eligible_from = run, tokenizer, eligible_from
         present = [p for p in pairs if p[0] in valid.languages and p[1] in valid.languages]
         self.examples: list[Example] = build_examples(tokenizer, valid, list(valid.languages), s.max_len, present)
+        if s.valid_pairs is not None and len(self.examples) > s.valid_pairs:  # many-way data: n(n-1) per segment
+            kept = sorted(random.Random(s.seed).sample(range(len(self.examples)), s.valid_pairs))
+            self.examples = [self.examples[i] for i in kept]
         rows = [(e.segment, e.src, e.tgt) for e in self.examples]
         self.sample = random.Random(s.seed).sample(rows, min(s.valid_chrf_sents, len(rows)))
         self.valid = valid

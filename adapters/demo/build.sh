@@ -1,51 +1,112 @@
 #!/usr/bin/env bash
-# Rebuilds adapters/demo/ (base model + LSLo bundle) from data that ships with pip packages.
+# Rebuilds adapters/demo/ (base model + LSLo bundle) from data that installs offline: LibreOffice's help and
+# interface translations (Debian packages, installed by the first stage), Django's catalogs and CLDR names.
 # Every stage is seeded; run from the repository root with the project installed (make install):
 #     bash adapters/demo/build.sh
-# Intermediate results go to $WORK (default runs/demo); stage times to $WORK/timings.tsv.
-# FROM=<stage> skips the stages before it (their outputs must already be in $WORK), e.g. FROM=lslo.
+# Intermediate results go to $WORK (default ~/.cache/lslo/demo, outside the work tree, so that a later checkout on
+# the same machine continues); stage times to $WORK/timings.tsv.
+# Finished stages are skipped when the script runs again, so an interrupted build goes on where it stopped (the
+# pretraining, hours on 2 CPU cores, resumes from its last checkpoint). FROM=<stage> runs that stage and the
+# ones after it again (remove their outputs in $WORK first), e.g. FROM=lslo.
+#     bash adapters/demo/build.sh milestone
+# writes the pretraining's latest checkpoint as fp16 weights to adapters/demo/milestone/ (to commit): on a machine
+# without $WORK, the pretrain stage continues from there instead of from zero.
 set -euo pipefail
-WORK=${WORK:-runs/demo}
+WORK=${WORK:-${XDG_CACHE_HOME:-$HOME/.cache}/lslo/demo}
 PY=${PYTHON:-.venv/bin/python}
 THREADS=${THREADS:-2}   # thread count changes float summation order: keep it fixed to reproduce exactly
-LANGS=en,fr,de,it,zh,nl,ja,ko,af,hy,sw,cy
-TIERS="H:en,fr,de,it;M:zh,nl,ja,ko;V:af,hy,sw,cy"
-FROM=${FROM:-corpus}
-STAGES=" corpus init-base pretrain lslo ft-all eval-pretrain eval-ft-all eval-lslo held-out export eval-shipped lslo-validated gate eval-ood "
-[[ "$STAGES" == *" $FROM "* ]] || { echo "FROM=$FROM is not a stage; stages:$STAGES" >&2; exit 2; }
+# High and Medium: the paper's lang12. Very-low: languages LibreOffice translates the interface into but not the
+# help: Occitan (the paper's lang12 Very-low language), Welsh and Afrikaans, and Xhosa, the scarcest (4,441
+# interface strings) and a family (Bantu) unrelated to the others.
+LANGS=en,fr,de,it,zh,nl,ja,ko,af,cy,oc,xh
+TIERS="H:en,fr,de,it;M:zh,nl,ja,ko;V:af,cy,oc,xh"
+HELP_PACKAGES="en-us fr de it zh-cn nl ja ko"
+UI_PACKAGES="fr de it zh-cn nl ja ko af cy oc xh"
+MILESTONE=adapters/demo/milestone
+STAGES=" packages corpus init-base pretrain lslo ft-all eval-pretrain eval-ft-all eval-lslo held-out export eval-shipped lslo-validated gate eval-ood "
+DONE="$WORK/done"   # a file per finished stage: running the script again goes on where it stopped
+mkdir -p "$DONE"
+if [ -n "${FROM:-}" ]; then  # FROM given: that stage and those after it run again
+  [[ "$STAGES" == *" $FROM "* ]] || { echo "FROM=$FROM is not a stage; stages:$STAGES" >&2; exit 2; }
+  after=${STAGES#* "$FROM" }
+  rm -f "$DONE/$FROM"; for s in $after; do rm -f "$DONE/$s"; done
+else
+  FROM=packages
+fi
 RUNNING=0
-mkdir -p "$WORK"
-[ "$FROM" = corpus ] && : > "$WORK/timings.tsv"
+[ -e "$WORK/timings.tsv" ] || : > "$WORK/timings.tsv"
+
+if [ "${1:-}" = milestone ]; then
+  rm -rf "$MILESTONE.tmp"
+  "$PY" -m training snapshot --run "$WORK/pretrain" --out "$MILESTONE.tmp" --dtype fp16
+  rm -rf "$MILESTONE" && mv "$MILESTONE.tmp" "$MILESTONE"
+  exit 0
+fi
 
 stage() {  # stage NAME COMMAND...
   local name=$1; shift
   [ "$name" = "$FROM" ] && RUNNING=1
   if [ "$RUNNING" = 0 ]; then echo "== $name: skipped (FROM=$FROM)"; return; fi
+  if [ -f "$DONE/$name" ]; then echo "== $name: done earlier (FROM=$name runs it again)"; return; fi
   local start; start=$(date +%s)
   echo "== $name: $*"
   "$@"
   echo -e "$name\t$(( $(date +%s) - start ))" >> "$WORK/timings.tsv"
+  touch "$DONE/$name"
 }
 
-# 1. Corpus: Django UI strings + CLDR names, 12 languages. dev (400) and devtest (200) hold segments present
-#    in all 12; train holds the rest, keeping 100 % of High, 35 % of Medium and 6 % of Very-low lines, so
-#    that the base model really knows the tiers unequally.
+# 0. The Debian packages the corpus reads (as root, or through sudo).
+packages() {
+  local wanted=() p
+  for p in $HELP_PACKAGES; do dpkg -s "libreoffice-help-$p" >/dev/null 2>&1 || wanted+=("libreoffice-help-$p"); done
+  for p in $UI_PACKAGES; do dpkg -s "libreoffice-l10n-$p" >/dev/null 2>&1 || wanted+=("libreoffice-l10n-$p"); done
+  [ ${#wanted[@]} = 0 ] && { echo "LibreOffice's help and catalogs are installed"; return; }
+  local sudo=""; [ "$(id -u)" -ne 0 ] && sudo=sudo
+  $sudo apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $sudo apt-get install -y -qq --no-install-recommends "${wanted[@]}" >/dev/null
+}
+stage packages packages
+# 1. Corpus: LibreOffice's help (8 languages, aligned by page and paragraph id) and interface strings (all 12),
+#    Django's strings and CLDR names. dev (1000) and devtest (500) hold segments present in all 12 (interface
+#    strings, mostly); train holds the rest, keeping all of High, half of Medium and a tenth of Very-low lines,
+#    so that the base model really knows the tiers unequally.
 stage corpus "$PY" -m training corpus --out "$WORK/data" --languages $LANGS --tiers "$TIERS" \
-  --train-share "H:1,M:0.35,V:0.06" --dev 400 --devtest 200 --seed 0
-# 2. Tokenizer (SentencePiece on train+dev) and a random 'tiny' M2M100 (d_model 256, 3+3 layers).
-stage init-base "$PY" -m training init-base --data "$WORK/data" --languages $LANGS --preset tiny \
-  --vocab-size 4000 --out "$WORK/base-init" --seed 0
-# 3. Pretrain the base on the train split (this plays M2M-124's pre-training).
-stage pretrain "$PY" -m training pretrain --base "$WORK/base-init" --data "$WORK/data" --languages $LANGS \
-  --out "$WORK/pretrain" --epochs 30 --max-tokens 1536 --lr 2e-3 --warmup-steps 300 --valid-share 0 \
-  --threads $THREADS --seed 0 --no-progress
+  --sources libreoffice-help,libreoffice-ui,django,cldr --train-share "H:1,M:0.5,V:0.1" --dev 1000 --devtest 500 \
+  --max-chars 300 --seed 0
+# 2. Tokenizer (SentencePiece on train+dev, 12k pieces) and a random 'demo' M2M100 (d_model 384, 4+2 layers, 16.5M
+#    parameters).
+stage init-base "$PY" -m training init-base --data "$WORK/data" --languages $LANGS --preset demo \
+  --vocab-size 12000 --out "$WORK/base-init" --seed 0
+# 3. Pretrain the base on the train split (this plays M2M-124's pre-training): two directions drawn per segment
+#    and epoch, 12 epochs of ~480 steps of 4,096 tokens; validated on 3,000 dev pairs after each epoch. It resumes
+#    from its checkpoint; without one, from adapters/demo/milestone/ where that exists (the weights only: a new
+#    optimizer at the milestone's learning rate, held constant).
+PRETRAIN=(--data "$WORK/data" --languages $LANGS --out "$WORK/pretrain" --pairs-per-segment 2 --max-tokens 4096
+          --valid-pairs 3000 --valid-chrf-sents 200 --save-every 100 --threads $THREADS --seed 0 --no-progress)
+pretrain() {
+  if [ -f "$WORK/pretrain/checkpoint/state.json" ]; then
+    "$PY" -m training pretrain --base "$WORK/base-init" "${PRETRAIN[@]}" --epochs 12 --lr 1e-3 --warmup-steps 400 \
+      --resume
+  elif [ -f "$MILESTONE/snapshot.json" ] && [ ! -f "$WORK/pretrain/log.jsonl" ]; then
+    local epochs lr
+    epochs=$("$PY" -c "import json; m = json.load(open('$MILESTONE/snapshot.json')); print(m['epochs'] - m['epoch'] + 1)")
+    lr=$("$PY" -c "import json; print(json.load(open('$MILESTONE/snapshot.json'))['lr'])")
+    echo "pretrain: continuing from $MILESTONE ($epochs epochs at learning rate $lr)"
+    "$PY" -m training pretrain --base "$MILESTONE" "${PRETRAIN[@]}" --epochs "$epochs" --lr "$lr" \
+      --lr-schedule constant --warmup-steps 100
+  else
+    "$PY" -m training pretrain --base "$WORK/base-init" "${PRETRAIN[@]}" --epochs 12 --lr 1e-3 --warmup-steps 400
+  fi
+}
+stage pretrain pretrain
 # DEMO_BASE=adapters/demo/base FROM=held-out re-runs the later stages on the shipped base and bundle-paper/ (they
 # need $WORK/data from the corpus stage): the held-out text, the served bundle's weighting and export (bundle/,
 # evaluation/weights.txt), its evaluations, the validated run, the gate.
 BASE=${DEMO_BASE:-$WORK/pretrain/model}
 # 4. LSLo 2;2;8 with the paper's layer map, High and Medium pruned to 90 % (GPS, E=2, k=8, T=15), the paper's
-#    way: all of dev, the last epoch. This is the shipped bundle.
-PAPER=(--split dev --valid-share 0 --select last)
+#    way: all of dev, the last epoch; of each dev segment's 132 directions, 12 drawn afresh per epoch (all of them
+#    would make an epoch ~40 minutes on 2 cores, 10 hours a run). This is the shipped bundle.
+PAPER=(--split dev --valid-share 0 --select last --pairs-per-segment 12)
 stage lslo "$PY" -m training finetune --method lslo --base "$BASE" --data "$WORK/data" "${PAPER[@]}" \
   --languages $LANGS --tiers "$TIERS" --ranks "2;2;8" --modules all --fc-mode full --layer-map paper --prune 0.9 \
   --prune-tiers H,M --prune-start 2 --prune-epochs 8 --epochs 15 --out "$WORK/lslo" --threads $THREADS --seed 0 \
@@ -103,7 +164,8 @@ stage eval-shipped "$PY" -m training evaluate --base adapters/demo/base --bundle
 # 10. The same LSLo validated on that text after every epoch, the best epoch at the final ratio by chrF++ kept.
 stage lslo-validated "$PY" -m training finetune --method lslo --base "$BASE" --data "$WORK/data" --split dev \
   --languages $LANGS --tiers "$TIERS" --ranks "2;2;8" --modules all --fc-mode full --layer-map paper --prune 0.9 \
-  --prune-tiers H,M --prune-start 2 --prune-epochs 8 --epochs 15 --valid "$WORK/valid-general" --select-by chrf \
+  --prune-tiers H,M --prune-start 2 --prune-epochs 8 --epochs 15 --pairs-per-segment 12 \
+  --valid "$WORK/valid-general" --select-by chrf \
   --valid-chrf-sents 400 --patience 3 --out "$WORK/lslo-validated" --threads $THREADS --seed 0 --no-progress
 # 11. The export gate's verdict on it, all adapters and the very-low tier's alone, in gate.txt. A refusal (exit
 #     status 2) does not stop the build; anything else does.

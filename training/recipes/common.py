@@ -24,7 +24,7 @@ from lslo.layer_map import LAYER_MAP_PRESETS, LayerMap
 from lslo.pruning import Pruner, PruningSchedule
 from training.distributed import init_distributed, shutdown
 from training.loop import TrainingRun
-from training.pairs import build_examples
+from training.pairs import DirectionSampler, build_examples
 from training.prepare import Inputs, gather_inputs, load_base_model, prepare_run
 from training.settings import TrainSettings
 
@@ -186,10 +186,18 @@ def start_run(
         model = load_base_model(settings.base, device)
         lslo = inject(model, config) if config is not None else None
         model.train()
-        examples = build_examples(inputs.tokenizer, inputs.data.train, inputs.languages, settings.max_len,
-                                  inputs.data.directions)
+        sampler = None
+        if settings.pairs_per_segment is not None:
+            sampler = DirectionSampler(inputs.tokenizer, inputs.data.train, inputs.languages,
+                                       settings.pairs_per_segment, settings.seed, settings.max_len,
+                                       inputs.data.directions)
+            examples = sampler(1)
+        else:
+            examples = build_examples(inputs.tokenizer, inputs.data.train, inputs.languages, settings.max_len,
+                                      inputs.data.directions)
         peak = settings.lr or DEFAULT_LR[method]
         run = prepare_run(settings, recipe, model, inputs.tokenizer, examples, info, device, peak, lslo)
+        run.sample = sampler
     except BaseException:
         shutdown(info)
         raise

@@ -23,8 +23,8 @@ from lslo.pruning import PruningSchedule, language_pools
 from training.corpora import DataReport, read_flores_split
 from training.distributed import barrier, leaving_together
 from training.evaluation import evaluate_split
-from training.loop import TrainingRun, train
-from training.plots import plot_curves
+from training.loop import TrainingRun, read_log, train
+from training.plots import plot_curves, plot_training_curve
 from training.prepare import Inputs
 from training.recipes.common import LSLoSettings, attach_pruning, start_run
 from training.settings import TrainSettings
@@ -149,6 +149,7 @@ def write_outputs(settings: FinetuneSettings, recipe: str, run: TrainingRun, inp
         trained = [p for p in run.model.parameters() if p.requires_grad]  # tied embeddings counted once
         summary.update(model=str(target), parameters=sum(p.numel() for p in trained),
                        nonzero=sum(int(p.count_nonzero()) for p in trained))
+        plot_training_curve(read_log(run.log.path), out / "training.png", title=f"{recipe}: {out.name}")
     if history:
         summary["per_epoch_eval"] = history
         plot_curves(history, out / "curves.png", title=f"{recipe}: spBLEU per epoch ({settings.eval_split})")
