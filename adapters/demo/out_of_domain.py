@@ -1,6 +1,6 @@
 """Assemble test text from another source than the demo's training data: the gettext catalogs of the system's
 own programs (``/usr/share/locale``: apt, coreutils, GTK, GLib...), English -> fr, de, it, nl, zh, ja, ko, and
-English -> af, cy, hy, sw where the machine has catalogs for them.
+English -> af, cy, oc, xh where the machine has catalogs for them.
 
 Two parts from disjoint catalogs: ``test`` from the command-line and system tools (apt, coreutils, git,
 PostgreSQL...) and ``valid`` from the desktop stack (GTK, GLib, GStreamer...), so that choosing an epoch on
@@ -29,7 +29,7 @@ from pathlib import Path
 import polib
 
 LANGUAGES = {"fr": "fr", "de": "de", "it": "it", "nl": "nl", "zh": "zh_CN", "ja": "ja", "ko": "ko"}
-OWN_SAMPLE = {"af": "af", "cy": "cy", "hy": "hy", "sw": "sw"}  # the demo's very-low tier: few catalogs each
+OWN_SAMPLE = {"af": "af", "cy": "cy", "oc": "oc", "xh": "xh"}  # the demo's very-low tier: few catalogs each
 PLAIN = re.compile(r"^[^%{}<>_&$\\\n\t|@#]{4,80}$")  # no placeholders, markup, mnemonics, paths or escapes
 NAME_LISTS = ("iso_", "xkeyboard")  # country, language, currency and keyboard names: the demo's CLDR domain
 DESKTOP = ("gtk", "glib", "gdk", "gst", "gsettings", "at-spi", "libhandy", "libsecret", "notification", "shared-mime",
