@@ -75,8 +75,8 @@ def run_lslo(rows, settings, engine: str, device: str, repeats: int):
 
         def once():
             requests = requests_for(tokenizer, texts, srcs, tgts, gen, int(model.config.decoder_start_token_id))
-            decoder.run(requests)
-            return [tokenizer.decode(r.sequences[0], skip_special_tokens=True).strip() for r in requests]
+            outputs = decoder.run(requests)
+            return [tokenizer.decode(list(o.sequences[0]), skip_special_tokens=True).strip() for o in outputs]
 
     with torch.inference_mode():
         once()

@@ -74,6 +74,7 @@ def requests_for(
     tgt_langs: Sequence[str],
     settings: GenerationSettings,
     start: int,
+    adapters: bool = True,
 ) -> list[DecodeRequest]:
     """Engine requests of ``texts`` (sources truncated to ``max_input_tokens`` as ``encode_sources`` does)."""
     if not len(texts) == len(src_langs) == len(tgt_langs):
@@ -82,7 +83,8 @@ def requests_for(
     return [
         DecodeRequest(framed(tokenizer, s, ids), [start, lang_token_id(tokenizer, t)], s, t,
                       num_beams=settings.num_beams, num_return_sequences=settings.num_return_sequences,
-                      max_new_tokens=settings.max_new_tokens, length_penalty=settings.length_penalty)
+                      max_new_tokens=settings.max_new_tokens, length_penalty=settings.length_penalty,
+                      adapters=adapters)
         for ids, s, t in zip(body, src_langs, tgt_langs)
     ]
 
@@ -109,15 +111,15 @@ def translate(
     if lslo is not None and lslo.config.weight_learning:
         return translate_reference(model, tokenizer, texts, src_langs, tgt_langs, settings, lslo)
     base_alone = lslo is not None and lslo.router.base_only  # inside ``lslo.base_only()``: the base alone
-    requests = requests_for(tokenizer, texts, src_langs, tgt_langs, settings, decoder_start(model))
+    requests = requests_for(tokenizer, texts, src_langs, tgt_langs, settings, decoder_start(model),
+                            adapters=not base_alone)
     if engine is None:
         rows = max(settings.num_beams, min(max_rows, len(texts) * settings.num_beams))
         engine = engine_for(model, None if base_alone else lslo, settings, rows)
-    for request in requests:
-        request.adapters = not base_alone
     with torch.inference_mode():
-        engine.run(requests)
-    return [[d.strip() for d in tokenizer.batch_decode(r.sequences, skip_special_tokens=True)] for r in requests]
+        outputs = engine.run(requests)
+    return [[d.strip() for d in tokenizer.batch_decode(list(o.sequences), skip_special_tokens=True)]
+            for o in outputs]
 
 
 def engine_for(model: nn.Module, lslo: LSLoHandle | None, settings: GenerationSettings, max_rows: int = 256

@@ -26,7 +26,6 @@ from typing import Any, TypeVar
 
 import torch
 
-from lslo.engine import DecodeRequest
 from server.engine import Row, TranslationEngine
 from server.errors import BadRequest, Overloaded
 from server.metrics import Metrics
@@ -42,7 +41,7 @@ class Job:
     loop: asyncio.AbstractEventLoop
     results: list[list[str] | None] = field(default_factory=list)
     errors: list[Exception | None] = field(default_factory=list)
-    requests: list[DecodeRequest] = field(default_factory=list)
+    requests: list[int] = field(default_factory=list)  # the engine's ids of its rows' requests
     pending: int = 0
     enqueued: float = field(default_factory=time.perf_counter)
 
@@ -92,7 +91,7 @@ class Batcher:
         self._wake = threading.Condition()
         self._thread: threading.Thread | None = None
         self._closing = False
-        self._owners: dict[int, tuple[Job, int]] = {}  # id(DecodeRequest) -> (job, row index)
+        self._owners: dict[int, tuple[Job, int]] = {}  # request id -> (job, row index)
         self._latency = 0.5  # running estimate of a row's time in the service, for Retry-After
         self._recovering: int | None = None  # admission cap (requests) after a failed step
 
@@ -112,7 +111,7 @@ class Batcher:
     @property
     def queued_rows(self) -> int:
         """Rows waiting for admission (not yet decoding)."""
-        return self._intake_rows + len(self.decoder.queue)
+        return self._intake_rows + self.decoder.queued
 
     # ------------------------------------------------------------------------------------------- submit
     async def translate(self, rows: Sequence[Row]) -> list[list[str]]:
@@ -135,8 +134,8 @@ class Batcher:
             await job.future
         except asyncio.CancelledError:  # the client went away: its rows leave the batch at the next step
             job.future.cancel()
-            for request in list(job.requests):
-                request.cancel()
+            for request_id in list(job.requests):
+                self.decoder.abort(request_id)
             raise
         errors = [e for e in job.errors if e is not None]
         if errors:
@@ -215,15 +214,15 @@ class Batcher:
                     job.settle(i, BadRequest(f"language {gone!r} is no longer loaded"))
                 else:
                     try:
-                        request = self.decoder.submit(self.engine.request_for(row))
+                        request_id = self.decoder.submit(self.engine.request_for(row))
                     except Exception as err:  # noqa: BLE001 - this row's own problem
                         job.settle(i, err)
                         continue
-                    job.requests.append(request)
-                    self._owners[id(request)] = (job, i)
+                    job.requests.append(request_id)
+                    self._owners[request_id] = (job, i)
             if job.abandoned:  # the client left while its rows were being submitted
-                for request in job.requests:
-                    request.cancel()
+                for request_id in job.requests:
+                    self.decoder.abort(request_id)
         self.metrics.batch_rows.observe(taken)
         self.metrics.queue_depth.set(self.queued_rows)
 
@@ -239,22 +238,20 @@ class Batcher:
             return
         self.metrics.batch_seconds.observe(time.perf_counter() - started)
         self.metrics.queue_depth.set(self.queued_rows)
-        for request in finished:
-            owner = self._owners.pop(id(request), None)
-            if owner is None or request.cancelled:
+        for output in finished:
+            owner = self._owners.pop(output.request_id, None)
+            if owner is None or output.aborted:
                 continue
             job, index = owner
-            job.settle(index, self.engine.texts_of(request)[: job.rows[index].n_best])
+            job.settle(index, self.engine.texts_of(output)[: job.rows[index].n_best])
             if self._recovering is not None:
                 self._recovering = self._recovering * 2 if self._recovering * 2 < self.decoder.capacity else None
 
     def _fail_all(self, err: Exception) -> None:
         """Give every request the worker holds the error, and start again from an empty engine."""
         self.decoder.evict()
-        held = list(self.decoder.queue)
-        self.decoder.queue.clear()
-        for request in held:
-            owner = self._owners.pop(id(request), None)
+        for request_id in self.decoder.drop_queue():
+            owner = self._owners.pop(request_id, None)
             if owner is not None and not owner[0].abandoned:
                 owner[0].settle(owner[1], err)
         self._recovering = None
@@ -265,12 +262,14 @@ class Batcher:
         evicted = self.decoder.evict()
         self.metrics.batch_splits.labels(reason=type(err).__name__).inc()
         if len(evicted) <= 1:
-            request = evicted[0] if evicted else (self.decoder.queue[0] if self.decoder.queue else None)
-            if request is not None:
-                self.decoder.queue.remove(request)
-                log.exception("translation failed for one row (%s -> %s)", request.source_lang,
-                              request.target_lang, exc_info=err)
-                owner = self._owners.pop(id(request), None)
+            queued = self.decoder.queued_ids
+            request_id = evicted[0] if evicted else (queued[0] if queued else None)
+            if request_id is not None:
+                self.decoder.discard(request_id)
+                owner = self._owners.pop(request_id, None)
+                row = owner[0].rows[owner[1]] if owner is not None else None
+                log.exception("translation failed for one row (%s -> %s)", row.source if row else "?",
+                              row.target if row else "?", exc_info=err)
                 if owner is not None:
                     owner[0].settle(owner[1], err)
             return

@@ -19,7 +19,7 @@ import torch
 from transformers import AutoTokenizer, M2M100ForConditionalGeneration
 
 from lslo.devices import resolve_device, weights_dtype
-from lslo.engine import DecodeRequest, DecodingEngine
+from lslo.engine import DecodeOutput, DecodeRequest, DecodingEngine
 from lslo.errors import AdapterFileError, LSLoError
 from lslo.generation import GenerationSettings, decoder_start
 from lslo.handle import LSLoHandle
@@ -216,8 +216,9 @@ class TranslationEngine:
                              max_new_tokens=self.generation.max_new_tokens,
                              length_penalty=self.generation.length_penalty)
 
-    def texts_of(self, request: DecodeRequest) -> list[str]:
-        return [t.strip() for t in self.tokenizer.batch_decode(request.sequences or [[]], skip_special_tokens=True)]
+    def texts_of(self, output: DecodeOutput) -> list[str]:
+        return [t.strip() for t in self.tokenizer.batch_decode(list(output.sequences) or [[]],
+                                                               skip_special_tokens=True)]
 
     # --------------------------------------------------------------------------------------- adapters
     def check(self, code: str, adapter: AdapterFile) -> None:

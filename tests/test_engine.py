@@ -58,11 +58,24 @@ def reference(model, tokenizer, lslo, rows, settings, batch=48):
     return out
 
 
+def sequences(outputs):
+    """Each output's hypotheses as lists (the form the references give)."""
+    return [[list(s) for s in o.sequences] for o in outputs]
+
+
+def step_until_idle(engine, outputs=None):
+    """Step until nothing runs or waits; returns ``{request id: output}`` of everything reported."""
+    outputs = {} if outputs is None else outputs
+    while not engine.idle:
+        outputs.update((o.request_id, o) for o in engine.step())
+    return outputs
+
+
 def engine_run(model, tokenizer, lslo, rows, settings, max_rows=128):
     requests = requests_for(tokenizer, [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows], settings, 2)
     engine = DecodingEngine(model, lslo, max_rows=max_rows, max_new_tokens=settings.max_new_tokens)
-    engine.run(requests)
-    return [r.sequences for r in requests], requests
+    outputs = engine.run(requests)
+    return sequences(outputs), outputs
 
 
 def test_greedy_is_token_for_token_generate(demo, rows):
@@ -84,7 +97,7 @@ def test_beam_search_matches_generate_on_240_sentences(demo, rows, beams):
     # A difference is allowed only where generate() and the engine rank two hypotheses that tie within float
     # tolerance (summation order differs between the kernels); none occurred on this set when written.
     assert len(differ) == 0, f"{len(differ)} of {len(rows)} rows differ: {differ[:5]}"
-    assert all(r.scores[0] < 0 for r in requests)
+    assert all(o.scores[0] < 0 for o in requests)
 
 
 def test_alternatives_match_generate(demo, rows):
@@ -93,7 +106,7 @@ def test_alternatives_match_generate(demo, rows):
     expected = reference(model, tokenizer, lslo, rows[:32], settings)
     got, requests = engine_run(model, tokenizer, lslo, rows[:32], settings)
     assert got == expected
-    assert all(r.scores == sorted(r.scores, reverse=True) and len(r.scores) == 3 for r in requests)
+    assert all(list(o.scores) == sorted(o.scores, reverse=True) and len(o.scores) == 3 for o in requests)
 
 
 def test_rows_joining_mid_flight_translate_as_alone(demo, rows):
@@ -103,15 +116,14 @@ def test_rows_joining_mid_flight_translate_as_alone(demo, rows):
     requests = requests_for(tokenizer, [r[0] for r in rows[:12]], [r[1] for r in rows[:12]],
                             [r[2] for r in rows[:12]], settings, 2)
     engine = DecodingEngine(model, lslo, max_rows=20, max_new_tokens=40)
+    ids, outputs = [], {}
     for i, request in enumerate(requests):  # one newcomer every step, while the others run
-        engine.submit(request)
-        engine.step()
+        ids.append(engine.submit(request))
+        outputs.update((o.request_id, o) for o in engine.step())
         if i == 5:
-            engine.step()
-            engine.step()
-    while not engine.idle:
-        engine.step()
-    assert [r.sequences for r in requests] == alone
+            outputs.update((o.request_id, o) for o in engine.step() + engine.step())
+    step_until_idle(engine, outputs)
+    assert sequences(outputs[i] for i in ids) == alone
     assert engine.rows == 0 and engine.running == []
 
 
@@ -125,8 +137,8 @@ def test_mixed_greedy_and_beam_requests_share_steps(demo, rows):
     engine = DecodingEngine(model, lslo, max_rows=64, max_new_tokens=32)
     a = requests_for(tokenizer, *zip(*part[::2]), greedy, 2)
     b = requests_for(tokenizer, *zip(*part[1::2]), beam, 2)
-    engine.run([x for pair in zip(a, b) for x in pair])
-    assert [r.sequences for r in a + b] == expected
+    outputs = engine.run([x for pair in zip(a, b) for x in pair])
+    assert sequences(outputs[0::2] + outputs[1::2]) == expected
 
 
 def test_cancelled_requests_free_their_slots(demo, rows):
@@ -134,17 +146,16 @@ def test_cancelled_requests_free_their_slots(demo, rows):
     settings = GenerationSettings(num_beams=4, max_new_tokens=40, fallback_to_base=True)
     requests = requests_for(tokenizer, *zip(*rows[:6]), settings, 2)
     engine = DecodingEngine(model, lslo, max_rows=8, max_new_tokens=40)  # two requests at a time
-    for r in requests:
-        engine.submit(r)
+    ids = [engine.submit(r) for r in requests]
     engine.step()
-    assert engine.rows + engine.reserved == 8 and len(engine.queue) == 4  # the row budget holds the rest back
-    requests[0].cancel()
-    requests[3].cancel()  # still queued: never admitted
-    while not engine.idle:
-        engine.step()
-    assert requests[0].sequences is None and requests[3].sequences is None
+    assert engine.rows + engine.reserved == 8 and engine.queued == 4  # the row budget holds the rest back
+    engine.abort(ids[0])
+    engine.abort(ids[3])  # still queued: never admitted
+    outputs = step_until_idle(engine)
+    assert outputs[ids[0]].aborted and outputs[ids[3]].aborted
+    assert outputs[ids[0]].sequences == () and outputs[ids[3]].sequences == ()
     expected = reference(model, tokenizer, lslo, [rows[i] for i in (1, 2, 4, 5)], settings)
-    assert [requests[i].sequences for i in (1, 2, 4, 5)] == expected
+    assert sequences(outputs[ids[i]] for i in (1, 2, 4, 5)) == expected
 
 
 def test_requests_that_cannot_run_are_refused(demo):
@@ -163,7 +174,7 @@ def test_requests_that_cannot_run_are_refused(demo):
         narrow.submit(DecodeRequest([5, 6, 2], [2, 10], num_beams=4, max_new_tokens=16))
     narrow.submit(DecodeRequest([5, 6, 2], [2, 10], num_beams=4, max_new_tokens=16))
     narrow.step()
-    assert len(narrow.running) == 2 and len(narrow.queue) == 1
+    assert len(narrow.running) == 2 and narrow.queued == 1
 
 
 def tiny_routed_model(seed: int):
@@ -216,8 +227,7 @@ def test_both_routing_sides_and_languages_without_adapters(beams):
         == {"src", "tgt"}
     requests = random_requests(lslo, 24, seed=beams, num_beams=beams, max_new_tokens=12)
     expected = hf_sequences(model, lslo, requests, beams)
-    DecodingEngine(model, lslo, max_rows=16, max_new_tokens=12).run(requests)
-    assert [r.sequences for r in requests] == expected
+    assert sequences(DecodingEngine(model, lslo, max_rows=16, max_new_tokens=12).run(requests)) == expected
 
 
 def test_adapters_share_the_frozen_base_gemm_and_the_weights_are_held_once(tmp_path):
@@ -231,8 +241,7 @@ def test_adapters_share_the_frozen_base_gemm_and_the_weights_are_held_once(tmp_p
     before = {name: p.detach().clone() for name, p in model.named_parameters()}
     requests = random_requests(lslo, 16, seed=3, num_beams=2, max_new_tokens=10)
     expected = hf_sequences(model, lslo, requests, 2)
-    engine.run(requests)
-    assert [r.sequences for r in requests] == expected
+    assert sequences(engine.run(requests)) == expected
     projections = engine.weights.projections
     fused = [projections[i] for i, packed in engine.pack.packed.items() if packed.fused is not None]
     assert fused and len(fused) == len(engine.pack.packed) == len([p for p in projections if p.storage is not None])
@@ -253,8 +262,7 @@ def test_adapters_share_the_frozen_base_gemm_and_the_weights_are_held_once(tmp_p
         p.requires_grad_(True)  # a base that trains
     pointers = {name: p.data_ptr() for name, p in model.named_parameters()}
     engine = DecodingEngine(model, lslo, max_rows=16, max_new_tokens=10)
-    engine.run(again)
-    assert [r.sequences for r in again] == expected
+    assert sequences(engine.run(again)) == expected
     assert engine.pack.packed and all(packed.fused is None for packed in engine.pack.packed.values())
     assert {name: p.data_ptr() for name, p in model.named_parameters()} == pointers
 
@@ -275,22 +283,18 @@ def test_a_swap_never_changes_a_running_row():
                                                  max_new_tokens=14) for r in requests[4:]]
     expected_old = hf_sequences(model, lslo, before, 2)
     engine = DecodingEngine(model, lslo, max_rows=32, max_new_tokens=14)
-    for r in before:
-        engine.submit(r)
-    engine.step()
-    engine.step()
+    old_ids = [engine.submit(r) for r in before]
+    outputs = {o.request_id: o for o in engine.step() + engine.step()}
     lslo.load_language("fr", new_fr)  # as the server does between two steps
     assert lslo.layout.rank("fr") == 3
-    for r in after:
-        engine.submit(r)
-    engine.step()
-    assert not any(r.done for r in before)
+    new_ids = [engine.submit(r) for r in after]
+    outputs.update((o.request_id, o) for o in engine.step())
+    assert not set(old_ids) & set(outputs)  # none of the old rows is done yet
     columns_during = set(engine.pack.keys)
-    while not engine.idle:
-        engine.step()
+    step_until_idle(engine, outputs)
     expected_new = hf_sequences(model, lslo, after, 2)
-    assert [r.sequences for r in before] == expected_old
-    assert [r.sequences for r in after] == expected_new
+    assert sequences(outputs[i] for i in old_ids) == expected_old
+    assert sequences(outputs[i] for i in new_ids) == expected_new
     assert expected_old != hf_sequences(model, lslo, before, 2)  # the swap does change these rows' translations
     engine.step()
     assert len([k for k in columns_during if k[0] == "fr"]) == 2  # both versions were live together
@@ -313,33 +317,30 @@ def test_failures_inside_a_step_leave_the_engine_consistent(monkeypatch):
         return real_zeros(*args, **kwargs)
 
     long = DecodeRequest([120, *[5] * 30, 2], [2, 121], "en", "fr", num_beams=2, max_new_tokens=4)
-    engine.submit(long)
+    long_id = engine.submit(long)
     monkeypatch.setattr(torch, "zeros", failing_second_layer)
     with pytest.raises(torch.cuda.OutOfMemoryError):
         engine.step()
     monkeypatch.setattr(torch, "zeros", real_zeros)
     assert {t.shape[2] for t in engine.slots.cross_k + engine.slots.cross_v} == {engine.slots.source_capacity}
-    assert engine.evict() == [long]
+    assert engine.evict() == [long_id]
     short = DecodeRequest([121, 7, 2], [2, 120], "fr", "en", num_beams=2, max_new_tokens=1)
-    engine.submit(short)
+    short_id = engine.submit(short)
     real_move, moves = engine.slots.move, []
 
     def failing_move(*args):
         moves.append(1)
         raise torch.cuda.OutOfMemoryError("out of memory (injected)")
 
-    while not short.done:  # short finishes first; compacting the long one's rows then fails
-        engine.slots.move = failing_move
-        try:
-            engine.step()
-        except torch.cuda.OutOfMemoryError:
-            break
-    assert moves and short.done and long in engine.running  # bookkeeping as before the failed retire
+    engine.slots.move = failing_move
+    with pytest.raises(torch.cuda.OutOfMemoryError):  # short finishes first; compacting the long one's rows fails
+        for _ in range(3):
+            assert engine.step() == []
+    assert moves and engine.rows == 4  # bookkeeping as before the failed retire: both requests' rows still live
     engine.slots.move = real_move
-    assert set(map(id, engine.evict())) == {id(long), id(short)}
-    while not engine.idle:
-        engine.step()
-    assert [long.sequences, short.sequences] == hf_sequences(model, lslo, [long, short], 2)
+    assert set(engine.evict()) == {long_id, short_id}
+    outputs = step_until_idle(engine)
+    assert sequences([outputs[long_id], outputs[short_id]]) == hf_sequences(model, lslo, [long, short], 2)
 
 
 def test_requests_cancelled_in_the_queue_are_reported_by_step():
@@ -347,12 +348,11 @@ def test_requests_cancelled_in_the_queue_are_reported_by_step():
     engine = DecodingEngine(model, lslo, max_rows=2, max_new_tokens=4)
     first, second, third = (DecodeRequest([120, 9, 2], [2, 121], "en", "fr", num_beams=2, max_new_tokens=4)
                             for _ in range(3))
-    for r in (first, second, third):
-        engine.submit(r)
+    ids = [engine.submit(r) for r in (first, second, third)]
     engine.step()
-    second.cancel()
-    reported = engine.step()
-    assert second in reported and second.done and second not in engine.queue
-    while not engine.idle:
-        engine.step()
-    assert first.sequences and third.sequences and second.sequences is None
+    engine.abort(ids[1])
+    reported = {o.request_id: o for o in engine.step()}
+    assert reported[ids[1]].aborted and engine.queued == 1
+    engine.abort(12345)  # not a request of this engine (or long finished): ignored
+    outputs = step_until_idle(engine, reported)
+    assert outputs[ids[0]].sequences and outputs[ids[2]].sequences and outputs[ids[1]].sequences == ()

@@ -69,7 +69,7 @@ def test_cuda_out_of_memory_splits_the_batch_and_loses_nothing(service_dirs):
         original, calls = decoder.step, []
 
         def fragile():  # a device that cannot hold more than two requests at a time
-            admitted = len(decoder.running) + len(decoder.queue)
+            admitted = len(decoder.running) + decoder.queued
             calls.append(min(admitted, decoder.max_requests or admitted))
             if len(decoder.running) > 2:
                 raise torch.cuda.OutOfMemoryError("CUDA out of memory (injected)")

@@ -161,7 +161,7 @@ def test_unexpected_errors_are_500_logged_with_the_request_id_and_isolated(servi
             boom = app.state.service.engine.tokenizer("boom", add_special_tokens=False)["input_ids"]
 
             def flaky():  # a step holding the "boom" row fails, whatever else it holds
-                if any(list(r.source_ids[1:-1]) == boom for r in decoder.running):
+                if any(list(r.request.source_ids[1:-1]) == boom for r in decoder.running):
                     raise RuntimeError("secret internal detail /etc/passwd")
                 return original()
 

@@ -1,10 +1,11 @@
 """The decoding engine: an owned incremental loop with continuous batching and versioned adapters.
 
 ``DecodingEngine`` replaces Hugging Face ``generate()`` for serving, evaluation and benchmarks (``generate()``
-stays as the reference the tests compare with); ``lslo.engine.translate`` is the text-level entry point.
+stays as the reference the tests compare with): ``DecodeRequest`` in, ``DecodeOutput`` out, both in token ids.
+``lslo.generation.translate`` is the text-level entry point.
 """
 
 from lslo.engine.engine import DecodingEngine
-from lslo.engine.request import DecodeRequest
+from lslo.engine.request import DecodeOutput, DecodeRequest
 
-__all__ = ["DecodeRequest", "DecodingEngine"]
+__all__ = ["DecodeOutput", "DecodeRequest", "DecodingEngine"]

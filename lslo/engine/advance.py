@@ -6,44 +6,44 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from lslo.engine.request import DecodeRequest
+from lslo.engine.running import RunningRequest
 from lslo.engine.search import beam_step
 from lslo.engine.slots import SlotState
 
 
-def advance_greedy(group: list[DecodeRequest], logits: torch.Tensor, eos_id: int, writes: list,
-               device: torch.device) -> list[DecodeRequest]:
+def advance_greedy(group: list[RunningRequest], logits: torch.Tensor, eos_id: int, writes: list,
+               device: torch.device) -> list[RunningRequest]:
     """Greedy requests (one row each): the argmax token (as ``generate()``: on the raw logits); queues the
     history writes; returns the requests that are done."""
     tokens = logits.argmax(dim=-1)  # (B,)
-    rows = torch.tensor([r._order[0] for r in group], device=device)
-    columns = torch.tensor([r._position + 1 for r in group], device=device)
+    rows = torch.tensor([r.order[0] for r in group], device=device)
+    columns = torch.tensor([r.position + 1 for r in group], device=device)
     writes.append((rows, columns, tokens))
     done = []
     for r, token in zip(group, tokens.tolist()):
-        generated = r._position - len(r.prefix) + 2  # including this token
-        r._tokens.append(token)
+        generated = r.position - len(r.prefix) + 2  # including this token
+        r.tokens.append(token)
         if token == eos_id or generated >= r.max_new_tokens:
-            r.sequences, r.scores = [list(r._tokens)], None
+            r.sequences, r.scores = [list(r.tokens)], None
             done.append(r)
     return done
 
-def advance_beams(slots: SlotState, group: list[DecodeRequest], logits: torch.Tensor, k: int, eos_id: int,
-              copies: list, writes: list) -> list[DecodeRequest]:
+def advance_beams(slots: SlotState, group: list[RunningRequest], logits: torch.Tensor, k: int, eos_id: int,
+              copies: list, writes: list) -> list[RunningRequest]:
     """Requests of k beams: one ``beam_step``; updates scores and finished hypotheses, reassigns the running
     beams to the requests' slots (queuing a prefix copy where two beams share a parent, and the history writes);
     returns the requests that are done, their results collected."""
     device = slots.device
     batch = len(group)
-    order = torch.tensor([r._order for r in group], device=device)  # (B, k) physical, logical order
-    home = torch.tensor([r._home for r in group], device=device)
-    generated = torch.tensor([r._position - len(r.prefix) + 1 for r in group], device=device)
+    order = torch.tensor([r.order for r in group], device=device)  # (B, k) physical, logical order
+    home = torch.tensor([r.home for r in group], device=device)
+    generated = torch.tensor([r.position - len(r.prefix) + 1 for r in group], device=device)
     limits = torch.tensor([r.max_new_tokens for r in group], device=device)
     penalties = torch.tensor([r.length_penalty for r in group], dtype=torch.float32, device=device)
     log_probs = F.log_softmax(logits, dim=-1).view(batch, k, -1)
     result = beam_step(log_probs, slots.running_score[order], slots.finished_score[home],
                        slots.finished_flag[home], generated, limits, penalties, eos_id)
-    column = torch.tensor([r._position + 1 for r in group], device=device)  # where this step's token goes
+    column = torch.tensor([r.position + 1 for r in group], device=device)  # where this step's token goes
     if result.finished_source is not None:
         length = slots.max_length
         candidates = slots.history[order.gather(1, result.candidate_parents)]  # (B, 2k, L)
@@ -58,20 +58,20 @@ def advance_beams(slots: SlotState, group: list[DecodeRequest], logits: torch.Te
     parents, done_flags = result.parents.tolist(), result.done.tolist()
     new_orders = []
     for r, parent_row in zip(group, parents):
-        parent_slots = [r._order[p] for p in parent_row]
+        parent_slots = [r.order[p] for p in parent_row]
         new_order: list[int | None] = [None] * k
         claimed: set[int] = set()
         for j, p in enumerate(parent_slots):
             if p not in claimed:
                 new_order[j] = p
                 claimed.add(p)
-        spare = [s for s in r._home if s not in claimed]
+        spare = [s for s in r.home if s not in claimed]
         for j, p in enumerate(parent_slots):
             if new_order[j] is None:
                 s = spare.pop()
                 new_order[j] = s
-                copies.append((s, p, r._position + 1))
-        r._order = new_order  # type: ignore[assignment]
+                copies.append((s, p, r.position + 1))
+        r.order = new_order  # type: ignore[assignment]
         new_orders.append(new_order)
     targets = torch.tensor(new_orders, device=device)  # (B, k)
     writes.append((targets, column[:, None].expand(batch, k), result.tokens))
@@ -82,10 +82,10 @@ def advance_beams(slots: SlotState, group: list[DecodeRequest], logits: torch.Te
     return done
 
 
-def collect_beams(slots: SlotState, requests: list[DecodeRequest]) -> None:
+def collect_beams(slots: SlotState, requests: list[RunningRequest]) -> None:
     """Each request's best ``num_return_sequences`` finished hypotheses (generated ids) and scores."""
     for r in requests:
-        home = torch.tensor(r._home, device=slots.device)
+        home = torch.tensor(r.home, device=slots.device)
         scores = slots.finished_score[home].tolist()
         lengths = slots.finished_length[home].tolist()
         histories = slots.finished_history[home]

@@ -6,8 +6,9 @@ bounded by the slot budget (``max_rows`` hypotheses of at most ``max_length`` de
 waits in the queue. Each row carries its own language pair and its own version of each adapter
 (``lslo.engine.adapters``), so any mix of pairs shares every step and a hot swap never changes a running row.
 
-Not thread-safe: one thread calls ``submit`` / ``step`` (``cancel`` may be called from anywhere; it takes effect
-at the next step). Adapter changes through the ``LSLoHandle`` are picked up at the next step.
+The API is in request ids: ``submit(DecodeRequest) -> id``, ``step() -> [DecodeOutput]``, ``abort(id)``. Not
+thread-safe: one thread calls ``submit`` / ``step`` / ``evict`` (``abort`` may be called from any thread; it takes
+effect at the next step). Adapter changes through the ``LSLoHandle`` are picked up at the next step.
 """
 
 from __future__ import annotations
@@ -20,8 +21,9 @@ from torch import nn
 
 from lslo.engine.adapters import AdapterPack
 from lslo.engine.advance import advance_beams, advance_greedy
-from lslo.engine.forward import Indexer, Routing, cross_keys_values, decode_step, encode, logits
-from lslo.engine.request import DecodeRequest
+from lslo.engine.forward import Routing, cross_keys_values, decode_step, encode, logits
+from lslo.engine.request import DecodeOutput, DecodeRequest
+from lslo.engine.running import RunningRequest
 from lslo.engine.search import NEG
 from lslo.engine.slots import SlotState
 from lslo.engine.weights import model_weights
@@ -54,7 +56,6 @@ class DecodingEngine:
         self.max_length = max_new_tokens + 2  # decoder tokens per row: [start, language] + generated
         self.int8 = int8
         self.weights = model_weights(model, max(positions, self.max_length, self.max_source_tokens), int8)
-        self.indexer = Indexer(self.weights)
         self.lslo = lslo
         self.pack = AdapterPack(self.weights, lslo)
         self.fallback_to_base = fallback_to_base
@@ -68,13 +69,14 @@ class DecodingEngine:
                                requests=max(1, max_rows // self.min_beams))
         self.rows = 0  # live rows are [0, rows)
         self.reserved = 0  # rows promised to running requests still in their prompt (one row until then)
-        self.owner: list[DecodeRequest | None] = [None] * max_rows
-        self.queue: deque[DecodeRequest] = deque()
-        self.running: list[DecodeRequest] = []
+        self.owner: list[RunningRequest | None] = [None] * max_rows
+        self.queue: deque[RunningRequest] = deque()
+        self.running: list[RunningRequest] = []
         self.max_requests: int | None = None  # admission cap in requests (None: the slot budget alone)
         self._coef_generation = -1
         self._model = model
-        self._dropped: list[DecodeRequest] = []  # cancelled before admission, reported by the next step()
+        self._next_id = 0
+        self._aborts: set[int] = set()  # ids to abort at the next step (``abort`` may be called from any thread)
 
     # ------------------------------------------------------------------------------------------ public
     @property
@@ -85,8 +87,14 @@ class DecodingEngine:
     def idle(self) -> bool:
         return not self.queue and not self.running
 
-    def submit(self, request: DecodeRequest) -> DecodeRequest:
-        """Queue ``request`` (checked now: a request that could never run is refused with ValueError)."""
+    @property
+    def queued(self) -> int:
+        """Requests waiting for admission."""
+        return len(self.queue)
+
+    def submit(self, request: DecodeRequest) -> int:
+        """Queue ``request`` (checked now: a request that could never run is refused with ValueError); returns its
+        id, which its ``DecodeOutput`` carries."""
         k = request.num_beams
         if k < self.min_beams or request.num_return_sequences < 1 or request.num_return_sequences > k:
             raise ValueError(f"need {self.min_beams} <= num_beams and 1 <= num_return_sequences <= num_beams")
@@ -100,13 +108,38 @@ class DecodingEngine:
             missing = [c for c in (request.source_lang, request.target_lang) if c not in self.lslo.layout]
             if missing:
                 raise RoutingError(f"no adapter for language(s) {', '.join(map(str, missing))}")
-        self.queue.append(request)
-        return request
+        self._next_id += 1
+        self.queue.append(RunningRequest(self._next_id, request))
+        return self._next_id
+
+    def abort(self, request_id: int) -> None:
+        """Drop the request at the next step (a disconnected client), queued or running: its rows free their slots
+        and it is reported as aborted. An id already finished is ignored."""
+        self._aborts.add(request_id)
+
+    def discard(self, request_id: int) -> bool:
+        """Take a queued request out now, reporting nothing (the caller answers it); False if it is not queued."""
+        for r in self.queue:
+            if r.request_id == request_id:
+                self.queue.remove(r)
+                return True
+        return False
+
+    @property
+    def queued_ids(self) -> list[int]:
+        """The waiting requests' ids, in admission order."""
+        return [r.request_id for r in self.queue]
+
+    def drop_queue(self) -> list[int]:
+        """Take every queued request out, reporting nothing; returns their ids."""
+        ids = [r.request_id for r in self.queue]
+        self.queue.clear()
+        return ids
 
     def attach(self, lslo: LSLoHandle | None) -> None:
         """Decode with ``lslo`` from now on (LSLo injected into, or removed from, the model after this engine was
         built). Running rows must not use the previous handle's adapters: call it when none do."""
-        if any(key is not None for r in self.running for key in r._keys):
+        if any(key is not None for r in self.running for key in r.keys):
             raise RuntimeError("running rows use the current adapters; attach a handle when none do")
         previous = self.weights
         self.weights = model_weights(self._model, previous.positions.shape[0] - 2)
@@ -118,46 +151,43 @@ class DecodingEngine:
         self.pack = AdapterPack(self.weights, lslo)
         self._coef_generation = -1
 
-    def evict(self) -> list[DecodeRequest]:
+    def evict(self) -> list[int]:
         """Take every running request out (its work is lost) and put it back at the head of the queue, in order;
-        returns them. For recovering from a failed step (e.g. out of device memory) with fewer rows."""
-        evicted = sorted(self.running, key=lambda r: r._slot)
+        returns their ids. For recovering from a failed step (e.g. out of device memory) with fewer rows."""
+        evicted = sorted(self.running, key=lambda r: r.slot)
         for r in evicted:
-            r.sequences, r.scores, r._tokens, r._position, r.done = None, None, [], 0, False
+            r.restart()
         self.queue.extendleft(reversed(evicted))
         self.running = []
         self.owner = [None] * self.capacity
         self.rows = self.reserved = 0
-        return evicted
+        return [r.request_id for r in evicted]
 
-    def run(self, requests: Iterable[DecodeRequest]) -> list[DecodeRequest]:
-        """Submit ``requests`` and step until all are done (offline use: evaluation, benchmarks)."""
-        out = [self.submit(r) for r in requests]
-        remaining = out
-        while remaining:
-            self.step()
-            remaining = [r for r in remaining if not r.done]
-        return out
+    def run(self, requests: Iterable[DecodeRequest]) -> list[DecodeOutput]:
+        """Submit ``requests`` and step until all are done (offline use: evaluation, benchmarks); their outputs, in
+        order."""
+        ids = [self.submit(r) for r in requests]
+        outputs: dict[int, DecodeOutput] = {}
+        while len(outputs) < len(ids):
+            outputs.update((o.request_id, o) for o in self.step())
+        return [outputs[i] for i in ids]
 
     @torch.inference_mode()
-    def step(self) -> list[DecodeRequest]:
-        """Admit what fits, decode one token for every running row, retire what is done; returns the requests
-        that finished (or were cancelled) in this step."""
-        finished = self._drop_cancelled()
-        finished += self._dropped
-        self._dropped = []
-        self.pack.sync({key for r in self.running for key in r._keys if key is not None})
+    def step(self) -> list[DecodeOutput]:
+        """Admit what fits, decode one token for every running row, retire what is done; returns the outputs of
+        the requests that finished (or were aborted) in this step."""
+        aborted = [r.output(aborted=True) for r in self._drop_aborted()]
+        self.pack.sync({key for r in self.running for key in r.keys if key is not None})
         self._admit()
         if self.rows == 0:
-            return finished
+            return aborted
         hidden = self._decode()
-        finished += self._search(hidden)
-        return finished
+        return aborted + [r.output() for r in self._search(hidden)]
 
     # --------------------------------------------------------------------------------------- adapters
     def _activate(self) -> None:
         """Pack the adapters of every running row (newcomers included); recompute all coefficients if needed."""
-        self.pack.activate({key for r in self.running for key in r._keys if key is not None})
+        self.pack.activate({key for r in self.running for key in r.keys if key is not None})
         if self.pack.generation != self._coef_generation:
             self._coef_generation = self.pack.generation
             self._write_coefficients(list(range(self.rows)))
@@ -167,7 +197,7 @@ class DecodingEngine:
             return
         index = torch.tensor(rows, device=self.device)
         for side_index, side in enumerate(("src", "tgt")):
-            keys = [self.owner[r]._keys[side_index] for r in rows]  # type: ignore[union-attr]
+            keys = [self.owner[r].keys[side_index] for r in rows]  # type: ignore[union-attr]
             self.slots.set_coefficients(side, index, self.pack.coefficients(keys, self.device, self.dtype))
 
     def _routing(self, rows: int) -> Routing:
@@ -176,16 +206,12 @@ class DecodingEngine:
 
     # -------------------------------------------------------------------------------------- admission
     def _admit(self) -> None:
-        newcomers: list[DecodeRequest] = []
+        newcomers: list[RunningRequest] = []
         free, tokens = self.capacity - self.rows - self.reserved, 0
         while self.queue:
             request = self.queue[0]
-            if request.cancelled:
-                self.queue.popleft()
-                request.done = True
-                self._dropped.append(request)
-                continue
-            if request.num_beams > free or (newcomers and tokens + len(request.source_ids) > self.max_prefill_tokens):
+            size = len(request.request.source_ids)
+            if request.num_beams > free or (newcomers and tokens + size > self.max_prefill_tokens):
                 break
             if len(self.running) + len(newcomers) >= self.slots.requests:
                 break
@@ -194,52 +220,53 @@ class DecodingEngine:
             self.queue.popleft()
             newcomers.append(request)
             free -= request.num_beams
-            tokens += len(request.source_ids)
+            tokens += size
         if not newcomers:
             self._activate()
             return
         slots, device = self.slots, self.device
         for r in newcomers:
-            use = r.adapters and self.lslo is not None
-            r._keys = (self.pack.current_key(r.source_lang) if use and r.source_lang else None,
-                       self.pack.current_key(r.target_lang) if use and r.target_lang else None)
-            r._slot = len(self.running)
+            given = r.request
+            use = given.adapters and self.lslo is not None
+            r.keys = (self.pack.current_key(given.source_lang) if use and given.source_lang else None,
+                      self.pack.current_key(given.target_lang) if use and given.target_lang else None)
+            r.slot = len(self.running)
             # Beam 0 alone until the prompt is read: generate()'s other beams start at -1e9 and only ever copy
             # beam 0's first step, so their rows are added then (``_expand``).
-            r._home = [self.rows]
-            r._order = [self.rows]
-            r._position = 0
+            r.home = [self.rows]
+            r.order = [self.rows]
+            r.position = 0
             self.owner[self.rows] = r
             self.rows += 1
             self.reserved += r.num_beams - 1
             self.running.append(r)
         generation = self.pack.generation
         self._activate()
-        width = max(len(r.source_ids) for r in newcomers)
+        width = max(len(r.request.source_ids) for r in newcomers)
         slots.ensure_source_length(width, self.max_source_tokens)
         ids = torch.full((len(newcomers), width), self.weights.pad_id, dtype=torch.long)
         mask = torch.zeros((len(newcomers), width), dtype=torch.bool)
         for i, r in enumerate(newcomers):
-            ids[i, : len(r.source_ids)] = torch.tensor(list(r.source_ids), dtype=torch.long)
-            mask[i, : len(r.source_ids)] = True
+            ids[i, : len(r.request.source_ids)] = torch.tensor(r.request.source_ids, dtype=torch.long)
+            mask[i, : len(r.request.source_ids)] = True
         ids, mask = ids.to(device), mask.to(device)
         coef = None
         if self.pack.total_rank:
-            coef = {side: self.pack.coefficients([r._keys[j] for r in newcomers], device, self.dtype)
+            coef = {side: self.pack.coefficients([r.keys[j] for r in newcomers], device, self.dtype)
                     for j, side in enumerate(("src", "tgt"))}
         routing = Routing(self.pack, coef)
-        states = encode(self.weights, self.indexer, ids, mask, routing)  # (m, S, d)
-        cross = cross_keys_values(self.weights, self.indexer, states, routing)
-        first_slot = newcomers[0]._slot
+        states = encode(self.weights, ids, mask, routing)  # (m, S, d)
+        cross = cross_keys_values(self.weights, states, routing)
+        first_slot = newcomers[0].slot
         for layer, (k, v) in enumerate(cross):  # newcomers' request slots are consecutive
             slots.cross_k[layer][first_slot : first_slot + len(newcomers), :, :width] = k
             slots.cross_v[layer][first_slot : first_slot + len(newcomers), :, :width] = v
-        lengths = [len(r.source_ids) for r in newcomers]
+        lengths = [len(r.request.source_ids) for r in newcomers]
         slots.source_length[first_slot : first_slot + len(newcomers)] = torch.tensor(lengths, device=device)
-        rows = [s for r in newcomers for s in r._home]
+        rows = [s for r in newcomers for s in r.home]
         row_index = torch.tensor(rows, device=device)
         for r in newcomers:
-            slots.history[r._home[0], : len(r.prefix)] = torch.tensor(list(r.prefix), device=device)
+            slots.history[r.home[0], : len(r.prefix)] = torch.tensor(list(r.prefix), device=device)
         slots.position[row_index] = 0
         slots.running_score[row_index] = 0.0
         slots.finished_score[row_index] = NEG
@@ -253,7 +280,7 @@ class DecodingEngine:
         n, slots, device = self.rows, self.slots, self.device
         requests = len(self.running)
         position = slots.position[:n]
-        longest = max(r._position for r in self.running) + 1
+        longest = max(r.position for r in self.running) + 1
         source = int(slots.source_length[:requests].max())
         tokens = slots.history[:n].gather(1, position[:, None]).squeeze(1)
         self_cache = [(kv[0, :n, :, :longest], kv[1, :n, :, :longest]) for kv in slots.self_kv]
@@ -269,33 +296,33 @@ class DecodingEngine:
         groups = [[0] * width for _ in range(requests)]
         ungroup = [0] * n
         for r in self.running:
-            row = groups[r._slot]
-            for j, s in enumerate(r._home):
+            row = groups[r.slot]
+            for j, s in enumerate(r.home):
                 row[j] = s
-                ungroup[s] = r._slot * width + j
-            for j in range(len(r._home), width):
-                row[j] = r._home[0]
+                ungroup[s] = r.slot * width + j
+            for j in range(len(r.home), width):
+                row[j] = r.home[0]
         self_bias = self_bias.repeat_interleave(heads, dim=0)[:, None, :]  # (n * H, 1, T)
         cross_bias = cross_bias.repeat_interleave(heads, dim=0)[:, None, :]  # (requests * H, 1, S)
-        return decode_step(self.weights, self.indexer, tokens, position, self_cache, cross_cache, self_bias,
+        return decode_step(self.weights, tokens, position, self_cache, cross_cache, self_bias,
                            cross_bias, torch.tensor(groups, device=device), torch.tensor(ungroup, device=device),
                            self._routing(n))  # (n, d)
 
-    def _search(self, hidden: torch.Tensor) -> list[DecodeRequest]:
+    def _search(self, hidden: torch.Tensor) -> list[RunningRequest]:
         slots, device = self.slots, self.device
-        generating = [r for r in self.running if r._position >= len(r.prefix) - 1]
+        generating = [r for r in self.running if r.position >= len(r.prefix) - 1]
         greedy = [r for r in generating if r.num_beams == 1]
-        by_beams: dict[int, list[DecodeRequest]] = {}
+        by_beams: dict[int, list[RunningRequest]] = {}
         for r in generating:
             if r.num_beams > 1:
                 by_beams.setdefault(r.num_beams, []).append(r)
         groups = ([(1, greedy)] if greedy else []) + sorted(by_beams.items())
-        fresh = {id(r) for r in generating if len(r._home) < r.num_beams}
+        fresh = {id(r) for r in generating if len(r.home) < r.num_beams}
         rows = [s for _, group in groups for r in group
-                for s in ([r._order[0]] * r.num_beams if id(r) in fresh else r._order)]
+                for s in ([r.order[0]] * r.num_beams if id(r) in fresh else r.order)]
         if fresh:
             self._expand([r for r in generating if id(r) in fresh])
-        done: list[DecodeRequest] = []
+        done: list[RunningRequest] = []
         if rows:
             selected = hidden[torch.tensor(rows, device=device)]
             scores = logits(self.weights, selected)  # (rows, V)
@@ -313,15 +340,12 @@ class DecodingEngine:
                 slots.history[where, columns] = values
         slots.position[: self.rows] += 1
         for r in self.running:
-            r._position += 1
-        finished = done
-        for r in finished:
-            r.done = True
-        if finished:
-            self._retire(finished)
-        return finished
+            r.position += 1
+        if done:
+            self._retire(done)
+        return done
 
-    def _expand(self, requests: list[DecodeRequest]) -> None:
+    def _expand(self, requests: list[RunningRequest]) -> None:
         """Give requests at their first generating step their other beams' rows (their logits this step are beam
         0's, as in ``generate()`` where all beams read the same prompt; the beam step then copies beam 0's cache
         into them)."""
@@ -333,9 +357,9 @@ class DecodingEngine:
             for s in extra:
                 self.owner[s] = r
             new += extra
-            source += [r._home[0]] * len(extra)
-            r._home = r._home + extra
-            r._order = list(r._home)
+            source += [r.home[0]] * len(extra)
+            r.home = r.home + extra
+            r.order = list(r.home)
         slots, d, s = self.slots, torch.tensor(new, device=self.device), torch.tensor(source, device=self.device)
         slots.position[d] = slots.position[s]
         slots.running_score[d] = NEG
@@ -346,47 +370,50 @@ class DecodingEngine:
             coef[d] = coef[s]
 
     # ---------------------------------------------------------------------------------------- retiring
-    def _drop_cancelled(self) -> list[DecodeRequest]:
-        queued = [r for r in self.queue if r.cancelled]
+    def _drop_aborted(self) -> list[RunningRequest]:
+        ids: set[int] = set()
+        while self._aborts:  # set.pop is atomic: an abort from another thread meanwhile is never lost
+            ids.add(self._aborts.pop())
+        if not ids:
+            return []
+        queued = [r for r in self.queue if r.request_id in ids]
         if queued:
-            self.queue = deque(r for r in self.queue if not r.cancelled)
-        gone = [r for r in self.running if r.cancelled]
+            self.queue = deque(r for r in self.queue if r.request_id not in ids)
+        gone = [r for r in self.running if r.request_id in ids]
         if gone:
             self._retire(gone)
-        for r in queued + gone:
-            r.done = True
         return queued + gone
 
-    def _retire(self, requests: list[DecodeRequest]) -> None:
+    def _retire(self, requests: list[RunningRequest]) -> None:
         """Free the requests' slots and refill the holes from the end of the live range. The tensors move
         first: if a move fails (out of memory), the bookkeeping is still that of before the call."""
         leaving = {id(r) for r in requests}
         staying = [r for r in self.running if id(r) not in leaving]
         count = len(staying)
-        movers_r = [r for r in staying if r._slot >= count]
-        holes_r = sorted(set(range(count)) - {r._slot for r in staying if r._slot < count})
-        freed = sorted(s for r in requests for s in r._home)
+        movers_r = [r for r in staying if r.slot >= count]
+        holes_r = sorted(set(range(count)) - {r.slot for r in staying if r.slot < count})
+        freed = sorted(s for r in requests for s in r.home)
         remaining = self.rows - len(freed)
         freed_set = set(freed)
         holes = [s for s in freed if s < remaining]
         movers = [s for s in range(remaining, self.rows) if s not in freed_set and self.owner[s] is not None]
         if movers_r:
-            source = int(self.slots.source_length[[r._slot for r in movers_r]].max())
-            self.slots.move_requests(holes_r, [r._slot for r in movers_r], source)
+            source = int(self.slots.source_length[[r.slot for r in movers_r]].max())
+            self.slots.move_requests(holes_r, [r.slot for r in movers_r], source)
         if movers:
-            longest = max(r._position for r in staying) + 1
+            longest = max(r.position for r in staying) + 1
             self.slots.move(holes, movers, longest)
         # Bookkeeping (no tensor work from here on).
         for r, hole in zip(movers_r, holes_r):
-            r._slot = hole
-        self.running = sorted(staying, key=lambda r: r._slot)
-        self.reserved -= sum(r.num_beams - len(r._home) for r in requests)
+            r.slot = hole
+        self.running = sorted(staying, key=lambda r: r.slot)
+        self.reserved -= sum(r.num_beams - len(r.home) for r in requests)
         for s in freed:
             self.owner[s] = None
         moved = dict(zip(movers, holes))
         for old, new in moved.items():
             self.owner[new], self.owner[old] = self.owner[old], None
         for r in {id(self.owner[h]): self.owner[h] for h in holes if self.owner[h] is not None}.values():
-            r._home = [moved.get(s, s) for s in r._home]  # type: ignore[union-attr]
-            r._order = [moved.get(s, s) for s in r._order]  # type: ignore[union-attr]
+            r.home = [moved.get(s, s) for s in r.home]  # type: ignore[union-attr]
+            r.order = [moved.get(s, s) for s in r.order]  # type: ignore[union-attr]
         self.rows = remaining

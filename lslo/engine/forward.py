@@ -24,10 +24,10 @@ class Routing:
         self.coef = coef if pack.total_rank else None
         self._repeated: dict[tuple[str, int], torch.Tensor] = {}
 
-    def adapter(self, projection_index: int) -> tuple[PackedProjection | None, torch.Tensor | None]:
+    def adapter(self, projection: Projection) -> tuple[PackedProjection | None, torch.Tensor | None]:
         if self.coef is None:
             return None, None
-        packed = self.pack.packed.get(projection_index)
+        packed = self.pack.packed.get(projection.index)
         if packed is None:
             return None, None
         key = (packed.side, packed.parts)
@@ -43,9 +43,9 @@ def layer_norm(x: torch.Tensor, n: Norm) -> torch.Tensor:
     return F.layer_norm(x, (x.shape[-1],), n.weight, n.bias, n.eps)
 
 
-def project(x: torch.Tensor, p: Projection, index: int, routing: Routing) -> torch.Tensor:
+def project(x: torch.Tensor, p: Projection, routing: Routing) -> torch.Tensor:
     """(rows, ..., in) -> (rows, ..., out): the base GEMM plus each row's adapter ``B (coef * (A x))``."""
-    packed, coef = routing.adapter(index)
+    packed, coef = routing.adapter(p)
     if packed is not None and packed.fused is not None:
         both = F.linear(x, packed.fused, packed.fused_bias)  # (rows, ..., out + parts * R + padding)
         out = p.weight.shape[0]
@@ -62,54 +62,41 @@ def project(x: torch.Tensor, p: Projection, index: int, routing: Routing) -> tor
     return y.add_(F.linear(h, packed.B))
 
 
-class Indexer:
-    """Projection indices in ``ModelWeights.projections`` order (7 per decoder layer after 4 per encoder layer)."""
-
-    def __init__(self, weights: ModelWeights) -> None:
-        self.encoder_layers = len(weights.encoder)
-
-    def encoder(self, layer: int, which: int) -> int:
-        return layer * 4 + which
-
-    def decoder(self, layer: int, which: int) -> int:
-        return self.encoder_layers * 4 + layer * 7 + which
-
-
 def heads(x: torch.Tensor, n_heads: int) -> torch.Tensor:
     """(rows, seq, d) -> (rows, heads, seq, head_dim)"""
     rows, seq, d = x.shape
     return x.view(rows, seq, n_heads, d // n_heads).transpose(1, 2)
 
 
-def encode(w: ModelWeights, idx: Indexer, ids: torch.Tensor, mask: torch.Tensor, routing: Routing) -> torch.Tensor:
+def encode(w: ModelWeights, ids: torch.Tensor, mask: torch.Tensor, routing: Routing) -> torch.Tensor:
     """ids, mask (m, S) -> encoder states (m, S, d)."""
     keep = mask.to(torch.long)
     positions = torch.cumsum(keep, dim=1) * keep + w.pad_id  # fairseq: pad stays at padding_idx
     x = F.embedding(ids, w.encoder_embed) * w.embed_scale + w.positions[positions]
     attend = mask.to(torch.bool)[:, None, None, :]  # (m, 1, 1, S)
     d = w.d_model
-    for i, layer in enumerate(w.encoder):
+    for layer in w.encoder:
         h = layer_norm(x, layer.self_norm)
-        qkv = project(h, layer.qkv, idx.encoder(i, 0), routing)  # (m, S, 3d)
+        qkv = project(h, layer.qkv, routing)  # (m, S, 3d)
         q, k, v = (heads(t, w.encoder_heads) for t in qkv.split(d, dim=-1))
         attn = F.scaled_dot_product_attention(q, k, v, attn_mask=attend)  # (m, H, S, hd)
         attn = attn.transpose(1, 2).reshape(x.shape)
-        x = x + project(attn, layer.out, idx.encoder(i, 1), routing)
+        x = x + project(attn, layer.out, routing)
         h = layer_norm(x, layer.ffn_norm)
-        h = w.activation(project(h, layer.fc1, idx.encoder(i, 2), routing))
-        x = x + project(h, layer.fc2, idx.encoder(i, 3), routing)
+        h = w.activation(project(h, layer.fc1, routing))
+        x = x + project(h, layer.fc2, routing)
         if w.clamp_fp16:
             limit = torch.finfo(x.dtype).max - 1000
             x = torch.clamp(x, min=-limit, max=limit)
     return layer_norm(x, w.encoder_norm)
 
 
-def cross_keys_values(w: ModelWeights, idx: Indexer, states: torch.Tensor, routing: Routing
+def cross_keys_values(w: ModelWeights, states: torch.Tensor, routing: Routing
                       ) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """Per decoder layer, cross-attention (keys, values), each (m, H, S, hd), from encoder states (m, S, d)."""
     out = []
-    for i, layer in enumerate(w.decoder):
-        kv = project(states, layer.cross_kv, idx.decoder(i, 3), routing)  # (m, S, 2d)
+    for layer in w.decoder:
+        kv = project(states, layer.cross_kv, routing)  # (m, S, 2d)
         k, v = (heads(t, w.decoder_heads) for t in kv.split(w.d_model, dim=-1))
         out.append((k, v))
     return out
@@ -125,7 +112,6 @@ def attend(q: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, bias: torc
 
 def decode_step(
     w: ModelWeights,
-    idx: Indexer,
     tokens: torch.Tensor,
     positions: torch.Tensor,
     self_cache: list[tuple[torch.Tensor, torch.Tensor]],
@@ -152,7 +138,7 @@ def decode_step(
     x = F.embedding(tokens, w.embed_tokens) * w.embed_scale + w.positions[positions + (w.pad_id + 1)]  # (n, d)
     for i, layer in enumerate(w.decoder):
         h = layer_norm(x, layer.self_norm)
-        qkv = project(h, layer.qkv, idx.decoder(i, 0), routing)  # (n, 3d)
+        qkv = project(h, layer.qkv, routing)  # (n, 3d)
         q, key, value = qkv.view(n, 3, n_heads, hd).unbind(1)  # each (n, H, hd)
         keys, values = self_cache[i]
         keys[rows, :, positions] = key
@@ -160,18 +146,18 @@ def decode_step(
         t = keys.shape[2]
         attn = attend(q.reshape(n * n_heads, 1, hd), keys.reshape(n * n_heads, t, hd),
                       values.reshape(n * n_heads, t, hd), self_bias)  # (n * H, 1, hd)
-        x = x + project(attn.view(n, d), layer.out, idx.decoder(i, 1), routing)
+        x = x + project(attn.view(n, d), layer.out, routing)
         h = layer_norm(x, layer.cross_norm)
-        q = project(h, layer.cross_q, idx.decoder(i, 2), routing)  # (n, d)
+        q = project(h, layer.cross_q, routing)  # (n, d)
         q = q[groups].view(b, k, n_heads, hd).transpose(1, 2).reshape(b * n_heads, k, hd)
         ck, cv = cross_cache[i]
         s = ck.shape[2]
         attn = attend(q, ck.reshape(b * n_heads, s, hd), cv.reshape(b * n_heads, s, hd), cross_bias)
         attn = attn.view(b, n_heads, k, hd).transpose(1, 2).reshape(b * k, d)[ungroup]  # (n, d)
-        x = x + project(attn, layer.cross_out, idx.decoder(i, 4), routing)
+        x = x + project(attn, layer.cross_out, routing)
         h = layer_norm(x, layer.ffn_norm)
-        h = w.activation(project(h, layer.fc1, idx.decoder(i, 5), routing))
-        x = x + project(h, layer.fc2, idx.decoder(i, 6), routing)
+        h = w.activation(project(h, layer.fc1, routing))
+        x = x + project(h, layer.fc2, routing)
     return layer_norm(x, w.decoder_norm)
 
 

@@ -31,6 +31,7 @@ class Projection:
     bias: torch.Tensor | None
     parts: tuple[nn.Module, ...]
     name: str
+    index: int = -1  # its place in ``ModelWeights.projections``: the key of its packed adapters
     int8: Int8Weight | None = None  # set when the engine runs the base in int8 (``weight`` is then unused)
     storage: torch.Tensor | None = None  # (out + spare, in): ``weight`` in its first rows (``reserve_rows``)
 
@@ -209,6 +210,8 @@ def model_weights(model: nn.Module, max_positions: int, int8: bool = False) -> M
         activation=ACT2FN[config.activation_function],
         clamp_fp16=dtype == torch.float16,
     )
+    for index, projection in enumerate(weights.projections):
+        projection.index = index
     if int8:
         for projection in weights.projections:
             projection.int8 = quantize_weight(projection.weight)
