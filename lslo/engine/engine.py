@@ -26,6 +26,7 @@ from lslo.engine.request import DecodeOutput, DecodeRequest
 from lslo.engine.running import RunningRequest
 from lslo.engine.search import NEG
 from lslo.engine.slots import SlotState
+from lslo.engine.step_inputs import step_inputs
 from lslo.engine.weights import model_weights
 from lslo.errors import RoutingError
 from lslo.handle import LSLoHandle
@@ -277,36 +278,9 @@ class DecodingEngine:
 
     # ---------------------------------------------------------------------------------------- decoding
     def _decode(self) -> torch.Tensor:
-        n, slots, device = self.rows, self.slots, self.device
-        requests = len(self.running)
-        position = slots.position[:n]
-        longest = max(r.position for r in self.running) + 1
-        source = int(slots.source_length[:requests].max())
-        tokens = slots.history[:n].gather(1, position[:, None]).squeeze(1)
-        self_cache = [(kv[0, :n, :, :longest], kv[1, :n, :, :longest]) for kv in slots.self_kv]
-        cross_cache = [(k[:requests, :, :source], v[:requests, :, :source])
-                       for k, v in zip(slots.cross_k, slots.cross_v)]
-        heads = slots.heads
-        self_bias = torch.zeros(n, longest, dtype=self.dtype, device=device)
-        self_bias.masked_fill_(torch.arange(longest, device=device)[None, :] > position[:, None], float("-inf"))
-        cross_bias = torch.zeros(requests, source, dtype=self.dtype, device=device)
-        cross_bias.masked_fill_(torch.arange(source, device=device)[None, :] >= slots.source_length[:requests, None],
-                                float("-inf"))
-        width = max(r.num_beams for r in self.running)
-        groups = [[0] * width for _ in range(requests)]
-        ungroup = [0] * n
-        for r in self.running:
-            row = groups[r.slot]
-            for j, s in enumerate(r.home):
-                row[j] = s
-                ungroup[s] = r.slot * width + j
-            for j in range(len(r.home), width):
-                row[j] = r.home[0]
-        self_bias = self_bias.repeat_interleave(heads, dim=0)[:, None, :]  # (n * H, 1, T)
-        cross_bias = cross_bias.repeat_interleave(heads, dim=0)[:, None, :]  # (requests * H, 1, S)
-        return decode_step(self.weights, tokens, position, self_cache, cross_cache, self_bias,
-                           cross_bias, torch.tensor(groups, device=device), torch.tensor(ungroup, device=device),
-                           self._routing(n))  # (n, d)
+        x = step_inputs(self.running, self.slots, self.rows, self.dtype)
+        return decode_step(self.weights, x.tokens, x.positions, x.self_cache, x.cross_cache, x.self_bias,
+                           x.cross_bias, x.groups, x.ungroup, self._routing(self.rows))  # (n, d)
 
     def _search(self, hidden: torch.Tensor) -> list[RunningRequest]:
         slots, device = self.slots, self.device

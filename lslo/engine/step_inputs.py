@@ -1,0 +1,55 @@
+"""What one decoder step reads, gathered from the running requests and the slot state: each row's token and
+position, the live parts of the caches, the attention biases and which rows are whose beams."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import torch
+
+from lslo.engine.running import RunningRequest
+from lslo.engine.slots import SlotState
+
+
+@dataclass
+class StepInputs:
+    tokens: torch.Tensor  # (n,) each row's input token
+    positions: torch.Tensor  # (n,) its index in the row's decoder sequence (0 = start)
+    self_cache: list[tuple[torch.Tensor, torch.Tensor]]  # per layer (keys, values), each (n, H, T, hd)
+    cross_cache: list[tuple[torch.Tensor, torch.Tensor]]  # per layer, each (requests, H, S, hd)
+    self_bias: torch.Tensor  # (n * H, 1, T): 0 where a row may attend, -inf elsewhere
+    cross_bias: torch.Tensor  # (requests * H, 1, S)
+    groups: torch.Tensor  # (requests, k): each request's rows, padded with its first
+    ungroup: torch.Tensor  # (n,): each row's place in ``groups`` flattened
+
+
+def step_inputs(running: Sequence[RunningRequest], slots: SlotState, rows: int, dtype: torch.dtype) -> StepInputs:
+    """Inputs of a decoder step over live rows ``[0, rows)`` owned by ``running`` (request slots
+    ``[0, len(running))``)."""
+    n, device, requests = rows, slots.device, len(running)
+    position = slots.position[:n]
+    longest = max(r.position for r in running) + 1
+    source = int(slots.source_length[:requests].max())
+    tokens = slots.history[:n].gather(1, position[:, None]).squeeze(1)
+    self_cache = [(kv[0, :n, :, :longest], kv[1, :n, :, :longest]) for kv in slots.self_kv]
+    cross_cache = [(k[:requests, :, :source], v[:requests, :, :source]) for k, v in zip(slots.cross_k, slots.cross_v)]
+    self_bias = torch.zeros(n, longest, dtype=dtype, device=device)
+    self_bias.masked_fill_(torch.arange(longest, device=device)[None, :] > position[:, None], float("-inf"))
+    cross_bias = torch.zeros(requests, source, dtype=dtype, device=device)
+    cross_bias.masked_fill_(torch.arange(source, device=device)[None, :] >= slots.source_length[:requests, None],
+                            float("-inf"))
+    width = max(r.num_beams for r in running)
+    groups = [[0] * width for _ in range(requests)]
+    ungroup = [0] * n
+    for r in running:
+        row = groups[r.slot]
+        for j, s in enumerate(r.home):
+            row[j] = s
+            ungroup[s] = r.slot * width + j
+        for j in range(len(r.home), width):
+            row[j] = r.home[0]
+    return StepInputs(tokens, position, self_cache, cross_cache,
+                      self_bias.repeat_interleave(slots.heads, dim=0)[:, None, :],
+                      cross_bias.repeat_interleave(slots.heads, dim=0)[:, None, :],
+                      torch.tensor(groups, device=device), torch.tensor(ungroup, device=device))
