@@ -172,7 +172,7 @@ stage lslo-validated "$PY" -m training finetune --method lslo --base "$BASE" --d
 gate() {
   local ship status
   : > "$WORK/gate.txt"
-  for ship in "" af,hy,sw,cy; do
+  for ship in "" af,cy,oc,xh; do
     rm -rf "$WORK/gate-export"
     echo "== export ${ship:-all adapters}" >> "$WORK/gate.txt"
     status=0
