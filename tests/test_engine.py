@@ -356,3 +356,36 @@ def test_requests_cancelled_in_the_queue_are_reported_by_step():
     engine.abort(12345)  # not a request of this engine (or long finished): ignored
     outputs = step_until_idle(engine, reported)
     assert outputs[ids[0]].sequences and outputs[ids[2]].sequences and outputs[ids[1]].sequences == ()
+
+
+def test_the_three_phases_score_exactly_the_rows_the_model_would(demo, rows):
+    """schedule / execute / update driven by hand: a request is encoded the step it is admitted, scored from the
+    step it has read its prefix, k times on beam 0's row at its first generating step; the logits ``execute``
+    gives there are the Hugging Face model's next-token logits after the prefix, under the pair's adapters."""
+    tokenizer, model, lslo = demo
+    part = rows[:6]
+    settings = GenerationSettings(num_beams=3, max_new_tokens=8, fallback_to_base=True)
+    requests = requests_for(tokenizer, [r[0] for r in part], [r[1] for r in part], [r[2] for r in part], settings, 2)
+    requests[0] = DecodeRequest(requests[0].source_ids, requests[0].prefix, requests[0].source_lang,
+                                requests[0].target_lang, num_beams=1, max_new_tokens=8)  # one greedy among them
+    engine = DecodingEngine(model, lslo, max_rows=32, max_new_tokens=8)
+    ids = [engine.submit(r) for r in requests]
+    first = engine.schedule()
+    assert [r.request_id for r in first.admitted] == ids and first.rows == len(ids)
+    assert first.scored == () and first.groups == ()  # the first step reads the decoder start token only
+    assert engine.update(first, engine.execute(first)) == []
+    second = engine.schedule()
+    assert second.admitted == () and second.rows == len(ids)
+    assert [(k, [r.request_id for r in g]) for k, g in second.groups] == [(1, ids[:1]), (3, ids[1:])]
+    assert len(second.scored) == 1 + 3 * 5 and {r.request_id for r in second.fresh} == set(ids[1:])
+    scores = engine.execute(second)
+    assert scores.shape == (16, model.config.vocab_size)
+    with torch.inference_mode():
+        for j, (request, (_, src, tgt)) in enumerate(zip(requests, part)):
+            with lslo.route([src], [tgt], fallback=True):
+                expected = model(input_ids=torch.tensor([request.source_ids]),
+                                 decoder_input_ids=torch.tensor([request.prefix])).logits[0, -1]
+            got = scores[0] if j == 0 else scores[1 + 3 * (j - 1) : 1 + 3 * j]
+            torch.testing.assert_close(got, expected.expand_as(got), atol=1e-4, rtol=1e-4)
+    engine.update(second, scores)
+    assert engine.schedule().fresh == ()  # every beam has its own row from then on

@@ -6,7 +6,8 @@ bounded by the slot budget (``max_rows`` hypotheses of at most ``max_length`` de
 waits in the queue. Each row carries its own language pair and its own version of each adapter
 (``lslo.engine.adapters``), so any mix of pairs shares every step and a hot swap never changes a running row.
 
-The API is in request ids: ``submit(DecodeRequest) -> id``, ``step() -> [DecodeOutput]``, ``abort(id)``. Not
+The API is in request ids: ``submit(DecodeRequest) -> id``, ``step() -> [DecodeOutput]``, ``abort(id)``; a step is
+``update(plan, execute(plan))`` of ``plan = schedule()`` (``lslo.engine.plan``). Not
 thread-safe: one thread calls ``submit`` / ``step`` / ``evict`` (``abort`` may be called from any thread; it takes
 effect at the next step). Adapter changes through the ``LSLoHandle`` are picked up at the next step.
 """
@@ -22,11 +23,12 @@ from torch import nn
 from lslo.engine.adapters import AdapterPack
 from lslo.engine.advance import advance_beams, advance_greedy
 from lslo.engine.forward import Routing, cross_keys_values, decode_step, encode, logits
+from lslo.engine.plan import StepPlan, plan_step
 from lslo.engine.request import DecodeOutput, DecodeRequest
 from lslo.engine.running import RunningRequest
 from lslo.engine.search import NEG
 from lslo.engine.slots import SlotState
-from lslo.engine.step_inputs import step_inputs
+from lslo.engine.step_inputs import source_batch, step_inputs
 from lslo.engine.weights import model_weights
 from lslo.errors import RoutingError
 from lslo.handle import LSLoHandle
@@ -176,14 +178,67 @@ class DecodingEngine:
     @torch.inference_mode()
     def step(self) -> list[DecodeOutput]:
         """Admit what fits, decode one token for every running row, retire what is done; returns the outputs of
-        the requests that finished (or were aborted) in this step."""
-        aborted = [r.output(aborted=True) for r in self._drop_aborted()]
+        the requests that finished (or were aborted) in this step. The three phases below, in order."""
+        plan = self.schedule()
+        return self.update(plan, self.execute(plan))
+
+    def schedule(self) -> StepPlan:
+        """Take aborted requests out, follow adapter changes (running rows keep their versions), admit what fits
+        (slots and adapter versions assigned; no model work yet) and name the rows this step decodes and
+        scores."""
+        aborted = tuple(self._drop_aborted())
         self.pack.sync({key for r in self.running for key in r.keys if key is not None})
-        self._admit()
-        if self.rows == 0:
+        admitted = tuple(self._admit())
+        return plan_step(aborted, admitted, self.running, self.rows)
+
+    @torch.inference_mode()
+    def execute(self, plan: StepPlan) -> torch.Tensor | None:
+        """The model's work of ``plan``: adapters packed for the running rows, the newcomers encoded, one decoder
+        step over rows ``[0, plan.rows)``; returns the logits of ``plan.scored`` (len(scored), V), or None when
+        nothing is decoded."""
+        generation = self.pack.generation
+        self._activate()
+        if plan.admitted:
+            self._prefill(list(plan.admitted), coefficients_written=self.pack.generation != generation)
+        if not plan.decodes:
+            return None
+        x = step_inputs(self.running, self.slots, plan.rows, self.dtype)
+        hidden = decode_step(self.weights, x.tokens, x.positions, x.self_cache, x.cross_cache, x.self_bias,
+                             x.cross_bias, x.groups, x.ungroup, self._routing(plan.rows))  # (n, d)
+        if not plan.scored:
+            return hidden.new_zeros((0, self.weights.lm_head.shape[0]))
+        return logits(self.weights, hidden[torch.tensor(plan.scored, device=self.device)])  # (scored, V)
+
+    @torch.inference_mode()
+    def update(self, plan: StepPlan, scores: torch.Tensor | None) -> list[DecodeOutput]:
+        """Apply ``execute``'s logits: the greedy choice or a beam-search step per group, every row one position
+        on, the finished requests retired; returns their outputs and the aborted ones'."""
+        aborted = [r.output(aborted=True) for r in plan.aborted]
+        if scores is None:
             return aborted
-        hidden = self._decode()
-        return aborted + [r.output() for r in self._search(hidden)]
+        slots = self.slots
+        if plan.fresh:
+            self._expand(list(plan.fresh))
+        done: list[RunningRequest] = []
+        if plan.scored:
+            start, copies, writes = 0, [], []
+            for k, group in plan.groups:
+                part = scores[start : start + k * len(group)]
+                start += k * len(group)
+                if k == 1:
+                    done += advance_greedy(list(group), part, self.eos_id, writes, self.device)
+                else:
+                    done += advance_beams(slots, list(group), part, k, self.eos_id, copies, writes)
+            if copies:
+                slots.copy_prefix([d for d, _, _ in copies], [s for _, s, _ in copies], max(c[2] for c in copies))
+            for where, columns, values in writes:
+                slots.history[where, columns] = values
+        slots.position[: self.rows] += 1
+        for r in self.running:
+            r.position += 1
+        if done:
+            self._retire(done)
+        return aborted + [r.output() for r in done]
 
     # --------------------------------------------------------------------------------------- adapters
     def _activate(self) -> None:
@@ -206,7 +261,9 @@ class DecodingEngine:
         return Routing(self.pack, coef)
 
     # -------------------------------------------------------------------------------------- admission
-    def _admit(self) -> None:
+    def _admit(self) -> list[RunningRequest]:
+        """Newcomers that fit (beams, prefill tokens, request slots, the recovery cap), given their slots, rows
+        and adapter versions; the tensors are written by ``_prefill``."""
         newcomers: list[RunningRequest] = []
         free, tokens = self.capacity - self.rows - self.reserved, 0
         while self.queue:
@@ -222,10 +279,6 @@ class DecodingEngine:
             newcomers.append(request)
             free -= request.num_beams
             tokens += size
-        if not newcomers:
-            self._activate()
-            return
-        slots, device = self.slots, self.device
         for r in newcomers:
             given = r.request
             use = given.adapters and self.lslo is not None
@@ -241,16 +294,16 @@ class DecodingEngine:
             self.rows += 1
             self.reserved += r.num_beams - 1
             self.running.append(r)
-        generation = self.pack.generation
-        self._activate()
+        return newcomers
+
+    def _prefill(self, newcomers: list[RunningRequest], coefficients_written: bool) -> None:
+        """Encode the newcomers (their request slots are consecutive), store their cross-attention keys/values
+        and start their rows; ``coefficients_written``: ``_activate`` already wrote every row's adapter
+        coefficients."""
+        slots, device = self.slots, self.device
         width = max(len(r.request.source_ids) for r in newcomers)
         slots.ensure_source_length(width, self.max_source_tokens)
-        ids = torch.full((len(newcomers), width), self.weights.pad_id, dtype=torch.long)
-        mask = torch.zeros((len(newcomers), width), dtype=torch.bool)
-        for i, r in enumerate(newcomers):
-            ids[i, : len(r.request.source_ids)] = torch.tensor(r.request.source_ids, dtype=torch.long)
-            mask[i, : len(r.request.source_ids)] = True
-        ids, mask = ids.to(device), mask.to(device)
+        ids, mask = source_batch([r.request.source_ids for r in newcomers], width, self.weights.pad_id, device)
         coef = None
         if self.pack.total_rank:
             coef = {side: self.pack.coefficients([r.keys[j] for r in newcomers], device, self.dtype)
@@ -259,7 +312,7 @@ class DecodingEngine:
         states = encode(self.weights, ids, mask, routing)  # (m, S, d)
         cross = cross_keys_values(self.weights, states, routing)
         first_slot = newcomers[0].slot
-        for layer, (k, v) in enumerate(cross):  # newcomers' request slots are consecutive
+        for layer, (k, v) in enumerate(cross):
             slots.cross_k[layer][first_slot : first_slot + len(newcomers), :, :width] = k
             slots.cross_v[layer][first_slot : first_slot + len(newcomers), :, :width] = v
         lengths = [len(r.request.source_ids) for r in newcomers]
@@ -268,57 +321,11 @@ class DecodingEngine:
         row_index = torch.tensor(rows, device=device)
         for r in newcomers:
             slots.history[r.home[0], : len(r.prefix)] = torch.tensor(list(r.prefix), device=device)
-        slots.position[row_index] = 0
-        slots.running_score[row_index] = 0.0
-        slots.finished_score[row_index] = NEG
-        slots.finished_flag[row_index] = False
-        slots.finished_length[row_index] = 0
-        if self.pack.generation == generation:  # else _activate wrote every row's coefficients already
+        slots.start_rows(row_index)
+        if not coefficients_written:
             self._write_coefficients(rows)
 
     # ---------------------------------------------------------------------------------------- decoding
-    def _decode(self) -> torch.Tensor:
-        x = step_inputs(self.running, self.slots, self.rows, self.dtype)
-        return decode_step(self.weights, x.tokens, x.positions, x.self_cache, x.cross_cache, x.self_bias,
-                           x.cross_bias, x.groups, x.ungroup, self._routing(self.rows))  # (n, d)
-
-    def _search(self, hidden: torch.Tensor) -> list[RunningRequest]:
-        slots, device = self.slots, self.device
-        generating = [r for r in self.running if r.position >= len(r.prefix) - 1]
-        greedy = [r for r in generating if r.num_beams == 1]
-        by_beams: dict[int, list[RunningRequest]] = {}
-        for r in generating:
-            if r.num_beams > 1:
-                by_beams.setdefault(r.num_beams, []).append(r)
-        groups = ([(1, greedy)] if greedy else []) + sorted(by_beams.items())
-        fresh = {id(r) for r in generating if len(r.home) < r.num_beams}
-        rows = [s for _, group in groups for r in group
-                for s in ([r.order[0]] * r.num_beams if id(r) in fresh else r.order)]
-        if fresh:
-            self._expand([r for r in generating if id(r) in fresh])
-        done: list[RunningRequest] = []
-        if rows:
-            selected = hidden[torch.tensor(rows, device=device)]
-            scores = logits(self.weights, selected)  # (rows, V)
-            start, copies, writes = 0, [], []
-            for k, group in groups:
-                part = scores[start : start + k * len(group)]
-                start += k * len(group)
-                if k == 1:
-                    done += advance_greedy(group, part, self.eos_id, writes, device)
-                else:
-                    done += advance_beams(self.slots, group, part, k, self.eos_id, copies, writes)
-            if copies:
-                slots.copy_prefix([d for d, _, _ in copies], [s for _, s, _ in copies], max(c[2] for c in copies))
-            for where, columns, values in writes:
-                slots.history[where, columns] = values
-        slots.position[: self.rows] += 1
-        for r in self.running:
-            r.position += 1
-        if done:
-            self._retire(done)
-        return done
-
     def _expand(self, requests: list[RunningRequest]) -> None:
         """Give requests at their first generating step their other beams' rows (their logits this step are beam
         0's, as in ``generate()`` where all beams read the same prompt; the beam step then copies beam 0's cache

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import torch
 
+from lslo.engine.search import NEG
 from lslo.engine.weights import ModelWeights
 
 
@@ -65,6 +66,14 @@ class SlotState:
                 tensor[:, :, : self.source_capacity] = old
             store[:] = fresh
         self.source_capacity = new
+
+    def start_rows(self, rows: torch.Tensor) -> None:
+        """Rows at the start of a request: at position 0, a running score of 0, nothing finished yet."""
+        self.position[rows] = 0
+        self.running_score[rows] = 0.0
+        self.finished_score[rows] = NEG
+        self.finished_flag[rows] = False
+        self.finished_length[rows] = 0
 
     def set_coefficients(self, side: str, rows: torch.Tensor, values: torch.Tensor) -> None:
         """Write (len(rows), R) coefficients for ``side`` (reallocated when R changed)."""

@@ -53,3 +53,14 @@ def step_inputs(running: Sequence[RunningRequest], slots: SlotState, rows: int, 
                       self_bias.repeat_interleave(slots.heads, dim=0)[:, None, :],
                       cross_bias.repeat_interleave(slots.heads, dim=0)[:, None, :],
                       torch.tensor(groups, device=device), torch.tensor(ungroup, device=device))
+
+
+def source_batch(sources: Sequence[Sequence[int]], width: int, pad_id: int,
+                 device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+    """Source rows padded to ``width``: ids (m, width) and their mask (m, width), True on real tokens."""
+    ids = torch.full((len(sources), width), pad_id, dtype=torch.long)
+    mask = torch.zeros((len(sources), width), dtype=torch.bool)
+    for i, row in enumerate(sources):
+        ids[i, : len(row)] = torch.tensor(row, dtype=torch.long)
+        mask[i, : len(row)] = True
+    return ids.to(device), mask.to(device)
