@@ -21,6 +21,7 @@ SUITES = {
     "swap": "bench.suites.swap",
     "train": "bench.suites.train",
     "startup": "bench.suites.startup",
+    "transport": "bench.suites.transport",
 }
 
 
