@@ -63,6 +63,7 @@ class Call(msgspec.Struct, tag="call", frozen=True):
 # Core -> front end -----------------------------------------------------------------------------------------
 class Results(msgspec.Struct, tag="results", frozen=True):
     results: list[Result]
+    queued: int = 0  # requests waiting for admission in the core after this message
 
 
 class Reply(msgspec.Struct, tag="reply", frozen=True):

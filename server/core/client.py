@@ -1,0 +1,214 @@
+"""The front end's side of the engine core: starts the core process, sends it token ids, hands back outputs.
+
+``CoreClient`` lives on the front end's event loop. ``decode(requests)`` submits rows and awaits their outputs
+(a cancelled caller's rows are aborted in the core); ``call(op, **args)`` runs a control operation in the core
+between two steps. The client mirrors what the core last announced (``state``: adapters, generation).
+
+Faults: the process is watched through its sentinel. When it ends unasked (killed, out of memory), every row in
+flight fails at once with ``Overloaded`` (503, ``Retry-After``), ``ready`` turns false, and a new core is started
+on the same socket address and journal, so it serves the adapters the old one served; ``ready`` is true again
+when it has said so.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import logging
+import multiprocessing as mp
+import os
+import shutil
+import tempfile
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import zmq
+import zmq.asyncio
+
+from lslo.engine import DecodeOutput, DecodeRequest
+from lslo.errors import AdapterFileError
+from server.core import messages as m
+from server.core.process import core_main
+from server.errors import BadRequest, Overloaded, StartupError
+from server.settings import ServerSettings
+
+log = logging.getLogger("lslo.server")
+
+
+class CoreStopped(Overloaded):
+    """The core process ended while a row was in flight (the client answers 503 and restarts it)."""
+
+
+class CoreClient:
+    def __init__(self, settings: ServerSettings, start_timeout_s: float = 600.0) -> None:
+        self.settings = settings
+        self.start_timeout_s = start_timeout_s
+        self.root = Path(tempfile.mkdtemp(prefix="lslo-core-"))  # the socket and the journal, this service's own
+        self.address = f"ipc://{self.root / 'core.sock'}"
+        self.journal = self.root / "journal"
+        self.process: mp.process.BaseProcess | None = None
+        self.state: m.State | None = None
+        self.ready = False
+        self.restarts = 0
+        self.queued = 0  # requests waiting in the core, as last reported
+        self._ids = itertools.count(1)
+        self._rows: dict[int, asyncio.Future] = {}
+        self._calls: dict[int, asyncio.Future] = {}
+        self._announced: asyncio.Event | None = None
+        self._context = zmq.asyncio.Context()
+        self._socket: zmq.asyncio.Socket | None = None
+        self._tasks: list[asyncio.Task] = []
+        self._stopping = False
+
+    # ---------------------------------------------------------------------------------------- lifecycle
+    async def start(self) -> None:
+        """Start the core and wait until it has loaded and announced itself (StartupError if it could not)."""
+        self._socket = self._context.socket(zmq.DEALER)
+        self._socket.setsockopt(zmq.LINGER, 0)
+        self._socket.connect(self.address)
+        self._tasks.append(asyncio.create_task(self._receive(), name="lslo-core-receive"))
+        await self._launch()
+        self._tasks.append(asyncio.create_task(self._watch(), name="lslo-core-watch"))
+
+    async def _launch(self) -> None:
+        self.ready = False
+        self._announced = asyncio.Event()
+        process = mp.get_context("spawn").Process(
+            target=core_main, name="lslo-core", daemon=True,
+            args=(self.settings.model_dump(mode="json"), self.address, str(self.journal)))
+        process.start()
+        self.process = process
+        hello = asyncio.create_task(self._hello())
+        exited = asyncio.get_running_loop().run_in_executor(None, process.join, self.start_timeout_s)
+        done, _ = await asyncio.wait({hello, exited}, return_when=asyncio.FIRST_COMPLETED)
+        if hello not in done:
+            hello.cancel()
+            raise StartupError(f"the engine core did not start (exit code {process.exitcode}); see its log above")
+        self.ready = True
+
+    async def _hello(self) -> None:
+        assert self._socket is not None and self._announced is not None
+        while not self._announced.is_set():  # until the core is bound and answers (messages before are dropped)
+            await self._socket.send(m.encoder.encode(m.Hello(f"pid {os.getpid()}")))
+            try:
+                await asyncio.wait_for(self._announced.wait(), 0.5)
+            except asyncio.TimeoutError:
+                continue
+
+    async def stop(self, timeout_s: float = 30.0) -> None:
+        """Let the core finish what it holds and exit; then close the socket and remove the socket directory."""
+        self._stopping = True
+        process = self.process
+        if process is not None and process.is_alive():
+            try:
+                await asyncio.wait_for(self.call("drain"), 5)
+            except (asyncio.TimeoutError, Overloaded):
+                pass
+            await asyncio.get_running_loop().run_in_executor(None, process.join, timeout_s)
+            if process.is_alive():
+                process.kill()
+                process.join()
+        for task in self._tasks:
+            task.cancel()
+        if self._socket is not None:
+            self._socket.close()
+        self._context.term()
+        shutil.rmtree(self.root, ignore_errors=True)
+
+    async def _watch(self) -> None:
+        """Restart the core when it ends unasked; fail what it held."""
+        loop = asyncio.get_running_loop()
+        while not self._stopping:
+            process = self.process
+            assert process is not None
+            await loop.run_in_executor(None, process.join)
+            if self._stopping:
+                return
+            self.ready = False
+            log.error("the engine core stopped (exit code %s); starting it again", process.exitcode)
+            self._fail_all(CoreStopped(f"the engine core stopped (exit code {process.exitcode}) and is being "
+                                       "restarted; retry shortly", {"Retry-After": "5"}))
+            self.restarts += 1
+            try:
+                await self._launch()
+            except StartupError:
+                log.exception("the engine core could not be started again")
+                return
+
+    def _fail_all(self, error: Exception) -> None:
+        for futures in (self._rows, self._calls):
+            for future in futures.values():
+                if not future.done():
+                    future.set_exception(error)
+            futures.clear()
+
+    # ------------------------------------------------------------------------------------------- calls
+    async def decode(self, requests: Sequence[DecodeRequest]) -> list[DecodeOutput]:
+        """Each request's output, in order; a request the core refuses raises BadRequest, a core that stops
+        meanwhile CoreStopped (503)."""
+        if not self.ready or self._socket is None:
+            raise Overloaded("the engine core is starting; retry shortly", {"Retry-After": "5"})
+        loop = asyncio.get_running_loop()
+        ids = [next(self._ids) for _ in requests]
+        futures = [loop.create_future() for _ in requests]
+        self._rows.update(zip(ids, futures))
+        items = [m.Item(i, list(r.source_ids), list(r.prefix), r.source_lang, r.target_lang, r.num_beams,
+                        r.num_return_sequences, r.max_new_tokens, r.length_penalty, r.adapters)
+                 for i, r in zip(ids, requests)]
+        await self._socket.send(m.encoder.encode(m.Submit(items)))
+        try:
+            results = await asyncio.gather(*futures)
+        except BaseException:
+            pending = [i for i, f in zip(ids, futures) if not f.done()]
+            for i in ids:
+                self._rows.pop(i, None)
+            for f in futures:
+                if not f.done():
+                    f.cancel()
+            if pending and self.ready:
+                await self._socket.send(m.encoder.encode(m.Abort(pending)))
+            raise
+        return [DecodeOutput(rid, tuple(tuple(s) for s in r.sequences),
+                             None if r.scores is None else tuple(r.scores), r.aborted)
+                for rid, r in zip(ids, results)]
+
+    async def call(self, op: str, **args: Any) -> Any:
+        """Run ``op`` in the core between two steps; its return value, or its error re-raised (AdapterFileError
+        for a refused adapter file, BadRequest for other refusals)."""
+        if self._socket is None or (not self.ready and op != "drain"):
+            raise Overloaded("the engine core is starting; retry shortly", {"Retry-After": "5"})
+        call_id = next(self._ids)
+        future = asyncio.get_running_loop().create_future()
+        self._calls[call_id] = future
+        await self._socket.send(m.encoder.encode(m.Call(call_id, op, args)))
+        reply: m.Reply = await future
+        if reply.error is not None:
+            if reply.error_type == "AdapterFileError":
+                raise AdapterFileError(args.get("label", op), reply.error)
+            raise BadRequest(reply.error)
+        return reply.value
+
+    async def _receive(self) -> None:
+        assert self._socket is not None
+        while True:
+            msg = m.to_frontend.decode(await self._socket.recv())
+            if isinstance(msg, m.Results):
+                self.queued = msg.queued
+                for result in msg.results:
+                    future = self._rows.pop(result.request_id, None)
+                    if future is None or future.done():
+                        continue
+                    if result.error is not None:
+                        error = BadRequest(result.error) if result.status == 400 else RuntimeError(result.error)
+                        future.set_exception(error)
+                    else:
+                        future.set_result(result)
+            elif isinstance(msg, m.Reply):
+                future = self._calls.pop(msg.call_id, None)
+                if future is not None and not future.done():
+                    future.set_result(msg)
+            elif isinstance(msg, m.State):
+                self.state = msg
+                if self._announced is not None:
+                    self._announced.set()
