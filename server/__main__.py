@@ -11,8 +11,9 @@ from pydantic import ValidationError
 
 from lslo.flags import add_arguments
 from server.app import create_app
-from server.engine import load_engine
+from server.core.client import spawn_core, wait_until_up
 from server.errors import StartupError
+from server.front_end import FrontEnd
 from server.logs import configure_logging
 from server.settings import ServerSettings
 
@@ -28,13 +29,15 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     configure_logging(settings.log_level, settings.log_format)
     try:
-        engine = load_engine(settings)  # load before listening: a bad base or bundle stops here
+        FrontEnd(settings)  # the tokenizer and languages: a bad base stops here, before the model loads
+        core = spawn_core(settings)  # the engine core's process loads the model and bundle before we listen:
+        wait_until_up(core, timeout_s=3600)  # a bad bundle stops here too
     except StartupError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    app = create_app(settings, engine)
+    app = create_app(settings, core)
     # uvicorn shuts down gracefully on SIGTERM (stops accepting, finishes in-flight requests, runs the lifespan
-    # shutdown that drains the batcher), then restores the previous handler and re-raises the signal. A no-op
+    # shutdown that drains the engine core), then restores the previous handler and re-raises the signal. A no-op
     # handler makes that re-raise harmless, so a graceful stop exits with status 0.
     signal.signal(signal.SIGTERM, lambda signum, frame: None)
     uvicorn.run(app, host=settings.host, port=settings.port, log_config=None, access_log=False,

@@ -1,9 +1,10 @@
-"""App factory: the lifespan owns the service (engine, batcher, metrics); routes and error handling are
-installed from their own modules."""
+"""App factory: the lifespan owns the service (the front end, the engine core's process, metrics); routes and
+error handling are installed from their own modules."""
 
 from __future__ import annotations
 
 import logging
+import multiprocessing as mp
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -11,7 +12,7 @@ from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi_offline import FastAPIOffline
 
-from server.engine import TranslationEngine, load_engine
+from server.front_end import FrontEnd
 from server.handlers import install_error_handlers, install_observer
 from server.limits import BodyLimit
 from server.routes import adapters, files, frontend, ops, translate
@@ -21,17 +22,17 @@ from server.settings import ServerSettings
 log = logging.getLogger("lslo.server")
 
 
-def create_app(settings: ServerSettings | None = None, engine: TranslationEngine | None = None) -> FastAPI:
-    """``engine`` may be given pre-loaded (``python -m server`` loads it first to fail fast); else the
-    lifespan loads it from ``settings``."""
+def create_app(settings: ServerSettings | None = None, core: mp.process.BaseProcess | None = None) -> FastAPI:
+    """``core``: an engine core process already started and loaded (``python -m server`` starts it first to fail
+    fast); else the lifespan starts one from ``settings``."""
     settings = settings or ServerSettings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        service = Service(settings, engine or load_engine(settings))
+        service = Service(settings, FrontEnd(settings), core)
         app.state.service = service
-        service.start()
-        log.info("ready", extra={"items": len(service.engine.languages)})
+        await service.start()
+        log.info("ready", extra={"items": len(service.front.languages)})
         try:
             yield
         finally:

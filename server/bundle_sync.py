@@ -2,7 +2,7 @@
 
 The bundle is the source of truth for every replica that serves it. Each poll costs a ``stat`` of the manifest
 and of the files while nothing changed; when something did, the manifest is read and each language whose file
-is not the one served is read, hashed and parsed (off the decoding thread), then installed or removed through
+is not the one served is read, hashed and parsed (on a worker thread), then installed or removed through
 the same checks and the same between-steps swap as an upload — running rows finish under the adapter they began
 with. A file is trusted only when its sha256 is the one the manifest records: a file caught half-way through a
 write, truncated or corrupted is refused (and shown in ``/adapters``) while the previous adapter keeps serving.
@@ -66,7 +66,7 @@ class Plan:
     """Changes found by a scan; each with the sha256 served when it was made (None: none), so that a change made
     meanwhile (an upload persisted through this replica) is not undone by an older view of the bundle."""
 
-    install: list[tuple[str, AdapterFile, str | None, StatKey, str | None]] = field(default_factory=list)
+    install: list[tuple[str, AdapterFile, bytes, str | None, StatKey, str | None]] = field(default_factory=list)
     remove: list[tuple[str, str | None]] = field(default_factory=list)
 
 
@@ -106,38 +106,21 @@ class BundleSync:
 
     async def poll(self) -> None:
         plan = await run_in_threadpool(self.scan)
-        engine, metrics = self.service.engine, self.service.metrics
-
-        def unchanged(code: str, seen: str | None) -> bool:  # on the decoding thread, as the two below
-            record = engine.adapters.get(code)
-            return (record.sha256 if record is not None else None) == seen
-
-        def install(code: str, adapter: AdapterFile, tier: str | None, seen: str | None) -> bool:
-            if not unchanged(code, seen):
-                return False
-            engine.install(code, adapter, "bundle", tier)
-            return True
-
-        def remove(code: str, seen: str | None) -> bool:
-            if not unchanged(code, seen):
-                return False
-            engine.remove(code)
-            return True
-
-        for code, adapter, tier, key, seen in plan.install:
-            action = "replaced" if code in engine.adapters else "added"
-            try:
-                done = await self.service.change_adapters(lambda c=code, a=adapter, t=tier, s=seen: install(c, a, t, s))
+        manager, metrics = self.service.adapters, self.service.metrics
+        for code, adapter, data, tier, key, seen in plan.install:
+            action = "replaced" if seen is not None else "added"
+            try:  # only if this replica still serves what the scan saw (an upload meanwhile is not undone)
+                done = await manager.install(code, data, adapter.path, "bundle", tier, unless_changed_from=seen or "")
             except AdapterFileError as err:
                 self.view.refused[code] = Refusal(adapter.sha256, err.reason, key)
                 metrics.swaps.labels(action="load", result="refused").inc()
                 log.warning("bundle adapter refused", extra={"language": code, "reason": err.reason})
                 continue
-            if done:
+            if done is not None:
                 metrics.swaps.labels(action=action, result="ok").inc()
                 log.info("bundle adapter installed", extra={"language": code, "sha256": adapter.sha256})
         for code, seen in plan.remove:
-            if await self.service.change_adapters(lambda c=code, s=seen: remove(c, s)):
+            if await manager.remove(code, unless_changed_from=seen or ""):
                 metrics.swaps.labels(action="removed", result="ok").inc()
                 log.info("bundle adapter removed", extra={"language": code})
         self.service.show_bundle(self.view)
@@ -149,7 +132,7 @@ class BundleSync:
         view.checked_at = time.time()
         manifest_key = stat_key(self.bundle / BUNDLE_MANIFEST)
         files = {code: stat_key(self.bundle / name) for code, name in self._entries.items()}
-        served = {code: record.sha256 for code, record in dict(self.service.engine.adapters).items()}
+        served = {code: record.sha256 for code, record in dict(self.service.front.adapters).items()}
         expected = {c: s for c, s in view.languages.items() if c not in view.refused}
         if (self._keys == (manifest_key, files) and set(served) <= set(view.languages)
                 and all(served.get(c) == s for c, s in expected.items())):
@@ -172,22 +155,23 @@ class BundleSync:
         self._keys = (manifest_key, files)
         plan = Plan(remove=[(code, sha) for code, sha in served.items() if code not in manifest.languages])
         for code, entry in manifest.languages.items():
-            adapter = self._check(code, str(entry["file"]), view.languages[code], files[code], served.get(code))
-            if adapter is not None:
-                plan.install.append((code, adapter, entry.get("tier"), files[code], served.get(code)))
+            checked = self._check(code, str(entry["file"]), view.languages[code], files[code], served.get(code))
+            if checked is not None:
+                plan.install.append((code, *checked, entry.get("tier"), files[code], served.get(code)))
         for code in list(view.refused):
             if code not in manifest.languages:
                 del view.refused[code]
         return plan
 
-    def _check(self, code: str, name: str, want: str, key: StatKey, served: str | None) -> AdapterFile | None:
+    def _check(self, code: str, name: str, want: str, key: StatKey,
+               served: str | None) -> tuple[AdapterFile, bytes] | None:
         """The bundle's file of ``code`` when it is to be installed; None when it is served already or refused
         (then recorded in the view)."""
         refused = self.view.refused
         earlier = refused.get(code)
         if earlier is not None and (earlier.sha256, earlier.key) == (want, key):
             return None  # the same file as refused last time
-        if not self.service.engine.has_token(code):
+        if not self.service.front.has_token(code):
             refused[code] = Refusal(want, "the base model has no language token for it", key)
             return None
         known = self._verified.get(name)
@@ -222,7 +206,7 @@ class BundleSync:
         if adapter.sha256 != sha:  # replaced between the two reads: the next poll looks again
             return None
         refused.pop(code, None)
-        return adapter
+        return adapter, data
 
 
 def bundle_report(view: BundleView | None, served: dict[str, str]) -> dict[str, Any] | None:

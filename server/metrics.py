@@ -37,7 +37,7 @@ class Metrics:
                                  "the bundle's file (empty where there is none; the bundle's only with polling)",
                                  ["language", "served", "bundle"], registry=r)
         self._bundle: dict[str, Gauge] | None = None  # registered once the service follows a bundle
-        self._lock = threading.Lock()  # the decoding thread and the event loop both show adapter changes
+        self._lock = threading.Lock()  # the event loop and worker threads may both show adapter changes
 
     def show_adapters(self, served: dict[str, str], bundle: dict[str, str] | None,
                       state: dict[str, Any] | None) -> None:

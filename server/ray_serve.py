@@ -1,7 +1,7 @@
 """The service on Ray Serve: ``python -m server.ray_serve [server flags] --replicas N`` (``ray`` is the ``ray``
 extra: ``pip install -e .[ray]``).
 
-Each replica is the whole FastAPI service (engine, decoding thread, metrics) in a Ray actor; Ray's HTTP proxy
+Each replica is the whole FastAPI service (front end, its engine core process, metrics) in a Ray actor; Ray's HTTP proxy
 spreads requests over the replicas, restarts failed ones and, with ``--max-replicas``, adds and removes replicas
 with the load. Adapter changes reach every replica through the shared bundle: the replicas follow it
 (``--bundle-poll-s``, 5 s unless given), and ``PUT /adapters/{lang}?persist=true`` sent to any of them writes it.
@@ -63,7 +63,7 @@ def build(settings: ServerSettings, deployment: RayDeployment) -> Any:
 
     settings = following(settings)
 
-    def asgi_app() -> Any:  # runs in each replica: its own engine, its own decoding thread
+    def asgi_app() -> Any:  # runs in each replica: its own front end and engine core process
         from server.app import create_app
         from server.logs import configure_logging
 

@@ -1,69 +1,93 @@
-"""The service's state, kept on the app (``app.state.service``): settings, engine, batcher, metrics."""
+"""The service's state, kept on the app (``app.state.service``): settings, the front end's view of the model, the
+engine core's client, the adapter manager, metrics."""
 
 from __future__ import annotations
 
+import multiprocessing as mp
 import uuid
-from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any, TypeVar
+from typing import Any
 
-from server.batcher import Batcher
+from server.adapter_manager import AdapterManager
 from server.bundle_sync import BundleSync, BundleView, bundle_report
+from server.core import messages as m
+from server.core.client import CoreClient
+from server.decoding import RowDecoder
 from server.documents.store import FileStore
-from server.engine import TranslationEngine
+from server.front_end import FrontEnd
 from server.metrics import Metrics
 from server.ratelimit import TokenBuckets
 from server.settings import ServerSettings
 from server.text.detect import Detector
 from server.translator import TextTranslator
 
-T = TypeVar("T")
-
 
 @dataclass
 class Service:
     settings: ServerSettings
-    engine: TranslationEngine
+    front: FrontEnd
+    core_process: mp.process.BaseProcess | None = None  # a core started before the app (python -m server)
     metrics: Metrics = field(default_factory=Metrics)
-    batcher: Batcher | None = None
-    translator: TextTranslator | None = None
-    ready: bool = False
     adapter_table: list[dict[str, Any]] = field(default_factory=list)
     sync: BundleSync | None = None
     bundle_state: dict[str, Any] | None = None
     replica: str = field(default_factory=lambda: uuid.uuid4().hex[:12])  # X-LSLO-Replica: which process answered
 
     def __post_init__(self) -> None:
-        self.rate_limits = TokenBuckets(self.settings.rate_limit_per_minute)
-        self.files = FileStore(self.settings.files_dir, self.settings.file_ttl_s, self.settings.files_max_bytes)
-        self.fingerprint = self.engine.fingerprint["id"]
+        s = self.settings
+        self.rate_limits = TokenBuckets(s.rate_limit_per_minute)
+        self.files = FileStore(s.files_dir, s.file_ttl_s, s.files_max_bytes)
+        self.core = CoreClient(s, on_state=self.on_state, on_results=self.on_results, process=self.core_process)
+        self.adapters = AdapterManager(self.core)
+        self.decoder = RowDecoder(self.front, self.core, self.metrics, s.max_batch_size, s.max_queue)
+        self.translator = TextTranslator(self.front, self.decoder, s.max_queue, s.request_timeout_s)
+        self._started = False
         self.refresh()
 
-    def start(self) -> None:
+    @property
+    def ready(self) -> bool:
+        return self._started and self.core.ready and not self.decoder.closing
+
+    @property
+    def fingerprint(self) -> str:
+        return self.front.fingerprint
+
+    async def start(self) -> None:
+        """Start (or adopt) the engine core and wait until it serves; then follow the bundle if asked."""
         s = self.settings
-        self.batcher = Batcher(self.engine, self.metrics, s.max_batch_size, s.max_wait_ms, s.max_queue)
-        self.translator = TextTranslator(self.engine, self.batcher, s.max_queue, s.request_timeout_s)
-        self.batcher.start()
+        await self.core.start()
         if s.bundle_poll_s and s.bundle_dir is not None:
             self.sync = BundleSync(self, s.bundle_dir, s.bundle_poll_s)
             self.show_bundle(self.sync.view)  # nothing checked yet: not in sync until the first poll
             self.sync.start()
-        self.ready = True
+        self._started = True
 
     async def stop(self) -> None:
-        self.ready = False
+        """Refuse new rows, stop polling, let the core finish what it holds and exit."""
+        self.decoder.closing = True
         if self.sync is not None:
             await self.sync.stop()
-        if self.batcher is not None:
-            await self.batcher.stop()
+        await self.core.stop(self.settings.graceful_timeout_s)
+
+    def on_state(self, state: m.State) -> None:
+        self.front.show(state)
+        self.refresh()
+
+    def on_results(self, results: m.Results) -> None:
+        for seconds in results.step_seconds:
+            self.metrics.batch_seconds.observe(seconds)
+        for count in results.admitted:
+            self.metrics.batch_rows.observe(count)
+        for reason in results.splits:
+            self.metrics.batch_splits.labels(reason=reason).inc()
 
     def refresh(self) -> None:
-        """Snapshots of what the languages decide: the adapter table (read by GET /adapters without touching
-        the engine) and the detector (among the languages served)."""
-        self.adapter_table = self.engine.adapter_table()
+        """Snapshots of what the languages decide: the adapter table (read by GET /adapters) and the detector
+        (among the languages served)."""
+        self.adapter_table = self.front.adapter_table()
         self.metrics.languages.set(len(self.adapter_table))
         self.show_bundle(self.sync.view if self.sync is not None else None)
-        languages = [self.engine.user_code(c) for c in self.engine.languages]  # clients' codes
+        languages = [self.front.user_code(c) for c in self.front.languages]  # clients' codes
         self.detector = Detector(languages)
         # What auto-detection answers for a text without letters (nothing to detect): any served language.
         self.fallback_language = "en" if "en" in languages else (languages[0] if languages else "en")
@@ -75,20 +99,3 @@ class Service:
             row["bundle_sha256"] = view.languages.get(row["code"]) if view is not None else None
         self.bundle_state = bundle_report(view, served)
         self.metrics.show_adapters(served, view.languages if view is not None else None, self.bundle_state)
-
-    async def on_decoder(self, fn: Callable[[], T]) -> T:
-        """Run ``fn`` on the generation thread between batches (reads of the adapters that must not race a
-        change)."""
-        assert self.batcher is not None
-        return await self.batcher.control(fn)
-
-    async def change_adapters(self, change: Callable[[], T]) -> T:
-        """Run ``change`` on the generation thread between batches, then refresh the snapshot."""
-        assert self.batcher is not None
-
-        def apply() -> T:
-            result = change()
-            self.refresh()
-            return result
-
-        return await self.batcher.control(apply)

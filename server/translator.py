@@ -1,5 +1,5 @@
-"""Texts in, texts out, through the batcher: every sentence of every text becomes one row, all rows of a request
-go to the batcher together (so one paragraph's sentences share batches with each other and with other
+"""Texts in, texts out, through the engine core: every sentence of every text becomes one row, all rows of a
+request go to the core together (so one paragraph's sentences share batches with each other and with other
 requests), and the translations are put back into each text's layout.
 
 Alternatives of a text: its k-th alternative takes the k-th alternative of every sentence (the best one where
@@ -14,9 +14,9 @@ from collections.abc import Sequence
 
 from starlette.concurrency import run_in_threadpool
 
-from server.batcher import Batcher
-from server.engine import Row, TranslationEngine
+from server.decoding import RowDecoder
 from server.errors import Overloaded, PayloadTooLarge
+from server.front_end import FrontEnd, Row
 from server.text.markup import parse as parse_html
 from server.text.segment import Layout, segment
 
@@ -32,9 +32,9 @@ def candidates(rows: Sequence[Sequence[str]], layout: Layout, target: str, n_bes
 
 
 class TextTranslator:
-    def __init__(self, engine: TranslationEngine, batcher: Batcher, max_rows: int, timeout_s: float) -> None:
-        self.engine = engine
-        self.batcher = batcher
+    def __init__(self, front: FrontEnd, decoder: RowDecoder, max_rows: int, timeout_s: float) -> None:
+        self.front = front
+        self.decoder = decoder
         self.max_rows = max_rows
         self.timeout_s = timeout_s
 
@@ -42,13 +42,12 @@ class TextTranslator:
         """Each text cut into rows that fit the model's window (off the event loop unless short: it tokenizes)."""
         # Texts no longer than one row's tokens are segmented on the event loop: each is one row or a few short
         # ones (a few milliseconds at most: 133 CJK characters take 5 ms with the demo's tokenizer), where the hop
-        # to a worker thread and back costs more in GIL hand-overs with the decoding thread (32 closed-loop clients
-        # of one sentence each, 2 cores: +8 % requests/s). Longer texts may be cut and packed at length: a worker
-        # thread segments them.
+        # to a worker thread and back costs more than the work. Longer texts may be cut and packed at length: a
+        # worker thread segments them.
         def cut() -> list[Layout]:
-            return [segment(j.text, j.source, self.engine.fits) for j in jobs]
+            return [segment(j.text, j.source, self.front.fits) for j in jobs]
 
-        if sum(len(j.text) for j in jobs) <= self.engine.segment_tokens:
+        if sum(len(j.text) for j in jobs) <= self.front.segment_tokens:
             return cut()
         return await run_in_threadpool(cut)
 
@@ -57,7 +56,7 @@ class TextTranslator:
         """For each job, up to ``n_best`` distinct translations of its whole text, best first. A text asked for
         twice in one call is translated once.
 
-        A request's rows go to the batcher together and may not outnumber the queue (413). A ``document`` may
+        A request's rows go to the core together and may not outnumber the queue (413). A ``document`` may
         hold more: its rows go in chunks of half the queue, one after the other, so that other requests keep
         their share; ``timeout_s`` bounds the whole call either way."""
         unique = list(dict.fromkeys(jobs))
@@ -89,7 +88,7 @@ class TextTranslator:
             try:
                 if remaining <= 0:
                     raise asyncio.TimeoutError
-                out += await asyncio.wait_for(self.batcher.translate(rows[start : start + chunk]), remaining)
+                out += await asyncio.wait_for(self.decoder.translate(rows[start : start + chunk]), remaining)
             except asyncio.TimeoutError:
                 raise Overloaded(f"translation took longer than {timeout:g}s; retry later",
                                  {"Retry-After": "5"}) from None

@@ -20,13 +20,35 @@ from bench.loadgen import free_port
 from lslo.generation import GenerationSettings, translate_reference
 from lslo.io import load_bundle
 from server.app import create_app
+from server.core.client import spawn_core
 from server.settings import ServerSettings
 
 FAST = dict(beam=2, max_new_tokens=10, max_batch_size=8, max_wait_ms=30, log_format="text", log_level="warning")
 
 
-def make_app(base, bundle, **overrides):
-    return create_app(ServerSettings(base=base, bundle=bundle, **{**FAST, **overrides}))
+def make_app(base, bundle, core_target=None, **overrides):
+    """The app over a tiny model; ``core_target``: the engine core's entry point (a fault-injecting wrapper of
+    ``core_main``), started here."""
+    settings = ServerSettings(base=base, bundle=bundle, **{**FAST, **overrides})
+    return create_app(settings, spawn_core(settings, target=core_target) if core_target else None)
+
+
+def failing_on_boom(settings, address, journal):
+    """``core_main`` whose decoding steps fail (RuntimeError naming a secret) while a row of the text "boom"
+    runs, whatever else they hold: the core's isolation of a failing row, seen from outside."""
+    from lslo.engine.engine import DecodingEngine
+    from server.core.process import core_main
+
+    boom = AutoTokenizer.from_pretrained(settings["base"])("boom", add_special_tokens=False)["input_ids"]
+    execute = DecodingEngine.execute
+
+    def flaky(self, plan):
+        if any(list(r.request.source_ids[1:-1]) == boom for r in self.running):
+            raise RuntimeError("secret internal detail /etc/passwd")
+        return execute(self, plan)
+
+    DecodingEngine.execute = flaky
+    core_main(settings, address, journal)
 
 
 def reference(base, bundle, texts, source, target, beam=2, max_new_tokens=10):
@@ -63,3 +85,50 @@ def server_process(args: list[str], env: dict[str, str] | None = None, cwd: Path
         proc.send_signal(signal.SIGTERM)
         output = proc.communicate(timeout=60)[0]
     assert proc.returncode == 0, output
+
+
+def failing_installs(settings, address, journal):
+    """``core_main`` whose adapter installs fail (a RuntimeError, as running out of memory would)."""
+    from server.core.model import ServedModel
+    from server.core.process import core_main
+
+    def failing(*args, **kwargs):
+        raise RuntimeError("out of memory")
+
+    ServedModel.install = failing
+    core_main(settings, address, journal)
+
+
+def two_requests_fit(settings, address, journal):
+    """``core_main`` on a device that holds no more than two requests at a time: a step over more raises CUDA's
+    out-of-memory error."""
+    from lslo.engine.engine import DecodingEngine
+    from server.core.process import core_main
+
+    execute = DecodingEngine.execute
+
+    def fragile(self, plan):
+        if len(self.running) > 2:
+            raise torch.cuda.OutOfMemoryError("CUDA out of memory (injected)")
+        return execute(self, plan)
+
+    DecodingEngine.execute = fragile
+    core_main(settings, address, journal)
+
+
+def crashing_once(settings, address, journal):
+    """``core_main`` whose loop has a bug that ends the process at its first step (the first core only: a
+    restarted one finds the marker its predecessor left)."""
+    from server.core.process import EngineCore, core_main
+
+    marker = Path(journal).parent / "crashed-once"
+    if not marker.exists():
+        step = EngineCore.step
+
+        def broken(self):
+            marker.touch()
+            raise RuntimeError("a bug in the core's loop (injected)")
+
+        EngineCore.step = broken
+        del step
+    core_main(settings, address, journal)

@@ -15,7 +15,7 @@ from test_bundle_store import bundle_file, variant
 from lslo.io import read_manifest
 from lslo.io.adapter_file import encode_language_file, parse_language_file
 from lslo.io.bundle_store import is_empty_bundle, persist_language, unpersist_language
-from server_helpers import make_app, reference
+from server_helpers import failing_installs, make_app, reference
 
 TEXTS = ["The cat sleeps.", "Where is the station?"]
 AUTH = {"Authorization": "Bearer tok"}
@@ -138,7 +138,7 @@ def test_a_base_only_replica_on_an_empty_bundle_takes_the_first_adapter(service_
 
 
 def test_persist_needs_a_bundle_and_polling_needs_one_too(service_dirs):
-    from server.engine import TranslationEngine
+    from server.core.model import ServedModel
     from server.errors import StartupError
     from server.settings import ServerSettings
 
@@ -149,26 +149,19 @@ def test_persist_needs_a_bundle_and_polling_needs_one_too(service_dirs):
         assert response.status_code == 409 and "bundle directory" in response.json()["error"]
         assert c.put("/adapters/fr", content=fr, headers=AUTH).status_code == 200  # in memory, as before
     with pytest.raises(StartupError, match="bundle-poll-s"):
-        TranslationEngine(ServerSettings(base=base, bundle="none", bundle_poll_s=1))
+        ServedModel(ServerSettings(base=base, bundle="none", bundle_poll_s=1))
 
 
 def test_a_persisted_upload_that_fails_to_install_leaves_the_bundle_as_it_was(service_dirs, bundle, monkeypatch):
     base, _ = service_dirs
     before = {p.name: p.read_bytes() for p in bundle.iterdir()}
     new = variant(bundle, "fr", 2.5)
-    with TestClient(make_app(base, bundle, admin_token="tok")) as c:
-        engine = c.app.state.service.engine
-
-        def failing(*args, **kwargs):
-            raise RuntimeError("out of memory")
-
-        monkeypatch.setattr(engine, "install", failing)
+    with TestClient(make_app(base, bundle, core_target=failing_installs, admin_token="tok")) as c:
         response = c.put("/adapters/fr?persist=true", content=new, headers=AUTH)
         assert response.status_code == 500
         manifest = read_manifest(bundle)
         assert bundle_file(bundle, "fr").read_bytes() == before["fr.safetensors"]
         assert manifest.languages["fr"]["sha256"] == sha(before["fr.safetensors"])
-        monkeypatch.undo()
         (bundle / "manifest.json").write_text("{broken")  # a bundle that cannot be changed: 409 with the reason
         response = c.put("/adapters/fr?persist=true", content=new, headers=AUTH)
         assert response.status_code == 409 and "manifest cannot be read" in response.json()["error"]

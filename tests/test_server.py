@@ -16,12 +16,11 @@ from safetensors.torch import load_file
 
 from conftest import randomize_adapters, tiny_model
 from lslo import LSLoConfig, inject
-from lslo.handle import LSLoHandle
 from lslo.io import save_bundle
-from server.engine import TranslationEngine, load_engine
+from server.core.model import ServedModel, load_model
 from server.errors import StartupError
 from server.settings import ServerSettings
-from server_helpers import make_app, reference, server_process
+from server_helpers import failing_on_boom, make_app, reference, server_process
 
 TEXTS = ["The cat sleeps.", "We are going to the market.", "Le train part à huit heures.", "Das Wetter ist kalt.",
          "Ce champ est obligatoire.", "Where is the station?"]
@@ -151,21 +150,11 @@ def test_overload_answers_503_with_retry_after(service_dirs):
 def test_unexpected_errors_are_500_logged_with_the_request_id_and_isolated(service_dirs, caplog):
     """A bug in a route: the client gets only a request id; the stack trace is in the server log under that id."""
     base, bundle = service_dirs
-    app = make_app(base, bundle, max_wait_ms=200)
+    app = make_app(base, bundle, core_target=failing_on_boom, max_wait_ms=200)
     server_log = logging.getLogger("lslo.server")
     server_log.addHandler(caplog.handler)  # independent of the logger's propagation settings
     try:
         with TestClient(app) as c:
-            decoder = app.state.service.engine.decoder
-            original = decoder.step
-            boom = app.state.service.engine.tokenizer("boom", add_special_tokens=False)["input_ids"]
-
-            def flaky():  # a step holding the "boom" row fails, whatever else it holds
-                if any(list(r.request.source_ids[1:-1]) == boom for r in decoder.running):
-                    raise RuntimeError("secret internal detail /etc/passwd")
-                return original()
-
-            decoder.step = flaky
             with cf.ThreadPoolExecutor(4) as pool:
                 bad = pool.submit(_translate, c, "boom", "en", "fr")
                 good = [pool.submit(_translate, c, t, "en", "fr") for t in TEXTS[:3]]
@@ -352,43 +341,33 @@ def test_startup_refuses_a_missing_base_or_mismatched_bundle(service_dirs, tmp_p
     assert out.returncode == 2 and "another base model" in out.stderr and str(bundle) in out.stderr
 
 
-def test_engine_is_built_on_a_thread_that_has_ended(service_dirs, tmp_path, monkeypatch):
-    """The loading thread's OpenMP team must not outlive it beside the decoding thread's (server.engine)."""
+def test_the_core_model_is_built_on_a_thread_that_has_ended(service_dirs, tmp_path, monkeypatch):
+    """The loading thread's OpenMP team must not outlive it beside the decoding thread's (server.core.model)."""
     base, bundle = service_dirs
     builders = []
-    build = TranslationEngine.__init__
+    build = ServedModel.__init__
 
     def recorded(self, settings):
         builders.append(threading.current_thread())
         build(self, settings)
 
-    monkeypatch.setattr(TranslationEngine, "__init__", recorded)
-    engine = load_engine(ServerSettings(base=base, bundle=bundle))
-    assert isinstance(engine, TranslationEngine) and "fr" in engine.languages
+    monkeypatch.setattr(ServedModel, "__init__", recorded)
+    engine = load_model(ServerSettings(base=base, bundle=bundle))
+    assert isinstance(engine, ServedModel) and "fr" in engine.adapters
     assert builders[0] is not threading.current_thread() and not builders[0].is_alive()
     with pytest.raises(StartupError, match="base model not found"):  # errors reach the caller as before
-        load_engine(ServerSettings(base=tmp_path / "none", bundle=bundle))
+        load_model(ServerSettings(base=tmp_path / "none", bundle=bundle))
 
 
-def test_adapter_counts_are_taken_on_the_loading_and_decoding_threads_only(service_dirs, tokenizer, tmp_path,
-                                                                          monkeypatch):
-    """Tensor work on the event loop would start an OpenMP team there for good (server.engine.load_engine): the
-    adapter table's non-zero counts are taken where adapters change, and match the files' own tensors."""
+def test_adapter_counts_are_the_files_own(service_dirs, tokenizer, tmp_path):
+    """The adapter table's non-zero counts (taken in the engine core where adapters change; the front end does
+    no tensor work) match the files' own tensors, after an upload too."""
     base, bundle = service_dirs
     new = _new_fr_bundle(tokenizer, tmp_path / "new", seed=7)
-    threads = []
-    count = LSLoHandle.nonzero_counts
-
-    def recorded(self):
-        threads.append(threading.current_thread().name)
-        return count(self)
-
-    monkeypatch.setattr(LSLoHandle, "nonzero_counts", recorded)
     with TestClient(make_app(base, bundle, admin_token="tok")) as c:
         auth = {"Authorization": "Bearer tok"}
         assert c.put("/adapters/fr", content=(new / "fr.safetensors").read_bytes(), headers=auth).status_code == 200
         table = {e["code"]: e for e in c.get("/adapters").json()["languages"]}
-    assert threads and set(threads) <= {"lslo-load", "lslo-decode"}
     for code, folder in (("fr", new), ("de", bundle)):
         tensors = load_file(folder / f"{code}.safetensors")
         assert table[code]["nonzero"] == sum(int(torch.count_nonzero(t)) for t in tensors.values())

@@ -19,7 +19,8 @@ import multiprocessing as mp
 import os
 import shutil
 import tempfile
-from collections.abc import Sequence
+import time
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -36,18 +37,69 @@ from server.settings import ServerSettings
 log = logging.getLogger("lslo.server")
 
 
+REFUSALS = {"ValueError", "RoutingError", "LSLoError"}  # a call's errors that are the request's own fault (400)
+
+
 class CoreStopped(Overloaded):
     """The core process ended while a row was in flight (the client answers 503 and restarts it)."""
 
 
+def spawn_core(settings: ServerSettings, root: Path | None = None,
+               target: Callable[[dict[str, Any], str, str], None] = core_main) -> mp.process.BaseProcess:
+    """Start a core process serving ``settings`` on ``root``'s socket and journal (a new private directory by
+    default; ``process.lslo_root`` names it). ``target``: the process's entry point (``core_main``; tests wrap
+    it to inject faults)."""
+    root = root or Path(tempfile.mkdtemp(prefix="lslo-core-"))
+    process = mp.get_context("spawn").Process(
+        target=target, name="lslo-core", daemon=True,
+        args=(settings.model_dump(mode="json"), f"ipc://{root / 'core.sock'}", str(root / "journal")))
+    process.start()
+    process.lslo_root = root  # type: ignore[attr-defined]
+    process.lslo_target = target  # type: ignore[attr-defined]
+    return process
+
+
+def wait_until_up(process: mp.process.BaseProcess, timeout_s: float) -> None:
+    """Block until the core has loaded (it answers Hello with its State); StartupError with its message if it
+    could not load, or if it ended first. For the command line, before the server listens."""
+    context = zmq.Context()
+    socket = context.socket(zmq.DEALER)
+    socket.setsockopt(zmq.LINGER, 0)
+    socket.connect(f"ipc://{process.lslo_root / 'core.sock'}")  # type: ignore[attr-defined]
+    deadline = time.monotonic() + timeout_s
+    try:
+        while time.monotonic() < deadline and process.is_alive():
+            socket.send(m.encoder.encode(m.Hello(f"pid {os.getpid()} (start-up check)")))
+            if socket.poll(500):
+                msg = m.to_frontend.decode(socket.recv())
+                if isinstance(msg, m.Failed):
+                    process.join(5)
+                    raise StartupError(msg.message)
+                if isinstance(msg, m.State):
+                    return
+        raise StartupError(f"the engine core did not start (exit code {process.exitcode})")
+    finally:
+        socket.close()
+        context.term()
+
+
 class CoreClient:
-    def __init__(self, settings: ServerSettings, start_timeout_s: float = 600.0) -> None:
+    def __init__(self, settings: ServerSettings, start_timeout_s: float = 600.0,
+                 on_state: Callable[[m.State], None] | None = None,
+                 on_results: Callable[[m.Results], None] | None = None,
+                 process: mp.process.BaseProcess | None = None) -> None:
+        """on_state: called with every State the core announces (adapters changed, a core (re)started);
+        on_results: with every Results message (its step durations and splits feed the metrics); process: a core
+        already started (``spawn_core``), else ``start`` starts one."""
         self.settings = settings
+        self.on_state, self.on_results = on_state, on_results
+        self.failure: str | None = None
         self.start_timeout_s = start_timeout_s
-        self.root = Path(tempfile.mkdtemp(prefix="lslo-core-"))  # the socket and the journal, this service's own
+        self.process = process
+        self.target = getattr(process, "lslo_target", core_main)  # a restarted core runs what the first ran
+        self.root: Path = process.lslo_root if process is not None else Path(  # type: ignore[attr-defined]
+            tempfile.mkdtemp(prefix="lslo-core-"))  # the socket and the journal, this service's own
         self.address = f"ipc://{self.root / 'core.sock'}"
-        self.journal = self.root / "journal"
-        self.process: mp.process.BaseProcess | None = None
         self.state: m.State | None = None
         self.ready = False
         self.restarts = 0
@@ -68,23 +120,25 @@ class CoreClient:
         self._socket.setsockopt(zmq.LINGER, 0)
         self._socket.connect(self.address)
         self._tasks.append(asyncio.create_task(self._receive(), name="lslo-core-receive"))
-        await self._launch()
+        await self._launch(adopt=self.process is not None and self.process.is_alive())
         self._tasks.append(asyncio.create_task(self._watch(), name="lslo-core-watch"))
 
-    async def _launch(self) -> None:
+    async def _launch(self, adopt: bool = False) -> None:
         self.ready = False
         self._announced = asyncio.Event()
-        process = mp.get_context("spawn").Process(
-            target=core_main, name="lslo-core", daemon=True,
-            args=(self.settings.model_dump(mode="json"), self.address, str(self.journal)))
-        process.start()
-        self.process = process
+        if not adopt:
+            self.process = spawn_core(self.settings, self.root, self.target)
+        process = self.process
+        assert process is not None
         hello = asyncio.create_task(self._hello())
         exited = asyncio.get_running_loop().run_in_executor(None, process.join, self.start_timeout_s)
         done, _ = await asyncio.wait({hello, exited}, return_when=asyncio.FIRST_COMPLETED)
-        if hello not in done:
+        if hello not in done or self.failure is not None:
             hello.cancel()
-            raise StartupError(f"the engine core did not start (exit code {process.exitcode}); see its log above")
+            if process.is_alive():
+                process.kill()
+            await asyncio.get_running_loop().run_in_executor(None, process.join)
+            raise StartupError(self.failure or f"the engine core did not start (exit code {process.exitcode})")
         self.ready = True
 
     async def _hello(self) -> None:
@@ -186,7 +240,9 @@ class CoreClient:
         if reply.error is not None:
             if reply.error_type == "AdapterFileError":
                 raise AdapterFileError(args.get("label", op), reply.error)
-            raise BadRequest(reply.error)
+            if reply.error_type in REFUSALS:
+                raise BadRequest(reply.error)
+            raise RuntimeError(f"the engine core failed on {op!r}: {reply.error_type}: {reply.error}")
         return reply.value
 
     async def _receive(self) -> None:
@@ -195,6 +251,8 @@ class CoreClient:
             msg = m.to_frontend.decode(await self._socket.recv())
             if isinstance(msg, m.Results):
                 self.queued = msg.queued
+                if self.on_results is not None:
+                    self.on_results(msg)
                 for result in msg.results:
                     future = self._rows.pop(result.request_id, None)
                     if future is None or future.done():
@@ -210,5 +268,11 @@ class CoreClient:
                     future.set_result(msg)
             elif isinstance(msg, m.State):
                 self.state = msg
+                if self.on_state is not None:
+                    self.on_state(msg)
+                if self._announced is not None:
+                    self._announced.set()
+            elif isinstance(msg, m.Failed):
+                self.failure = msg.message
                 if self._announced is not None:
                     self._announced.set()

@@ -64,6 +64,9 @@ class Call(msgspec.Struct, tag="call", frozen=True):
 class Results(msgspec.Struct, tag="results", frozen=True):
     results: list[Result]
     queued: int = 0  # requests waiting for admission in the core after this message
+    step_seconds: list[float] = []  # the durations of the steps since the core's previous Results
+    splits: list[str] = []  # steps that failed since then and were retried with fewer rows (error class names)
+    admitted: list[int] = []  # requests admitted together, per step that admitted any since then
 
 
 class Reply(msgspec.Struct, tag="reply", frozen=True):
@@ -80,10 +83,19 @@ class State(msgspec.Struct, tag="state", frozen=True):
     adapters: list[dict[str, Any]]  # GET /adapters rows
     languages: list[str]  # model codes with an adapter
     fingerprint: str
+    decoder_start: int  # the decoder's start token (the front end builds each row's prefix)
+    device: str
+    dtype: str  # float32, float16, bfloat16 or int8
+
+
+class Failed(msgspec.Struct, tag="failed", frozen=True):
+    """The core could not start (a bad base or bundle): the message says what and where."""
+
+    message: str
 
 
 ToCore = Hello | Submit | Abort | Call
-ToFrontend = Results | Reply | State
+ToFrontend = Results | Reply | State | Failed
 
 encoder = msgspec.msgpack.Encoder()
 to_core = msgspec.msgpack.Decoder(ToCore)

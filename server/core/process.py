@@ -27,7 +27,8 @@ from lslo.errors import AdapterFileError
 from lslo.io.adapter_file import parse_language_file
 from server.core import messages as m
 from server.core.journal import Journal
-from server.engine import TranslationEngine, load_engine
+from server.core.model import ServedModel, load_model
+from server.errors import StartupError
 from server.settings import ServerSettings
 
 log = logging.getLogger("lslo.core")
@@ -35,9 +36,9 @@ Owner = tuple[bytes, int]  # (front end's socket identity, its request id)
 
 
 class EngineCore:
-    """The one owner of a ``TranslationEngine`` in the core process."""
+    """The one owner of a ``ServedModel`` in the core process."""
 
-    def __init__(self, engine: TranslationEngine, journal: Journal, socket: zmq.Socket) -> None:
+    def __init__(self, engine: ServedModel, journal: Journal, socket: zmq.Socket) -> None:
         self.engine, self.decoder, self.journal, self.socket = engine, engine.decoder, journal, socket
         self.frontends: set[bytes] = set()
         self.owners: dict[int, Owner] = {}  # the engine's request id -> its front end's
@@ -47,6 +48,9 @@ class EngineCore:
         self.recovering: int | None = None  # admission cap (requests) after a failed step
         self.steps = 0
         self.step_seconds = 0.0
+        self.recent_steps: list[float] = []  # durations since the last Results sent (reported with it)
+        self.recent_splits: list[str] = []
+        self.recent_admitted: list[int] = []
         for code, data, source, tier in journal.replay():  # what the previous core changed after its bundle
             if data is None:
                 engine.remove(code)
@@ -110,12 +114,16 @@ class EngineCore:
         self.decoder.max_requests = self.recovering
         started = time.perf_counter()
         try:
-            finished = self.decoder.step()
+            plan = self.decoder.schedule()
+            finished = self.decoder.update(plan, self.decoder.execute(plan))
         except Exception as err:  # noqa: BLE001 - isolate the failing rows
             self.recover(err)
             return
         self.steps += 1
         self.step_seconds += time.perf_counter() - started
+        self.recent_steps.append(time.perf_counter() - started)
+        if plan.admitted:
+            self.recent_admitted.append(len(plan.admitted))
         by_frontend: dict[bytes, list[m.Result]] = {}
         for out in finished:
             owner = self.owners.pop(out.request_id, None)
@@ -134,6 +142,7 @@ class EngineCore:
         if isinstance(err, torch.cuda.OutOfMemoryError) and torch.cuda.is_available():
             torch.cuda.empty_cache()
         evicted = self.decoder.evict()
+        self.recent_splits.append(type(err).__name__)
         if len(evicted) > 1:
             self.recovering = max(1, len(evicted) // 2)
             log.warning("a decoding step over %d requests failed (%s); retrying with at most %d at a time",
@@ -213,23 +222,42 @@ class EngineCore:
 
     def state(self) -> m.State:
         e = self.engine
-        return m.State(self.generation, e.adapter_table(), sorted(e.adapters), e.fingerprint["id"])
+        dtype = "int8" if self.decoder.int8 else str(e.dtype).split(".")[-1]
+        return m.State(self.generation, e.adapter_table(), sorted(e.adapters), e.fingerprint["id"], e.decoder_start,
+                       str(e.device), dtype)
 
     def send(self, identity: bytes, msg: m.ToFrontend) -> None:
+        if isinstance(msg, m.Results) and (self.recent_steps or self.recent_splits):
+            msg = m.Results(msg.results, msg.queued, self.recent_steps, self.recent_splits, self.recent_admitted)
+            self.recent_steps, self.recent_splits, self.recent_admitted = [], [], []
         self.socket.send_multipart([identity, m.encoder.encode(msg)])
 
 
 def core_main(settings: dict[str, Any], address: str, journal: str) -> None:
-    """The core process's entry point (``multiprocessing`` spawn): build the engine, bind, serve until drained."""
+    """The core process's entry point (``multiprocessing`` spawn): bind, build the model (a front end asking
+    meanwhile waits; a failure is told to it as ``Failed``), serve until drained."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    stop = {"now": False}
+    signal.signal(signal.SIGTERM, lambda *_: stop.update(now=True))
     logging.basicConfig(level=str(settings.get("log_level", "info")).upper())
-    engine = load_engine(ServerSettings(**settings))
     context = zmq.Context()
     socket = context.socket(zmq.ROUTER)
     socket.setsockopt(zmq.LINGER, 1000)
     socket.bind(address)
-    core = EngineCore(engine, Journal(Path(journal)), socket)
+    try:
+        core = EngineCore(load_model(ServerSettings(**settings)), Journal(Path(journal)), socket)
+    except Exception as err:  # noqa: BLE001 - told to the front end, which stops with it
+        message = str(err) if isinstance(err, (StartupError, AdapterFileError)) else f"{type(err).__name__}: {err}"
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline and socket.poll(int((deadline - time.monotonic()) * 1000)):
+            identity, _ = socket.recv_multipart()
+            socket.send_multipart([identity, m.encoder.encode(m.Failed(message))])
+            break
+        socket.close()
+        context.term()
+        raise SystemExit(3) from None
     signal.signal(signal.SIGTERM, lambda *_: setattr(core, "stopping", True))
+    core.stopping = stop["now"]
     core.run()
     socket.close()
     context.term()

@@ -1,4 +1,5 @@
-"""Adapter management: list, load or replace, unload. Changes need the admin token and run between batches."""
+"""Adapter management: list, load or replace, unload. Changes need the admin token; the engine core makes them
+between two decoding steps (``server.adapter_manager``)."""
 
 from __future__ import annotations
 
@@ -17,8 +18,8 @@ from lslo.io.adapter_file import AdapterFile, parse_language_file
 from lslo.io.bundle_store import BundleWriteError, persist_language, unpersist_language
 from lslo.languages import is_valid_code
 from server.auth import require_admin
-from server.engine import TranslationEngine
 from server.errors import BadRequest, Conflict, NotFound, Overloaded, PayloadTooLarge
+from server.front_end import FrontEnd
 from server.schemas import ERRORS, AdapterChange, AdapterEntry, AdapterList
 from server.service import Service
 
@@ -48,7 +49,7 @@ async def list_adapters(request: Request) -> AdapterList:
 USER_CODE = re.compile(r"^[a-z]{2,3}(-[A-Z][a-z]{3})?$")
 
 
-def checked_code(lang: str, engine: TranslationEngine) -> str:
+def checked_code(lang: str, engine: FrontEnd) -> str:
     """The base model's code for a language in a path (a client's code or the model's own): only codes of the
     language table's forms, and only languages the base has a token for. (It names the bundle file.)"""
     if not (is_valid_code(lang) or USER_CODE.match(lang)):
@@ -102,8 +103,7 @@ def persisting_bundle(service: Service, persist: bool) -> Path | None:
             summary="Load or replace one language's adapter")
 async def put_adapter(lang: str, request: Request, persist: bool = PERSIST) -> AdapterChange:
     service = request.app.state.service
-    engine = service.engine
-    code = checked_code(lang, engine)
+    code = checked_code(lang, service.front)
     data = await read_upload(request)
     target: Path | None = None
     expected, tier = None, None
@@ -121,15 +121,14 @@ async def put_adapter(lang: str, request: Request, persist: bool = PERSIST) -> A
         adapter = await run_in_threadpool(parse_language_file, data, label)
         if expected and adapter.sha256 != expected:
             raise AdapterFileError(label, f"sha256 {adapter.sha256[:12]}… is not the manifest's {expected[:12]}…")
-        replaced = code in engine.adapters
         previous = None
         if target is not None:
-            await service.on_decoder(lambda: engine.check(code, adapter))  # refused here: the bundle is untouched
+            await service.adapters.check(code, data, label)  # refused here: the bundle is untouched
             previous = await run_in_threadpool(bundle_bytes, target, code)
             await run_in_threadpool(persist_into, target, code, data, adapter)
             source = "bundle"
         try:
-            record = await service.change_adapters(lambda: engine.install(code, adapter, source, tier))
+            change = await service.adapters.install(code, data, label, source, tier)
         except BaseException:
             if target is not None:  # checked, yet not installed: the bundle goes back to what it held
                 await run_in_threadpool(restore, target, code, previous)
@@ -137,9 +136,10 @@ async def put_adapter(lang: str, request: Request, persist: bool = PERSIST) -> A
     except AdapterFileError as err:
         service.metrics.swaps.labels(action="load", result="refused").inc()
         raise BadRequest(f"adapter refused: {err.reason}") from None
+    replaced = change["replaced"]
     action = "replaced" if replaced else "added"
     service.metrics.swaps.labels(action=action, result="ok").inc()
-    return AdapterChange(language=code, action=action, rank=record.rank, sha256=record.sha256,
+    return AdapterChange(language=code, action=action, rank=adapter.rank, sha256=change["sha256"],
                          persisted=True if persist else None)
 
 
@@ -199,15 +199,15 @@ def restore(bundle: Path, code: str, previous: bytes | None) -> None:
                dependencies=[Depends(require_admin)], summary="Unload one language's adapter")
 async def delete_adapter(lang: str, request: Request, persist: bool = PERSIST) -> AdapterChange:
     service = request.app.state.service
-    code = checked_code(lang, service.engine)
+    code = checked_code(lang, service.front)
     target = persisting_bundle(service, persist)
     removed = False
     if target is not None:
         with bundle_errors():
             removed = await run_in_threadpool(unpersist_language, target, code)
-    if code not in service.engine.adapters and not removed:
+    if code not in service.front.adapters and not removed:
         raise NotFound(f"no adapter loaded for {code!r}" + (" and none in the bundle" if persist else ""))
-    if code in service.engine.adapters:
-        await service.change_adapters(lambda: service.engine.remove(code))
+    if code in service.front.adapters:
+        await service.adapters.remove(code)
     service.metrics.swaps.labels(action="removed", result="ok").inc()
     return AdapterChange(language=code, action="removed", persisted=removed if persist else None)

@@ -16,8 +16,8 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from server.documents import DocumentError, file_format, read_document
-from server.engine import Row
 from server.errors import BadRequest, NotFound, PayloadTooLarge
+from server.front_end import Row
 from server.routes.payload import validated
 from server.routes.translate import check_access, detect_sources, detected_sources, resolve_pair
 from server.schemas import ERRORS
@@ -71,7 +71,7 @@ async def translate_file(request: Request) -> FileResponse_:
     data = await upload.read()
     if len(data) > settings.max_file_bytes:
         raise PayloadTooLarge(f"the file has {len(data)} bytes; the limit is {settings.max_file_bytes}")
-    source, target = resolve_pair(service.engine, req.source, req.target)
+    source, target = resolve_pair(service.front, req.source, req.target)
     try:
         suffix, kind = file_format(upload.filename or "")
         document = await run_in_threadpool(read_document, suffix, data)
@@ -82,12 +82,12 @@ async def translate_file(request: Request) -> FileResponse_:
                               f"{settings.max_file_chars}")
     if source == "auto":
         detected = await run_in_threadpool(detect_sources, service, [document.sample], False)
-        source = detected_sources(service.engine, detected, target)[0]
+        source = detected_sources(service.front, detected, target)[0]
     results = await service.translator.translate([Row(t, source, target) for t in document.texts],
                                                  settings.file_timeout_s, document=True)
     try:
         translated = await run_in_threadpool(document.render, [r[0] for r in results],
-                                             service.engine.user_code(target))
+                                             service.front.user_code(target))
     except DocumentError as err:
         raise BadRequest(str(err)) from None
     name = await run_in_threadpool(service.files.save, translated, kind.extension,

@@ -36,7 +36,7 @@ async def static(name: str) -> Response:
 async def frontend_settings(request: Request) -> dict[str, Any]:
     service = request.app.state.service
     settings = service.settings
-    languages = [service.engine.user_code(c) for c in service.engine.languages]
+    languages = [service.front.user_code(c) for c in service.front.languages]
     others = [c for c in languages if c != "en"] or languages or ["en"]
     target = "fr" if "fr" in others else others[0]
     return {

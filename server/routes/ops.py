@@ -22,10 +22,9 @@ async def ready(request: Request) -> Response:
     service = request.app.state.service
     if not service.ready:
         return JSONResponse({"error": "not ready"}, status_code=503, headers={"Retry-After": "5"})
-    engine = service.engine
-    dtype = "int8" if engine.decoder.int8 else str(engine.dtype).split(".")[-1]
-    return JSONResponse({"status": "ready", "languages": len(engine.languages), "device": str(engine.device),
-                         "dtype": dtype})
+    front = service.front
+    return JSONResponse({"status": "ready", "languages": len(front.languages), "device": front.state.device,
+                         "dtype": front.state.dtype})
 
 
 @router.get("/metrics", summary="Prometheus metrics", response_class=Response,

@@ -14,8 +14,8 @@ from starlette.concurrency import run_in_threadpool
 
 from lslo.language_codes import language_name
 from server.auth import check_api_key
-from server.engine import Row, TranslationEngine
 from server.errors import BadRequest, PayloadTooLarge, RateLimited
+from server.front_end import FrontEnd, Row
 from server.routes.payload import read_payload, validated
 from server.schemas import (
     ERRORS,
@@ -55,7 +55,7 @@ def check_access(request: Request, api_key: str | None) -> None:
                               {"Retry-After": str(max(1, math.ceil(wait)))})
 
 
-def resolve_pair(engine: TranslationEngine, source: str, target: str) -> tuple[str, str]:
+def resolve_pair(engine: FrontEnd, source: str, target: str) -> tuple[str, str]:
     """The model codes of a request's source (or ``auto``) and target, from the codes the client sent; 400 for a
     language the service does not offer, naming the ones it does."""
     resolved = {role: ("auto" if role == "source" and code == "auto" else engine.model_code(code))
@@ -95,7 +95,7 @@ def detect_sources(service: Service, texts: list[str], html: bool) -> list[Detec
     return found
 
 
-def detected_sources(engine: TranslationEngine, detected: list[DetectedLanguage], target: str) -> list[str]:
+def detected_sources(engine: FrontEnd, detected: list[DetectedLanguage], target: str) -> list[str]:
     """The model code to translate each text from: the target (nothing to do) where none was detected."""
     return [(engine.model_code(d.language) or target) if d.confidence > 0 else target for d in detected]
 
@@ -110,22 +110,22 @@ async def translate(request: Request) -> TranslateResponse:
         request, '{"q": "Hello", "source": "en", "target": "fr"}'))
     check_access(request, req.api_key)
     raw = [req.q] if isinstance(req.q, str) else list(req.q)
-    source, target = resolve_pair(service.engine, req.source, req.target)
+    source, target = resolve_pair(service.front, req.source, req.target)
     check_request(req, raw, settings)  # limits first: no work on oversized input
     texts = [clean(t) for t in raw]
     detected = None
     sources = [source] * len(texts)
     if source == "auto":
         detected = await run_in_threadpool(detect_sources, service, texts, req.format == "html")
-        sources = detected_sources(service.engine, detected, target)
+        sources = detected_sources(service.front, detected, target)
     n_best = 1 + req.alternatives
     if req.format == "html":
         results = await translate_html(service.translator, texts, sources, target, n_best)
     else:
         results = await service.translator.translate([Row(t, s, target, n_best) for t, s in zip(texts, sources)])
     for code in sources:
-        service.metrics.items.labels(source=service.engine.user_code(code),
-                                     target=service.engine.user_code(target)).inc()
+        service.metrics.items.labels(source=service.front.user_code(code),
+                                     target=service.front.user_code(target)).inc()
     best = [r[0] for r in results]
     alternatives = [r[1:] for r in results] if req.alternatives else None
     if isinstance(req.q, str):
@@ -151,7 +151,7 @@ async def detect(request: Request) -> list[DetectedLanguage]:
 @router.get("/languages", response_model=list[LanguageEntry],
             summary="Languages served; 'adapter' says which have a language-specific adapter")
 async def languages(request: Request) -> list[LanguageEntry]:
-    engine = request.app.state.service.engine
+    engine = request.app.state.service.front
     codes = [(engine.user_code(c), c) for c in engine.languages]
     users = [u for u, _ in codes]
     return [LanguageEntry(code=u, name=language_name(m), targets=[t for t in users if t != u],

@@ -1,9 +1,9 @@
-"""The translation engine: the frozen base loaded once, its LSLo adapters, and the decoding engine
+"""The engine core's model: the frozen base loaded once, its LSLo adapters, and the decoding engine
 (``lslo.engine``: continuous batching, versioned adapters) that translates with them.
 
-Not thread-safe on purpose: the batcher drives it from one worker thread, and adapter changes run on that same
-thread between two decoding steps; the decoding engine keeps each running row on the adapter version it started
-with, so a swap never changes a translation half-way.
+Not thread-safe on purpose: the core's loop (``server.core.process``) drives it, and adapter changes run on that
+same thread between two decoding steps; the decoding engine keeps each running row on the adapter version it
+started with, so a swap never changes a translation half-way.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ import torch
 from transformers import AutoTokenizer, M2M100ForConditionalGeneration
 
 from lslo.devices import resolve_device, weights_dtype
-from lslo.engine import DecodeOutput, DecodeRequest, DecodingEngine
+from lslo.engine import DecodingEngine
 from lslo.errors import AdapterFileError, LSLoError
 from lslo.generation import GenerationSettings, decoder_start
 from lslo.handle import LSLoHandle
@@ -28,24 +28,11 @@ from lslo.io.adapter_file import AdapterFile
 from lslo.io.bundle import check_adapter, inject_for_file, install_adapter, model_fingerprint
 from lslo.io.bundle_store import is_empty_bundle
 from lslo.io.fingerprint import base_fingerprint, fingerprint_method
-from lslo.language_tokens import LanguageVocabulary
-from lslo.tokenization import framed, lang_token_id
+from lslo.tokenization import lang_token_id
 from server.errors import StartupError
-from server.languages import LanguageChoiceError, ServedLanguages
 from server.settings import ServerSettings
 
 log = logging.getLogger("lslo.server")
-
-
-@dataclass(frozen=True)
-class Row:
-    """A text to translate (a whole text for the translator, one sentence for the engine); ``n_best``
-    translations are wanted (1 + alternatives)."""
-
-    text: str
-    source: str
-    target: str
-    n_best: int = 1
 
 
 @dataclass
@@ -59,8 +46,8 @@ class AdapterRecord:
     nonzero: int = 0  # parameters left non-zero by pruning (counted where adapters change)
 
 
-def load_engine(settings: ServerSettings) -> TranslationEngine:
-    """``TranslationEngine(settings)`` built on a thread of its own that ends once it is built.
+def load_model(settings: ServerSettings) -> ServedModel:
+    """``ServedModel(settings)`` built on a thread of its own that ends once it is built.
 
     Every OpenMP thread team lives as long as the thread that started it, and when a process holds more OpenMP
     threads than cores, libgomp's workers stop spinning between parallel regions and sleep on a futex instead.
@@ -73,7 +60,7 @@ def load_engine(settings: ServerSettings) -> TranslationEngine:
 
     def build() -> None:
         try:
-            built["engine"] = TranslationEngine(settings)
+            built["engine"] = ServedModel(settings)
         except BaseException as err:  # noqa: BLE001 - re-raised on the caller's thread
             built["error"] = err
 
@@ -85,7 +72,7 @@ def load_engine(settings: ServerSettings) -> TranslationEngine:
     return built["engine"]
 
 
-class TranslationEngine:
+class ServedModel:
     def __init__(self, settings: ServerSettings) -> None:
         self.settings = settings
         if settings.threads:
@@ -99,11 +86,6 @@ class TranslationEngine:
         except ValueError as err:
             raise StartupError(f"--dtype: {err}") from None
         self.tokenizer, self.model = self._load_base(settings.base)
-        self.vocabulary = LanguageVocabulary(self.tokenizer)
-        try:
-            self.served = ServedLanguages(self.vocabulary, settings.base, settings.languages)
-        except LanguageChoiceError as err:
-            raise StartupError(f"--languages: {err}") from None
         self.lslo: LSLoHandle | None = None
         self.adapters: dict[str, AdapterRecord] = {}
         bundle = settings.bundle_dir
@@ -120,19 +102,11 @@ class TranslationEngine:
                                              max_new_tokens=min(settings.max_new_tokens, positions),
                                              max_input_tokens=min(settings.max_input_tokens, positions),
                                              fallback_to_base=True)
-        # The longest row in tokens: it fits the input window with its language token and </s>, and its translation
-        # (two thirds of max_new_tokens, at least 32 tokens, leave the decoder room) is not cut short.
-        self.segment_tokens = max(1, min(self.generation.max_input_tokens - 2,
-                                         max(32, self.generation.max_new_tokens * 2 // 3)))
         self.decoder = DecodingEngine(self.model, self.lslo, max_rows=self._row_budget(),
                                       max_new_tokens=self.generation.max_new_tokens,
                                       max_source_tokens=self.generation.max_input_tokens, min_beams=settings.beam,
                                       int8=settings.dtype == "int8")
-        self._start = decoder_start(self.model)
-        # Request handlers measure text on their own tokenizer (a fast tokenizer must not be shared between
-        # threads), one thread at a time.
-        self._counter = AutoTokenizer.from_pretrained(settings.base)
-        self._counter_lock = threading.Lock()
+        self.decoder_start = decoder_start(self.model)
 
     # ----------------------------------------------------------------------------------------- loading
     def _load_base(self, base: Path) -> tuple[Any, M2M100ForConditionalGeneration]:
@@ -169,29 +143,6 @@ class TranslationEngine:
         fingerprint = model_fingerprint(lslo, fingerprint_method(manifest.base.get("fingerprint", {})))
         return lslo, records, fingerprint
 
-    # -------------------------------------------------------------------------------------- languages
-    @property
-    def languages(self) -> list[str]:
-        """Model codes of the languages offered (with or without an adapter)."""
-        return self.served.served(self.adapters)
-
-    def model_code(self, code: str) -> str | None:
-        """The model code of an offered language, from the code a client sent (user or model form)."""
-        return self.served.model_code(code, self.adapters)
-
-    def user_code(self, model_code: str) -> str:
-        return self.served.user_code(model_code)
-
-    def has_token(self, code: str) -> bool:
-        return self.vocabulary.model_code(code) is not None
-
-    def fits(self, text: str) -> bool:
-        """Whether ``text`` is short enough to be one row (never truncated by the model's window)."""
-        if len(text) <= self.segment_tokens // 4:  # no tokenizer makes more than four tokens of a character here
-            return True
-        with self._counter_lock:
-            return len(self._counter(text, add_special_tokens=False)["input_ids"]) <= self.segment_tokens
-
     # ------------------------------------------------------------------------------------ translation
     def _row_budget(self) -> int:
         """Hypotheses decoded together: ``max_batch_size`` sentences of ``beam`` beams (room for the largest
@@ -206,19 +157,6 @@ class TranslationEngine:
             free, _ = torch.cuda.mem_get_info(self.device)
             rows = max(s.max_alternatives + 1, s.beam, min(rows, int(free * 0.5 // per_row)))
         return rows
-
-    def request_for(self, row: Row) -> DecodeRequest:
-        """The decoding request of one row (tokenized here: call it on the worker thread)."""
-        ids = self.tokenizer(row.text, add_special_tokens=False)["input_ids"][: self.generation.max_input_tokens - 2]
-        beams = max(self.generation.num_beams, row.n_best)
-        return DecodeRequest(framed(self.tokenizer, row.source, ids), [self._start, lang_token_id(self.tokenizer,
-                             row.target)], row.source, row.target, num_beams=beams, num_return_sequences=row.n_best,
-                             max_new_tokens=self.generation.max_new_tokens,
-                             length_penalty=self.generation.length_penalty)
-
-    def texts_of(self, output: DecodeOutput) -> list[str]:
-        return [t.strip() for t in self.tokenizer.batch_decode(list(output.sequences) or [[]],
-                                                               skip_special_tokens=True)]
 
     # --------------------------------------------------------------------------------------- adapters
     def check(self, code: str, adapter: AdapterFile) -> None:
@@ -266,7 +204,7 @@ class TranslationEngine:
     def _count_nonzero(self) -> None:
         """Each adapter's non-zero parameters, counted where adapters change (the loading or the decoding thread),
         so that ``adapter_table``, read on the event loop too, does no tensor work there (an OpenMP team started
-        on that thread would stay beside the decoding thread's: ``load_engine``)."""
+        on that thread would stay beside the decoding thread's: ``load_model``)."""
         counts = self.lslo.nonzero_counts() if self.lslo is not None else {}
         for code, record in self.adapters.items():
             record.nonzero = counts.get(code, 0)

@@ -1,0 +1,129 @@
+"""The front end's view of the model: the tokenizer, the languages offered, the generation settings, and the
+adapters as the engine core last announced them (``server.core``). No weights are loaded here: the front end
+segments, tokenizes and detokenizes; the core decodes token ids."""
+
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from transformers import AutoConfig, AutoTokenizer
+
+from lslo.engine import DecodeOutput, DecodeRequest
+from lslo.generation import GenerationSettings
+from lslo.language_tokens import LanguageVocabulary
+from lslo.tokenization import framed, lang_token_id
+from server.core.messages import State
+from server.errors import StartupError
+from server.languages import LanguageChoiceError, ServedLanguages
+from server.settings import ServerSettings
+
+
+@dataclass(frozen=True)
+class Row:
+    """A text to translate (a whole text for the translator, one sentence for the core); ``n_best``
+    translations are wanted (1 + alternatives)."""
+
+    text: str
+    source: str
+    target: str
+    n_best: int = 1
+
+
+@dataclass(frozen=True)
+class AdapterRecord:
+    """One served adapter, as the core announced it (a row of ``GET /adapters``)."""
+
+    code: str
+    rank: int
+    tier: str | None
+    sha256: str
+    source: str
+
+
+class FrontEnd:
+    def __init__(self, settings: ServerSettings) -> None:
+        self.settings = settings
+        base = settings.base
+        if not (base / "config.json").is_file():
+            raise StartupError(f"base model not found: {base} has no config.json (set --base or LSLO_BASE to a "
+                               "Hugging Face model directory)")
+        try:
+            self.tokenizer = AutoTokenizer.from_pretrained(base)
+            config = AutoConfig.from_pretrained(base)
+        except (OSError, ValueError, KeyError) as err:
+            raise StartupError(f"cannot load the base model's tokenizer from {base}: {err}") from None
+        self.vocabulary = LanguageVocabulary(self.tokenizer)
+        try:
+            self.served = ServedLanguages(self.vocabulary, Path(base), settings.languages)
+        except LanguageChoiceError as err:
+            raise StartupError(f"--languages: {err}") from None
+        positions = int(getattr(config, "max_position_embeddings", 1024)) - 2
+        self.generation = GenerationSettings(num_beams=settings.beam,
+                                             max_new_tokens=min(settings.max_new_tokens, positions),
+                                             max_input_tokens=min(settings.max_input_tokens, positions),
+                                             fallback_to_base=True)
+        # The longest row in tokens: it fits the input window with its language token and </s>, and its translation
+        # (two thirds of max_new_tokens, at least 32 tokens, leave the decoder room) is not cut short.
+        self.segment_tokens = max(1, min(self.generation.max_input_tokens - 2,
+                                         max(32, self.generation.max_new_tokens * 2 // 3)))
+        self.state: State | None = None
+        self.adapters: dict[str, AdapterRecord] = {}
+        # Request handlers measure text on their own tokenizer (a fast tokenizer must not be shared between
+        # threads), one thread at a time.
+        self._counter = AutoTokenizer.from_pretrained(base)
+        self._counter_lock = threading.Lock()
+
+    def show(self, state: State) -> None:
+        """What the core announced: its adapters, fingerprint, device."""
+        self.state = state
+        self.adapters = {row["code"]: AdapterRecord(row["code"], int(row["rank"]), row.get("tier"), row["sha256"],
+                                                    row["source"]) for row in state.adapters}
+
+    @property
+    def fingerprint(self) -> str:
+        return self.state.fingerprint if self.state is not None else ""
+
+    def adapter_table(self) -> list[dict[str, Any]]:
+        return [dict(row) for row in self.state.adapters] if self.state is not None else []
+
+    # -------------------------------------------------------------------------------------- languages
+    @property
+    def languages(self) -> list[str]:
+        """Model codes of the languages offered (with or without an adapter)."""
+        return self.served.served(self.adapters)
+
+    def model_code(self, code: str) -> str | None:
+        """The model code of an offered language, from the code a client sent (user or model form)."""
+        return self.served.model_code(code, self.adapters)
+
+    def user_code(self, model_code: str) -> str:
+        return self.served.user_code(model_code)
+
+    def has_token(self, code: str) -> bool:
+        return self.vocabulary.model_code(code) is not None
+
+    def fits(self, text: str) -> bool:
+        """Whether ``text`` is short enough to be one row (never truncated by the model's window)."""
+        if len(text) <= self.segment_tokens // 4:  # no tokenizer makes more than four tokens of a character here
+            return True
+        with self._counter_lock:
+            return len(self._counter(text, add_special_tokens=False)["input_ids"]) <= self.segment_tokens
+
+    # ------------------------------------------------------------------------------------ token ids
+    def request_for(self, row: Row) -> DecodeRequest:
+        """The decoding request of one row (tokenized here, on the event loop's thread)."""
+        assert self.state is not None
+        ids = self.tokenizer(row.text, add_special_tokens=False)["input_ids"][: self.generation.max_input_tokens - 2]
+        beams = max(self.generation.num_beams, row.n_best)
+        return DecodeRequest(framed(self.tokenizer, row.source, ids),
+                             [self.state.decoder_start, lang_token_id(self.tokenizer, row.target)], row.source,
+                             row.target, num_beams=beams, num_return_sequences=row.n_best,
+                             max_new_tokens=self.generation.max_new_tokens,
+                             length_penalty=self.generation.length_penalty)
+
+    def texts_of(self, output: DecodeOutput) -> list[str]:
+        return [t.strip() for t in self.tokenizer.batch_decode(list(output.sequences) or [[]],
+                                                               skip_special_tokens=True)]
