@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import multiprocessing as mp
 import signal
 import sys
 
@@ -12,6 +13,7 @@ from pydantic import ValidationError
 from lslo.flags import add_arguments
 from server.app import create_app
 from server.core.client import spawn_core, wait_until_up
+from server.core.supervisor import Supervisor
 from server.errors import StartupError
 from server.front_end import FrontEnd
 from server.logs import configure_logging
@@ -35,6 +37,8 @@ def main(argv: list[str] | None = None) -> int:
     except StartupError as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
+    if settings.workers > 1:
+        return serve_workers(settings, core)
     app = create_app(settings, core)
     # uvicorn shuts down gracefully on SIGTERM (stops accepting, finishes in-flight requests, runs the lifespan
     # shutdown that drains the engine core), then restores the previous handler and re-raises the signal. A no-op
@@ -43,6 +47,22 @@ def main(argv: list[str] | None = None) -> int:
     uvicorn.run(app, host=settings.host, port=settings.port, log_config=None, access_log=False,
                 timeout_graceful_shutdown=settings.graceful_timeout_s)
     return 0
+
+
+def serve_workers(settings: ServerSettings, core: mp.process.BaseProcess) -> int:
+    """``--workers N``: uvicorn's N worker processes share the core, which this process restarts if it dies."""
+    supervisor = Supervisor(settings, core)
+    supervisor.share()
+    supervisor.start()
+    try:
+        uvicorn.run("server.app:worker_app", factory=True, workers=settings.workers, host=settings.host,
+                    port=settings.port, log_config=None, access_log=False,
+                    timeout_graceful_shutdown=settings.graceful_timeout_s)
+    finally:  # the workers are done (SIGTERM: each finished its requests): the core finishes and exits
+        code = supervisor.stop(settings.graceful_timeout_s)
+    if code != 0:
+        print(f"error: the engine core exited with status {code}", file=sys.stderr)
+    return 0 if code == 0 else 1
 
 
 if __name__ == "__main__":

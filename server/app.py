@@ -5,13 +5,16 @@ from __future__ import annotations
 
 import logging
 import multiprocessing as mp
+import os
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from pathlib import Path
 
 from fastapi import FastAPI
 from fastapi.middleware.cors import CORSMiddleware
 from fastapi_offline import FastAPIOffline
 
+from server.core.supervisor import CORE_DIR, shared_settings
 from server.front_end import FrontEnd
 from server.handlers import install_error_handlers, install_observer
 from server.limits import BodyLimit
@@ -22,14 +25,16 @@ from server.settings import ServerSettings
 log = logging.getLogger("lslo.server")
 
 
-def create_app(settings: ServerSettings | None = None, core: mp.process.BaseProcess | None = None) -> FastAPI:
+def create_app(settings: ServerSettings | None = None, core: mp.process.BaseProcess | None = None,
+               shared_core: Path | None = None) -> FastAPI:
     """``core``: an engine core process already started and loaded (``python -m server`` starts it first to fail
-    fast); else the lifespan starts one from ``settings``."""
+    fast); ``shared_core``: the directory of a core another process owns (``--workers N``); else the lifespan
+    starts one from ``settings``."""
     settings = settings or ServerSettings()
 
     @asynccontextmanager
     async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        service = Service(settings, FrontEnd(settings), core)
+        service = Service(settings, FrontEnd(settings), core, shared_core)
         app.state.service = service
         await service.start()
         log.info("ready", extra={"items": len(service.front.languages)})
@@ -58,6 +63,13 @@ def create_app(settings: ServerSettings | None = None, core: mp.process.BaseProc
     install_error_handlers(app)
     install_observer(app)
     return app
+
+
+def worker_app() -> FastAPI:
+    """The app of one of ``python -m server --workers N``'s processes (uvicorn's factory): the main process's
+    settings and engine core."""
+    root = Path(os.environ[CORE_DIR])
+    return create_app(shared_settings(root), shared_core=root)
 
 
 def body_limits(settings: ServerSettings):  # noqa: ANN201 - a path -> bytes function

@@ -6,6 +6,7 @@ from __future__ import annotations
 import multiprocessing as mp
 import uuid
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 from server.adapter_manager import AdapterManager
@@ -27,6 +28,7 @@ class Service:
     settings: ServerSettings
     front: FrontEnd
     core_process: mp.process.BaseProcess | None = None  # a core started before the app (python -m server)
+    shared_core: Path | None = None  # the directory of a core another process owns (--workers N)
     metrics: Metrics = field(default_factory=Metrics)
     adapter_table: list[dict[str, Any]] = field(default_factory=list)
     sync: BundleSync | None = None
@@ -37,7 +39,8 @@ class Service:
         s = self.settings
         self.rate_limits = TokenBuckets(s.rate_limit_per_minute)
         self.files = FileStore(s.files_dir, s.file_ttl_s, s.files_max_bytes)
-        self.core = CoreClient(s, on_state=self.on_state, on_results=self.on_results, process=self.core_process)
+        self.core = CoreClient(s, on_state=self.on_state, on_results=self.on_results, process=self.core_process,
+                               shared=self.shared_core)
         self.adapters = AdapterManager(self.core)
         self.decoder = RowDecoder(self.front, self.core, self.metrics, s.max_batch_size, s.max_queue)
         self.translator = TextTranslator(self.front, self.decoder, s.max_queue, s.request_timeout_s)

@@ -32,6 +32,7 @@ class ServerSettings(BaseSettings):
                             "only): the base's matrix products in int8, adapters in fp32")
     host: str = Field("127.0.0.1", description="listen address")
     port: int = Field(8000, ge=0, le=65535)
+    workers: int = Field(1, ge=1, description="HTTP front-end processes, all feeding the one engine core")
     threads: int | None = Field(None, ge=1, description="torch CPU threads")
 
     max_batch_size: int = Field(32, ge=1, description="sentences decoded together (continuous batching; 1 "

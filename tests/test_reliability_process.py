@@ -13,9 +13,11 @@ from pathlib import Path
 
 import httpx
 import pytest
+from test_bundle_store import variant
 
 from bench.common import proc_status_mib
 from bench.loadgen import ServerProcess, start_server
+from server_helpers import reference
 
 pytestmark = pytest.mark.slow
 
@@ -174,3 +176,58 @@ def test_load_generator_and_swap_loop_count_what_the_server_answered(service_dir
     # a wrong token: every PUT refused, while the probe still answers 200
     assert refused.swaps >= 1 and refused.failures == [403] * refused.swaps
     assert code == 0, output
+
+
+def test_two_front_end_workers_share_one_core_that_comes_back_after_being_killed(service_dirs, tmp_path):
+    """``--workers 2``: both front-end processes answer (X-LSLO-Replica) with the translations of one process;
+    an upload through one is served by both (the core announces it); the core killed with SIGKILL under load:
+    the rows in flight get 503, the main process starts a new core, which serves the uploaded adapter; SIGTERM
+    then ends everything with status 0."""
+    base, bundle = service_dirs
+    texts = [f"The cat sleeps, number {i}." for i in range(6)]
+    expected = reference(base, bundle, texts, "en", "fr", beam=2, max_new_tokens=10)
+    server = serve(base, bundle, "--workers", "2", "--admin-token", "tok", "--max-batch-size", "1",
+                   env={"TMPDIR": str(tmp_path)})  # one row a step: slow enough to kill the core mid-load
+    try:
+        replicas, got = set(), {}
+        for _ in range(4):
+            for text in texts:
+                response = _post(server.url, text)
+                assert response.status_code == 200, response.text
+                replicas.add(response.headers["x-lslo-replica"])
+                got[text] = response.json()["translatedText"]
+        assert len(replicas) == 2 and [got[t] for t in texts] == expected
+        new = variant(bundle, "fr", 2.5)
+        put = httpx.put(server.url + "/adapters/fr", content=new, headers={"Authorization": "Bearer tok"}, timeout=30)
+        assert put.status_code == 200, put.text
+        sha = put.json()["sha256"]
+
+        def served_fr() -> set[str]:
+            seen = set()
+            for _ in range(12):
+                rows = httpx.get(server.url + "/adapters", timeout=5).json()["languages"]
+                seen.add(next(r["sha256"] for r in rows if r["code"] == "fr"))
+            return seen
+
+        assert served_fr() == {sha}  # both workers
+        core_pid = int(next(tmp_path.glob("lslo-core-*/core.pid")).read_text())
+        with cf.ThreadPoolExecutor(8) as pool:
+            flights = [pool.submit(_post, server.url, _rows(f"Request {i}, row", 64), 60.0) for i in range(8)]
+            time.sleep(0.3)
+            subprocess.run(["kill", "-9", str(core_pid)], check=True)
+            killed = time.monotonic()
+            statuses = [f.result().status_code for f in flights]
+            assert time.monotonic() - killed < 10
+        assert 503 in statuses and set(statuses) <= {200, 503}
+        deadline = time.monotonic() + 90
+        while time.monotonic() < deadline:
+            ready = [httpx.get(server.url + "/ready", timeout=5).status_code for _ in range(4)]
+            if ready == [200] * 4:
+                break
+            time.sleep(0.2)
+        assert ready == [200] * 4
+        assert served_fr() == {sha}  # the upload replayed into the new core
+        assert _post(server.url, texts[0]).status_code == 200
+    finally:
+        code, output = stop(server)
+    assert code == 0, output[-3000:]

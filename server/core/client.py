@@ -26,6 +26,7 @@ from typing import Any
 
 import zmq
 import zmq.asyncio
+import zmq.utils.monitor
 
 from lslo.engine import DecodeOutput, DecodeRequest
 from lslo.errors import AdapterFileError
@@ -52,7 +53,8 @@ def spawn_core(settings: ServerSettings, root: Path | None = None,
     root = root or Path(tempfile.mkdtemp(prefix="lslo-core-"))
     process = mp.get_context("spawn").Process(
         target=target, name="lslo-core", daemon=True,
-        args=(settings.model_dump(mode="json"), f"ipc://{root / 'core.sock'}", str(root / "journal")))
+        args=(settings.model_dump(mode="json", exclude={"admin_token"}), f"ipc://{root / 'core.sock'}",
+              str(root / "journal")))
     process.start()
     process.lslo_root = root  # type: ignore[attr-defined]
     process.lslo_target = target  # type: ignore[attr-defined]
@@ -87,18 +89,21 @@ class CoreClient:
     def __init__(self, settings: ServerSettings, start_timeout_s: float = 600.0,
                  on_state: Callable[[m.State], None] | None = None,
                  on_results: Callable[[m.Results], None] | None = None,
-                 process: mp.process.BaseProcess | None = None) -> None:
+                 process: mp.process.BaseProcess | None = None, shared: Path | None = None) -> None:
         """on_state: called with every State the core announces (adapters changed, a core (re)started);
         on_results: with every Results message (its step durations and splits feed the metrics); process: a core
-        already started (``spawn_core``), else ``start`` starts one."""
+        already started (``spawn_core``), else ``start`` starts one; shared: the directory of a core another
+        process owns and restarts (``python -m server --workers N``): this client only connects to it, and
+        learns that it stopped from the socket."""
         self.settings = settings
         self.on_state, self.on_results = on_state, on_results
         self.failure: str | None = None
         self.start_timeout_s = start_timeout_s
         self.process = process
         self.target = getattr(process, "lslo_target", core_main)  # a restarted core runs what the first ran
-        self.root: Path = process.lslo_root if process is not None else Path(  # type: ignore[attr-defined]
-            tempfile.mkdtemp(prefix="lslo-core-"))  # the socket and the journal, this service's own
+        self.shared = shared is not None
+        self.root: Path = shared or (process.lslo_root if process is not None else Path(  # type: ignore[attr-defined]
+            tempfile.mkdtemp(prefix="lslo-core-")))  # the socket and the journal, this service's own
         self.address = f"ipc://{self.root / 'core.sock'}"
         self.state: m.State | None = None
         self.ready = False
@@ -110,6 +115,7 @@ class CoreClient:
         self._announced: asyncio.Event | None = None
         self._context = zmq.asyncio.Context()
         self._socket: zmq.asyncio.Socket | None = None
+        self._monitor: zmq.asyncio.Socket | None = None
         self._tasks: list[asyncio.Task] = []
         self._stopping = False
 
@@ -120,8 +126,42 @@ class CoreClient:
         self._socket.setsockopt(zmq.LINGER, 0)
         self._socket.connect(self.address)
         self._tasks.append(asyncio.create_task(self._receive(), name="lslo-core-receive"))
+        if self.shared:
+            self._monitor = self._socket.get_monitor_socket(zmq.EVENT_DISCONNECTED)
+            await self._connect()
+            self._tasks.append(asyncio.create_task(self._follow(self._monitor), name="lslo-core-follow"))
+            return
         await self._launch(adopt=self.process is not None and self.process.is_alive())
         self._tasks.append(asyncio.create_task(self._watch(), name="lslo-core-watch"))
+
+    async def _connect(self) -> None:
+        """A shared core: wait until it answers (it may be loading, or being restarted by its owner)."""
+        self.ready = False
+        self._announced = asyncio.Event()
+        try:
+            await asyncio.wait_for(self._hello(), self.start_timeout_s)
+        except asyncio.TimeoutError:
+            raise StartupError(f"no engine core answered at {self.address}") from None
+        if self.failure is not None:
+            raise StartupError(self.failure)
+        self.ready = True
+
+    async def _follow(self, monitor: zmq.asyncio.Socket) -> None:
+        """A shared core: when the socket loses it, fail what it held and wait for its successor."""
+        while not self._stopping:
+            event = zmq.utils.monitor.parse_monitor_message(await monitor.recv_multipart())
+            if event["event"] != zmq.EVENT_DISCONNECTED or self._stopping:
+                continue
+            self.ready = False
+            log.error("the engine core went away; waiting for it to be restarted")
+            self._fail_all(CoreStopped("the engine core stopped and is being restarted; retry shortly",
+                                       {"Retry-After": "5"}))
+            self.restarts += 1
+            try:
+                await self._connect()
+            except StartupError:
+                log.exception("the engine core did not come back")
+                return
 
     async def _launch(self, adopt: bool = False) -> None:
         self.ready = False
@@ -154,7 +194,7 @@ class CoreClient:
         """Let the core finish what it holds and exit; then close the socket and remove the socket directory."""
         self._stopping = True
         process = self.process
-        if process is not None and process.is_alive():
+        if process is not None and process.is_alive() and not self.shared:
             try:
                 await asyncio.wait_for(self.call("drain"), 5)
             except (asyncio.TimeoutError, Overloaded):
@@ -165,10 +205,14 @@ class CoreClient:
                 process.join()
         for task in self._tasks:
             task.cancel()
+        if self._monitor is not None:  # every socket closed, or the context's term() waits for ever
+            self._socket.disable_monitor()  # type: ignore[union-attr]
+            self._monitor.close()
         if self._socket is not None:
             self._socket.close()
         self._context.term()
-        shutil.rmtree(self.root, ignore_errors=True)
+        if not self.shared:  # a shared core's directory is its owner's
+            shutil.rmtree(self.root, ignore_errors=True)
 
     async def _watch(self) -> None:
         """Restart the core when it ends unasked; fail what it held."""

@@ -14,6 +14,7 @@ held, then exits 0.
 from __future__ import annotations
 
 import logging
+import os
 import signal
 import time
 from pathlib import Path
@@ -244,6 +245,7 @@ def core_main(settings: dict[str, Any], address: str, journal: str) -> None:
     socket = context.socket(zmq.ROUTER)
     socket.setsockopt(zmq.LINGER, 1000)
     socket.bind(address)
+    (Path(journal).parent / "core.pid").write_text(str(os.getpid()), encoding="utf-8")  # for operators
     try:
         core = EngineCore(load_model(ServerSettings(**settings)), Journal(Path(journal)), socket)
     except Exception as err:  # noqa: BLE001 - told to the front end, which stops with it
