@@ -30,6 +30,7 @@ from server.core import messages as m
 from server.core.journal import Journal
 from server.core.model import ServedModel, load_model
 from server.errors import StartupError
+from server.logs import configure_logging
 from server.settings import ServerSettings
 
 log = logging.getLogger("lslo.core")
@@ -240,7 +241,7 @@ def core_main(settings: dict[str, Any], address: str, journal: str) -> None:
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     stop = {"now": False}
     signal.signal(signal.SIGTERM, lambda *_: stop.update(now=True))
-    logging.basicConfig(level=str(settings.get("log_level", "info")).upper())
+    configure_logging(str(settings.get("log_level", "info")), str(settings.get("log_format", "json")))
     context = zmq.Context()
     socket = context.socket(zmq.ROUTER)
     socket.setsockopt(zmq.LINGER, 1000)
