@@ -152,11 +152,7 @@ class CoreClient:
             event = zmq.utils.monitor.parse_monitor_message(await monitor.recv_multipart())
             if event["event"] != zmq.EVENT_DISCONNECTED or self._stopping:
                 continue
-            self.ready = False
-            log.error("the engine core went away; waiting for it to be restarted")
-            self._fail_all(CoreStopped("the engine core stopped and is being restarted; retry shortly",
-                                       {"Retry-After": "5"}))
-            self.restarts += 1
+            self._lost("stopped")
             try:
                 await self._connect()
             except StartupError:
@@ -223,16 +219,20 @@ class CoreClient:
             await loop.run_in_executor(None, process.join)
             if self._stopping:
                 return
-            self.ready = False
-            log.error("the engine core stopped (exit code %s); starting it again", process.exitcode)
-            self._fail_all(CoreStopped(f"the engine core stopped (exit code {process.exitcode}) and is being "
-                                       "restarted; retry shortly", {"Retry-After": "5"}))
-            self.restarts += 1
+            self._lost(f"stopped (exit code {process.exitcode})")
             try:
                 await self._launch()
             except StartupError:
                 log.exception("the engine core could not be started again")
                 return
+
+    def _lost(self, what: str) -> None:
+        """The core is gone: not ready until a new one answers; every row and call in flight fails with 503."""
+        self.ready = False
+        self.restarts += 1
+        log.error("the engine core %s; waiting for a new one", what)
+        self._fail_all(CoreStopped(f"the engine core {what} and is being restarted; retry shortly",
+                                   {"Retry-After": "5"}))
 
     def _fail_all(self, error: Exception) -> None:
         for futures in (self._rows, self._calls):
