@@ -1,4 +1,4 @@
-"""Rows in, translations out, through the engine core: the front end's half of continuous batching.
+"""Sentences in, translations out, through the engine core: the front end's half of continuous batching.
 
 A request's rows are tokenized here and sent to the core together (``server.core.client``); the core admits them
 into its running batch whatever their language pair and answers each row when it is done. The queue is bounded:
@@ -14,11 +14,12 @@ from collections.abc import Sequence
 
 from server.core.client import CoreClient
 from server.errors import BadRequest, Overloaded
-from server.front_end import FrontEnd, Row
+from server.front_end import FrontEnd
 from server.metrics import Metrics
+from server.text.units import Hypothesis, Sentence
 
 
-class RowDecoder:
+class SentenceDecoder:
     def __init__(self, front: FrontEnd, core: CoreClient, metrics: Metrics, max_batch_size: int,
                  max_queue: int) -> None:
         self.front, self.core, self.metrics = front, core, metrics
@@ -32,8 +33,8 @@ class RowDecoder:
         """Rows waiting for admission (those in flight beyond what one step decodes)."""
         return max(0, self._in_flight - self.max_batch_size)
 
-    async def translate(self, rows: Sequence[Row]) -> list[list[str]]:
-        """Each row's ``n_best`` translations."""
+    async def translate(self, rows: Sequence[Sentence]) -> list[list[Hypothesis]]:
+        """Each sentence's ``n_best`` translations (an empty sentence: empty ones, unscored)."""
         if self.closing:
             raise Overloaded("the service is shutting down", {"Retry-After": "5"})
         queued = self.queued_rows
@@ -43,7 +44,7 @@ class RowDecoder:
             raise Overloaded(f"the service is at capacity ({queued} rows waiting); retry later",
                              {"Retry-After": str(retry)})
         known = set(self.front.languages)
-        results: list[list[str]] = [[""] * r.n_best for r in rows]
+        results: list[list[Hypothesis]] = [[Hypothesis("")] * r.n_best for r in rows]
         todo = [i for i, r in enumerate(rows) if r.text.strip()]
         for i in todo:
             row = rows[i]
@@ -62,6 +63,6 @@ class RowDecoder:
             self._in_flight -= len(requests)
             self.metrics.queue_depth.set(self.queued_rows)
         for i, output in zip(todo, outputs):
-            results[i] = self.front.texts_of(output)[: rows[i].n_best] or [""]
+            results[i] = self.front.hypotheses_of(output)[: rows[i].n_best] or [Hypothesis("")]
         self._latency = 0.8 * self._latency + 0.2 * (time.perf_counter() - started)
         return results

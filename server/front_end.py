@@ -19,17 +19,7 @@ from server.core.messages import State
 from server.errors import StartupError
 from server.languages import LanguageChoiceError, ServedLanguages
 from server.settings import ServerSettings
-
-
-@dataclass(frozen=True)
-class Row:
-    """A text to translate (a whole text for the translator, one sentence for the core); ``n_best``
-    translations are wanted (1 + alternatives)."""
-
-    text: str
-    source: str
-    target: str
-    n_best: int = 1
+from server.text.units import Hypothesis, Sentence
 
 
 @dataclass(frozen=True)
@@ -69,6 +59,9 @@ class FrontEnd:
         # (two thirds of max_new_tokens, at least 32 tokens, leave the decoder room) is not cut short.
         self.segment_tokens = max(1, min(self.generation.max_input_tokens - 2,
                                          max(32, self.generation.max_new_tokens * 2 // 3)))
+        # Constrained sentences get up to 8 beams, within what the core's engine holds for one request.
+        self.max_constrained_beams = max(settings.beam, settings.max_alternatives + 1,
+                                         min(8, settings.max_batch_size * settings.beam))
         self.state: State | None = None
         self.adapters: dict[str, AdapterRecord] = {}
         # Request handlers measure text on their own tokenizer (a fast tokenizer must not be shared between
@@ -113,17 +106,46 @@ class FrontEnd:
             return len(self._counter(text, add_special_tokens=False)["input_ids"]) <= self.segment_tokens
 
     # ------------------------------------------------------------------------------------ token ids
-    def request_for(self, row: Row) -> DecodeRequest:
-        """The decoding request of one row (tokenized here, on the event loop's thread)."""
+    def request_for(self, sentence: Sentence) -> DecodeRequest:
+        """The decoding request of one sentence (tokenized here, on the event loop's thread); its placeholders
+        and glossary terms become constraints, which need beam search: at least four beams, one more than the
+        constraints up to eight, so that dynamic beam allocation has a bank for each."""
         assert self.state is not None
-        ids = self.tokenizer(row.text, add_special_tokens=False)["input_ids"][: self.generation.max_input_tokens - 2]
-        beams = max(self.generation.num_beams, row.n_best)
-        return DecodeRequest(framed(self.tokenizer, row.source, ids),
-                             [self.state.decoder_start, lang_token_id(self.tokenizer, row.target)], row.source,
-                             row.target, num_beams=beams, num_return_sequences=row.n_best,
-                             max_new_tokens=self.generation.max_new_tokens,
-                             length_penalty=self.generation.length_penalty)
+        limit = self.generation.max_input_tokens - 2
+        ids = self.tokenizer(sentence.text, add_special_tokens=False)["input_ids"][:limit]
+        constraints = tuple(self.constraint(p) for p in sentence.protect)
+        constraints += tuple(self.constraint(t) + self.constraint(t[:1].upper() + t[1:]) for t in sentence.terms)
+        constraints = tuple(tuple(dict.fromkeys(c)) for c in constraints if c)
+        beams = max(self.generation.num_beams, sentence.n_best)
+        if constraints:
+            beams = min(max(beams, len(constraints) + 1, 4), max(beams, self.max_constrained_beams))
+        return DecodeRequest(framed(self.tokenizer, sentence.source, ids),
+                             [self.state.decoder_start, lang_token_id(self.tokenizer, sentence.target)],
+                             sentence.source, sentence.target, num_beams=beams,
+                             num_return_sequences=sentence.n_best, max_new_tokens=self.generation.max_new_tokens,
+                             length_penalty=self.generation.length_penalty, constraints=constraints)
 
-    def texts_of(self, output: DecodeOutput) -> list[str]:
-        return [t.strip() for t in self.tokenizer.batch_decode(list(output.sequences) or [[]],
-                                                               skip_special_tokens=True)]
+    def constraint(self, phrase: str) -> tuple[tuple[int, ...], ...]:
+        """The token sequences that write ``phrase``: after a space (how SentencePiece writes a word) and glued to
+        what precedes it (after an opening bracket, say); only those that decode back to ``phrase``."""
+        spaced, glued, bracket = (self.tokenizer(t, add_special_tokens=False)["input_ids"]
+                                  for t in (phrase, "(" + phrase, "("))
+        alternatives = [tuple(spaced)]
+        if glued[: len(bracket)] == bracket:
+            alternatives.append(tuple(glued[len(bracket):]))
+        out = []
+        for alternative in dict.fromkeys(alternatives):
+            if alternative and self.tokenizer.decode(list(alternative), skip_special_tokens=True).strip() == phrase:
+                out.append(alternative)
+        return tuple(out)
+
+    def hypotheses_of(self, output: DecodeOutput) -> list[Hypothesis]:
+        """The output's translations with their log-probabilities (beam search scores are the sum over the tokens
+        divided by ``tokens ** length_penalty``; the sum is restored here)."""
+        sequences = list(output.sequences) or [[]]
+        texts = [t.strip() for t in self.tokenizer.batch_decode(sequences, skip_special_tokens=True)]
+        if output.scores is None:
+            return [Hypothesis(t, None, len(s)) for t, s in zip(texts, sequences)]
+        penalty = self.generation.length_penalty
+        return [Hypothesis(t, score * max(1, len(s)) ** penalty, max(1, len(s)))
+                for t, s, score in zip(texts, sequences, output.scores)]

@@ -16,6 +16,11 @@ class TranslateRequest(BaseModel):
     format: Literal["text", "html"] = Field("text", description="'html': translate the text, keep the markup")
     alternatives: int = Field(0, ge=0, description="additional translations (n-best from beam search)")
     api_key: str | None = Field(None, description="API key, when the service requires one")
+    glossary: list[dict[str, str]] | dict[str, str] | None = Field(
+        None, description="terms to translate so: a list of {\"source\", \"target\"} or an object of source term ->"
+                          " target term (a target equal to its source: do not translate); whole words, any case")
+    dnt: list[str] | None = Field(None, description="terms to keep as they are (do not translate)")
+    confidence: bool = Field(False, description="also answer a confidence in [0, 1] per translation")
 
 
 class DetectedLanguage(BaseModel):
@@ -27,6 +32,10 @@ class TranslateResponse(BaseModel):
     translatedText: str | list[str]  # noqa: N815 - LibreTranslate's field name
     alternatives: list[str] | list[list[str]] | None = None
     detectedLanguage: DetectedLanguage | list[DetectedLanguage] | None = None  # noqa: N815 - with source 'auto'
+    # With "confidence": true: the geometric mean of the tokens' probabilities (0: a sentence was left untranslated;
+    # null: not scored, e.g. --beam 1 or a text with nothing to translate), shaped as translatedText / alternatives.
+    confidence: float | None | list[float | None] = None
+    alternativesConfidence: list[float | None] | list[list[float | None]] | None = None  # noqa: N815
 
 
 class DetectRequest(BaseModel):

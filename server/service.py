@@ -13,7 +13,7 @@ from server.adapter_manager import AdapterManager
 from server.bundle_sync import BundleSync, BundleView, bundle_report
 from server.core import messages as m
 from server.core.client import CoreClient
-from server.decoding import RowDecoder
+from server.decoding import SentenceDecoder
 from server.documents.store import FileStore
 from server.front_end import FrontEnd
 from server.metrics import Metrics
@@ -42,7 +42,7 @@ class Service:
         self.core = CoreClient(s, on_state=self.on_state, on_results=self.on_results, process=self.core_process,
                                shared=self.shared_core)
         self.adapters = AdapterManager(self.core)
-        self.decoder = RowDecoder(self.front, self.core, self.metrics, s.max_batch_size, s.max_queue)
+        self.decoder = SentenceDecoder(self.front, self.core, self.metrics, s.max_batch_size, s.max_queue)
         self.translator = TextTranslator(self.front, self.decoder, s.max_queue, s.request_timeout_s)
         self._started = False
         self.refresh()

@@ -1,6 +1,11 @@
-"""Texts in, texts out, through the engine core: every sentence of every text becomes one row, all rows of a
-request go to the core together (so one paragraph's sentences share batches with each other and with other
-requests), and the translations are put back into each text's layout.
+"""Texts in, texts out, through the engine core: every sentence of every text becomes one request, all of a
+call's sentences go to the core together (so one paragraph's sentences share batches with each other and with
+other requests), and the translations are put back into each text's layout.
+
+Placeholders (``server.text.placeholders``) are protected on the way: a text's accelerator marker is taken out
+before it is cut into sentences and put back after; each sentence's placeholders go to the core as decoding
+constraints; a sentence none of whose translations keeps them all (the same ones, in the same order where order
+matters) is left in the source language and counted in ``Translated.kept_source``, never shipped broken.
 
 Alternatives of a text: its k-th alternative takes the k-th alternative of every sentence (the best one where
 a sentence has fewer), so a long text has alternatives as a one-sentence text does.
@@ -9,80 +14,121 @@ a sentence has fewer), so a long text has alternatives as a one-sentence text do
 from __future__ import annotations
 
 import asyncio
+import math
 import time
 from collections.abc import Sequence
 
 from starlette.concurrency import run_in_threadpool
 
-from server.decoding import RowDecoder
+from server.decoding import SentenceDecoder
 from server.errors import Overloaded, PayloadTooLarge
-from server.front_end import FrontEnd, Row
+from server.front_end import FrontEnd
+from server.text.glossary import NO_GLOSSARY, Glossary
 from server.text.markup import parse as parse_html
-from server.text.segment import Layout, segment
+from server.text.placeholders import Syntax, mask, restore_accelerator, split_accelerator, unmask
+from server.text.segment import Layout, Piece, segment
+from server.text.units import Hypothesis, Score, Sentence, Text, Translated, combined
 
 
-def candidates(rows: Sequence[Sequence[str]], layout: Layout, target: str, n_best: int) -> list[str]:
-    """Up to ``n_best`` distinct versions of the text, best first, from each row's n-best translations."""
+def candidates(sentences: Sequence[Sequence[Hypothesis]], layout: Layout, target: str,
+               n_best: int) -> tuple[list[str], list[Score]]:
+    """Up to ``n_best`` distinct versions of the text, best first, from each sentence's n-best translations, and
+    each version's score."""
     versions: list[str] = []
+    scores: list[Score] = []
     for k in range(n_best):
-        version = layout.assemble([r[k] if k < len(r) else r[0] for r in rows], target)
+        chosen = [r[k] if k < len(r) else r[0] for r in sentences]
+        version = layout.assemble([h.text for h in chosen], target)
         if version not in versions:
             versions.append(version)
-    return versions
+            scores.append(combined([None if h.log_prob is None else (h.log_prob, h.tokens) for h in chosen]))
+    return versions, scores
+
+
+def acceptable(sentence: Sentence, syntax: Syntax, translations: list[Hypothesis]) -> list[Hypothesis]:
+    """The translations that keep ``sentence``'s placeholders (best first; those with all its glossary terms
+    first); none keeps them: the sentence itself, scored ``-inf`` (confidence 0)."""
+    kept = [h for h in translations if syntax.intact(sentence.text, h.text)] if sentence.protect else translations
+    if not kept:
+        return [Hypothesis(sentence.text, -math.inf, 1)]
+    if sentence.terms:
+        kept.sort(key=lambda h: bool(Glossary.missing(sentence.terms, h.text)))  # stable: best first within each
+    return kept
 
 
 class TextTranslator:
-    def __init__(self, front: FrontEnd, decoder: RowDecoder, max_rows: int, timeout_s: float) -> None:
+    def __init__(self, front: FrontEnd, decoder: SentenceDecoder, max_rows: int, timeout_s: float) -> None:
         self.front = front
         self.decoder = decoder
         self.max_rows = max_rows
         self.timeout_s = timeout_s
 
-    async def layouts(self, jobs: Sequence[Row]) -> list[Layout]:
-        """Each text cut into rows that fit the model's window (off the event loop unless short: it tokenizes)."""
-        # Texts no longer than one row's tokens are segmented on the event loop: each is one row or a few short
-        # ones (a few milliseconds at most: 133 CJK characters take 5 ms with the demo's tokenizer), where the hop
-        # to a worker thread and back costs more than the work. Longer texts may be cut and packed at length: a
-        # worker thread segments them.
+    async def layouts(self, texts: Sequence[str], sources: Sequence[str],
+                      syntaxes: Sequence[Syntax]) -> list[Layout]:
+        """Each text cut into sentences that fit the model's window, never inside a placeholder (off the event
+        loop unless short: it tokenizes)."""
+        # Texts no longer than one sentence's tokens are segmented on the event loop: each is one sentence or a
+        # few short ones, where the hop to a worker thread and back costs more than the work. Longer texts may be
+        # cut and packed at length: a worker thread segments them.
         def cut() -> list[Layout]:
-            return [segment(j.text, j.source, self.front.fits) for j in jobs]
+            out = []
+            for text, source, syntax in zip(texts, sources, syntaxes):
+                masked, table = mask(text, syntax)
+                layout = segment(masked, source, lambda t, table=table: self.front.fits(unmask(t, table)))
+                if table:
+                    layout = Layout(tuple(Piece(unmask(p.text, table), p.translate) for p in layout.pieces),
+                                    layout.language)
+                out.append(layout)
+            return out
 
-        if sum(len(j.text) for j in jobs) <= self.front.segment_tokens:
+        if sum(len(t) for t in texts) <= self.front.segment_tokens:
             return cut()
         return await run_in_threadpool(cut)
 
-    async def translate(self, jobs: Sequence[Row], timeout_s: float | None = None, *,
-                        document: bool = False) -> list[list[str]]:
-        """For each job, up to ``n_best`` distinct translations of its whole text, best first. A text asked for
-        twice in one call is translated once.
+    async def translate(self, texts: Sequence[Text], timeout_s: float | None = None, *,
+                        document: bool = False) -> list[Translated]:
+        """For each text, up to ``n_best`` distinct translations of it whole, best first. A text asked for twice
+        in one call is translated once.
 
-        A request's rows go to the core together and may not outnumber the queue (413). A ``document`` may
-        hold more: its rows go in chunks of half the queue, one after the other, so that other requests keep
+        A call's sentences go to the core together and may not outnumber the queue (413). A ``document`` may
+        hold more: its sentences go in chunks of half the queue, one after the other, so that other requests keep
         their share; ``timeout_s`` bounds the whole call either way."""
-        unique = list(dict.fromkeys(jobs))
-        if len(unique) < len(jobs):
+        unique = list(dict.fromkeys(texts))
+        if len(unique) < len(texts):
             done = dict(zip(unique, await self.translate(unique, timeout_s, document=document)))
-            return [done[j] for j in jobs]
-        layouts = await self.layouts(jobs)
-        rows = [Row(text, j.source, j.target, j.n_best) for j, layout in zip(jobs, layouts) for text in layout.rows
-                if j.source != j.target]
-        if len(rows) > self.max_rows and not document:
-            raise PayloadTooLarge(f"the texts hold {len(rows)} sentences together; the limit is {self.max_rows} "
-                                  "(send fewer or shorter texts per request)")
-        results = iter(await self._rows(rows, timeout_s or self.timeout_s) if rows else [])
+            return [done[t] for t in texts]
+        accelerators = [split_accelerator(t.text) for t in texts]
+        layouts = await self.layouts([a[0] for a in accelerators], [t.source for t in texts],
+                                     [t.syntax for t in texts])
+        sentences = [Sentence(piece, t.source, t.target, t.n_best, tuple(t.syntax.placeholders(piece)),
+                              tuple(term.target for term in t.glossary.matches(piece, t.source)))
+                     for t, layout in zip(texts, layouts) for piece in layout.rows if t.source != t.target]
+        if len(sentences) > self.max_rows and not document:
+            raise PayloadTooLarge(f"the texts hold {len(sentences)} sentences together; the limit is "
+                                  f"{self.max_rows} (send fewer or shorter texts per request)")
+        results = iter(await self._rows(sentences, timeout_s or self.timeout_s) if sentences else [])
+        ordered = iter(sentences)
         out = []
-        for job, layout in zip(jobs, layouts):
-            if job.source == job.target or not layout.rows:
-                out.append([job.text])
+        for text, layout, (_, marker, letter) in zip(texts, layouts, accelerators):
+            if text.source == text.target or not layout.rows:
+                out.append(Translated([text.text]))
                 continue
-            mine = [next(results) for _ in layout.rows]
-            out.append(candidates(mine, layout, job.target, job.n_best))
+            mine, kept_source, missed = [], 0, 0
+            for _ in layout.rows:
+                sentence = next(ordered)
+                kept = acceptable(sentence, text.syntax, next(results))
+                kept_source += kept[0].log_prob == -math.inf
+                missed += len(Glossary.missing(sentence.terms, kept[0].text))
+                mine.append(kept)
+            versions, scores = candidates(mine, layout, text.target, text.n_best)
+            out.append(Translated([restore_accelerator(v, marker, letter) for v in versions], kept_source, missed,
+                                  tuple(scores)))
         return out
 
-    async def _rows(self, rows: list[Row], timeout: float) -> list[list[str]]:
+    async def _rows(self, rows: list[Sentence], timeout: float) -> list[list[Hypothesis]]:
         deadline = time.monotonic() + timeout
         chunk = max(1, self.max_rows // 2) if len(rows) > self.max_rows else len(rows)
-        out: list[list[str]] = []
+        out: list[list[Hypothesis]] = []
         for start in range(0, len(rows), chunk):
             remaining = deadline - time.monotonic()
             try:
@@ -96,28 +142,40 @@ class TextTranslator:
 
 
 async def translate_html(translator: TextTranslator, documents: Sequence[str], sources: Sequence[str], target: str,
-                         n_best: int, timeout_s: float | None = None, *, document: bool = False) -> list[list[str]]:
+                         n_best: int, timeout_s: float | None = None, *, document: bool = False,
+                         glossary: Glossary = NO_GLOSSARY) -> list[Translated]:
     """For each HTML document, up to ``n_best`` distinct translations (tags, attributes and untranslated
-    elements as in the source). Each unit is one job; its inline elements' texts are jobs of their own that
+    elements as in the source). Each unit is one text; its inline elements' texts are texts of their own that
     place the tags (one translation per distinct text)."""
     parsed = await run_in_threadpool(lambda: [parse_html(d) for d in documents])
-    jobs: list[Row] = []
+    texts: list[Text] = []
     for layout, source in zip(parsed, sources):
         for unit in layout.units:
-            jobs.append(Row(unit.model_text(), source, target, n_best))
-            jobs.extend(Row(t, source, target, 1) for t in unit.span_texts())
-    results = iter(await translator.translate(jobs, timeout_s, document=document))
+            texts.append(Text(unit.model_text(), source, target, n_best, glossary=glossary))
+            texts.extend(Text(t, source, target, 1, glossary=glossary) for t in unit.span_texts())
+    results = iter(await translator.translate(texts, timeout_s, document=document))
     out = []
     for layout in parsed:
         versions: list[list[str]] = []  # per unit, its versions
         spans: list[list[str]] = []
+        unit_scores: list[tuple[Score, ...]] = []
+        kept_source = missed = 0
         for unit in layout.units:
-            versions.append(next(results))
-            spans.append([next(results)[0] for _ in unit.span_texts()])
+            translated = next(results)
+            versions.append(translated.versions)
+            unit_scores.append(translated.scores or (None,) * len(translated.versions))
+            kept_source, missed = kept_source + translated.kept_source, missed + translated.terms_missed
+            span_results = [next(results) for _ in unit.span_texts()]
+            spans.append([r.versions[0] for r in span_results])
+            kept_source += sum(r.kept_source for r in span_results)
+            missed += sum(r.terms_missed for r in span_results)
         documents_out: list[str] = []
+        scores: list[Score] = []
         for k in range(n_best):
-            doc = layout.assemble([v[k] if k < len(v) else v[0] for v in versions], spans)
+            pick = [k if k < len(v) else 0 for v in versions]
+            doc = layout.assemble([v[i] for v, i in zip(versions, pick)], spans)
             if doc not in documents_out:
                 documents_out.append(doc)
-        out.append(documents_out)
+                scores.append(combined([u[i] for u, i in zip(unit_scores, pick)]))
+        out.append(Translated(documents_out, kept_source, missed, tuple(scores)))
     return out

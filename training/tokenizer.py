@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import io
 import json
+import string
 from collections.abc import Iterable
 from pathlib import Path
 from typing import Any
@@ -39,6 +40,9 @@ def train_sentencepiece(lines: Iterable[str], out_dir: Path, vocab_size: int) ->
         vocab_size=vocab_size,
         model_type="bpe",
         character_coverage=1.0,
+        # Every printable ASCII character is a piece, seen in the corpus or not: format directives, tags, URLs and
+        # paths (``{name}``, ``%s``, ``<b>``, ``~/``) must be writable, or no decoding constraint can keep them.
+        required_chars=string.ascii_letters + string.digits + string.punctuation,
         byte_fallback=False,
         unk_id=0,
         bos_id=-1,

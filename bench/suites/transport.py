@@ -92,15 +92,15 @@ def run(device: torch.device, dtype: torch.dtype, quick: bool) -> dict[str, Any]
             items = _items(rows)
             requests = [DecodeRequest(IDS, [2, 5], "en", "fr", num_beams=4) for _ in range(rows)]
 
-            def zmq_rt() -> None:
+            def zmq_rt(items: list = items) -> None:
                 sock.send(m.encoder.encode(m.Submit(items)))
                 m.to_frontend.decode(sock.recv())
 
-            def pipe_rt() -> None:
+            def pipe_rt(requests: list = requests) -> None:
                 parent.send(requests)
                 parent.recv()
 
-            def queue_rt() -> None:
+            def queue_rt(requests: list = requests) -> None:
                 inbox.put(requests)
                 outbox.get()
 

@@ -6,8 +6,9 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from lslo.engine.constraints import ConstraintState, constrained_step
 from lslo.engine.running import RunningRequest
-from lslo.engine.search import beam_step
+from lslo.engine.search import BeamStep, beam_step
 from lslo.engine.slots import SlotState
 
 
@@ -30,19 +31,57 @@ def advance_greedy(group: list[RunningRequest], logits: torch.Tensor, eos_id: in
 
 def advance_beams(slots: SlotState, group: list[RunningRequest], logits: torch.Tensor, k: int, eos_id: int,
               copies: list, writes: list) -> list[RunningRequest]:
-    """Requests of k beams: one ``beam_step``; updates scores and finished hypotheses, reassigns the running
-    beams to the requests' slots (queuing a prefix copy where two beams share a parent, and the history writes);
-    returns the requests that are done, their results collected."""
+    """Requests of k beams: one ``beam_step`` (a ``constrained_step`` each for requests with constraints);
+    updates scores and finished hypotheses, reassigns the running beams to the requests' slots (queuing a prefix
+    copy where two beams share a parent, and the history writes); returns the requests that are done, their
+    results collected."""
+    log_probs = F.log_softmax(logits, dim=-1).view(len(group), k, -1)  # (B, k, V)
+    constrained = [i for i, r in enumerate(group) if r.request.constraints]
+    if not constrained:
+        return _move(slots, group, _plain_step(slots, group, log_probs, eos_id), k, copies, writes)
+    plain = [i for i in range(len(group)) if i not in set(constrained)]
+    done = []
+    if plain:
+        subgroup = [group[i] for i in plain]
+        done += _move(slots, subgroup, _plain_step(slots, subgroup, log_probs[plain], eos_id), k, copies, writes)
+    for i in constrained:
+        r = group[i]
+        if not r.constraint_states:
+            r.constraint_states = [ConstraintState()] * k
+        home = r.home
+        step, states = constrained_step(
+            log_probs[i], slots.running_score[r.order].tolist(), slots.finished_score[home].tolist(),
+            slots.finished_flag[home].tolist(), r.constraint_states, r.request.constraints, _generated(r),
+            r.max_new_tokens, r.length_penalty, r.num_return_sequences, eos_id)
+        r.constraint_states = states
+        done += _move(slots, [r], step, k, copies, writes)
+    return done
+
+
+def _generated(r: RunningRequest) -> int:
+    return r.position - len(r.prefix) + 1  # tokens generated before this step
+
+
+def _plain_step(slots: SlotState, group: list[RunningRequest], log_probs: torch.Tensor, eos_id: int) -> BeamStep:
     device = slots.device
-    batch = len(group)
     order = torch.tensor([r.order for r in group], device=device)  # (B, k) physical, logical order
     home = torch.tensor([r.home for r in group], device=device)
-    generated = torch.tensor([r.position - len(r.prefix) + 1 for r in group], device=device)
+    generated = torch.tensor([_generated(r) for r in group], device=device)
     limits = torch.tensor([r.max_new_tokens for r in group], device=device)
     penalties = torch.tensor([r.length_penalty for r in group], dtype=torch.float32, device=device)
-    log_probs = F.log_softmax(logits, dim=-1).view(batch, k, -1)
-    result = beam_step(log_probs, slots.running_score[order], slots.finished_score[home],
-                       slots.finished_flag[home], generated, limits, penalties, eos_id)
+    return beam_step(log_probs, slots.running_score[order], slots.finished_score[home],
+                     slots.finished_flag[home], generated, limits, penalties, eos_id)
+
+
+def _move(slots: SlotState, group: list[RunningRequest], result: BeamStep, k: int, copies: list,
+          writes: list) -> list[RunningRequest]:
+    """Write one step's results into the group's slots: finished hypotheses, running beams (a prefix copy
+    where two beams share a parent), history; returns the requests that are done, their results collected."""
+    device = slots.device
+    batch = len(group)
+    order = torch.tensor([r.order for r in group], device=device)  # (B, k)
+    home = torch.tensor([r.home for r in group], device=device)
+    generated = torch.tensor([_generated(r) for r in group], device=device)
     column = torch.tensor([r.position + 1 for r in group], device=device)  # where this step's token goes
     if result.finished_source is not None:
         length = slots.max_length

@@ -6,12 +6,16 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from lslo.engine.constraints import validate_constraints
+
 
 @dataclass(frozen=True)
 class DecodeRequest:
     """One source row to translate. ``source_ids``: ``[src_lang] pieces [eos]``; ``prefix``: the decoder's
     forced start (``[decoder_start, tgt_lang]``). ``source_lang`` / ``target_lang`` route the adapters (a
-    language without one, or ``adapters=False``, is decoded by the base alone on that side)."""
+    language without one, or ``adapters=False``, is decoded by the base alone on that side). ``constraints``:
+    phrases every returned hypothesis must contain, each as alternative token sequences (``lslo.engine.constraints``;
+    beam search only)."""
 
     source_ids: tuple[int, ...]
     prefix: tuple[int, ...]
@@ -22,10 +26,17 @@ class DecodeRequest:
     max_new_tokens: int = 128
     length_penalty: float = 1.0
     adapters: bool = True
+    constraints: tuple[tuple[tuple[int, ...], ...], ...] = ()
 
     def __post_init__(self) -> None:  # lists are accepted and kept as tuples (hashable, never shared)
         object.__setattr__(self, "source_ids", tuple(int(t) for t in self.source_ids))
         object.__setattr__(self, "prefix", tuple(int(t) for t in self.prefix))
+        object.__setattr__(self, "constraints", tuple(tuple(tuple(int(t) for t in alternative) for alternative in c)
+                                                      for c in self.constraints))
+        if self.constraints:
+            if self.num_beams < 2:
+                raise ValueError("constraints need beam search (num_beams >= 2)")
+            validate_constraints(self.constraints)
 
 
 @dataclass(frozen=True)

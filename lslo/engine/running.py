@@ -6,6 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from lslo.engine.adapters import ColumnKey
+from lslo.engine.constraints import ConstraintState
 from lslo.engine.request import DecodeOutput, DecodeRequest
 
 
@@ -19,6 +20,7 @@ class RunningRequest:
     slot: int = 0  # request slot: cross-attention keys/values
     tokens: list[int] = field(default_factory=list)  # greedy: generated so far
     keys: tuple[ColumnKey | None, ColumnKey | None] = (None, None)  # source- and target-side adapter versions
+    constraint_states: list[ConstraintState] = field(default_factory=list)  # by logical beam (constrained only)
     sequences: list[list[int]] | None = None
     scores: list[float] | None = None
 
@@ -45,6 +47,7 @@ class RunningRequest:
     def restart(self) -> None:
         """Back to before admission (its work is lost): for a retry after a failed step."""
         self.sequences, self.scores, self.tokens, self.position = None, None, [], 0
+        self.constraint_states = []
 
     def output(self, aborted: bool = False) -> DecodeOutput:
         if aborted:

@@ -252,7 +252,8 @@ class CoreClient:
         futures = [loop.create_future() for _ in requests]
         self._rows.update(zip(ids, futures))
         items = [m.Item(i, list(r.source_ids), list(r.prefix), r.source_lang, r.target_lang, r.num_beams,
-                        r.num_return_sequences, r.max_new_tokens, r.length_penalty, r.adapters)
+                        r.num_return_sequences, r.max_new_tokens, r.length_penalty, r.adapters,
+                        [[list(a) for a in c] for c in r.constraints])
                  for i, r in zip(ids, requests)]
         await self._socket.send(m.encoder.encode(m.Submit(items)))
         try:

@@ -25,6 +25,7 @@ class Item(msgspec.Struct, array_like=True, frozen=True):
     max_new_tokens: int = 128
     length_penalty: float = 1.0
     adapters: bool = True
+    constraints: list[list[list[int]]] = []  # phrases to emit, each as alternative token sequences
 
 
 class Result(msgspec.Struct, array_like=True, frozen=True):

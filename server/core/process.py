@@ -103,7 +103,7 @@ class EngineCore:
             try:
                 engine_id = self.decoder.submit(DecodeRequest(
                     it.source_ids, it.prefix, it.source_lang, it.target_lang, it.num_beams, it.num_return_sequences,
-                    it.max_new_tokens, it.length_penalty, it.adapters))
+                    it.max_new_tokens, it.length_penalty, it.adapters, it.constraints))
             except Exception as err:  # noqa: BLE001 - this row's own problem (e.g. a language removed meanwhile)
                 refused.append(m.Result(it.request_id, error=str(err), status=400))
                 continue

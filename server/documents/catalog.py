@@ -1,6 +1,9 @@
 """gettext catalogs (.po, .pot): every message without any translation gets a machine translation, marked
-``fuzzy`` for review (gettext's convention), plural forms included. Messages with a translation (fuzzy ones
-too: a translator's draft), comments, flags, references, contexts and obsolete entries stay. The result is
+``fuzzy`` for review (gettext's convention), plural forms included. A message's format flags (``c-format``,
+``python-format``, ...) say which placeholders it has; a message whose translation could not keep them is left
+untranslated with a translator comment saying so, so that ``msgfmt -c`` accepts every file written here.
+Messages with a translation (fuzzy ones too: a translator's draft), comments, flags, references, contexts and
+obsolete entries stay. The result is
 written in UTF-8 with the header saying so, its ``Language`` set to the target and, where the source had no
 real plural rule (a template's ``nplurals=INTEGER``), the target's rule from CLDR (babel)."""
 
@@ -8,13 +11,15 @@ from __future__ import annotations
 
 import re
 import tempfile
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 import polib
 
 from server.documents.formats import BOM, DocumentError, Measured, decode_text
+from server.text.placeholders import Syntax, syntax_for_flags
 
+LOST_NOTE = "not machine-translated: no translation kept all of this message's placeholders"
 MAX_PLURALS = 6  # the most plural forms any language has (Arabic)
 CHARSET = re.compile(rb"charset=([A-Za-z0-9_.:-]+)")
 
@@ -67,6 +72,10 @@ class CatalogDocument(Measured):
         return [t for entry in self.todo for t in ((entry.msgid, entry.msgid_plural) if entry.msgid_plural
                                                     else (entry.msgid,))]
 
+    @property
+    def syntaxes(self) -> list[Syntax]:
+        return [syntax_for_flags(entry.flags) for entry in self.todo for _ in range(2 if entry.msgid_plural else 1)]
+
     def plurals(self, target: str) -> int:
         """How many plural forms to write; sets the header's rule from CLDR where the source has none."""
         header = self.catalog.metadata.get("Plural-Forms", "")
@@ -82,13 +91,24 @@ class CatalogDocument(Measured):
             raise DocumentError(f"Plural-Forms says nplurals={count}; a language has 1 to {MAX_PLURALS}")
         return count
 
-    def render(self, translations: Sequence[str], target: str = "") -> bytes:
+    def render(self, translations: Sequence[str], target: str = "", untranslated: Collection[int] = ()) -> bytes:
+        """untranslated: indices (into ``texts``) of texts whose translation lost placeholders: their messages
+        stay untranslated, with a translator comment."""
         forms = self.plurals(target) if any(e.msgid_plural for e in self.todo) else 0
         it = iter(translations)
+        index, lost_texts = 0, set(untranslated)
         for entry in self.todo:
             singular = next(it)
-            if entry.msgid_plural:
-                plural = next(it)
+            plural = next(it) if entry.msgid_plural else None
+            count = 2 if entry.msgid_plural else 1
+            lost = any(i in lost_texts for i in range(index, index + count))
+            index += count
+            if lost:
+                note = LOST_NOTE
+                if note not in entry.tcomment:
+                    entry.tcomment = f"{entry.tcomment}\n{note}".strip()
+                continue
+            if plural is not None:
                 # One form (Japanese, Chinese...) covers every count: the plural sentence says it best.
                 entry.msgstr_plural = {i: plural if (i > 0 or forms == 1) else singular for i in range(forms)}
             else:

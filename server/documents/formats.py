@@ -6,11 +6,12 @@ for the limit), ``sample`` (for language detection) and ``render(translations, t
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
 from server.text.markup import HtmlLayout
 from server.text.markup import parse as parse_html
+from server.text.placeholders import DEFAULT, Syntax
 
 
 class DocumentError(ValueError):
@@ -52,7 +53,12 @@ class Lines:
 
 
 class Measured:
-    """``characters`` and ``sample`` of a document whose ``texts`` are its text."""
+    """``characters``, ``sample`` and ``syntaxes`` of a document whose ``texts`` are its text."""
+
+    @property
+    def syntaxes(self) -> list[Syntax]:
+        """The placeholder syntax of each text (a format that does not declare one: ``DEFAULT`` for all)."""
+        return [DEFAULT] * len(self.texts)  # type: ignore[attr-defined]
 
     @property
     def characters(self) -> int:
@@ -79,14 +85,14 @@ class TextDocument(Measured):
     def texts(self) -> list[str]:
         return [p for p in self.parts[::2] if p.strip()]
 
-    def render(self, translations: Sequence[str], target: str = "") -> bytes:
+    def render(self, translations: Sequence[str], target: str = "", untranslated: Collection[int] = ()) -> bytes:
         it = iter(translations)
         out = [(next(it) if i % 2 == 0 and p.strip() else p) for i, p in enumerate(self.parts)]
         return self.lines.write("".join(out))
 
 
 @dataclass
-class HtmlDocument:
+class HtmlDocument(Measured):
     """An HTML file: each unit's text, then its inline elements' texts (they place the tags)."""
 
     layout: HtmlLayout
@@ -107,7 +113,7 @@ class HtmlDocument:
     def sample(self) -> str:
         return " ".join(u.model_text() for u in self.layout.units)[:2000]
 
-    def render(self, translations: Sequence[str], target: str = "") -> bytes:
+    def render(self, translations: Sequence[str], target: str = "", untranslated: Collection[int] = ()) -> bytes:
         it = iter(translations)
         units, spans = [], []
         for unit in self.layout.units:
@@ -186,7 +192,7 @@ class SubtitleDocument(Measured):
     def texts(self) -> list[str]:
         return [text for cue in self.cues for _, text, _ in self._units(cue)]
 
-    def render(self, translations: Sequence[str], target: str = "") -> bytes:
+    def render(self, translations: Sequence[str], target: str = "", untranslated: Collection[int] = ()) -> bytes:
         it = iter(translations)
         blocks = []
         for cue in self.cues:

@@ -11,13 +11,13 @@ from __future__ import annotations
 
 import io
 import zipfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
 
 from docx.oxml.ns import qn
 from docx.text.hyperlink import Hyperlink
 
-from server.documents.formats import DocumentError
+from server.documents.formats import DocumentError, Measured
 from server.text.placement import place_spans
 
 MAX_EXPANDED_BYTES = 50 * 2**20
@@ -83,7 +83,7 @@ def set_run_text(run, text: str) -> None:  # noqa: ANN001
 
 
 @dataclass
-class WordDocument:
+class WordDocument(Measured):
     """Each paragraph (body, tables, all headers and footers) is translated as a whole; its runs (those inside
     hyperlinks too) share the translation. Text in tracked changes, content controls, text boxes and notes
     is not reached."""
@@ -128,7 +128,7 @@ class WordDocument:
     def sample(self) -> str:
         return " ".join(p.text for p in self.paragraphs)[:2000]
 
-    def render(self, translations: Sequence[str], target: str = "") -> bytes:
+    def render(self, translations: Sequence[str], target: str = "", untranslated: Collection[int] = ()) -> bytes:
         it = iter(translations)
         for p in self.paragraphs:
             runs = _runs(p)

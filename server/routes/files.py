@@ -17,10 +17,10 @@ from starlette.concurrency import run_in_threadpool
 
 from server.documents import DocumentError, file_format, read_document
 from server.errors import BadRequest, NotFound, PayloadTooLarge
-from server.front_end import Row
 from server.routes.payload import validated
 from server.routes.translate import check_access, detect_sources, detected_sources, resolve_pair
 from server.schemas import ERRORS
+from server.text.units import Text
 
 router = APIRouter()
 
@@ -83,11 +83,13 @@ async def translate_file(request: Request) -> FileResponse_:
     if source == "auto":
         detected = await run_in_threadpool(detect_sources, service, [document.sample], False)
         source = detected_sources(service.front, detected, target)[0]
-    results = await service.translator.translate([Row(t, source, target) for t in document.texts],
-                                                 settings.file_timeout_s, document=True)
+    results = await service.translator.translate(
+        [Text(t, source, target, syntax=syntax) for t, syntax in zip(document.texts, document.syntaxes)],
+        settings.file_timeout_s, document=True)
     try:
-        translated = await run_in_threadpool(document.render, [r[0] for r in results],
-                                             service.front.user_code(target))
+        translated = await run_in_threadpool(document.render, [r.versions[0] for r in results],
+                                             service.front.user_code(target),
+                                             [i for i, r in enumerate(results) if r.kept_source])
     except DocumentError as err:
         raise BadRequest(str(err)) from None
     name = await run_in_threadpool(service.files.save, translated, kind.extension,

@@ -9,13 +9,13 @@ from __future__ import annotations
 import math
 from typing import TYPE_CHECKING
 
-from fastapi import APIRouter, Request
+from fastapi import APIRouter, Request, Response
 from starlette.concurrency import run_in_threadpool
 
 from lslo.language_codes import language_name
 from server.auth import check_api_key
 from server.errors import BadRequest, PayloadTooLarge, RateLimited
-from server.front_end import FrontEnd, Row
+from server.front_end import FrontEnd
 from server.routes.payload import read_payload, validated
 from server.schemas import (
     ERRORS,
@@ -27,8 +27,13 @@ from server.schemas import (
 )
 from server.settings import ServerSettings
 from server.text.clean import clean
+from server.text.glossary import GlossaryError, parse_inline
 from server.text.markup import parse
+from server.text.units import Text
 from server.translator import translate_html
+
+# How many sentences came back untranslated because every translation lost one of their placeholders.
+UNTRANSLATED_HEADER = "X-Untranslated-Sentences"
 
 if TYPE_CHECKING:
     from server.service import Service
@@ -103,7 +108,7 @@ def detected_sources(engine: FrontEnd, detected: list[DetectedLanguage], target:
 @router.post("/translate", response_model=TranslateResponse, response_model_exclude_none=True,
              responses=ERRORS, openapi_extra=_body_doc(TranslateRequest),
              summary="Translate text or HTML (LibreTranslate-compatible)")
-async def translate(request: Request) -> TranslateResponse:
+async def translate(request: Request, response: Response) -> TranslateResponse:
     service = request.app.state.service
     settings: ServerSettings = service.settings
     req = validated(TranslateRequest, await read_payload(
@@ -119,19 +124,34 @@ async def translate(request: Request) -> TranslateResponse:
         detected = await run_in_threadpool(detect_sources, service, texts, req.format == "html")
         sources = detected_sources(service.front, detected, target)
     n_best = 1 + req.alternatives
+    try:
+        glossary = parse_inline(req.glossary, req.dnt)
+    except GlossaryError as err:
+        raise BadRequest(str(err)) from None
     if req.format == "html":
-        results = await translate_html(service.translator, texts, sources, target, n_best)
+        results = await translate_html(service.translator, texts, sources, target, n_best, glossary=glossary)
     else:
-        results = await service.translator.translate([Row(t, s, target, n_best) for t, s in zip(texts, sources)])
+        results = await service.translator.translate([Text(t, s, target, n_best, glossary=glossary)
+                                                      for t, s in zip(texts, sources)])
     for code in sources:
         service.metrics.items.labels(source=service.front.user_code(code),
                                      target=service.front.user_code(target)).inc()
-    best = [r[0] for r in results]
-    alternatives = [r[1:] for r in results] if req.alternatives else None
+    kept_source = sum(r.kept_source for r in results)
+    if kept_source:  # sentences whose every translation lost a placeholder: sent back as they came
+        response.headers[UNTRANSLATED_HEADER] = str(kept_source)
+    best = [r.versions[0] for r in results]
+    alternatives = [r.versions[1:] for r in results] if req.alternatives else None
+    confidences = [r.confidences for r in results] if req.confidence else None
     if isinstance(req.q, str):
-        return TranslateResponse(translatedText=best[0], alternatives=alternatives[0] if alternatives else None,
-                                 detectedLanguage=detected[0] if detected else None)
-    return TranslateResponse(translatedText=best, alternatives=alternatives, detectedLanguage=detected)
+        return TranslateResponse(
+            translatedText=best[0], alternatives=alternatives[0] if alternatives else None,
+            detectedLanguage=detected[0] if detected else None,
+            confidence=confidences[0][0] if confidences else None,
+            alternativesConfidence=confidences[0][1:] if confidences and req.alternatives else None)
+    return TranslateResponse(
+        translatedText=best, alternatives=alternatives, detectedLanguage=detected,
+        confidence=[c[0] for c in confidences] if confidences else None,
+        alternativesConfidence=[c[1:] for c in confidences] if confidences and req.alternatives else None)
 
 
 @router.post("/detect", response_model=list[DetectedLanguage], responses=ERRORS, openapi_extra=_body_doc(DetectRequest),

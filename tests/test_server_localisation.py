@@ -1,0 +1,180 @@
+"""Placeholders and glossaries through the API on the tiny random model, which keeps no placeholder and knows
+no term on its own: with protection every answer keeps its input's placeholders or is sent back untranslated
+and counted, every catalog the service writes passes gettext's ``msgfmt -c``, and every glossary term that
+occurs is in the translation."""
+
+from __future__ import annotations
+
+import re
+import shutil
+import subprocess
+
+import polib
+import pytest
+from fastapi.testclient import TestClient
+
+from server.documents.catalog import LOST_NOTE
+from server.routes.translate import UNTRANSLATED_HEADER
+from server.text.placeholders import DEFAULT, syntax_for_flags
+from server_helpers import make_app
+
+TEXTS = [
+    "Hello {name}, you have %(count)d new messages.",
+    "Open <b>Settings</b> and read https://example.org/help.",
+    "Write to support@example.org or edit ~/.config/app.ini now.",
+    "Click here to continue.",  # nothing to protect
+]
+
+
+@pytest.fixture(scope="module")
+def client(service_dirs, tmp_path_factory):
+    base, bundle = service_dirs
+    app = make_app(base, bundle, max_new_tokens=64, files_dir=tmp_path_factory.mktemp("files"))
+    with TestClient(app) as c:
+        yield c
+
+
+def test_translations_keep_their_placeholders_or_come_back_as_they_were(client):
+    response = client.post("/translate", json={"q": TEXTS, "source": "en", "target": "de"})
+    assert response.status_code == 200
+    out = response.json()["translatedText"]
+    for text, translation in zip(TEXTS, out):
+        assert DEFAULT.intact(text, translation), (text, translation)
+    # the constraints, not the fallback, keep them: no sentence had to be sent back untranslated
+    assert UNTRANSLATED_HEADER not in response.headers and all(t != x for t, x in zip(TEXTS, out))
+
+
+def test_an_accelerator_stays_on_its_label(client):
+    out = client.post("/translate", json={"q": "~Save As", "source": "en", "target": "fr"}).json()["translatedText"]
+    assert out.count("~") == 1 and re.search(r"~\w", out)
+
+
+def test_glossary_and_do_not_translate_terms_are_in_every_translation(client):
+    q = ["Open the settings and save the file.", "The Settings dialog of LibreOffice.", "Nothing to enforce here."]
+    response = client.post("/translate", json={"q": q, "source": "en", "target": "fr",
+                                               "glossary": [{"source": "settings", "target": "Paramètres"},
+                                                            {"source": "file", "target": "fichier"}],
+                                               "dnt": ["LibreOffice"]})
+    assert response.status_code == 200, response.text
+    first, second, _ = response.json()["translatedText"]
+    assert "paramètres" in first.lower() and "fichier" in first.lower()
+    assert "paramètres" in second.lower() and "LibreOffice" in second
+    html = client.post("/translate", json={"q": "<p>Open <b>the file</b> now.</p>", "source": "en", "target": "fr",
+                                           "format": "html", "glossary": {"file": "fichier"}}).json()
+    assert "fichier" in html["translatedText"].lower() and "<b>" in html["translatedText"]
+
+
+@pytest.mark.parametrize("glossary,dnt,error", [
+    ([{"source": "a"}], None, "exactly 'source' and 'target'"),
+    ({"": "x"}, None, "empty"),
+    ([{"source": "file", "target": "fichier"}, {"source": "File", "target": "dossier"}], None, "two targets"),
+    ({"x" * 101: "y"}, None, "longer than"),
+    (None, [""], "empty"),
+])
+def test_bad_glossaries_are_400(client, glossary, dnt, error):
+    response = client.post("/translate", json={"q": "a file", "source": "en", "target": "fr", "glossary": glossary,
+                                               "dnt": dnt})
+    assert response.status_code == 400 and error in response.json()["error"]
+
+
+CATALOG = '''msgid ""
+msgstr ""
+"Project-Id-Version: demo 1.0\\n"
+"Content-Type: text/plain; charset=CHARSET\\n"
+"Content-Transfer-Encoding: 8bit\\n"
+"Plural-Forms: nplurals=INTEGER; plural=EXPRESSION;\\n"
+
+#, c-format
+msgid "%s: cannot open '%s': %s\\n"
+msgstr ""
+
+#, c-format
+msgid "%'d bytes (%s) copied, %g s, %s/s"
+msgstr ""
+
+#, c-format
+msgid "%1$s: option '%2$s' requires an argument"
+msgstr ""
+
+#, c-format
+msgid "%-10.2f%% of %lu blocks"
+msgstr ""
+
+#, c-format
+msgid "one file removed: %s"
+msgid_plural "%d files removed: %s"
+msgstr[0] ""
+msgstr[1] ""
+
+#, python-format
+msgid "%(name)s has %(count)d files"
+msgstr ""
+
+#, python-brace-format
+msgid "{0} of {total} files"
+msgstr ""
+
+msgid "Close the window."
+msgstr ""
+'''
+
+
+@pytest.mark.skipif(shutil.which("msgfmt") is None, reason="gettext's msgfmt is not installed (.ci/run installs it)")
+def test_every_catalog_written_passes_msgfmt_check(client, tmp_path):
+    response = client.post("/translate_file", files={"file": ("demo.pot", CATALOG.encode())},
+                           data={"source": "en", "target": "fr"})
+    assert response.status_code == 200, response.text
+    name = response.json()["translatedFileUrl"].rsplit("/", 1)[1]
+    written = tmp_path / "demo.fr.po"
+    written.write_bytes(client.get(f"/download_file/{name}").content)
+    check = subprocess.run(["msgfmt", "-c", "-o", "/dev/null", str(written)], capture_output=True, text=True)
+    assert check.returncode == 0, check.stderr
+    translated = lost = 0
+    for entry in polib.pofile(str(written)):
+        syntax = syntax_for_flags(entry.flags)
+        if LOST_NOTE in entry.tcomment:
+            lost += 1
+            assert not entry.msgstr and not any(entry.msgstr_plural.values())
+            continue
+        translated += 1
+        assert "fuzzy" in entry.flags
+        if entry.msgid_plural:
+            assert syntax.intact(entry.msgid_plural, entry.msgstr_plural[1])
+        else:
+            assert syntax.intact(entry.msgid, entry.msgstr)
+    assert translated + lost == 8 and translated >= 6
+
+
+def test_confidence_is_the_models_own_geometric_mean_token_probability(client, service_dirs):
+    """With "confidence": true each translation and alternative carries exp(log p / tokens) of itself, as Hugging
+    Face's beam search scores it (``sequences_scores``, length penalty 1, the bundle's adapters routed as
+    served); without the field the answer is LibreTranslate's."""
+    import torch
+    from transformers import AutoTokenizer, M2M100ForConditionalGeneration
+
+    from lslo.generation import decoder_start
+    from lslo.io import load_bundle
+    from lslo.tokenization import decoder_prefix, encode_sources
+
+    base, bundle = service_dirs
+    text = "Click here to continue."
+    plain = client.post("/translate", json={"q": text, "source": "en", "target": "de"}).json()
+    assert set(plain) == {"translatedText"}
+    body = client.post("/translate", json={"q": [text, "12,345"], "source": "en", "target": "de",
+                                           "confidence": True, "alternatives": 1}).json()
+    (first, number), (alternative, none) = body["confidence"], body["alternativesConfidence"]
+    assert number is None and none == []  # nothing to translate: not scored
+
+    tokenizer = AutoTokenizer.from_pretrained(base)
+    model = M2M100ForConditionalGeneration.from_pretrained(base, dtype=torch.float32).eval()
+    lslo = load_bundle(model, bundle)
+    enc = encode_sources(tokenizer, [text], ["en"], 256)
+    with torch.no_grad(), lslo.route(["en"], ["de"], True):
+        out = model.generate(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"],
+                             decoder_input_ids=decoder_prefix(tokenizer, ["de"], decoder_start(model)),
+                             num_beams=2, num_return_sequences=2, max_new_tokens=64, do_sample=False,
+                             early_stopping=True, output_scores=True, return_dict_in_generate=True)
+    texts = [t.strip() for t in tokenizer.batch_decode(out.sequences, skip_special_tokens=True)]
+    expected = [round(float(torch.exp(s)), 4) for s in out.sequences_scores]
+    assert [body["translatedText"][0], body["alternatives"][0][0]] == texts
+    assert [first, alternative[0]] == pytest.approx(expected, abs=2e-4)
