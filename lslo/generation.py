@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from contextlib import nullcontext
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import torch
@@ -17,7 +17,14 @@ from torch import nn
 
 from lslo.engine import DecodeRequest, DecodingEngine
 from lslo.handle import LSLoHandle
-from lslo.tokenization import decoder_prefix, encode_sources, framed, lang_token_id, piece_ids
+from lslo.tokenization import (
+    decoder_prefix,
+    encode_sources,
+    framed,
+    lang_token_id,
+    phrase_alternatives,
+    piece_ids,
+)
 
 
 @dataclass(frozen=True)
@@ -100,10 +107,13 @@ def translate(
     *,
     max_rows: int = 256,
     engine: DecodingEngine | None = None,
+    required: Sequence[Sequence[str]] | None = None,
 ) -> list[list[str]]:
     """For each row, its ``num_return_sequences`` translations, best first (through ``lslo.engine``; at most
     ``max_rows`` hypotheses decode together, the rest join as rows finish). ``engine``: one to reuse across
-    calls (built for this ``model`` and ``lslo``; see ``engine_for``)."""
+    calls (built for this ``model`` and ``lslo``; see ``engine_for``). ``required``: per row, phrases every
+    translation must contain (glossary terms, placeholders), enforced by constrained beam search (rows with
+    some get at least 4 beams, one more than their phrases up to 8)."""
     if settings.num_return_sequences > settings.num_beams:
         raise ValueError("num_return_sequences cannot exceed num_beams")
     if not texts:
@@ -113,13 +123,27 @@ def translate(
     base_alone = lslo is not None and lslo.router.base_only  # inside ``lslo.base_only()``: the base alone
     requests = requests_for(tokenizer, texts, src_langs, tgt_langs, settings, decoder_start(model),
                             adapters=not base_alone)
+    if required is not None:
+        if len(required) != len(texts):
+            raise ValueError(f"{len(texts)} texts and {len(required)} lists of required phrases")
+        requests = [constrained(r, tokenizer, phrases) for r, phrases in zip(requests, required)]
     if engine is None:
-        rows = max(settings.num_beams, min(max_rows, len(texts) * settings.num_beams))
+        beams = max(r.num_beams for r in requests)
+        rows = max(beams, min(max_rows, len(texts) * beams))
         engine = engine_for(model, None if base_alone else lslo, settings, rows)
     with torch.inference_mode():
         outputs = engine.run(requests)
     return [[d.strip() for d in tokenizer.batch_decode(list(o.sequences), skip_special_tokens=True)]
             for o in outputs]
+
+
+def constrained(request: DecodeRequest, tokenizer: Any, phrases: Sequence[str]) -> DecodeRequest:
+    """``request`` with ``phrases`` as constraints (each written after a space, glued, or capitalised)."""
+    constraints = tuple(c for c in (phrase_alternatives(tokenizer, p, capitalised=True) for p in phrases) if c)
+    if not constraints:
+        return request
+    beams = max(request.num_beams, min(len(constraints) + 1, 8), 4)
+    return replace(request, constraints=constraints, num_beams=beams)
 
 
 def engine_for(model: nn.Module, lslo: LSLoHandle | None, settings: GenerationSettings, max_rows: int = 256

@@ -76,3 +76,23 @@ def encode_labels(
     rows = [framed(tokenizer, lang, ids) for lang, ids in zip(tgt_langs, body)]
     ids, mask = pad_rows(rows, tokenizer.pad_token_id)
     return ids.masked_fill(mask == 0, -100)
+
+
+def phrase_alternatives(tokenizer: Any, phrase: str, capitalised: bool = False) -> tuple[tuple[int, ...], ...]:
+    """The token sequences that write ``phrase`` (a decoding constraint, ``lslo.engine.constraints``): after a
+    space, as SentencePiece writes a word, and glued to what precedes it (after an opening bracket, say); with
+    ``capitalised``, also with a capital first letter (at the start of a sentence). Only sequences that decode
+    back to the phrase are kept: a phrase the tokenizer cannot write (unknown characters) has none."""
+    variants = [phrase] + ([phrase[:1].upper() + phrase[1:]] if capitalised else [])
+    bracket = tokenizer("(", add_special_tokens=False)["input_ids"]
+    out: list[tuple[int, ...]] = []
+    for variant in dict.fromkeys(variants):
+        spaced = tokenizer(variant, add_special_tokens=False)["input_ids"]
+        glued = tokenizer("(" + variant, add_special_tokens=False)["input_ids"]
+        candidates = [tuple(spaced)]
+        if glued[: len(bracket)] == bracket:
+            candidates.append(tuple(glued[len(bracket):]))
+        for ids in candidates:
+            if ids and ids not in out and tokenizer.decode(list(ids), skip_special_tokens=True).strip() == variant:
+                out.append(ids)
+    return tuple(out)

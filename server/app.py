@@ -18,7 +18,7 @@ from server.core.supervisor import CORE_DIR, shared_settings
 from server.front_end import FrontEnd
 from server.handlers import install_error_handlers, install_observer
 from server.limits import BodyLimit
-from server.routes import adapters, files, frontend, ops, translate
+from server.routes import adapters, files, frontend, glossaries, ops, translate
 from server.service import Service
 from server.settings import ServerSettings
 
@@ -53,6 +53,7 @@ def create_app(settings: ServerSettings | None = None, core: mp.process.BaseProc
     app.include_router(files.router)
     app.include_router(frontend.router)
     app.include_router(adapters.router)
+    app.include_router(glossaries.router)
     app.include_router(ops.router)
     # Added first, so innermost of the middlewares: a body over its limit raises in the route reading it, where
     # the error handlers turn it into a 413.

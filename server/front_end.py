@@ -14,7 +14,7 @@ from transformers import AutoConfig, AutoTokenizer
 from lslo.engine import DecodeOutput, DecodeRequest
 from lslo.generation import GenerationSettings
 from lslo.language_tokens import LanguageVocabulary
-from lslo.tokenization import framed, lang_token_id
+from lslo.tokenization import framed, lang_token_id, phrase_alternatives
 from server.core.messages import State
 from server.errors import StartupError
 from server.languages import LanguageChoiceError, ServedLanguages
@@ -113,9 +113,9 @@ class FrontEnd:
         assert self.state is not None
         limit = self.generation.max_input_tokens - 2
         ids = self.tokenizer(sentence.text, add_special_tokens=False)["input_ids"][:limit]
-        constraints = tuple(self.constraint(p) for p in sentence.protect)
-        constraints += tuple(self.constraint(t) + self.constraint(t[:1].upper() + t[1:]) for t in sentence.terms)
-        constraints = tuple(tuple(dict.fromkeys(c)) for c in constraints if c)
+        constraints = tuple(phrase_alternatives(self.tokenizer, p) for p in sentence.protect)
+        constraints += tuple(phrase_alternatives(self.tokenizer, t, capitalised=True) for t in sentence.terms)
+        constraints = tuple(c for c in constraints if c)
         beams = max(self.generation.num_beams, sentence.n_best)
         if constraints:
             beams = min(max(beams, len(constraints) + 1, 4), max(beams, self.max_constrained_beams))
@@ -124,20 +124,6 @@ class FrontEnd:
                              sentence.source, sentence.target, num_beams=beams,
                              num_return_sequences=sentence.n_best, max_new_tokens=self.generation.max_new_tokens,
                              length_penalty=self.generation.length_penalty, constraints=constraints)
-
-    def constraint(self, phrase: str) -> tuple[tuple[int, ...], ...]:
-        """The token sequences that write ``phrase``: after a space (how SentencePiece writes a word) and glued to
-        what precedes it (after an opening bracket, say); only those that decode back to ``phrase``."""
-        spaced, glued, bracket = (self.tokenizer(t, add_special_tokens=False)["input_ids"]
-                                  for t in (phrase, "(" + phrase, "("))
-        alternatives = [tuple(spaced)]
-        if glued[: len(bracket)] == bracket:
-            alternatives.append(tuple(glued[len(bracket):]))
-        out = []
-        for alternative in dict.fromkeys(alternatives):
-            if alternative and self.tokenizer.decode(list(alternative), skip_special_tokens=True).strip() == phrase:
-                out.append(alternative)
-        return tuple(out)
 
     def hypotheses_of(self, output: DecodeOutput) -> list[Hypothesis]:
         """The output's translations with their log-probabilities (beam search scores are the sum over the tokens

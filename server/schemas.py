@@ -20,6 +20,8 @@ class TranslateRequest(BaseModel):
         None, description="terms to translate so: a list of {\"source\", \"target\"} or an object of source term ->"
                           " target term (a target equal to its source: do not translate); whole words, any case")
     dnt: list[str] | None = Field(None, description="terms to keep as they are (do not translate)")
+    glossary_id: str | None = Field(None, description="a stored glossary (PUT /glossaries/{id}) for this pair; "
+                                                      "the inline glossary's terms win over its")
     confidence: bool = Field(False, description="also answer a confidence in [0, 1] per translation")
 
 
@@ -83,6 +85,24 @@ class BundleState(BaseModel):
     in_sync: bool = Field(description="this replica serves exactly the bundle's languages at the bundle's sha256, "
                                       "and every file of the bundle checks out")
     refused: list[BundleRefusal]
+
+
+class GlossaryTerm(BaseModel):
+    source: str
+    target: str
+
+
+class GlossaryInfo(BaseModel):
+    id: str
+    source: str = Field(description="its source language, as the file names it")
+    target: str
+    terms: int = Field(description="how many terms it has")
+    created: bool | None = Field(None, description="PUT: whether it is new (else it replaced one)")
+    entries: list[GlossaryTerm] | None = Field(None, description="GET of one glossary: its terms")
+
+
+class GlossaryList(BaseModel):
+    glossaries: list[str]
 
 
 class AdapterList(BaseModel):

@@ -16,6 +16,7 @@ from server.core.client import CoreClient
 from server.decoding import SentenceDecoder
 from server.documents.store import FileStore
 from server.front_end import FrontEnd
+from server.glossary_store import GlossaryStore
 from server.metrics import Metrics
 from server.ratelimit import TokenBuckets
 from server.settings import ServerSettings
@@ -39,6 +40,7 @@ class Service:
         s = self.settings
         self.rate_limits = TokenBuckets(s.rate_limit_per_minute)
         self.files = FileStore(s.files_dir, s.file_ttl_s, s.files_max_bytes)
+        self.glossaries = GlossaryStore(s.glossaries_dir)
         self.core = CoreClient(s, on_state=self.on_state, on_results=self.on_results, process=self.core_process,
                                shared=self.shared_core)
         self.adapters = AdapterManager(self.core)

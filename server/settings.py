@@ -52,6 +52,8 @@ class ServerSettings(BaseSettings):
     max_total_chars: int = Field(20000, ge=1, description="413 beyond it (all items of one request)")
     request_timeout_s: float = Field(120.0, gt=0, description="a request waiting longer gets 503")
 
+    glossaries_dir: Path | None = Field(None, description="where stored glossaries live (default: in memory; "
+                                                           "with --workers, in the core's directory)")
     files_dir: Path | None = Field(None, description="where translated files wait (default: a new temporary "
                                                       "directory)")
     file_ttl_s: float = Field(3600.0, gt=0, description="translated files are deleted after this many seconds")

@@ -143,13 +143,13 @@ class TextTranslator:
 
 async def translate_html(translator: TextTranslator, documents: Sequence[str], sources: Sequence[str], target: str,
                          n_best: int, timeout_s: float | None = None, *, document: bool = False,
-                         glossary: Glossary = NO_GLOSSARY) -> list[Translated]:
+                         glossaries: Sequence[Glossary] | None = None) -> list[Translated]:
     """For each HTML document, up to ``n_best`` distinct translations (tags, attributes and untranslated
     elements as in the source). Each unit is one text; its inline elements' texts are texts of their own that
-    place the tags (one translation per distinct text)."""
+    place the tags (one translation per distinct text). ``glossaries``: one per document (default: none)."""
     parsed = await run_in_threadpool(lambda: [parse_html(d) for d in documents])
     texts: list[Text] = []
-    for layout, source in zip(parsed, sources):
+    for layout, source, glossary in zip(parsed, sources, glossaries or [NO_GLOSSARY] * len(parsed)):
         for unit in layout.units:
             texts.append(Text(unit.model_text(), source, target, n_best, glossary=glossary))
             texts.extend(Text(t, source, target, 1, glossary=glossary) for t in unit.span_texts())

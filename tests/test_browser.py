@@ -2,6 +2,7 @@
 loopback with no route to the internet: what a user of an offline deployment sees."""
 
 import os
+import re
 import shutil
 
 import pytest
@@ -91,6 +92,15 @@ def test_the_page_translates_as_you_type_and_with_the_button(browser, server, tm
     page.evaluate("document.querySelector('[data-testid=target-text]').value = ''")
     page.click("[data-testid=translate]")
     page.wait_for_function("document.querySelector('[data-testid=target-text]').value.length > 0", timeout=30_000)
+    assert re.fullmatch(r"Confidence \d{1,3} %", page.inner_text("[data-testid=confidence]"))
+    # The glossary box: its terms are in the translation.
+    page.click("[data-testid=glossary] summary")
+    page.fill("[data-testid=glossary-text]", "morning = Tag")  # short: this server writes 5 tokens at most
+    page.evaluate("document.querySelector('[data-testid=target-text]').value = ''")
+    page.click("[data-testid=translate]")
+    page.wait_for_function("document.querySelector('[data-testid=target-text]').value.length > 0", timeout=30_000)
+    assert "tag" in page.input_value("[data-testid=target-text]").lower()
+    page.fill("[data-testid=glossary-text]", "")
     # Swap: languages change places and the translation becomes the source text.
     german = page.input_value("[data-testid=target-text]")
     page.click("#swap")

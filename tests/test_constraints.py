@@ -145,3 +145,29 @@ def test_bad_constraints_are_refused():
         DecodeRequest([3, EOS], [EOS, 3], num_beams=2, constraints=((),))
     with pytest.raises(ValueError, match="empty"):
         DecodeRequest([3, EOS], [EOS, 3], num_beams=2, constraints=(((),),))
+
+
+def test_the_library_translates_with_required_phrases_on_the_demo():
+    """``lslo.generation.translate(required=...)``: every translation holds its phrases (terms the demo would
+    not choose), written as the tokenizer writes them; rows without phrases are unchanged."""
+    from transformers import AutoTokenizer
+
+    from bench.workloads import DEMO, DEMO_BUNDLE
+    from lslo.generation import GenerationSettings, translate
+    from lslo.io import load_bundle
+    from lslo.tokenization import phrase_alternatives
+
+    tokenizer = AutoTokenizer.from_pretrained(DEMO / "base")
+    model = M2M100ForConditionalGeneration.from_pretrained(DEMO / "base", dtype=torch.float32).eval()
+    lslo = load_bundle(model, DEMO_BUNDLE)
+    alternatives = phrase_alternatives(tokenizer, "classeur", capitalised=True)
+    assert len(alternatives) >= 2 and {tokenizer.decode(list(a)).strip() for a in alternatives} == {"classeur",
+                                                                                                   "Classeur"}
+    texts = ["Open the file in the editor.", "You have new messages.", "Save the document."]
+    settings = GenerationSettings(num_beams=4, max_new_tokens=48)
+    plain = translate(model, tokenizer, texts, ["en"] * 3, ["fr"] * 3, settings, lslo)
+    required = [["classeur"], ["LibreOffice", "courriel"], []]
+    out = translate(model, tokenizer, texts, ["en"] * 3, ["fr"] * 3, settings, lslo, required=required)
+    assert "classeur" in out[0][0].lower() and "classeur" not in plain[0][0].lower()
+    assert "LibreOffice" in out[1][0] and "courriel" in out[1][0].lower()
+    assert out[2] == plain[2]

@@ -49,9 +49,12 @@ class Supervisor:
     def share(self) -> None:
         """Write the settings for the workers and name the directory in the environment they inherit."""
         path = self.root / SETTINGS_FILE
+        settings = self.settings
+        if settings.glossaries_dir is None:  # one store for all workers: glossaries stored through one are seen by all
+            settings = settings.model_copy(update={"glossaries_dir": self.root / "glossaries"})
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as f:
-            json.dump(settings_payload(self.settings), f)
+            json.dump(settings_payload(settings), f)
         os.environ[CORE_DIR] = str(self.root)
 
     def start(self) -> None:

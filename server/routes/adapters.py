@@ -18,8 +18,9 @@ from lslo.io.adapter_file import AdapterFile, parse_language_file
 from lslo.io.bundle_store import BundleWriteError, persist_language, unpersist_language
 from lslo.languages import is_valid_code
 from server.auth import require_admin
-from server.errors import BadRequest, Conflict, NotFound, Overloaded, PayloadTooLarge
+from server.errors import BadRequest, Conflict, NotFound, Overloaded
 from server.front_end import FrontEnd
+from server.routes.payload import read_upload
 from server.schemas import ERRORS, AdapterChange, AdapterEntry, AdapterList
 from server.service import Service
 
@@ -60,30 +61,6 @@ def checked_code(lang: str, engine: FrontEnd) -> str:
     return code
 
 
-async def read_upload(request: Request) -> bytes | None:
-    """The uploaded file (raw body or multipart field ``file``), or None when there is no body."""
-    limit = request.app.state.service.settings.max_upload_bytes
-    length = request.headers.get("content-length")
-    if length is not None and length.isdigit() and int(length) > limit:
-        raise PayloadTooLarge(f"upload of {length} bytes; the limit is {limit}")
-    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
-    if content_type == "multipart/form-data":
-        form = await request.form(max_part_size=limit)
-        upload = form.get("file")
-        if upload is None or isinstance(upload, str):
-            raise BadRequest("multipart upload needs a file field named 'file'")
-        data = await upload.read()
-    else:
-        chunks, size = [], 0
-        async for chunk in request.stream():
-            size += len(chunk)
-            if size > limit:
-                raise PayloadTooLarge(f"upload larger than the limit of {limit} bytes")
-            chunks.append(chunk)
-        data = b"".join(chunks)
-    return data or None
-
-
 PERSIST = Query(False, description="also write the change into the bundle directory, which replicas following "
                                     "it (--bundle-poll-s) then serve")
 
@@ -104,7 +81,7 @@ def persisting_bundle(service: Service, persist: bool) -> Path | None:
 async def put_adapter(lang: str, request: Request, persist: bool = PERSIST) -> AdapterChange:
     service = request.app.state.service
     code = checked_code(lang, service.front)
-    data = await read_upload(request)
+    data, _ = await read_upload(request, service.settings.max_upload_bytes)
     target: Path | None = None
     expected, tier = None, None
     if data is None:

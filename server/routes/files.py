@@ -17,9 +17,11 @@ from starlette.concurrency import run_in_threadpool
 
 from server.documents import DocumentError, file_format, read_document
 from server.errors import BadRequest, NotFound, PayloadTooLarge
+from server.routes.glossaries import request_glossaries
 from server.routes.payload import validated
 from server.routes.translate import check_access, detect_sources, detected_sources, resolve_pair
 from server.schemas import ERRORS
+from server.text.glossary import NO_GLOSSARY
 from server.text.units import Text
 
 router = APIRouter()
@@ -31,6 +33,7 @@ class FileRequest(BaseModel):
     source: str = Field(description="source language code, or 'auto'")
     target: str = Field(description="target language code")
     api_key: str | None = None
+    glossary_id: str | None = Field(None, description="a stored glossary (PUT /glossaries/{id}) for this pair")
 
 
 class FileResponse_(BaseModel):  # noqa: N801 - not to be confused with Starlette's FileResponse
@@ -40,7 +43,8 @@ class FileResponse_(BaseModel):  # noqa: N801 - not to be confused with Starlett
 _UPLOAD_DOC = {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
     "type": "object", "required": ["file", "source", "target"],
     "properties": {"file": {"type": "string", "format": "binary"}, "source": {"type": "string"},
-                   "target": {"type": "string"}, "api_key": {"type": "string"}}}}}}}
+                   "target": {"type": "string"}, "api_key": {"type": "string"},
+                   "glossary_id": {"type": "string"}}}}}}}
 
 
 def download_name(filename: str, target: str) -> str:
@@ -83,8 +87,10 @@ async def translate_file(request: Request) -> FileResponse_:
     if source == "auto":
         detected = await run_in_threadpool(detect_sources, service, [document.sample], False)
         source = detected_sources(service.front, detected, target)[0]
+    (glossary,) = request_glossaries(request, req.api_key, req.glossary_id, NO_GLOSSARY, [source], target)
     results = await service.translator.translate(
-        [Text(t, source, target, syntax=syntax) for t, syntax in zip(document.texts, document.syntaxes)],
+        [Text(t, source, target, syntax=syntax, glossary=glossary)
+         for t, syntax in zip(document.texts, document.syntaxes)],
         settings.file_timeout_s, document=True)
     try:
         translated = await run_in_threadpool(document.render, [r.versions[0] for r in results],

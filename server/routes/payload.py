@@ -10,7 +10,7 @@ from fastapi import Request
 from pydantic import BaseModel, ValidationError
 
 from lslo.flags import validation_problems
-from server.errors import BadRequest
+from server.errors import BadRequest, PayloadTooLarge
 
 M = TypeVar("M", bound=BaseModel)
 LISTS = ("q",)  # a field given several times is a list
@@ -54,3 +54,29 @@ def validated(model: type[M], payload: dict[str, Any]) -> M:
         return model.model_validate(payload)
     except ValidationError as err:
         raise BadRequest("invalid request: " + "; ".join(validation_problems(err))) from None
+
+
+async def read_upload(request: Request, limit: int) -> tuple[bytes | None, str]:
+    """An uploaded file (the raw body, or the multipart field ``file``) of at most ``limit`` bytes (413 beyond,
+    counted as it streams in) and its file name (multipart only); None when there is no body."""
+    length = request.headers.get("content-length")
+    if length is not None and length.isdigit() and int(length) > limit:
+        raise PayloadTooLarge(f"upload of {length} bytes; the limit is {limit}")
+    content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
+    filename = ""
+    if content_type == "multipart/form-data":
+        form = await request.form(max_part_size=limit)
+        upload = form.get("file")
+        if upload is None or isinstance(upload, str):
+            raise BadRequest("multipart upload needs a file field named 'file'")
+        data = await upload.read()
+        filename = upload.filename or ""
+    else:
+        chunks, size = [], 0
+        async for chunk in request.stream():
+            size += len(chunk)
+            if size > limit:
+                raise PayloadTooLarge(f"upload larger than the limit of {limit} bytes")
+            chunks.append(chunk)
+        data = b"".join(chunks)
+    return data or None, filename

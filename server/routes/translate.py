@@ -16,6 +16,7 @@ from lslo.language_codes import language_name
 from server.auth import check_api_key
 from server.errors import BadRequest, PayloadTooLarge, RateLimited
 from server.front_end import FrontEnd
+from server.routes.glossaries import request_glossaries
 from server.routes.payload import read_payload, validated
 from server.schemas import (
     ERRORS,
@@ -128,11 +129,12 @@ async def translate(request: Request, response: Response) -> TranslateResponse:
         glossary = parse_inline(req.glossary, req.dnt)
     except GlossaryError as err:
         raise BadRequest(str(err)) from None
+    glossaries = request_glossaries(request, req.api_key, req.glossary_id, glossary, sources, target)
     if req.format == "html":
-        results = await translate_html(service.translator, texts, sources, target, n_best, glossary=glossary)
+        results = await translate_html(service.translator, texts, sources, target, n_best, glossaries=glossaries)
     else:
-        results = await service.translator.translate([Text(t, s, target, n_best, glossary=glossary)
-                                                      for t, s in zip(texts, sources)])
+        results = await service.translator.translate([Text(t, s, target, n_best, glossary=g)
+                                                      for t, s, g in zip(texts, sources, glossaries)])
     for code in sources:
         service.metrics.items.labels(source=service.front.user_code(code),
                                      target=service.front.user_code(target)).inc()

@@ -84,6 +84,23 @@ function showAlternatives(list) {
   }
 }
 
+// The glossary box: "source = target" lines (also "source → target" or a tab), a term alone: do not translate.
+function glossaryFields() {
+  const glossary = {};
+  const dnt = [];
+  for (const line of $("glossary-text").value.split("\n")) {
+    const parts = line.split(/\s*(?:=|→|\t)\s*/);
+    const source = (parts[0] || "").trim();
+    if (!source) continue;
+    const target = parts.slice(1).join(" ").trim();
+    if (target) glossary[source] = target; else dnt.push(source);
+  }
+  const fields = {};
+  if (Object.keys(glossary).length) fields.glossary = glossary;
+  if (dnt.length) fields.dnt = dnt;
+  return fields;
+}
+
 async function translate() {
   const text = $("source-text").value;
   const source = $("source-lang").value;
@@ -92,6 +109,7 @@ async function translate() {
   if (!text.trim()) {
     $("target-text").value = "";
     $("detected").textContent = "";
+    $("confidence").textContent = "";
     showAlternatives([]);
     return;
   }
@@ -101,7 +119,8 @@ async function translate() {
   }
   const sequence = ++state.sequence;
   setStatus("Translating…");
-  const body = { q: text, source, target, alternatives: state.settings ? Math.min(2, state.settings.maxAlternatives) : 0 };
+  const body = { q: text, source, target, alternatives: state.settings ? Math.min(2, state.settings.maxAlternatives) : 0,
+                 confidence: true, ...glossaryFields() };
   const key = apiKey();
   if (key) body.api_key = key;
   try {
@@ -111,6 +130,8 @@ async function translate() {
     if (sequence !== state.sequence) return; // a newer request is on its way
     $("target-text").value = result.translatedText;
     showAlternatives(result.alternatives);
+    $("confidence").textContent = typeof result.confidence === "number"
+      ? `Confidence ${Math.round(100 * result.confidence)} %` : "";
     const detected = result.detectedLanguage;
     $("detected").textContent = detected
       ? `Detected: ${nameOf(detected.language)} (${Math.round(detected.confidence)} %)` : "";
@@ -194,6 +215,7 @@ async function start() {
     showError(`The service did not answer: ${err.message}`);
   }
   $("source-text").addEventListener("input", scheduleTranslate);
+  $("glossary-text").addEventListener("input", scheduleTranslate);
   $("source-lang").addEventListener("change", () => { remember(); scheduleTranslate(); });
   $("target-lang").addEventListener("change", () => { remember(); scheduleTranslate(); });
   $("translate").addEventListener("click", () => { clearTimeout(state.timer); translate(); });
