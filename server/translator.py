@@ -17,6 +17,7 @@ import asyncio
 import math
 import time
 from collections.abc import Sequence
+from dataclasses import replace
 
 from starlette.concurrency import run_in_threadpool
 
@@ -24,6 +25,7 @@ from server.decoding import SentenceDecoder
 from server.errors import Overloaded, PayloadTooLarge
 from server.front_end import FrontEnd
 from server.text.glossary import NO_GLOSSARY, Glossary
+from server.text.icu import Template, expand
 from server.text.markup import parse as parse_html
 from server.text.placeholders import Syntax, mask, restore_accelerator, split_accelerator, unmask
 from server.text.segment import Layout, Piece, segment
@@ -90,13 +92,23 @@ class TextTranslator:
         """For each text, up to ``n_best`` distinct translations of it whole, best first. A text asked for twice
         in one call is translated once.
 
-        A call's sentences go to the core together and may not outnumber the queue (413). A ``document`` may
+        An ICU plural or select message is translated branch by branch, each a whole sentence
+        (``server.text.icu``), and rebuilt. A call's sentences go to the core together and may not outnumber the
+        queue (413). A ``document`` may
         hold more: its sentences go in chunks of half the queue, one after the other, so that other requests keep
         their share; ``timeout_s`` bounds the whole call either way."""
         unique = list(dict.fromkeys(texts))
         if len(unique) < len(texts):
             done = dict(zip(unique, await self.translate(unique, timeout_s, document=document)))
             return [done[t] for t in texts]
+        templates = [expand(t.text) for t in texts]
+        if any(templates):
+            return await self._with_icu(texts, templates, timeout_s, document)
+        return await self.translate_flat(texts, timeout_s, document)
+
+    async def translate_flat(self, texts: Sequence[Text], timeout_s: float | None = None,
+                             document: bool = False) -> list[Translated]:
+        """``translate`` of texts read as plain text (an ICU message's structure is not looked for)."""
         accelerators = [split_accelerator(t.text) for t in texts]
         layouts = await self.layouts([a[0] for a in accelerators], [t.source for t in texts],
                                      [t.syntax for t in texts])
@@ -123,6 +135,40 @@ class TextTranslator:
             versions, scores = candidates(mine, layout, text.target, text.n_best)
             out.append(Translated([restore_accelerator(v, marker, letter) for v in versions], kept_source, missed,
                                   tuple(scores)))
+        return out
+
+    async def _with_icu(self, texts: Sequence[Text], templates: Sequence[Template | None], timeout_s: float | None,
+                        document: bool) -> list[Translated]:
+        """Texts some of which are ICU plural or select messages: those are translated branch by branch (each a
+        whole sentence, ``#`` and quoted literals protected) and rebuilt; the others as they are."""
+        flat: list[Text] = []
+        for text, template in zip(texts, templates):
+            if template is None:
+                flat.append(text)
+            else:
+                flat += [replace(text, text=leaf.text, syntax=text.syntax.for_icu(leaf.numbered))
+                         for leaf in template.leaves]
+        # The leaves hold no plural or select (and a message ``expand`` refused is plain text): one level only.
+        results = iter(await self.translate_flat(flat, timeout_s, document))
+        out = []
+        for text, template in zip(texts, templates):
+            if template is None:
+                out.append(next(results))
+                continue
+            leaves = [next(results) for _ in template.leaves]
+            versions, scores = [], []
+            for k in range(text.n_best):
+                picked = [r.versions[k] if k < len(r.versions) else r.versions[0] for r in leaves]
+                version = template.render(picked)
+                rebuilt = expand(version)
+                if rebuilt is None or len(rebuilt.leaves) != len(template.leaves):  # a stray brace broke it
+                    version = template.render([leaf.text for leaf in template.leaves])
+                if version not in versions:
+                    versions.append(version)
+                    scores.append(combined([(r.scores[k] if k < len(r.scores) else r.scores[0]) if r.scores
+                                            else None for r in leaves]))
+            out.append(Translated(versions, sum(r.kept_source for r in leaves),
+                                  sum(r.terms_missed for r in leaves), tuple(scores)))
         return out
 
     async def _rows(self, rows: list[Sentence], timeout: float) -> list[list[Hypothesis]]:

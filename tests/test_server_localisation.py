@@ -77,6 +77,21 @@ def test_bad_glossaries_are_400(client, glossary, dnt, error):
     assert response.status_code == 400 and error in response.json()["error"]
 
 
+def test_an_icu_plural_comes_back_as_icu_with_its_branches_translated(client):
+    from pyicumessageformat import Parser
+
+    message = "You have {count, plural, one {# file} other {# files}} in {folder}."
+    response = client.post("/translate", json={"q": message, "source": "en", "target": "fr"})
+    assert response.status_code == 200
+    out = response.json()["translatedText"]
+    (choice,) = [n for n in Parser().parse(out) if not isinstance(n, str)]
+    assert (choice["name"], choice["type"], set(choice["options"])) == ("count", "plural", {"one", "other"})
+    for branch in choice["options"].values():
+        arguments = [n for n in branch if isinstance(n, dict)]
+        assert sorted("#" if n.get("hash") else n["name"] for n in arguments) == ["#", "folder"]
+        assert "file" not in "".join(n for n in branch if isinstance(n, str))  # translated, not copied
+
+
 CATALOG = '''msgid ""
 msgstr ""
 "Project-Id-Version: demo 1.0\\n"

@@ -32,6 +32,8 @@ ENTITY = "entity"  # &amp; &#169; &#x2014;
 URL = "url"
 EMAIL = "email"
 PATH = "path"  # /usr/share/doc, ~/.config/app, C:\Program Files\App
+ICU_NUMBER = "icu_number"  # '#' in a branch of an ICU plural (server.text.icu)
+ICU_QUOTED = "icu_quoted"  # ICU's quoted literal text: '{' '}' '#'
 
 LENGTH = r"(?:hh|h|ll|l|L|q|j|z|Z|t|I64|I32|I)?"
 CONVERSIONS = "diouxXeEfFgGaAcspnCS"
@@ -48,12 +50,14 @@ PATTERNS: dict[str, str] = {
     EMAIL: r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+\b",
     PATH: r"(?<![\w/.~$%{])(?:~|\.{1,2})?/(?:[\w.+-]+/)*[\w+-](?:[\w.+-]*[\w+-])?/?(?![\w/])"
           r"|\b[A-Za-z]:\\(?:[\w .+-]+\\)*[\w+-](?:[\w.+-]*[\w+-])?",
+    ICU_QUOTED: r"'[{}#][^']*'",
+    ICU_NUMBER: r"#",
 }
 # printf in text that does not declare it: no space flag, no ' flag, and not followed by a letter or digit.
 AUTO_PRINTF = (r"%(?:%(?![A-Za-z0-9])|(?:\d+\$)?[-+#0]*(?:\d+|\*)?(?:\.(?:\d+|\*))?" + LENGTH
                + f"[{CONVERSIONS}](?![A-Za-z0-9]))")
 # Earlier kinds win where two overlap (a URL's %20 is not a directive; a path inside a URL is the URL's).
-ORDER = (URL, EMAIL, MARKUP, ENTITY, PYTHON, PRINTF, BRACE, SHELL, PATH)
+ORDER = (ICU_QUOTED, URL, EMAIL, MARKUP, ENTITY, PYTHON, PRINTF, BRACE, SHELL, PATH, ICU_NUMBER)
 AUTO = frozenset({PRINTF, PYTHON, BRACE, SHELL, MARKUP, ENTITY, URL, EMAIL, PATH})
 
 # gettext's format flags (``#, c-format`` ...) and the syntaxes they mean; the kinds every text has too.
@@ -104,6 +108,10 @@ class Syntax:
     def find(self, text: str) -> list[tuple[str, str]]:
         """(kind, placeholder) of each placeholder of ``text``, in order."""
         return [(m.lastgroup or "", m.group()) for m in self._pattern.finditer(text)]
+
+    def for_icu(self, numbered: bool) -> Syntax:
+        """This syntax inside an ICU message: its quoted literals too, and ``#`` in a plural's branch."""
+        return Syntax(self.kinds | {ICU_QUOTED} | ({ICU_NUMBER} if numbered else set()), self.declared, self.qt)
 
     def placeholders(self, text: str) -> list[str]:
         return [p for _, p in self.find(text)]
