@@ -16,6 +16,7 @@ import torch
 from torch import nn
 
 from lslo.engine import DecodeRequest, DecodingEngine
+from lslo.engine.constraints import constrained_beams
 from lslo.handle import LSLoHandle
 from lslo.tokenization import (
     decoder_prefix,
@@ -142,8 +143,7 @@ def constrained(request: DecodeRequest, tokenizer: Any, phrases: Sequence[str]) 
     constraints = tuple(c for c in (phrase_alternatives(tokenizer, p, capitalised=True) for p in phrases) if c)
     if not constraints:
         return request
-    beams = max(request.num_beams, min(len(constraints) + 1, 8), 4)
-    return replace(request, constraints=constraints, num_beams=beams)
+    return replace(request, constraints=constraints, num_beams=constrained_beams(request.num_beams, len(constraints)))
 
 
 def engine_for(model: nn.Module, lslo: LSLoHandle | None, settings: GenerationSettings, max_rows: int = 256

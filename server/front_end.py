@@ -12,6 +12,7 @@ from typing import Any
 from transformers import AutoConfig, AutoTokenizer
 
 from lslo.engine import DecodeOutput, DecodeRequest
+from lslo.engine.constraints import constrained_beams
 from lslo.generation import GenerationSettings
 from lslo.language_tokens import LanguageVocabulary
 from lslo.tokenization import framed, lang_token_id, phrase_alternatives
@@ -118,7 +119,7 @@ class FrontEnd:
         constraints = tuple(c for c in constraints if c)
         beams = max(self.generation.num_beams, sentence.n_best)
         if constraints:
-            beams = min(max(beams, len(constraints) + 1, 4), max(beams, self.max_constrained_beams))
+            beams = constrained_beams(beams, len(constraints), self.max_constrained_beams)
         return DecodeRequest(framed(self.tokenizer, sentence.source, ids),
                              [self.state.decoder_start, lang_token_id(self.tokenizer, sentence.target)],
                              sentence.source, sentence.target, num_beams=beams,

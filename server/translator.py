@@ -16,8 +16,9 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import replace
+from functools import partial
 
 from starlette.concurrency import run_in_threadpool
 
@@ -32,18 +33,18 @@ from server.text.segment import Layout, Piece, segment
 from server.text.units import Hypothesis, Score, Sentence, Text, Translated, combined
 
 
-def candidates(sentences: Sequence[Sequence[Hypothesis]], layout: Layout, target: str,
-               n_best: int) -> tuple[list[str], list[Score]]:
-    """Up to ``n_best`` distinct versions of the text, best first, from each sentence's n-best translations, and
-    each version's score."""
+def versions_of(parts: Sequence[Sequence[tuple[str, Score]]], build: Callable[[list[str]], str],
+                n_best: int) -> tuple[list[str], list[Score]]:
+    """Up to ``n_best`` distinct wholes, best first, from parts' (version, score) choices: the k-th whole is
+    built of every part's k-th version (its best where it has fewer) and scored by all of them together."""
     versions: list[str] = []
     scores: list[Score] = []
     for k in range(n_best):
-        chosen = [r[k] if k < len(r) else r[0] for r in sentences]
-        version = layout.assemble([h.text for h in chosen], target)
+        chosen = [p[k] if k < len(p) else p[0] for p in parts]
+        version = build([text for text, _ in chosen])
         if version not in versions:
             versions.append(version)
-            scores.append(combined([None if h.log_prob is None else (h.log_prob, h.tokens) for h in chosen]))
+            scores.append(combined([score for _, score in chosen]))
     return versions, scores
 
 
@@ -132,7 +133,8 @@ class TextTranslator:
                 kept_source += kept[0].log_prob == -math.inf
                 missed += len(Glossary.missing(sentence.terms, kept[0].text))
                 mine.append(kept)
-            versions, scores = candidates(mine, layout, text.target, text.n_best)
+            versions, scores = versions_of([[(h.text, h.score) for h in hs] for hs in mine],
+                                           partial(layout.assemble, target=text.target), text.n_best)
             out.append(Translated([restore_accelerator(v, marker, letter) for v in versions], kept_source, missed,
                                   tuple(scores)))
         return out
@@ -156,17 +158,7 @@ class TextTranslator:
                 out.append(next(results))
                 continue
             leaves = [next(results) for _ in template.leaves]
-            versions, scores = [], []
-            for k in range(text.n_best):
-                picked = [r.versions[k] if k < len(r.versions) else r.versions[0] for r in leaves]
-                version = template.render(picked)
-                rebuilt = expand(version)
-                if rebuilt is None or len(rebuilt.leaves) != len(template.leaves):  # a stray brace broke it
-                    version = template.render([leaf.text for leaf in template.leaves])
-                if version not in versions:
-                    versions.append(version)
-                    scores.append(combined([(r.scores[k] if k < len(r.scores) else r.scores[0]) if r.scores
-                                            else None for r in leaves]))
+            versions, scores = versions_of([r.scored for r in leaves], template.rebuild, text.n_best)
             out.append(Translated(versions, sum(r.kept_source for r in leaves),
                                   sum(r.terms_missed for r in leaves), tuple(scores)))
         return out
@@ -202,26 +194,17 @@ async def translate_html(translator: TextTranslator, documents: Sequence[str], s
     results = iter(await translator.translate(texts, timeout_s, document=document))
     out = []
     for layout in parsed:
-        versions: list[list[str]] = []  # per unit, its versions
+        units: list[list[tuple[str, Score]]] = []  # per unit, its (version, score) pairs
         spans: list[list[str]] = []
-        unit_scores: list[tuple[Score, ...]] = []
         kept_source = missed = 0
         for unit in layout.units:
             translated = next(results)
-            versions.append(translated.versions)
-            unit_scores.append(translated.scores or (None,) * len(translated.versions))
+            units.append(translated.scored)
             kept_source, missed = kept_source + translated.kept_source, missed + translated.terms_missed
             span_results = [next(results) for _ in unit.span_texts()]
             spans.append([r.versions[0] for r in span_results])
             kept_source += sum(r.kept_source for r in span_results)
             missed += sum(r.terms_missed for r in span_results)
-        documents_out: list[str] = []
-        scores: list[Score] = []
-        for k in range(n_best):
-            pick = [k if k < len(v) else 0 for v in versions]
-            doc = layout.assemble([v[i] for v, i in zip(versions, pick)], spans)
-            if doc not in documents_out:
-                documents_out.append(doc)
-                scores.append(combined([u[i] for u, i in zip(unit_scores, pick)]))
+        documents_out, scores = versions_of(units, partial(layout.assemble, span_translations=spans), n_best)
         out.append(Translated(documents_out, kept_source, missed, tuple(scores)))
     return out

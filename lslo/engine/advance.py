@@ -39,7 +39,7 @@ def advance_beams(slots: SlotState, group: list[RunningRequest], logits: torch.T
     constrained = [i for i, r in enumerate(group) if r.request.constraints]
     if not constrained:
         return _move(slots, group, _plain_step(slots, group, log_probs, eos_id), k, copies, writes)
-    plain = [i for i in range(len(group)) if i not in set(constrained)]
+    plain = [i for i, r in enumerate(group) if not r.request.constraints]
     done = []
     if plain:
         subgroup = [group[i] for i in plain]

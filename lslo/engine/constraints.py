@@ -14,7 +14,7 @@ hypothesis that leaves a constraint half-way loses that progress, as in the pape
 never come here: they keep ``lslo.engine.search``'s vectorised step, token for token ``generate()``'s.
 
 Per request this is a small Python loop over ``O(k * (C + 2))`` candidates (C: constraint tokens), so its cost
-is per constrained request, not per vocabulary entry; ``python -m bench constraints`` measures it.
+is per constrained request, not per vocabulary entry (not benchmarked yet).
 """
 
 from __future__ import annotations
@@ -28,17 +28,21 @@ from lslo.engine.search import NEG, BeamStep
 Constraint = tuple[tuple[int, ...], ...]  # alternatives, each a non-empty token sequence
 
 
-def validate_constraints(constraints: tuple[Constraint, ...], eos_id: int | None = None) -> None:
+def validate_constraints(constraints: tuple[Constraint, ...]) -> None:
     """ValueError unless every constraint has at least one alternative and every alternative is a non-empty
-    sequence of non-negative ids (without EOS, which would end the hypothesis inside it)."""
+    sequence of non-negative ids."""
     for c, alternatives in enumerate(constraints):
         if not alternatives:
             raise ValueError(f"constraint {c} has no alternative")
         for alternative in alternatives:
             if not alternative or any(t < 0 for t in alternative):
                 raise ValueError(f"constraint {c} has an empty alternative or a negative id")
-            if eos_id is not None and eos_id in alternative:
-                raise ValueError(f"constraint {c} contains the end-of-sequence id")
+
+
+def constrained_beams(num_beams: int, constraints: int, most: int = 8) -> int:
+    """Beams for a request with ``constraints`` constraints: at least 4, one more than its constraints (a bank
+    for each), at most ``most`` (unless it asked for more)."""
+    return min(max(num_beams, 4, constraints + 1), max(num_beams, most))
 
 
 @dataclass(frozen=True)

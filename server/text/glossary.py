@@ -14,6 +14,7 @@ from __future__ import annotations
 import re
 from collections.abc import Iterable
 from dataclasses import dataclass
+from functools import cached_property
 
 from server.text.segment import unspaced
 
@@ -66,17 +67,23 @@ class Glossary:
         mine.update((t.source.casefold(), t) for t in other.terms)
         return Glossary(tuple(mine.values()))
 
+    @cached_property
+    def _patterns(self) -> dict[bool, list[tuple[re.Pattern[str], Term]]]:
+        """Each term's pattern, compiled once per glossary: with word boundaries, and without (unspaced scripts)."""
+        out: dict[bool, list[tuple[re.Pattern[str], Term]]] = {True: [], False: []}
+        for term in self.terms:
+            pattern = re.escape(term.source).replace(r"\ ", r"\s+")
+            out[False].append((re.compile(pattern, re.IGNORECASE), term))
+            out[True].append((re.compile(rf"(?<!\w){pattern}(?!\w)", re.IGNORECASE), term))
+        return out
+
     def matches(self, text: str, language: str) -> list[Term]:
         """The terms whose source occurs in ``text`` (one per occurrence, in order; overlaps: longer wins)."""
         if not self.terms:
             return []
-        boundary = not unspaced(language)
         found: list[tuple[int, int, Term]] = []
-        for term in self.terms:
-            pattern = re.escape(term.source).replace(r"\ ", r"\s+")
-            if boundary:
-                pattern = rf"(?<!\w){pattern}(?!\w)"
-            found += [(m.start(), m.end(), term) for m in re.finditer(pattern, text, re.IGNORECASE)]
+        for pattern, term in self._patterns[not unspaced(language)]:
+            found += [(m.start(), m.end(), term) for m in pattern.finditer(text)]
         found.sort(key=lambda f: (f[0], -(f[1] - f[0])))
         kept, end = [], -1
         for start, stop, term in found:

@@ -12,7 +12,7 @@ placeholder (the number) that its translation must keep. Apostrophes quote as in
 from __future__ import annotations
 
 import re
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 
 COMPLEX = re.compile(r"\{\s*[A-Za-z_][\w.]*\s*,\s*(?:plural|select|selectordinal)\s*,")
@@ -123,8 +123,16 @@ class Template:
         it = iter(translations)
         return "".join(_render(node, it) for node in self.tree)
 
+    def rebuild(self, translations: Sequence[str]) -> str:
+        """``render``, unless a translation's stray brace would break the message: then the source branches."""
+        message = self.render(translations)
+        again = expand(message)
+        if again is None or len(again.leaves) != len(self.leaves):
+            return self.render([leaf.text for leaf in self.leaves])
+        return message
 
-def _render(node: Node | Leaf, it) -> str:  # type: ignore[no-untyped-def]
+
+def _render(node: Node | Leaf, it: Iterator[str]) -> str:
     if isinstance(node, Leaf):
         return next(it)
     if isinstance(node, str):

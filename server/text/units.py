@@ -46,6 +46,10 @@ class Hypothesis:
     log_prob: float | None = None
     tokens: int = 0
 
+    @property
+    def score(self) -> Score:
+        return None if self.log_prob is None else (self.log_prob, self.tokens)
+
 
 Score = tuple[float, int] | None  # (log-probability, tokens) of a whole version; None: not scored
 
@@ -75,6 +79,11 @@ class Translated:
     kept_source: int = 0
     terms_missed: int = 0  # required glossary terms absent from the best version
     scores: tuple[Score, ...] = ()  # per version (empty: not scored)
+
+    @property
+    def scored(self) -> list[tuple[str, Score]]:
+        """(version, score) pairs."""
+        return list(zip(self.versions, self.scores or (None,) * len(self.versions)))
 
     @property
     def confidences(self) -> list[float | None]:
