@@ -24,6 +24,8 @@ from server.text.placeholders import DEFAULT, restore_accelerator, split_acceler
      ["https://example.org/docs?a=1&b=%20", "help@example.org"]),
     ("Edit ~/.config/app/settings.ini, /etc/hosts or C:\\Program Files\\App.",
      ["~/.config/app/settings.ini", "/etc/hosts", "C:\\Program Files\\App"]),
+    ("Open %@ with %1$@ (Apple), %{name} and %<count>05d (Ruby), see $t(files) or $t(a, {\"n\": 2})",
+     ["%@", "%1$@", "%{name}", "%<count>05d", "$t(files)", '$t(a, {"n": 2})']),
     # prose that only looks like a directive or a path, in text that declares no format
     ("50% off, 100%done, km/h and/or {not a field}", []),
 ])

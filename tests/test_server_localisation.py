@@ -193,3 +193,39 @@ def test_confidence_is_the_models_own_geometric_mean_token_probability(client, s
     expected = [round(float(torch.exp(s)), 4) for s in out.sequences_scores]
     assert [body["translatedText"][0], body["alternatives"][0][0]] == texts
     assert [first, alternative[0]] == pytest.approx(expected, abs=2e-4)
+
+
+def _download(client, response):
+    assert response.status_code == 200, response.text
+    return client.get("/download_file/" + response.json()["translatedFileUrl"].rsplit("/", 1)[1]).content
+
+
+def test_xliff_and_i18next_files_through_the_api_keep_codes_and_placeholders(client):
+    from lxml import etree
+
+    x12 = "{urn:oasis:names:tc:xliff:document:1.2}"
+    xliff = ("""<?xml version="1.0" encoding="UTF-8"?>
+<xliff version="1.2" xmlns="urn:oasis:names:tc:xliff:document:1.2">
+<file original="ui" source-language="en" datatype="plaintext"><body>"""
+             + "".join(f'<trans-unit id="u{i}"><source>{s}</source></trans-unit>' for i, s in enumerate([
+                 'Save the <g id="1">file</g> as %s now.', 'Open <x id="2"/>Settings for {name}.', "Close"]))
+             + "</body></file></xliff>")
+    out = _download(client, client.post("/translate_file", files={"file": ("ui.xlf", xliff.encode())},
+                                        data={"source": "en", "target": "fr"}))
+    for unit in etree.fromstring(out).iter(f"{x12}trans-unit"):
+        source, target = unit.find(f"{x12}source"), unit.find(f"{x12}target")
+        if target is None:
+            assert LOST_NOTE in "".join(unit.itertext())
+            continue
+        assert [(c.tag, dict(c.attrib)) for c in source] == [(c.tag, dict(c.attrib)) for c in target]
+        flat = lambda e: (e.text or "") + "".join(f"<{etree.QName(c).localname}>" + (c.tail or "") for c in e)  # noqa: E731
+        assert DEFAULT.intact(flat(source), flat(target)), (flat(source), flat(target))
+    import json
+
+    i18n = {"files_one": "{{count}} file was deleted.", "files_other": "{{count}} files were deleted.",
+            "hello": "Hello %{name}, see $t(files)."}
+    written = json.loads(_download(client, client.post(
+        "/translate_file", files={"file": ("app.json", json.dumps(i18n).encode())},
+        data={"source": "en", "target": "de"})))
+    assert set(written) == {"files_one", "files_other", "hello"}
+    assert DEFAULT.intact(i18n["hello"], written["hello"]) and "{{count}}" in written["files_other"]

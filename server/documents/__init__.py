@@ -10,13 +10,17 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import PurePath
 
+from server.documents import toolkit
 from server.documents.catalog import CatalogDocument
-from server.documents.formats import DocumentError, HtmlDocument, SubtitleDocument, TextDocument
+from server.documents.formats import DocumentError, HtmlDocument, SubtitleDocument, TextDocument, WebVttDocument
+from server.documents.markdown import MarkdownDocument
+from server.documents.toolkit import ToolkitDocument
 from server.documents.word import WordDocument
 
 __all__ = ["FORMATS", "Document", "DocumentError", "FileFormat", "file_format", "read_document"]
 
-Document = TextDocument | HtmlDocument | SubtitleDocument | CatalogDocument | WordDocument
+Document = (TextDocument | HtmlDocument | SubtitleDocument | WebVttDocument | MarkdownDocument | CatalogDocument
+            | WordDocument | ToolkitDocument)
 
 
 @dataclass(frozen=True)
@@ -33,9 +37,25 @@ FORMATS: dict[str, FileFormat] = {
     ".po": FileFormat("po", "text/x-gettext-translation; charset=utf-8"),
     ".pot": FileFormat("pot", "text/x-gettext-translation; charset=utf-8"),
     ".srt": FileFormat("srt", "application/x-subrip; charset=utf-8"),
+    ".vtt": FileFormat("vtt", "text/vtt; charset=utf-8"),
+    ".md": FileFormat("md", "text/markdown; charset=utf-8"),
+    ".xlf": FileFormat("xlf", "application/xliff+xml"),
+    ".xliff": FileFormat("xliff", "application/xliff+xml"),
+    ".ts": FileFormat("ts", "application/x-linguist+xml"),
+    ".properties": FileFormat("properties", "text/x-java-properties"),
+    ".strings": FileFormat("strings", "text/plain"),  # UTF-16 or UTF-8, as the source was
+    ".xml": FileFormat("xml", "application/xml"),  # Android's strings.xml
+    ".json": FileFormat("json", "application/json"),
+    ".yml": FileFormat("yml", "application/yaml"),
+    ".yaml": FileFormat("yaml", "application/yaml"),
 }
-READERS = {".txt": TextDocument, ".html": HtmlDocument, ".htm": HtmlDocument, ".docx": WordDocument,
-           ".po": CatalogDocument, ".pot": CatalogDocument, ".srt": SubtitleDocument}
+READERS = {".txt": TextDocument.read, ".html": HtmlDocument.read, ".htm": HtmlDocument.read,
+           ".docx": WordDocument.read, ".po": CatalogDocument.read, ".pot": CatalogDocument.read,
+           ".srt": SubtitleDocument.read, ".vtt": WebVttDocument.read, ".md": MarkdownDocument.read,
+           ".xlf": toolkit.read_xliff, ".xliff": toolkit.read_xliff,
+           ".ts": toolkit.read_ts, ".properties": toolkit.read_properties, ".strings": toolkit.read_strings,
+           ".xml": toolkit.read_android, ".json": toolkit.read_json, ".yml": toolkit.read_yaml,
+           ".yaml": toolkit.read_yaml}
 
 
 def file_format(filename: str) -> tuple[str, FileFormat]:
@@ -50,4 +70,4 @@ def read_document(suffix: str, data: bytes) -> Document:
     """The document in ``data``; ``DocumentError`` for an empty file or one that is not what ``suffix`` says."""
     if not data:
         raise DocumentError("the file is empty")
-    return READERS[suffix].read(data)  # type: ignore[attr-defined]
+    return READERS[suffix](data)

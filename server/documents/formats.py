@@ -123,14 +123,16 @@ class HtmlDocument(Measured):
 
 
 TIMING = re.compile(r"^\d{1,2}:\d{2}:\d{2}[,.]\d{1,3} --> \d{1,2}:\d{2}:\d{2}[,.]\d{1,3}(?: .*)?$")
+VTT_TIMING = re.compile(r"^(?:\d+:)?\d{2}:\d{2}\.\d{3}[ \t]+-->[ \t]+(?:\d+:)?\d{2}:\d{2}\.\d{3}(?:[ \t].*)?$")
 WRAPPING_TAGS = re.compile(r"^((?:<[^<>]+>)*)(.*?)((?:</[^<>]+>)*)$", re.S)  # "<i>text</i>": tags around a line
 
 
 @dataclass
 class Cue:
-    index: str
+    index: str  # WebVTT: the optional identifier ("" when there is none)
     timing: str
     lines: list[str]
+    verbatim: bool = False  # a WebVTT header, NOTE, STYLE or REGION block: kept as it is (its text in lines)
 
     @property
     def dialogue(self) -> bool:
@@ -179,7 +181,7 @@ class SubtitleDocument(Measured):
     def _units(cue: Cue) -> list[tuple[str, str, str]]:
         """(opening tags, text, closing tags) of each translated piece of a cue."""
         lines = [line for line in cue.lines if line.strip()]
-        if not lines:
+        if not lines or cue.verbatim:
             return []
         if cue.dialogue:
             return [WRAPPING_TAGS.match(line.strip()).groups() for line in lines]  # type: ignore[union-attr]
@@ -197,6 +199,9 @@ class SubtitleDocument(Measured):
         blocks = []
         for cue in self.cues:
             units = self._units(cue)
+            if cue.verbatim:
+                blocks.append("\n".join(cue.lines))
+                continue
             if not units:
                 lines = cue.lines
             elif cue.dialogue:
@@ -206,8 +211,33 @@ class SubtitleDocument(Measured):
                 wrapped = wrap(next(it), len([line for line in cue.lines if line.strip()]))
                 lines = [*wrapped[:-1], wrapped[-1] + closing]
                 lines[0] = opening + lines[0]
-            blocks.append("\n".join([cue.index, cue.timing, *lines]))
+            blocks.append("\n".join([*([cue.index] if cue.index else []), cue.timing, *lines]))
         return self.lines.write("\n\n".join(blocks) + "\n")
+
+
+@dataclass
+class WebVttDocument(SubtitleDocument):
+    """WebVTT (.vtt) cues, translated as SRT's are; the ``WEBVTT`` header, ``NOTE``, ``STYLE`` and ``REGION``
+    blocks, cue identifiers and cue settings (``align:start``...) stay as they are."""
+
+    @classmethod
+    def read(cls, data: bytes) -> WebVttDocument:
+        lines, text = Lines.read(data, ".vtt")
+        blocks = re.split(r"\n[ \t]*\n+", text.strip("\n"))
+        if not re.match(r"WEBVTT(?:[ \t].*)?$", blocks[0].split("\n")[0]):
+            raise DocumentError("not a .vtt file: its first line is not 'WEBVTT'")
+        cues = [Cue("", "", blocks[0].split("\n"), verbatim=True)]
+        for number, block in enumerate(blocks[1:], 2):
+            rows = block.split("\n")
+            if re.match(r"(?:NOTE|STYLE|REGION)(?:[ \t]|$)", rows[0]):
+                cues.append(Cue("", "", rows, verbatim=True))
+                continue
+            at = 0 if VTT_TIMING.match(rows[0].strip()) else 1
+            if at >= len(rows) or not VTT_TIMING.match(rows[at].strip()) or "-->" in rows[0] and at == 1:
+                raise DocumentError(f"not a .vtt file: block {number} has no timing line like "
+                                    "'00:01.000 --> 00:04.000'")
+            cues.append(Cue(rows[0] if at else "", rows[at], rows[at + 1 :]))
+        return cls(cues, lines)
 
 
 def wrap(text: str, n_lines: int) -> list[str]:

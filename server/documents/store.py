@@ -15,7 +15,9 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-NAME = re.compile(r"^[A-Za-z0-9_-]{32}\.(txt|html|docx|po|pot|srt)$")
+from server.documents import FORMATS
+
+NAME = re.compile(r"^[A-Za-z0-9_-]{32}\.(" + "|".join(sorted({f.extension for f in FORMATS.values()})) + ")$")
 
 
 @dataclass(frozen=True)

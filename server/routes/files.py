@@ -55,7 +55,7 @@ def download_name(filename: str, target: str) -> str:
 
 
 @router.post("/translate_file", response_model=FileResponse_, responses=ERRORS, openapi_extra=_UPLOAD_DOC,
-             summary="Translate a file (.txt, .html, .docx, .po, .pot, .srt)")
+             summary="Translate a file (text, HTML, Word, Markdown, gettext, subtitles, XLIFF, Qt, Android, JSON...)")
 async def translate_file(request: Request) -> FileResponse_:
     service = request.app.state.service
     settings = service.settings

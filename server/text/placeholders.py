@@ -27,6 +27,8 @@ PRINTF = "printf"  # C/C++/Objective-C, shell printf, PHP, ...: %s %1$s %'d %-10
 PYTHON = "python"  # %(name)s and printf's forms
 BRACE = "brace"  # {name} {0} {0:>8} {} (Python str.format, C#, Java MessageFormat), {{name}} (templates)
 SHELL = "shell"  # $VAR ${VAR} %VAR%
+RUBY = "ruby"  # %{name} %<count>d (Ruby's format, Rails i18n)
+NESTING = "nesting"  # i18next's $t(key) and $t(key, {"count": 2})
 MARKUP = "markup"  # <b>, </a>, <br/>, <x id="1"/>
 ENTITY = "entity"  # &amp; &#169; &#x2014;
 URL = "url"
@@ -36,13 +38,15 @@ ICU_NUMBER = "icu_number"  # '#' in a branch of an ICU plural (server.text.icu)
 ICU_QUOTED = "icu_quoted"  # ICU's quoted literal text: '{' '}' '#'
 
 LENGTH = r"(?:hh|h|ll|l|L|q|j|z|Z|t|I64|I32|I)?"
-CONVERSIONS = "diouxXeEfFgGaAcspnCS"
+CONVERSIONS = "diouxXeEfFgGaAcspnCS@"  # %@: an Objective-C object (Apple .strings)
 PATTERNS: dict[str, str] = {
     PRINTF: r"%(?:%|(?:\d+\$)?[-+ #0']*(?:\d+|\*(?:\d+\$)?)?(?:\.(?:\d+|\*(?:\d+\$)?))?" + LENGTH
             + f"[{CONVERSIONS}]|<PRI[diouxX](?:8|16|32|64|MAX|PTR)>)",
     PYTHON: r"%\([^()\s]+\)[-+ #0]*(?:\d+|\*)?(?:\.(?:\d+|\*))?[diouxXeEfFgGcrsa%]",
     BRACE: r"\{\{\s*[\w.]+\s*\}\}|(?<!\{)\{(?:[A-Za-z_][\w.]*(?:\[[^\]{}]*\])*|\d+)?(?:![rsa])?(?::[^{}\s]*)?\}(?!\})",
     SHELL: r"\$\{[A-Za-z_]\w*\}|\$[A-Za-z_]\w*|%[A-Za-z_]\w*%",
+    RUBY: r"%\{[A-Za-z_]\w*\}|%<[A-Za-z_]\w*>[-+ #0]*\d*(?:\.\d+)?[bBdiouxXeEfgGaAcps]",
+    NESTING: r"\$t\([^()]*(?:\([^()]*\)[^()]*)*\)",
     MARKUP: r"</?[A-Za-z][\w:.-]*(?:\s+[\w:.-]+(?:\s*=\s*(?:\"[^\"<>]*\"|'[^'<>]*'|[^\s<>\"']+))?)*\s*/?>",
     ENTITY: r"&(?:[A-Za-z][A-Za-z0-9]{1,31}|#\d{1,7}|#[xX][0-9A-Fa-f]{1,6});",
     URL: r"\b(?:https?|ftp|file)://[^\s<>\"'{}]*[^\s<>\"'{}.,;:!?)\]]|\bwww\.[\w-]+(?:\.[\w-]+)+(?:/[^\s<>\"'{}]*"
@@ -57,8 +61,8 @@ PATTERNS: dict[str, str] = {
 AUTO_PRINTF = (r"%(?:%(?![A-Za-z0-9])|(?:\d+\$)?[-+#0]*(?:\d+|\*)?(?:\.(?:\d+|\*))?" + LENGTH
                + f"[{CONVERSIONS}](?![A-Za-z0-9]))")
 # Earlier kinds win where two overlap (a URL's %20 is not a directive; a path inside a URL is the URL's).
-ORDER = (ICU_QUOTED, URL, EMAIL, MARKUP, ENTITY, PYTHON, PRINTF, BRACE, SHELL, PATH, ICU_NUMBER)
-AUTO = frozenset({PRINTF, PYTHON, BRACE, SHELL, MARKUP, ENTITY, URL, EMAIL, PATH})
+ORDER = (ICU_QUOTED, URL, EMAIL, MARKUP, ENTITY, RUBY, PYTHON, PRINTF, BRACE, NESTING, SHELL, PATH, ICU_NUMBER)
+AUTO = frozenset({PRINTF, PYTHON, BRACE, SHELL, RUBY, NESTING, MARKUP, ENTITY, URL, EMAIL, PATH})
 
 # gettext's format flags (``#, c-format`` ...) and the syntaxes they mean; the kinds every text has too.
 FLAG_SYNTAXES: dict[str, frozenset[str]] = {
@@ -69,7 +73,7 @@ FLAG_SYNTAXES: dict[str, frozenset[str]] = {
     "csharp-format": frozenset({BRACE}), "perl-brace-format": frozenset({BRACE}),
 }
 ALWAYS = frozenset({MARKUP, ENTITY, URL, EMAIL, PATH})
-QT_ARGUMENT = r"%L?\d{1,2}"  # Qt/KDE %1 %L2
+QT_ARGUMENT = r"%L?\d{1,2}|%L?n"  # Qt/KDE %1 %L2, and %n: the count of a plural message
 
 
 def _compile(syntaxes: frozenset[str], strict_printf: bool, qt: bool) -> re.Pattern[str]:
