@@ -245,3 +245,16 @@ def test_file_store_keeps_within_its_byte_budget_dropping_the_oldest(tmp_path):
     second = store.save(b"7890", "txt", "b.txt", "text/plain")
     third = store.save(b"abcde", "txt", "c.txt", "text/plain")  # 15 bytes would not fit: the oldest goes
     assert store.get(first) is None and store.get(second) and store.get(third) and len(store) == 2
+
+
+def test_catalog_confidence_notes_and_threshold_by_hand():
+    source = b'msgid "Open"\nmsgstr ""\n\n# keep this\nmsgid "Close"\nmsgstr ""\n'
+    document = read_document(".po", source)
+    written = polib.pofile(document.render(["Ouvrir", "Fermer"], "fr", (), [0.8712, 0.31], 0.5).decode())
+    opened, closed = written.find("Open"), written.find("Close")
+    assert opened.msgstr == "Ouvrir" and opened.tcomment == "machine translation, confidence 0.87"
+    assert closed.msgstr == "" and closed.tcomment == ("keep this\nnot machine-translated: confidence 0.31 is under "
+                                                       "the threshold 0.50")
+    again = read_document(".po", written.__unicode__().encode())  # translated again: one note, the new one
+    closed = polib.pofile(again.render(["Fermer"], "fr", (), [0.9]).decode()).find("Close")
+    assert closed.tcomment == "keep this\nmachine translation, confidence 0.90"

@@ -332,3 +332,13 @@ def test_a_yaml_alias_bomb_is_refused():
         levels.append(f"{chr(97 + i)}: &{chr(97 + i)} [" + ",".join([f"*{chr(96 + i)}"] * 10) + "]")
     with pytest.raises(DocumentError):
         read_document(".yml", "\n".join(levels).encode())
+
+
+def test_a_bilingual_unit_under_the_confidence_threshold_gets_a_note_not_a_target():
+    document = read_document(".xlf", XLIFF12)
+    out = document.render(["SAVE THE <g1>FILE</g1> AS %s<x2/> NOW.", "PRESS <x1/>ENTER"], "fr", set(),
+                          confidences=[0.2, 0.9], threshold=0.5)
+    units = {u.get("id"): u for u in etree.fromstring(out).iter(f"{X12}trans-unit")}
+    assert units["save"].find(f"{X12}target") is None
+    assert "confidence 0.20 is under the threshold 0.50" in "".join(units["save"].itertext())
+    assert "".join(units["code"].find(f"{X12}target").itertext()) == "PRESS <b>ENTER"

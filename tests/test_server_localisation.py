@@ -5,6 +5,7 @@ occurs is in the translation."""
 
 from __future__ import annotations
 
+import json
 import re
 import shutil
 import subprocess
@@ -220,8 +221,6 @@ def test_xliff_and_i18next_files_through_the_api_keep_codes_and_placeholders(cli
         assert [(c.tag, dict(c.attrib)) for c in source] == [(c.tag, dict(c.attrib)) for c in target]
         flat = lambda e: (e.text or "") + "".join(f"<{etree.QName(c).localname}>" + (c.tail or "") for c in e)  # noqa: E731
         assert DEFAULT.intact(flat(source), flat(target)), (flat(source), flat(target))
-    import json
-
     i18n = {"files_one": "{{count}} file was deleted.", "files_other": "{{count}} files were deleted.",
             "hello": "Hello %{name}, see $t(files)."}
     written = json.loads(_download(client, client.post(
@@ -229,3 +228,47 @@ def test_xliff_and_i18next_files_through_the_api_keep_codes_and_placeholders(cli
         data={"source": "en", "target": "de"})))
     assert set(written) == {"files_one", "files_other", "hello"}
     assert DEFAULT.intact(i18n["hello"], written["hello"]) and "{{count}}" in written["files_other"]
+
+
+def _po(client, tmp_path, **fields):
+    out = _download(client, client.post("/translate_file", files={"file": ("demo.pot", CATALOG.encode())},
+                                        data={"source": "en", "target": "fr", **fields}))
+    path = tmp_path / f"demo-{len(fields)}-{fields.get('min_confidence', '')}.po"
+    path.write_bytes(out)
+    if shutil.which("msgfmt"):
+        check = subprocess.run(["msgfmt", "-c", "-o", "/dev/null", str(path)], capture_output=True, text=True)
+        assert check.returncode == 0, check.stderr
+    return polib.pofile(str(path))
+
+
+def test_catalog_messages_carry_the_confidence_of_translate_and_a_threshold_leaves_them_untranslated(client,
+                                                                                                    tmp_path):
+    catalog = _po(client, tmp_path)
+    checked = 0
+    for entry in catalog:
+        if not entry.msgstr or entry.msgid_plural:
+            continue
+        note = re.search(r"machine translation, confidence ([0-9.]+)", entry.tcomment)
+        assert note, entry.tcomment
+        same = client.post("/translate", json={"q": entry.msgid, "source": "en", "target": "fr", "confidence": True,
+                                               "format": "text"}).json()
+        assert abs(float(note.group(1)) - same["confidence"]) <= 0.01  # what /translate says of the same text
+        checked += 1
+    assert checked >= 3
+    strict = _po(client, tmp_path, min_confidence="1")  # no translation is certain
+    assert all(not e.msgstr and not any(e.msgstr_plural.values()) for e in strict if e.msgid)
+    assert all("under the threshold 1.00" in e.tcomment for e in strict if e.msgid and LOST_NOTE not in e.tcomment)
+    assert client.post("/translate_file", files={"file": ("demo.pot", CATALOG.encode())},
+                       data={"source": "en", "target": "fr", "min_confidence": "2"}).status_code == 400
+
+
+def test_inline_glossary_and_dnt_in_a_file(client):
+    text = b"Open the settings of LibreOffice.\n\nThe file is saved.\n"
+    out = _download(client, client.post("/translate_file", files={"file": ("a.txt", text)}, data={
+        "source": "en", "target": "fr", "glossary": json.dumps({"settings": "Paramètres", "file": "fichier"}),
+        "dnt": "LibreOffice"})).decode()
+    first, second = out.split("\n\n")
+    assert "paramètres" in first.lower() and "LibreOffice" in first and "fichier" in second.lower()
+    bad = client.post("/translate_file", files={"file": ("a.txt", text)},
+                      data={"source": "en", "target": "fr", "glossary": "{not json"})
+    assert bad.status_code == 400 and "JSON" in bad.json()["error"]

@@ -20,6 +20,23 @@ from server.documents.formats import BOM, DocumentError, Measured, decode_text
 from server.text.placeholders import Syntax, syntax_for_flags
 
 LOST_NOTE = "not machine-translated: no translation kept all of this message's placeholders"
+CONFIDENCE_NOTE = re.compile(r"^machine translation, confidence [0-9.]+$|^not machine-translated: confidence .*$",
+                             re.M)
+
+
+def confidence_note(confidence: float, threshold: float = 0.0) -> str:
+    """The translator comment saying how sure the model was (and, under ``threshold``, why nothing is written)."""
+    if confidence < threshold:
+        return f"not machine-translated: confidence {confidence:.2f} is under the threshold {threshold:.2f}"
+    return f"machine translation, confidence {confidence:.2f}"
+
+
+def _noted(comment: str, note: str) -> str:
+    """``comment`` with ``note`` added, replacing an earlier confidence note (a catalog translated again)."""
+    kept = "\n".join(line for line in CONFIDENCE_NOTE.sub("", comment).split("\n") if line.strip())
+    return f"{kept}\n{note}".strip() if note not in kept else kept
+
+
 MAX_PLURALS = 6  # the most plural forms any language has (Arabic)
 CHARSET = re.compile(rb"charset=([A-Za-z0-9_.:-]+)")
 
@@ -91,9 +108,11 @@ class CatalogDocument(Measured):
             raise DocumentError(f"Plural-Forms says nplurals={count}; a language has 1 to {MAX_PLURALS}")
         return count
 
-    def render(self, translations: Sequence[str], target: str = "", untranslated: Collection[int] = ()) -> bytes:
+    def render(self, translations: Sequence[str], target: str = "", untranslated: Collection[int] = (),
+               confidences: Sequence[float | None] = (), threshold: float = 0.0) -> bytes:
         """untranslated: indices (into ``texts``) of texts whose translation lost placeholders: their messages
-        stay untranslated, with a translator comment."""
+        stay untranslated, with a translator comment. confidences (per text): each translated message gets a
+        translator comment with its lowest; a message under ``threshold`` stays untranslated, saying so."""
         forms = self.plurals(target) if any(e.msgid_plural for e in self.todo) else 0
         it = iter(translations)
         index, lost_texts = 0, set(untranslated)
@@ -102,12 +121,15 @@ class CatalogDocument(Measured):
             plural = next(it) if entry.msgid_plural else None
             count = 2 if entry.msgid_plural else 1
             lost = any(i in lost_texts for i in range(index, index + count))
+            sure = [c for c in confidences[index : index + count] if c is not None]
             index += count
             if lost:
-                note = LOST_NOTE
-                if note not in entry.tcomment:
-                    entry.tcomment = f"{entry.tcomment}\n{note}".strip()
+                entry.tcomment = _noted(entry.tcomment, LOST_NOTE)
                 continue
+            if sure:
+                entry.tcomment = _noted(entry.tcomment, confidence_note(min(sure), threshold))
+                if min(sure) < threshold:
+                    continue
             if plural is not None:
                 # One form (Japanese, Chinese...) covers every count: the plural sentence says it best.
                 entry.msgstr_plural = {i: plural if (i > 0 or forms == 1) else singular for i in range(forms)}

@@ -36,7 +36,7 @@ from translate.misc.multistring import multistring
 from translate.storage import aresource, jsonl10n, properties, ts2, xliff, xliff2
 from translate.storage import yaml as toolkit_yaml
 
-from server.documents.catalog import LOST_NOTE, plural_forms
+from server.documents.catalog import LOST_NOTE, confidence_note, plural_forms
 from server.documents.formats import BOM, DocumentError, Measured, decode_text
 from server.documents.inline_codes import Inline, local_name
 from server.text.placeholders import DEFAULT, Syntax
@@ -93,7 +93,10 @@ class ToolkitDocument(Measured):
     def syntaxes(self) -> list[Syntax]:
         return [self.syntax] * sum(len(m.forms) for m in self.messages)
 
-    def render(self, translations: Sequence[str], target: str = "", untranslated: Collection[int] = ()) -> bytes:
+    def render(self, translations: Sequence[str], target: str = "", untranslated: Collection[int] = (),
+               confidences: Sequence[float | None] = (), threshold: float = 0.0) -> bytes:
+        """As ``CatalogDocument.render``: in bilingual files, a unit under ``threshold`` gets no target and a
+        note saying why; monolingual files carry no notes (the caller sends the source text for such units)."""
         lost_texts = set(untranslated)
         if target:
             if isinstance(self.store, toolkit_yaml.RubyYAMLFile):
@@ -106,8 +109,11 @@ class ToolkitDocument(Measured):
         for message in self.messages:
             done = [next(it) for _ in message.forms]
             lost = any(i in lost_texts for i in range(index, index + len(done)))
+            sure = [c for c in confidences[index : index + len(done)] if c is not None]
             index += len(done)
-            if self.bilingual:
+            if self.bilingual and sure and min(sure) < threshold and not lost:
+                message.unit.addnote(confidence_note(min(sure), threshold), origin="translator")
+            elif self.bilingual:
                 self._fill_bilingual(message, done, lost, target)
             elif not lost:
                 message.unit.target = self._plural(message, done, target)

@@ -7,7 +7,9 @@ is ``{"translatedFileUrl": ...}``.
 
 from __future__ import annotations
 
+import json
 import re
+from functools import partial
 from pathlib import PurePath
 
 from fastapi import APIRouter, Request
@@ -16,12 +18,14 @@ from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 
 from server.documents import DocumentError, file_format, read_document
+from server.documents.catalog import CatalogDocument
+from server.documents.toolkit import ToolkitDocument
 from server.errors import BadRequest, NotFound, PayloadTooLarge
 from server.routes.glossaries import request_glossaries
 from server.routes.payload import validated
 from server.routes.translate import check_access, detect_sources, detected_sources, resolve_pair
 from server.schemas import ERRORS
-from server.text.glossary import NO_GLOSSARY
+from server.text.glossary import Glossary, GlossaryError, parse_inline
 from server.text.units import Text
 
 router = APIRouter()
@@ -34,6 +38,11 @@ class FileRequest(BaseModel):
     target: str = Field(description="target language code")
     api_key: str | None = None
     glossary_id: str | None = Field(None, description="a stored glossary (PUT /glossaries/{id}) for this pair")
+    glossary: str | None = Field(None, description='inline terms as JSON: [{"source": ..., "target": ...}] or '
+                                 '{"source term": "target term"}')
+    dnt: str | None = Field(None, description='terms kept as they are: a JSON list, or comma-separated')
+    min_confidence: float = Field(0.0, ge=0.0, le=1.0, description="texts translated with a lower confidence are "
+                                  "left untranslated (gettext and XLIFF/.ts: with a translator note saying so)")
 
 
 class FileResponse_(BaseModel):  # noqa: N801 - not to be confused with Starlette's FileResponse
@@ -44,7 +53,26 @@ _UPLOAD_DOC = {"requestBody": {"required": True, "content": {"multipart/form-dat
     "type": "object", "required": ["file", "source", "target"],
     "properties": {"file": {"type": "string", "format": "binary"}, "source": {"type": "string"},
                    "target": {"type": "string"}, "api_key": {"type": "string"},
-                   "glossary_id": {"type": "string"}}}}}}}
+                   "glossary_id": {"type": "string"}, "glossary": {"type": "string"},
+                   "dnt": {"type": "string"}, "min_confidence": {"type": "number", "minimum": 0, "maximum": 1}}}}}}}
+
+
+def inline_glossary(req: FileRequest) -> Glossary:
+    """The form's ``glossary`` (JSON) and ``dnt`` (a JSON list, or terms separated by commas)."""
+    try:
+        terms = json.loads(req.glossary) if req.glossary else None
+        if req.dnt and req.dnt.lstrip().startswith("["):
+            dnt = json.loads(req.dnt)
+        else:
+            dnt = [t.strip() for t in (req.dnt or "").split(",") if t.strip()]
+        if not (terms is None or isinstance(terms, (list, dict))) or not isinstance(dnt, list) or not all(
+                isinstance(t, str) for t in dnt):
+            raise GlossaryError("glossary must be a JSON list or object, dnt a JSON list of strings")
+        return parse_inline(terms, dnt)
+    except json.JSONDecodeError as err:
+        raise BadRequest(f"glossary and dnt must be JSON (or dnt comma-separated terms): {err}") from None
+    except GlossaryError as err:
+        raise BadRequest(str(err)) from None
 
 
 def download_name(filename: str, target: str) -> str:
@@ -87,15 +115,21 @@ async def translate_file(request: Request) -> FileResponse_:
     if source == "auto":
         detected = await run_in_threadpool(detect_sources, service, [document.sample], False)
         source = detected_sources(service.front, detected, target)[0]
-    (glossary,) = request_glossaries(request, req.api_key, req.glossary_id, NO_GLOSSARY, [source], target)
+    (glossary,) = request_glossaries(request, req.api_key, req.glossary_id, inline_glossary(req), [source], target)
     results = await service.translator.translate(
         [Text(t, source, target, syntax=syntax, glossary=glossary)
          for t, syntax in zip(document.texts, document.syntaxes)],
         settings.file_timeout_s, document=True)
+    confidences = [r.confidences[0] for r in results]
+    # under the threshold: the source text (formats that can say why get the confidences and do so)
+    versions = [text if c is not None and c < req.min_confidence else r.versions[0]
+                for text, r, c in zip(document.texts, results, confidences)]
+    lost = [i for i, r in enumerate(results) if r.kept_source]
+    noted = {"confidences": confidences, "threshold": req.min_confidence} if isinstance(
+        document, (CatalogDocument, ToolkitDocument)) else {}
     try:
-        translated = await run_in_threadpool(document.render, [r.versions[0] for r in results],
-                                             service.front.user_code(target),
-                                             [i for i, r in enumerate(results) if r.kept_source])
+        translated = await run_in_threadpool(partial(document.render, versions, service.front.user_code(target),
+                                                     lost, **noted))
     except DocumentError as err:
         raise BadRequest(str(err)) from None
     name = await run_in_threadpool(service.files.save, translated, kind.extension,
