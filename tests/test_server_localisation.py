@@ -272,3 +272,17 @@ def test_inline_glossary_and_dnt_in_a_file(client):
     bad = client.post("/translate_file", files={"file": ("a.txt", text)},
                       data={"source": "en", "target": "fr", "glossary": "{not json"})
     assert bad.status_code == 400 and "JSON" in bad.json()["error"]
+
+
+def test_a_presentation_through_the_api_opens_with_its_formatting(client):
+    import io
+
+    from pptx import Presentation
+    from test_documents_office import _presentation
+
+    out = _download(client, client.post("/translate_file", files={"file": ("deck.pptx", _presentation())},
+                                        data={"source": "en", "target": "de"}))
+    deck = Presentation(io.BytesIO(out))
+    runs = deck.slides[0].placeholders[1].text_frame.paragraphs[1].runs
+    assert len(runs) == 2 and runs[1].font.bold and runs[0].font.bold is None
+    assert deck.slides[0].shapes.title.text != "Quarterly results"  # translated (by a random model)

@@ -14,13 +14,14 @@ from server.documents import toolkit
 from server.documents.catalog import CatalogDocument
 from server.documents.formats import DocumentError, HtmlDocument, SubtitleDocument, TextDocument, WebVttDocument
 from server.documents.markdown import MarkdownDocument
+from server.documents.ooxml import PresentationDocument, WorkbookDocument
 from server.documents.toolkit import ToolkitDocument
 from server.documents.word import WordDocument
 
 __all__ = ["FORMATS", "Document", "DocumentError", "FileFormat", "file_format", "read_document"]
 
 Document = (TextDocument | HtmlDocument | SubtitleDocument | WebVttDocument | MarkdownDocument | CatalogDocument
-            | WordDocument | ToolkitDocument)
+            | WordDocument | ToolkitDocument | WorkbookDocument | PresentationDocument)
 
 
 @dataclass(frozen=True)
@@ -34,6 +35,8 @@ FORMATS: dict[str, FileFormat] = {
     ".html": FileFormat("html", "text/html; charset=utf-8"),
     ".htm": FileFormat("html", "text/html; charset=utf-8"),
     ".docx": FileFormat("docx", "application/vnd.openxmlformats-officedocument.wordprocessingml.document"),
+    ".xlsx": FileFormat("xlsx", "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"),
+    ".pptx": FileFormat("pptx", "application/vnd.openxmlformats-officedocument.presentationml.presentation"),
     ".po": FileFormat("po", "text/x-gettext-translation; charset=utf-8"),
     ".pot": FileFormat("pot", "text/x-gettext-translation; charset=utf-8"),
     ".srt": FileFormat("srt", "application/x-subrip; charset=utf-8"),
@@ -50,7 +53,8 @@ FORMATS: dict[str, FileFormat] = {
     ".yaml": FileFormat("yaml", "application/yaml"),
 }
 READERS = {".txt": TextDocument.read, ".html": HtmlDocument.read, ".htm": HtmlDocument.read,
-           ".docx": WordDocument.read, ".po": CatalogDocument.read, ".pot": CatalogDocument.read,
+           ".docx": WordDocument.read, ".xlsx": WorkbookDocument.read, ".pptx": PresentationDocument.read,
+           ".po": CatalogDocument.read, ".pot": CatalogDocument.read,
            ".srt": SubtitleDocument.read, ".vtt": WebVttDocument.read, ".md": MarkdownDocument.read,
            ".xlf": toolkit.read_xliff, ".xliff": toolkit.read_xliff,
            ".ts": toolkit.read_ts, ".properties": toolkit.read_properties, ".strings": toolkit.read_strings,

@@ -3,14 +3,13 @@ runs (the stretches of one formatting) share the translation where the translati
 found in it, else by relative position; so bold stays on the words it was on where the translation allows.
 
 A .docx is a zip archive. Before python-docx reads it, the archive is checked: it must be a zip with the
-parts of a Word document, and must not expand to more than ``MAX_EXPANDED_BYTES`` or at a ratio beyond
-``MAX_RATIO`` (a zip bomb would otherwise fill memory).
+parts of a Word document, and must not expand to more than ``ooxml.MAX_EXPANDED_BYTES`` or at a ratio beyond
+``ooxml.MAX_RATIO`` (a zip bomb would otherwise fill memory).
 """
 
 from __future__ import annotations
 
 import io
-import zipfile
 from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
 
@@ -18,30 +17,14 @@ from docx.oxml.ns import qn
 from docx.text.hyperlink import Hyperlink
 
 from server.documents.formats import DocumentError, Measured
+from server.documents.ooxml import check_archive as check_archive_of
 from server.text.placement import place_spans
 
-MAX_EXPANDED_BYTES = 50 * 2**20
-MAX_RATIO = 200  # expanded / compressed size of any member (ordinary Word XML compresses about 5-20 times)
 MAX_RUNS_ALIGNED = 32
 
 
 def check_archive(data: bytes) -> None:
-    try:
-        archive = zipfile.ZipFile(io.BytesIO(data))
-    except zipfile.BadZipFile:
-        raise DocumentError("not a .docx file: it is not a zip archive (a renamed text or .doc file?)") from None
-    with archive:
-        names = set(archive.namelist())
-        if "[Content_Types].xml" not in names or "word/document.xml" not in names:
-            raise DocumentError("not a .docx file: the archive has no word/document.xml")
-        total = 0
-        for info in archive.infolist():
-            total += info.file_size
-            if total > MAX_EXPANDED_BYTES:
-                raise DocumentError(f"the .docx expands to more than {MAX_EXPANDED_BYTES // 2**20} MiB")
-            if info.compress_size and info.file_size / info.compress_size > MAX_RATIO:
-                raise DocumentError(f"the .docx member {info.filename} expands {info.file_size // info.compress_size}"
-                                    f" times; more than {MAX_RATIO} looks like a zip bomb")
+    check_archive_of(data, ".docx", "word/document.xml").close()
 
 
 def _paragraphs(document) -> Iterator:  # noqa: ANN001 - python-docx objects
