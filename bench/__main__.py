@@ -15,6 +15,7 @@ from lslo.devices import DTYPES, resolve_device, weights_dtype
 
 SUITES = {
     "engine": "bench.suites.engine",
+    "localisation": "bench.suites.localisation",
     "overhead": "bench.suites.overhead",
     "peft": "bench.suites.peft_compare",
     "server": "bench.suites.server_load",
