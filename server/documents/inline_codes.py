@@ -12,7 +12,7 @@ from typing import Any
 from lxml import etree
 
 PAIRED = {"g", "pc", "mrk"}  # inline elements whose content is text to translate; others are kept whole
-CODE = re.compile(r"<(/?)([gx])(\d+)(/?)>")
+CODE = re.compile(r"<(/?)([gx])(\d+)(/?)>")  # the numbered tags of XLIFF codes, Markdown and Office runs
 
 
 def local_name(tag: Any) -> str:

@@ -20,9 +20,9 @@ from markdown_it import MarkdownIt
 from markdown_it.token import Token
 
 from server.documents.formats import DocumentError, Lines, Measured
+from server.documents.inline_codes import CODE
 
 PAIRED = {"em": "em", "strong": "strong", "s": "s", "link": "link"}
-CODE = re.compile(r"<(/?)([gx])(\d+)(/?)>")
 FRONT_MATTER = re.compile(r"\A---[ \t]*\n.*?\n(?:---|\.\.\.)[ \t]*(?:\n|\Z)", re.S)
 LETTER = re.compile(r"[^\W\d_]")
 

@@ -27,12 +27,12 @@ from dataclasses import dataclass, field
 from lxml import etree
 
 from server.documents.formats import DocumentError, Measured
+from server.documents.inline_codes import CODE
 
 MAX_EXPANDED_BYTES = 50 * 2**20
 MAX_RATIO = 200  # expanded / compressed size of any member (ordinary Office XML compresses about 5-20 times)
 SHEET = "http://schemas.openxmlformats.org/spreadsheetml/2006/main"
 DRAWING = "http://schemas.openxmlformats.org/drawingml/2006/main"
-CODE = re.compile(r"<(/?)([gx])(\d+)(/?)>")
 LETTER = re.compile(r"[^\W\d_]")
 PARSER = etree.XMLParser(resolve_entities=False, no_network=True, huge_tree=False)
 

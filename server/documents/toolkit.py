@@ -38,7 +38,7 @@ from translate.storage import yaml as toolkit_yaml
 
 from server.documents.catalog import LOST_NOTE, confidence_note, plural_forms
 from server.documents.formats import BOM, DocumentError, Measured, decode_text
-from server.documents.inline_codes import Inline, local_name
+from server.documents.inline_codes import CODE, Inline, local_name
 from server.text.placeholders import DEFAULT, Syntax
 
 QT = Syntax(qt=True)
@@ -138,7 +138,7 @@ class ToolkitDocument(Measured):
             return
         value = self._plural(message, done, target)
         if message.inline is not None:
-            unit.target = re.sub(r"<(/?)[gx]\d+/?>", "", str(value)) or " "  # creates the target element
+            unit.target = CODE.sub("", str(value)) or " "  # creates the target element
             node = _target_node(unit)
             if node is None or not message.inline.fill(node, done[0]):
                 unit.target = ""
