@@ -37,6 +37,17 @@ class GenerationSettings:
     length_penalty: float = 1.0
     # A language without an adapter goes through the base model alone (else RoutingError).
     fallback_to_base: bool = False
+    # Marian's --max-length-factor: a row generates at most ratio x its source pieces + offset tokens (and never
+    # more than max_new_tokens), so that a model repeating itself stops early. None: max_new_tokens alone, as
+    # Hugging Face generate() does (``generate_ids`` has one limit per batch and always ignores the ratio).
+    max_length_ratio: float | None = None
+    max_length_offset: int = 10
+
+    def new_tokens_for(self, source_pieces: int) -> int:
+        """The most tokens a row of ``source_pieces`` pieces (language token and </s> not counted) generates."""
+        if self.max_length_ratio is None:
+            return self.max_new_tokens
+        return max(1, min(self.max_new_tokens, int(self.max_length_ratio * source_pieces) + self.max_length_offset))
 
 
 @torch.no_grad()
@@ -91,7 +102,7 @@ def requests_for(
     return [
         DecodeRequest(framed(tokenizer, s, ids), [start, lang_token_id(tokenizer, t)], s, t,
                       num_beams=settings.num_beams, num_return_sequences=settings.num_return_sequences,
-                      max_new_tokens=settings.max_new_tokens, length_penalty=settings.length_penalty,
+                      max_new_tokens=settings.new_tokens_for(len(ids)), length_penalty=settings.length_penalty,
                       adapters=adapters)
         for ids, s, t in zip(body, src_langs, tgt_langs)
     ]

@@ -55,7 +55,8 @@ class FrontEnd:
         self.generation = GenerationSettings(num_beams=settings.beam,
                                              max_new_tokens=min(settings.max_new_tokens, positions),
                                              max_input_tokens=min(settings.max_input_tokens, positions),
-                                             fallback_to_base=True)
+                                             fallback_to_base=True,
+                                             max_length_ratio=settings.max_length_ratio or None)
         # The longest row in tokens: it fits the input window with its language token and </s>, and its translation
         # (two thirds of max_new_tokens, at least 32 tokens, leave the decoder room) is not cut short.
         self.segment_tokens = max(1, min(self.generation.max_input_tokens - 2,
@@ -123,7 +124,8 @@ class FrontEnd:
         return DecodeRequest(framed(self.tokenizer, sentence.source, ids),
                              [self.state.decoder_start, lang_token_id(self.tokenizer, sentence.target)],
                              sentence.source, sentence.target, num_beams=beams,
-                             num_return_sequences=sentence.n_best, max_new_tokens=self.generation.max_new_tokens,
+                             num_return_sequences=sentence.n_best,
+                             max_new_tokens=self.generation.new_tokens_for(len(ids)),
                              length_penalty=self.generation.length_penalty, constraints=constraints)
 
     def hypotheses_of(self, output: DecodeOutput) -> list[Hypothesis]:

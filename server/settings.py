@@ -43,6 +43,9 @@ class ServerSettings(BaseSettings):
                                                    "and a request of more sentences alone 413")
     beam: int = Field(4, ge=1, le=16, description="beam size")
     max_new_tokens: int = Field(200, ge=1)
+    max_length_ratio: float = Field(3.0, ge=0, description="a sentence's translation has at most this many tokens "
+                                    "per source token, plus 10 (a model repeating itself stops early); 0: "
+                                    "max_new_tokens alone")
     max_input_tokens: int = Field(256, ge=8, description="the model's input window; longer sentences are split "
                                                          "(at clauses, then words), never cut off")
     max_alternatives: int = Field(3, ge=0, description="most alternatives a request may ask for")

@@ -86,6 +86,24 @@ def test_greedy_is_token_for_token_generate(demo, rows):
     assert got == expected
 
 
+def test_length_ratio_is_generate_with_each_rows_own_limit(demo, rows):
+    """max_length_ratio: each row stops at int(ratio x its source pieces) + offset new tokens, as generate() does
+    when given that limit alone (the limit computed here by hand from the tokenizer)."""
+    tokenizer, model, lslo = demo
+    part = rows[:24]
+    settings = GenerationSettings(num_beams=2, max_new_tokens=48, fallback_to_base=True, max_length_ratio=0.5,
+                                  max_length_offset=2)
+    limits = [min(48, len(tokenizer(r[0], add_special_tokens=False)["input_ids"]) // 2 + 2) for r in part]
+    assert len(set(limits)) > 3
+    expected = [reference(model, tokenizer, lslo, [r], GenerationSettings(num_beams=2, max_new_tokens=n,
+                                                                          fallback_to_base=True))[0]
+                for r, n in zip(part, limits)]
+    assert sum(len(e[0]) == n for e, n in zip(expected, limits)) > 3  # the limit binds (no </s> within it)
+    got, _ = engine_run(model, tokenizer, lslo, part, settings, max_rows=16)
+    assert got == expected
+    assert all(len(s[0]) <= n for s, n in zip(got, limits))
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("beams", [4, 5])
 def test_beam_search_matches_generate_on_240_sentences(demo, rows, beams):

@@ -65,16 +65,19 @@ def translate_directions(
     max_new_tokens: int = 128,
     progress: bool = True,
     fallback: bool = False,
+    max_length_ratio: float | None = 3.0,
 ) -> dict[tuple[str, str], list[tuple[int, str]]]:
     """(src, tgt) -> [(segment, hypothesis)], translating all directions in length-sorted mixed batches.
-    ``fallback``: a language without an adapter in ``lslo`` passes through the base alone on its side."""
+    ``fallback``: a language without an adapter in ``lslo`` passes through the base alone on its side;
+    ``max_length_ratio``: the limit on each translation's length the server applies (``GenerationSettings``)."""
     jobs: list[tuple[int, str, str]] = []
     for src, tgt in pairs:
         segs = [i for i in range(split.size) if split.lines[src][i] is not None and split.lines[tgt][i] is not None]
         jobs += [(i, src, tgt) for i in segs[:max_sents]]
     costs = [len(split.lines[s][i] or "") // 3 + 4 for i, s, _ in jobs]  # rough token estimate for batching
     batches = batch_indices(costs, max_tokens // max(beam, 1), seed=0, epoch=0, shuffle=False)
-    settings = GenerationSettings(num_beams=beam, max_new_tokens=max_new_tokens, fallback_to_base=fallback)
+    settings = GenerationSettings(num_beams=beam, max_new_tokens=max_new_tokens, fallback_to_base=fallback,
+                                  max_length_ratio=max_length_ratio)
     out: dict[tuple[str, str], list[tuple[int, str]]] = {p: [] for p in pairs}
     was_training = model.training
     model.eval()
