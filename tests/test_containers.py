@@ -1,10 +1,13 @@
-"""Static checks of the container files: no Docker engine runs in CI (or here), so they are linted
-(hadolint), validated against the Compose specification (check-jsonschema), and checked for the
-properties the service needs."""
+"""Static checks of the container files: linted (hadolint), validated against the Compose specification
+(check-jsonschema) and checked for the properties the service needs; and the image's health check. The image
+itself is built and its compose services run by ``scripts/docker_check.sh`` (``.ci/run`` calls it)."""
 
+import http.server
+import re
 import shutil
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -36,9 +39,12 @@ def test_dockerfile_properties():
     text = (ROOT / "Dockerfile").read_text()
     assert "FROM ${BASE_IMAGE}" in text and "nvidia/cuda" in text  # CUDA runtime base by default
     assert "USER 10001" in text  # non-root
-    assert "HEALTHCHECK" in text and "/ready" in text
+    assert 'HEALTHCHECK' in text and '"server.healthcheck"' in text
     assert 'VOLUME ["/models"]' in text and "LSLO_BASE=/models/base" in text
-    assert text.index('pip install "torch==') < text.index("pip install .")  # torch first
+    assert text.index('"torch==${TORCH_VERSION}"') < text.index("pip install $PIP_OPTIONS .")  # torch first
+    # the torch the project is tested with (the Makefile's pin)
+    tested = re.search(r"^TORCH_SPEC \?= torch==(\S+)$", (ROOT / "Makefile").read_text(), re.M).group(1)
+    assert f"ARG TORCH_VERSION={tested}\n" in text
     copied = {line.split()[1] for line in text.splitlines() if line.startswith("COPY ") and "--chown" not in line}
     assert {"lslo", "server"} <= copied and not copied & {"training", "research", "bench", "."}  # the service only
 
@@ -52,7 +58,7 @@ def test_compose_gpu_default_and_cpu_profile():
     for service in (gpu, cpu):
         assert service["ports"] == ["8000:8000"]
         assert any(v.endswith(":/models/base:ro") for v in service["volumes"])
-        assert "/ready" in " ".join(service["healthcheck"]["test"])
+        assert "healthcheck" not in service  # the image's own (python -m server.healthcheck) applies
         assert "LSLO_ADMIN_TOKEN" in service["environment"]
     for volume in gpu["volumes"]:
         assert (ROOT / volume.split(":")[0]).resolve().is_relative_to(ROOT)
@@ -65,6 +71,35 @@ def test_compose_replicas_share_one_bundle_that_they_follow():
     assert "bundle:/models/bundle" in replica["volumes"] and "bundle" in compose["volumes"]
     assert float(replica["environment"]["LSLO_BUNDLE_POLL_S"].split("-")[-1].rstrip("}")) > 0
     assert replica["ports"] == ["8001-8002:8000"]
+
+
+@pytest.mark.parametrize("status, healthy", [(200, True), (503, False), (None, False)])
+def test_the_health_check_exits_0_only_when_ready_answers_200(status, healthy):
+    """``python -m server.healthcheck`` against a plain HTTP server answering /ready with ``status`` (None:
+    nothing listens on the port)."""
+
+    class Ready(http.server.BaseHTTPRequestHandler):
+        def do_GET(self):  # noqa: N802 (http.server's name)
+            self.send_response(status if self.path == "/ready" else 404)
+            self.end_headers()
+
+        def log_message(self, *args):
+            pass
+
+    server = http.server.HTTPServer(("127.0.0.1", 0), Ready)
+    port = server.server_address[1]
+    if status is None:
+        server.server_close()
+    else:
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        done = subprocess.run([sys.executable, "-m", "server.healthcheck"], cwd=ROOT, timeout=30,
+                              env={"LSLO_PORT": str(port), "PATH": "/usr/bin:/bin"})
+    finally:
+        if status is not None:
+            server.shutdown()
+            server.server_close()
+    assert (done.returncode == 0) is healthy
 
 
 KUBERNETES = ROOT / "deploy" / "kubernetes"
