@@ -58,7 +58,7 @@ class ServerSettings(BaseSettings):
     glossaries_dir: Path | None = Field(None, description="where stored glossaries live (default: in memory; "
                                                            "with --workers, in the core's directory)")
     files_dir: Path | None = Field(None, description="where translated files wait (default: a new temporary "
-                                                      "directory)")
+                                                      "directory; with --workers, in the core's directory)")
     file_ttl_s: float = Field(3600.0, gt=0, description="translated files are deleted after this many seconds")
     files_max_bytes: int = Field(2**30, ge=1, description="translated files kept at most, together (the oldest go "
                                                           "first)")

@@ -239,6 +239,18 @@ def test_file_store_names_downloads_and_expiry(tmp_path):
     assert store.get(name) is None and not (tmp_path / name).exists() and len(store) == 0
 
 
+def test_file_stores_of_two_processes_on_one_directory_share_files_and_expiry(tmp_path):
+    """--workers: each front end has its own FileStore on the same directory."""
+    one, two = FileStore(tmp_path, ttl_s=0.5), FileStore(tmp_path, ttl_s=0.5)
+    name = one.save(b"data", "json", "strings.fr.json", "application/json")
+    stored = two.get(name)
+    assert stored.path.read_bytes() == b"data" and stored.download_name == "strings.fr.json"
+    assert stored.media_type == "application/json" and len(two) == 1
+    assert sorted(p.name for p in tmp_path.iterdir()) == sorted([name, name + ".meta"])  # nothing half-written
+    time.sleep(0.6)
+    assert two.get(name) is None and one.get(name) is None and list(tmp_path.iterdir()) == []
+
+
 def test_file_store_keeps_within_its_byte_budget_dropping_the_oldest(tmp_path):
     store = FileStore(tmp_path, ttl_s=60, max_bytes=10)
     first = store.save(b"123456", "txt", "a.txt", "text/plain")

@@ -180,7 +180,8 @@ def test_load_generator_and_swap_loop_count_what_the_server_answered(service_dir
 
 def test_two_front_end_workers_share_one_core_that_comes_back_after_being_killed(service_dirs, tmp_path):
     """``--workers 2``: both front-end processes answer (X-LSLO-Replica) with the translations of one process;
-    an upload through one is served by both (the core announces it); the core killed with SIGKILL under load:
+    a file translated through one is downloaded through either; an upload through one is served by both (the core
+    announces it); the core killed with SIGKILL under load:
     the rows in flight get 503, the main process starts a new core, which serves the uploaded adapter; SIGTERM
     then ends everything with status 0."""
     base, bundle = service_dirs
@@ -197,6 +198,14 @@ def test_two_front_end_workers_share_one_core_that_comes_back_after_being_killed
                 replicas.add(response.headers["x-lslo-replica"])
                 got[text] = response.json()["translatedText"]
         assert len(replicas) == 2 and [got[t] for t in texts] == expected
+        posted = httpx.post(server.url + "/translate_file", data={"source": "en", "target": "fr"}, timeout=60,
+                            files={"file": ("note.txt", f"{texts[0]}\n".encode(), "text/plain")})
+        assert posted.status_code == 200, posted.text
+        link = "/" + posted.json()["translatedFileUrl"].split("/", 3)[3]
+        downloads = [httpx.get(server.url + link, timeout=10) for _ in range(16)]
+        assert [d.status_code for d in downloads] == [200] * 16  # whichever worker answers
+        assert {d.content for d in downloads} == {f"{expected[0]}\n".encode()}
+        assert len({d.headers["x-lslo-replica"] for d in downloads}) == 2
         new = variant(bundle, "fr", 2.5)
         put = httpx.put(server.url + "/adapters/fr", content=new, headers={"Authorization": "Bearer tok"}, timeout=30)
         assert put.status_code == 200, put.text

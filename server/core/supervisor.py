@@ -52,6 +52,8 @@ class Supervisor:
         settings = self.settings
         if settings.glossaries_dir is None:  # one store for all workers: glossaries stored through one are seen by all
             settings = settings.model_copy(update={"glossaries_dir": self.root / "glossaries"})
+        if settings.files_dir is None:  # and one for translated files: downloaded through any worker
+            settings = settings.model_copy(update={"files_dir": self.root / "files"})
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             json.dump(settings_payload(settings), f)

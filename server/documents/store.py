@@ -3,14 +3,20 @@
 A name is 32 URL-safe random characters plus the extension; ``get`` accepts nothing else, so no client
 string reaches the file system. Files older than ``ttl_s`` are deleted at the next save or download, and the
 oldest go first when the files together would exceed ``max_bytes``.
+
+Everything the store knows is in its directory (each file beside ``<name>.meta``: its download name, media
+type and creation time), so that the front-end processes of ``--workers`` share one store: a file translated
+through one is downloaded through any. Files appear whole (written aside, then renamed) and any process may
+delete an expired one.
 """
 
 from __future__ import annotations
 
+import json
+import os
 import re
 import secrets
 import tempfile
-import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,6 +24,7 @@ from pathlib import Path
 from server.documents import FORMATS
 
 NAME = re.compile(r"^[A-Za-z0-9_-]{32}\.(" + "|".join(sorted({f.extension for f in FORMATS.values()})) + ")$")
+META = ".meta"  # "<name>.meta": the metadata (JSON) of <name>; no format has this extension
 
 
 @dataclass(frozen=True)
@@ -33,17 +40,15 @@ class FileStore:
         self.directory.mkdir(parents=True, exist_ok=True)
         self.ttl_s = ttl_s
         self.max_bytes = max_bytes
-        self._meta: dict[str, tuple[float, str, str, int]] = {}  # name -> (created, download name, type, size)
-        self._lock = threading.Lock()
 
     def save(self, data: bytes, extension: str, download_name: str, media_type: str) -> str:
         """Store ``data``; returns its name (the only handle to it)."""
         self.expire(room_for=len(data))
         name = f"{secrets.token_urlsafe(24)}.{extension}"
         assert NAME.match(name)
-        (self.directory / name).write_bytes(data)
-        with self._lock:
-            self._meta[name] = (time.monotonic(), download_name, media_type, len(data))
+        meta = {"download_name": download_name, "media_type": media_type, "created": time.time()}
+        self._write(name, data)
+        self._write(name + META, json.dumps(meta).encode())  # last: a file is listed once it is whole
         return name
 
     def get(self, name: str) -> Stored | None:
@@ -51,30 +56,56 @@ class FileStore:
         self.expire()
         if not NAME.match(name):
             return None
-        with self._lock:
-            meta = self._meta.get(name)
+        meta = self._meta(name)
         path = self.directory / name
         if meta is None or not path.is_file():
             return None
-        return Stored(path, meta[1], meta[2])
+        return Stored(path, meta["download_name"], meta["media_type"])
 
     def expire(self, room_for: int = 0) -> None:
         """Delete files past their time, then the oldest until ``room_for`` more bytes fit under ``max_bytes``."""
-        now = time.monotonic()
-        with self._lock:
-            old = [n for n, (created, *_) in self._meta.items() if now - created > self.ttl_s]
-            total = sum(m[3] for n, m in self._meta.items() if n not in old)
-            for name, meta in sorted(self._meta.items(), key=lambda item: item[1][0]):
-                if total + room_for <= self.max_bytes:
-                    break
-                if name not in old:
-                    old.append(name)
-                    total -= meta[3]
-            for name in old:
-                del self._meta[name]
-        for name in old:
-            (self.directory / name).unlink(missing_ok=True)
+        now = time.time()
+        kept: list[tuple[float, str, int]] = []  # (created, name, size)
+        for name in self._names():
+            meta = self._meta(name)
+            if meta is None:
+                continue
+            if now - meta["created"] > self.ttl_s:
+                self._delete(name)
+                continue
+            try:
+                kept.append((meta["created"], name, (self.directory / name).stat().st_size))
+            except FileNotFoundError:  # deleted by another process meanwhile
+                pass
+        total = sum(size for *_, size in kept)
+        for _, name, size in sorted(kept):
+            if total + room_for <= self.max_bytes:
+                break
+            self._delete(name)
+            total -= size
 
     def __len__(self) -> int:
-        with self._lock:
-            return len(self._meta)
+        return sum(self._meta(name) is not None for name in self._names())
+
+    def _names(self) -> list[str]:
+        return [p.name[: -len(META)] for p in self.directory.glob("*" + META) if NAME.match(p.name[: -len(META)])]
+
+    def _meta(self, name: str) -> dict | None:
+        try:
+            return json.loads((self.directory / (name + META)).read_text(encoding="utf-8"))
+        except (FileNotFoundError, ValueError):
+            return None
+
+    def _write(self, name: str, data: bytes) -> None:
+        fd, temporary = tempfile.mkstemp(dir=self.directory, prefix=".part-")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(data)
+            os.replace(temporary, self.directory / name)
+        except BaseException:
+            Path(temporary).unlink(missing_ok=True)
+            raise
+
+    def _delete(self, name: str) -> None:
+        (self.directory / (name + META)).unlink(missing_ok=True)  # first: unlisted, then gone
+        (self.directory / name).unlink(missing_ok=True)
