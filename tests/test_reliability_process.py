@@ -37,6 +37,20 @@ def queued_rows(server: ServerProcess) -> float:
     return float(re.search(r"^lslo_queue_rows (\S+)$", metrics, re.M).group(1))
 
 
+def _sample_sum(metrics: str, name: str, **labels: str) -> float:
+    """The sum of the samples of ``name`` carrying ``labels`` in a Prometheus text exposition (parsed here)."""
+    total, found = 0.0, False
+    for line in metrics.splitlines():
+        sample = re.match(r"^([a-zA-Z_:][\w:]*)(?:\{(.*)\})? (\S+)$", line)
+        if sample is None or sample.group(1) != name:
+            continue
+        have = dict(re.findall(r'(\w+)="((?:[^"\\]|\\.)*)"', sample.group(2) or ""))
+        if all(have.get(k) == v for k, v in labels.items()):
+            total, found = total + float(sample.group(3)), True
+    assert found, f"no sample {name} {labels}"
+    return total
+
+
 def _post(url, text, timeout=60.0):
     return httpx.post(url + "/translate", json={"q": text, "source": "en", "target": "fr"}, timeout=timeout)
 
@@ -179,7 +193,8 @@ def test_load_generator_and_swap_loop_count_what_the_server_answered(service_dir
 
 
 def test_two_front_end_workers_share_one_core_that_comes_back_after_being_killed(service_dirs, tmp_path):
-    """``--workers 2``: both front-end processes answer (X-LSLO-Replica) with the translations of one process;
+    """``--workers 2``: both front-end processes answer (X-LSLO-Replica) with the translations of one process,
+    and /metrics from either counts the requests of both;
     a file translated through one is downloaded through either; an upload through one is served by both (the core
     announces it); the core killed with SIGKILL under load:
     the rows in flight get 503, the main process starts a new core, which serves the uploaded adapter; SIGTERM
@@ -198,6 +213,13 @@ def test_two_front_end_workers_share_one_core_that_comes_back_after_being_killed
                 replicas.add(response.headers["x-lslo-replica"])
                 got[text] = response.json()["translatedText"]
         assert len(replicas) == 2 and [got[t] for t in texts] == expected
+        # /metrics, whichever worker answers: the requests of both (24 translations), the queue of both (empty)
+        answers = [httpx.get(server.url + "/metrics", timeout=5) for _ in range(12)]
+        assert len({a.headers["x-lslo-replica"] for a in answers}) == 2
+        for answer in answers:
+            assert _sample_sum(answer.text, "lslo_http_requests_total", route="/translate", status="200") == 24
+            assert _sample_sum(answer.text, "lslo_queue_rows") == 0
+            assert _sample_sum(answer.text, "lslo_loaded_languages") > 0
         posted = httpx.post(server.url + "/translate_file", data={"source": "en", "target": "fr"}, timeout=60,
                             files={"file": ("note.txt", f"{texts[0]}\n".encode(), "text/plain")})
         assert posted.status_code == 200, posted.text
