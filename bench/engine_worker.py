@@ -1,5 +1,6 @@
 """One engine of ``python -m bench engine`` in a process of its own: translates the workload file's rows
-``--repeats`` times and prints one JSON line (sentences/s per repeat, the translations of the last one)."""
+``--repeats`` times and prints one JSON line (sentences/s per repeat, the translations of the last one and, for
+``lslo.engine``, its mean decoding step in the last repeat)."""
 
 from __future__ import annotations
 
@@ -60,6 +61,7 @@ def run_lslo(rows, settings, engine: str, device: str, repeats: int):
     lslo = load_bundle(model, settings["bundle"]) if "adapters" in engine else None
     gen = GenerationSettings(num_beams=settings["beam"], max_new_tokens=settings["max_new"], fallback_to_base=True)
     texts, srcs, tgts = [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows]
+    timing: dict[str, float] = {}  # the mean decoding step of the last repeat (the engine's)
     if engine.startswith("generate"):
         batch = settings["batch"]
 
@@ -75,8 +77,14 @@ def run_lslo(rows, settings, engine: str, device: str, repeats: int):
 
         def once():
             requests = requests_for(tokenizer, texts, srcs, tgts, gen, int(model.config.decoder_start_token_id))
-            outputs = decoder.run(requests)
-            return [tokenizer.decode(list(o.sequences[0]), skip_special_tokens=True).strip() for o in outputs]
+            ids = [decoder.submit(r) for r in requests]
+            outputs: dict = {}
+            started, steps = time.perf_counter(), 0
+            while len(outputs) < len(ids):  # DecodingEngine.run, with its steps counted
+                outputs.update((o.request_id, o) for o in decoder.step())
+                steps += 1
+            timing["step_ms"] = 1000 * (time.perf_counter() - started) / max(1, steps)
+            return [tokenizer.decode(list(outputs[i].sequences[0]), skip_special_tokens=True).strip() for i in ids]
 
     with torch.inference_mode():
         once()
@@ -89,7 +97,7 @@ def run_lslo(rows, settings, engine: str, device: str, repeats: int):
             if device.startswith("cuda"):
                 torch.cuda.synchronize()
             rates.append(len(rows) / (time.perf_counter() - start))
-    return rates, out
+    return rates, out, timing.get("step_ms")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -105,9 +113,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.engine.startswith("ct2"):
         rates, texts = run_ctranslate2(rows, settings, args.ct2_model, args.engine.split("-", 1)[1],
                                        "cuda" if args.device.startswith("cuda") else "cpu", args.repeats)
+        step_ms = None
     else:
-        rates, texts = run_lslo(rows, settings, args.engine, args.device, args.repeats)
-    print(json.dumps({"engine": args.engine, "rates": rates, "texts": texts}))
+        rates, texts, step_ms = run_lslo(rows, settings, args.engine, args.device, args.repeats)
+    print(json.dumps({"engine": args.engine, "rates": rates, "texts": texts, "step_ms": step_ms}))
     return 0
 
 

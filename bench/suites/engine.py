@@ -10,23 +10,31 @@ tokens: at most 48 new tokens, 128 sentences; on CUDA also a random model of M2M
 OpenMP runtimes in one process slow CTranslate2 down); the repeats go round the engines (each engine once per
 round, after its own warm-up), so that a machine whose speed drifts does not favour whichever ran first.
 CTranslate2 is optional (``pip install -e .[bench]``); without it its rows are skipped. Headline ratio
-``engine_adapters_vs_ct2_fp32``."""
+``engine_adapters_vs_ct2_fp32``.
+
+The service over HTTP on the same rows of each model (32 closed-loop clients, one sentence per request, the
+same length limit as the engines: ``--max-length-ratio 0``), with one and with two front-end processes on the
+demo: ``server_32_clients_vs_engine_adapters`` (target >= 0.9; the mid-sized model's >= 0.95),
+``server_32_clients_vs_ct2_fp32``, ``p50_32_vs_1_client``, ``server_2_front_ends_vs_1``, and the core's mean
+decoding step under that load against the engine's alone (``step_ms_server_vs_engine``, from /metrics)."""
 
 from __future__ import annotations
 
 import asyncio
 import json
 import random
+import re
 import subprocess
 import sys
 import tempfile
 from pathlib import Path
 from typing import Any
 
+import httpx
 import torch
 
 from bench.common import table
-from bench.loadgen import demo_args, device_args, run_load, sentence_pool, start_server
+from bench.loadgen import device_args, run_load, sentence_pool, start_server
 from bench.workloads import DEMO, DEMO_BUNDLE, SIZES
 from lslo import LSLoConfig, inject
 from lslo.io import read_manifest, save_bundle
@@ -90,16 +98,46 @@ def worker(path: Path, engine: str, repeats: int, device: torch.device, ct2_mode
     return json.loads(done.stdout.strip().splitlines()[-1])
 
 
-def serve_load(device: torch.device, dtype: torch.dtype, quick: bool) -> dict[str, dict[str, float]]:
-    """The server over HTTP (demo bundle, beam 4): 1 and 32 closed-loop clients, one sentence per request."""
-    pool = sentence_pool(LANGUAGES)
-    server = start_server(demo_args([*device_args(device, dtype), "--max-batch-size", "32", "--beam", "4"]))
+def rows_body(rows: list[tuple[str, str, str]]):
+    """A request body maker sending the workload's rows in turn, one sentence per request."""
+    turn = iter(range(10**9))
+
+    def body(rng, pool) -> tuple[dict[str, Any], int]:
+        text, src, tgt = rows[next(turn) % len(rows)]
+        return {"q": text, "source": src, "target": tgt}, 1
+
+    return body
+
+
+def step_totals(url: str) -> tuple[float, float]:
+    """(seconds, steps) of the core's decoding steps so far, from /metrics (lslo_batch_seconds)."""
+    text = httpx.get(url + "/metrics", timeout=10).text
+    total = re.search(r"^lslo_batch_seconds_sum (\S+)$", text, re.M)
+    count = re.search(r"^lslo_batch_seconds_count (\S+)$", text, re.M)
+    return (float(total.group(1)), float(count.group(1))) if total and count else (0.0, 0.0)
+
+
+def serve_load(work: dict[str, Any], device: torch.device, dtype: torch.dtype, quick: bool, workers: int = 1,
+               one_client: bool = True) -> dict[str, dict[str, float]]:
+    """The server over HTTP on the workload's model (beam 4, translations as long as the engines may make them):
+    1 and 32 closed-loop clients sending the workload's rows, one sentence per request; with the core's mean
+    step time under the 32 clients."""
+    settings = work["settings"]
+    rows = [tuple(r) for r in work["rows"]]
+    flags = ["--base", settings["base"], "--bundle", settings["bundle"], "--max-batch-size", "32", "--beam", "4",
+             "--max-new-tokens", str(settings["max_new"]), "--max-length-ratio", "0", "--workers", str(workers)]
+    server = start_server([*flags, *device_args(device, dtype)])
     out = {}
     try:
-        for clients, requests in ((1, 40 if quick else 150), (32, 128 if quick else 512)):
-            asyncio.run(run_load(server.url, pool, clients, 16, max_seconds=60, seed=99))  # warm-up
-            out[str(clients)] = asyncio.run(run_load(server.url, pool, clients, requests, max_seconds=300,
-                                                     seed=clients)).summary()
+        for clients in ((1, 32) if one_client else (32,)):
+            requests = len(rows) if clients == 32 else min(len(rows), 40 if quick else 150)
+            asyncio.run(run_load(server.url, {}, clients, 16, max_seconds=60, body=rows_body(rows)))  # warm-up
+            before = step_totals(server.url)
+            out[str(clients)] = asyncio.run(run_load(server.url, {}, clients, requests, max_seconds=600,
+                                                     body=rows_body(rows))).summary()
+            after = step_totals(server.url)
+            steps = after[1] - before[1]
+            out[str(clients)]["step_ms"] = 1000 * (after[0] - before[0]) / steps if steps else float("nan")
     finally:
         server.stop()
     return out
@@ -121,7 +159,10 @@ def measure(tmp: Path, label: str, work: dict[str, Any], device: torch.device, r
             if round_ and e.startswith("generate"):  # one repeat is enough for the old path
                 continue
             out = worker(path, e, 1, device, ct2)
-            results.setdefault(e, {"rates": [], "texts": out["texts"]})["rates"] += out["rates"]
+            entry = results.setdefault(e, {"rates": [], "texts": out["texts"], "step_ms": []})
+            entry["rates"] += out["rates"]
+            if out.get("step_ms") is not None:
+                entry["step_ms"].append(out["step_ms"])
     return results
 
 
@@ -152,31 +193,43 @@ def run(device: torch.device, dtype: torch.dtype, quick: bool) -> dict[str, Any]
     name = {torch.float32: "fp32", torch.float16: "fp16", torch.bfloat16: "bf16"}[dtype]
     n, n_mid, repeats = (64, 32, 1) if quick else (256, 128, 3)
     sizes = {"mid": n_mid} if device.type == "cpu" else {"mid": n_mid, "m2m124": n_mid // 2}
+    randoms, loads = {}, {}
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
-        demo = measure(tmp, "demo", workload(n, threads, name), device, repeats)
-        randoms = {}
+        demo_work = workload(n, threads, name)
+        demo = measure(tmp, "demo", demo_work, device, repeats)
+        loads["demo"] = serve_load(demo_work, device, dtype, quick)
+        loads["demo, 2 front ends"] = serve_load(demo_work, device, dtype, quick, workers=2, one_client=False)
         for size, count in sizes.items():
             base, bundle = random_model(tmp, size)
-            randoms[size] = measure(tmp, size, workload(count, threads, name, base=base, bundle=bundle, max_new=48),
-                                    device, repeats)
-    load = serve_load(device, dtype, quick)
+            work = workload(count, threads, name, base=base, bundle=bundle, max_new=48)
+            randoms[size] = measure(tmp, size, work, device, repeats)
+            loads[size] = serve_load(work, device, dtype, quick, one_client=False)
+    load = loads["demo"]
     ratios = ratios_of(demo)
+    engine_rate = max(demo["lslo-adapters"]["rates"])
+    ratios["server_32_clients_vs_engine_adapters"] = load["32"]["rps"] / engine_rate
+    ratios["server_2_front_ends_vs_1"] = loads["demo, 2 front ends"]["32"]["rps"] / load["32"]["rps"]
     ratios["p50_32_vs_1_client"] = load["32"]["p50_ms"] / load["1"]["p50_ms"]
+    ratios["step_ms_server_vs_engine"] = load["32"]["step_ms"] / min(demo["lslo-adapters"]["step_ms"])
     reference = max(demo["ct2-float32"]["rates"]) if "ct2-float32" in demo else None
     if reference:
         ratios["server_32_clients_vs_ct2_fp32"] = load["32"]["rps"] / reference
     for size, results in randoms.items():
         ratios.update({f"{size}_{key}": value for key, value in ratios_of(results).items()})
+        ratios[f"{size}_server_32_clients_vs_engine_adapters"] = (
+            loads[size]["32"]["rps"] / max(results["lslo-adapters"]["rates"]))
     rows = []
     for label, results in (("demo", demo), *randoms.items()):
         best = {e: max(r["rates"]) for e, r in results.items()}
-        if label == "demo":
-            best["server over HTTP, 32 clients"] = load["32"]["rps"]
+        for server_label, server_load in loads.items():
+            if server_label.split(",")[0] == label:
+                best[f"server over HTTP, 32 clients{server_label[len(label):]}"] = server_load["32"]["rps"]
         ct2 = best.get("ct2-float32")
         rows += [{"model": label, "engine": e, "sentences/s": rate,
-                  "vs CTranslate2 fp32": rate / ct2 if ct2 else float("nan")} for e, rate in best.items()]
-    print(table(rows, ["model", "engine", "sentences/s", "vs CTranslate2 fp32"],
+                  "vs CTranslate2 fp32": rate / ct2 if ct2 else float("nan"),
+                  "vs lslo-adapters": rate / best["lslo-adapters"]} for e, rate in best.items()]
+    print(table(rows, ["model", "engine", "sentences/s", "vs CTranslate2 fp32", "vs lslo-adapters"],
                 f"demo: {n} sentences, at most 200 new tokens; "
                 + "; ".join(f"{size}: {count} sentences, at most 48" for size, count in sizes.items())
                 + "; 8 languages in "
@@ -184,8 +237,10 @@ def run(device: torch.device, dtype: torch.dtype, quick: bool) -> dict[str, Any]
     for key, value in ratios.items():
         print(f"{key} = {value:.2f}")
     print(f"server p50 latency: 1 client {load['1']['p50_ms']:.0f} ms, 32 clients {load['32']['p50_ms']:.0f} ms; "
-          f"failed requests {sum(v['failures'] for v in load.values())}")
-    return {"rows": rows, "ratios": ratios, "server": load,
+          f"decoding step: engine alone {min(demo['lslo-adapters']['step_ms']):.1f} ms, in the server under 32 "
+          f"clients {load['32']['step_ms']:.1f} ms; failed requests "
+          f"{sum(v['failures'] for one in loads.values() for v in one.values())}")
+    return {"rows": rows, "ratios": ratios, "server": loads,
             "rates": {f"{label}/{e}": r["rates"] for label, res in (("demo", demo), *randoms.items())
                       for e, r in res.items()},
             "params": {"sentences": {"demo": n, **sizes}, "repeats": repeats, "beam": 4, "batch": 32,
