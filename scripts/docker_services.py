@@ -108,20 +108,20 @@ def readme_example() -> tuple[dict, str]:
 
 
 def library_translation(body: dict) -> str:
-    """What the library gives for ``body`` with the server's default settings and the demo it serves."""
+    """What the library gives for ``body`` with the generation settings the server derives from its defaults
+    (``FrontEnd.generation``) and the demo it serves."""
     import torch
     from transformers import AutoTokenizer, M2M100ForConditionalGeneration
 
-    from lslo.generation import GenerationSettings, translate
+    from lslo.generation import translate
     from lslo.io import load_bundle
+    from server.front_end import FrontEnd
     from server.settings import ServerSettings
 
-    settings = ServerSettings()
+    generation = FrontEnd(ServerSettings(base=DEMO / "base")).generation
     tokenizer = AutoTokenizer.from_pretrained(DEMO / "base")
     model = M2M100ForConditionalGeneration.from_pretrained(DEMO / "base", dtype=torch.float32).eval()
     lslo = load_bundle(model, DEMO / "bundle")
-    generation = GenerationSettings(num_beams=settings.beam, max_new_tokens=settings.max_new_tokens,
-                                    max_length_ratio=settings.max_length_ratio or None, fallback_to_base=True)
     return translate(model, tokenizer, [body["q"]], [body["source"]], [body["target"]], generation, lslo)[0][0]
 
 

@@ -28,7 +28,6 @@ class AdapterGauges(Collector):
     """The served adapters and the bundle as this process last saw them."""
 
     def __init__(self) -> None:
-        self.languages = 0
         self.served: dict[str, str] = {}
         self.bundle: dict[str, str] | None = None
         self.state: dict[str, Any] | None = None
@@ -36,8 +35,8 @@ class AdapterGauges(Collector):
 
     def collect(self) -> Iterator[GaugeMetricFamily]:
         with self.lock:
-            languages, served, bundle, state = self.languages, dict(self.served), self.bundle, self.state
-        yield GaugeMetricFamily("lslo_loaded_languages", "languages with a loaded adapter", value=languages)
+            served, bundle, state = dict(self.served), self.bundle, self.state
+        yield GaugeMetricFamily("lslo_loaded_languages", "languages with a loaded adapter", value=len(served))
         sha = GaugeMetricFamily("lslo_adapter_sha256", "1 per language: the sha256 of the adapter served and of the "
                                 "bundle's file (empty where there is none; the bundle's only with polling)",
                                 labels=["language", "served", "bundle"])
@@ -84,10 +83,6 @@ class Metrics:
                              registry=r)
         self.adapters = AdapterGauges()
         r.register(self.adapters)
-
-    def show_languages(self, count: int) -> None:
-        with self.adapters.lock:
-            self.adapters.languages = count
 
     def show_adapters(self, served: dict[str, str], bundle: dict[str, str] | None,
                       state: dict[str, Any] | None) -> None:

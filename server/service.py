@@ -90,7 +90,6 @@ class Service:
         """Snapshots of what the languages decide: the adapter table (read by GET /adapters) and the detector
         (among the languages served)."""
         self.adapter_table = self.front.adapter_table()
-        self.metrics.show_languages(len(self.adapter_table))
         self.show_bundle(self.sync.view if self.sync is not None else None)
         languages = [self.front.user_code(c) for c in self.front.languages]  # clients' codes
         self.detector = Detector(languages)

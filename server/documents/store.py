@@ -4,10 +4,10 @@ A name is 32 URL-safe random characters plus the extension; ``get`` accepts noth
 string reaches the file system. Files older than ``ttl_s`` are deleted at the next save or download, and the
 oldest go first when the files together would exceed ``max_bytes``.
 
-Everything the store knows is in its directory (each file beside ``<name>.meta``: its download name, media
-type and creation time), so that the front-end processes of ``--workers`` share one store: a file translated
-through one is downloaded through any. Files appear whole (written aside, then renamed) and any process may
-delete an expired one.
+Everything the store knows is in its directory (each file beside ``<name>.meta``: its download name and media
+type; its age is the file's modification time), so that the front-end processes of ``--workers`` share one
+store: a file translated through one is downloaded through any. Files appear whole (written aside, then
+renamed) and any process may delete an expired one.
 """
 
 from __future__ import annotations
@@ -46,7 +46,7 @@ class FileStore:
         self.expire(room_for=len(data))
         name = f"{secrets.token_urlsafe(24)}.{extension}"
         assert NAME.match(name)
-        meta = {"download_name": download_name, "media_type": media_type, "created": time.time()}
+        meta = {"download_name": download_name, "media_type": media_type}
         self._write(name, data)
         self._write(name + META, json.dumps(meta).encode())  # last: a file is listed once it is whole
         return name
@@ -65,18 +65,17 @@ class FileStore:
     def expire(self, room_for: int = 0) -> None:
         """Delete files past their time, then the oldest until ``room_for`` more bytes fit under ``max_bytes``."""
         now = time.time()
-        kept: list[tuple[float, str, int]] = []  # (created, name, size)
+        kept: list[tuple[float, str, int]] = []  # (written, name, size)
         for name in self._names():
-            meta = self._meta(name)
-            if meta is None:
-                continue
-            if now - meta["created"] > self.ttl_s:
-                self._delete(name)
-                continue
             try:
-                kept.append((meta["created"], name, (self.directory / name).stat().st_size))
-            except FileNotFoundError:  # deleted by another process meanwhile
-                pass
+                stat = (self.directory / name).stat()
+            except FileNotFoundError:  # deleted by another process meanwhile, or its metadata alone is left
+                (self.directory / (name + META)).unlink(missing_ok=True)
+                continue
+            if now - stat.st_mtime > self.ttl_s:
+                self._delete(name)
+            else:
+                kept.append((stat.st_mtime, name, stat.st_size))
         total = sum(size for *_, size in kept)
         for _, name, size in sorted(kept):
             if total + room_for <= self.max_bytes:
