@@ -156,16 +156,18 @@ def m2m_base(tokenizer, tmp_path_factory: pytest.TempPathFactory) -> Path:
 
 
 def _base_translations(base_dir, texts, src, tgt):
-    """The base alone's greedy translations by Hugging Face's generate(), one sentence at a time."""
+    """The base alone's greedy translations by Hugging Face's generate(), one sentence at a time, each at most
+    min(128, 3 x its source pieces + 10) tokens long: the length limit evaluation applies, computed here by hand."""
     tokenizer = AutoTokenizer.from_pretrained(base_dir)
     model = M2M100ForConditionalGeneration.from_pretrained(base_dir).eval()
     tokenizer.src_lang = src
     out = []
     for text in texts:
         ids = tokenizer(text, return_tensors="pt")
+        limit = min(128, 3 * len(tokenizer(text, add_special_tokens=False)["input_ids"]) + 10)
         with torch.no_grad():
             generated = model.generate(**ids, forced_bos_token_id=tokenizer.get_lang_id(tgt), num_beams=1,
-                                       do_sample=False, max_new_tokens=129)  # the language token + 128
+                                       do_sample=False, max_new_tokens=limit + 1)  # the language token + limit
         out.append(tokenizer.decode(generated[0], skip_special_tokens=True).strip())
     return out
 

@@ -185,10 +185,11 @@ def test_confidence_is_the_models_own_geometric_mean_token_probability(client, s
     model = M2M100ForConditionalGeneration.from_pretrained(base, dtype=torch.float32).eval()
     lslo = load_bundle(model, bundle)
     enc = encode_sources(tokenizer, [text], ["en"], 256)
+    limit = min(64, 3 * len(tokenizer(text, add_special_tokens=False)["input_ids"]) + 10)  # --max-length-ratio 3
     with torch.no_grad(), lslo.route(["en"], ["de"], True):
         out = model.generate(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"],
                              decoder_input_ids=decoder_prefix(tokenizer, ["de"], decoder_start(model)),
-                             num_beams=2, num_return_sequences=2, max_new_tokens=64, do_sample=False,
+                             num_beams=2, num_return_sequences=2, max_new_tokens=limit, do_sample=False,
                              early_stopping=True, output_scores=True, return_dict_in_generate=True)
     texts = [t.strip() for t in tokenizer.batch_decode(out.sequences, skip_special_tokens=True)]
     expected = [round(float(torch.exp(s)), 4) for s in out.sequences_scores]
