@@ -31,12 +31,20 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("suite", choices=[*SUITES, "all"])
     parser.add_argument("--quick", action="store_true", help="short runs (under two minutes each on 2 CPU cores)")
     parser.add_argument("--device", default="cpu", help="auto, cpu, cuda or cuda:N")
-    parser.add_argument("--dtype", default="auto", choices=["auto", "fp32", "fp16", "bf16"],
-                        help="inference dtype (auto: fp32 on CPU, bf16 on CUDA where supported, else fp16; "
-                             "an explicit one is used as given, on the CPU too)")
+    parser.add_argument(
+        "--dtype",
+        default="auto",
+        choices=["auto", "fp32", "fp16", "bf16"],
+        help="inference dtype (auto: fp32 on CPU, bf16 on CUDA where supported, else fp16; "
+        "an explicit one is used as given, on the CPU too)",
+    )
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
-    parser.add_argument("--json", type=Path, default=None, help="write raw figures and ratios here "
-                        "(with 'all': a directory, one file per suite)")
+    parser.add_argument(
+        "--json",
+        type=Path,
+        default=None,
+        help="write raw figures and ratios here (with 'all': a directory, one file per suite)",
+    )
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
@@ -54,8 +62,17 @@ def main(argv: list[str] | None = None) -> int:
         seconds = time.perf_counter() - start
         print(f"({seconds:.0f}s)")
         target = args.json / f"{name}.json" if args.json and args.suite == "all" else args.json
-        write_json(target, name, {"quick": args.quick, "seconds": seconds, "machine": machine(device),
-                                  "dtype": str(dtype).split(".")[-1], **result})
+        write_json(
+            target,
+            name,
+            {
+                "quick": args.quick,
+                "seconds": seconds,
+                "machine": machine(device),
+                "dtype": str(dtype).split(".")[-1],
+                **result,
+            },
+        )
     return 0
 
 

@@ -61,8 +61,9 @@ def sync(device: torch.device) -> None:
         torch.cuda.synchronize(device)
 
 
-def interleaved(variants: Mapping[str, Callable[[], Any]], repeats: int, device: torch.device,
-                warmup: int = 1) -> dict[str, list[float]]:
+def interleaved(
+    variants: Mapping[str, Callable[[], Any]], repeats: int, device: torch.device, warmup: int = 1
+) -> dict[str, list[float]]:
     """Seconds per call of each variant, measured A, B, A, B, ... so drift hits all variants alike."""
     for _ in range(warmup):
         for fn in variants.values():

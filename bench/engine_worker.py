@@ -28,12 +28,18 @@ def run_ctranslate2(rows, settings, model_dir: str, compute_type: str, device: s
         tokenizer.src_lang = src
         sources.append(tokenizer.convert_ids_to_tokens(tokenizer(text)["input_ids"]))
     prefixes = [[tokenizer.convert_ids_to_tokens(tokenizer.get_lang_id(tgt))] for _, _, tgt in rows]
-    translator = ctranslate2.Translator(model_dir, device=device, compute_type=compute_type, inter_threads=1,
-                                        intra_threads=settings["threads"])
+    translator = ctranslate2.Translator(
+        model_dir, device=device, compute_type=compute_type, inter_threads=1, intra_threads=settings["threads"]
+    )
 
     def once():
-        return translator.translate_batch(sources, target_prefix=prefixes, beam_size=settings["beam"],
-                                          max_batch_size=settings["batch"], max_decoding_length=settings["max_new"] + 1)
+        return translator.translate_batch(
+            sources,
+            target_prefix=prefixes,
+            beam_size=settings["beam"],
+            max_batch_size=settings["batch"],
+            max_decoding_length=settings["max_new"] + 1,
+        )
 
     once()  # warm-up
     rates, out = [], None
@@ -41,8 +47,9 @@ def run_ctranslate2(rows, settings, model_dir: str, compute_type: str, device: s
         start = time.perf_counter()
         out = once()
         rates.append(len(rows) / (time.perf_counter() - start))
-    texts = [tokenizer.decode(tokenizer.convert_tokens_to_ids(o.hypotheses[0][1:]), skip_special_tokens=True)
-             for o in out]
+    texts = [
+        tokenizer.decode(tokenizer.convert_tokens_to_ids(o.hypotheses[0][1:]), skip_special_tokens=True) for o in out
+    ]
     return rates, texts
 
 
@@ -68,12 +75,18 @@ def run_lslo(rows, settings, engine: str, device: str, repeats: int):
         def once():
             out = []
             for i in range(0, len(rows), batch):
-                out += translate_reference(model, tokenizer, texts[i : i + batch], srcs[i : i + batch],
-                                           tgts[i : i + batch], gen, lslo)
+                out += translate_reference(
+                    model, tokenizer, texts[i : i + batch], srcs[i : i + batch], tgts[i : i + batch], gen, lslo
+                )
             return [o[0] for o in out]
     else:
-        decoder = DecodingEngine(model, lslo, max_rows=settings["batch"] * settings["beam"],
-                                 max_new_tokens=settings["max_new"], int8=engine.endswith("-int8"))
+        decoder = DecodingEngine(
+            model,
+            lslo,
+            max_rows=settings["batch"] * settings["beam"],
+            max_new_tokens=settings["max_new"],
+            int8=engine.endswith("-int8"),
+        )
 
         def once():
             requests = requests_for(tokenizer, texts, srcs, tgts, gen, int(model.config.decoder_start_token_id))
@@ -111,8 +124,14 @@ def main(argv: list[str] | None = None) -> int:
     rows, settings = load_rows(args.workload)
     torch.set_num_threads(settings["threads"])
     if args.engine.startswith("ct2"):
-        rates, texts = run_ctranslate2(rows, settings, args.ct2_model, args.engine.split("-", 1)[1],
-                                       "cuda" if args.device.startswith("cuda") else "cpu", args.repeats)
+        rates, texts = run_ctranslate2(
+            rows,
+            settings,
+            args.ct2_model,
+            args.engine.split("-", 1)[1],
+            "cuda" if args.device.startswith("cuda") else "cpu",
+            args.repeats,
+        )
         step_ms = None
     else:
         rates, texts, step_ms = run_lslo(rows, settings, args.engine, args.device, args.repeats)

@@ -63,9 +63,23 @@ def start_server(args: Sequence[str], env: dict[str, str] | None = None, timeout
     start = time.perf_counter()
     fd, name = tempfile.mkstemp(prefix="lslo-server-", suffix=".log")
     with os.fdopen(fd, "wb") as log:
-        proc = subprocess.Popen([sys.executable, "-m", "server", "--port", str(port), "--log-format", "text",
-                                 "--log-level", "warning", *args], env={**os.environ, **(env or {})},
-                                stdout=log, stderr=subprocess.STDOUT)
+        proc = subprocess.Popen(
+            [
+                sys.executable,
+                "-m",
+                "server",
+                "--port",
+                str(port),
+                "--log-format",
+                "text",
+                "--log-level",
+                "warning",
+                *args,
+            ],
+            env={**os.environ, **(env or {})},
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
     server = ServerProcess(f"http://127.0.0.1:{port}", proc, 0.0, Path(name))
     while time.perf_counter() - start < timeout:
         if proc.poll() is not None:
@@ -98,9 +112,15 @@ class LoadResult:
 
     def summary(self) -> dict[str, float]:
         lat = self.latencies
-        return {"clients": self.clients, "requests": self.requests, "failures": self.failures,
-                "rps": self.rps, "p50_ms": 1000 * percentile(lat, 50), "p95_ms": 1000 * percentile(lat, 95),
-                "p99_ms": 1000 * percentile(lat, 99)}
+        return {
+            "clients": self.clients,
+            "requests": self.requests,
+            "failures": self.failures,
+            "rps": self.rps,
+            "p50_ms": 1000 * percentile(lat, 50),
+            "p95_ms": 1000 * percentile(lat, 95),
+            "p99_ms": 1000 * percentile(lat, 99),
+        }
 
 
 def sentence_pool(languages: Sequence[str], n: int = 300, seed: int = 0) -> dict[str, list[str]]:
@@ -124,8 +144,16 @@ def one_text(rng: random.Random, pool: dict[str, list[str]]) -> tuple[dict[str, 
     return {"q": rng.choice(pool[src]), "source": src, "target": tgt}, 1
 
 
-async def _client(http: httpx.AsyncClient, url: str, pool: dict[str, list[str]], rng: random.Random,
-                  budget: list[int], deadline: float, result: LoadResult, body: Body) -> None:
+async def _client(
+    http: httpx.AsyncClient,
+    url: str,
+    pool: dict[str, list[str]],
+    rng: random.Random,
+    budget: list[int],
+    deadline: float,
+    result: LoadResult,
+    body: Body,
+) -> None:
     while budget[0] > 0 and time.perf_counter() < deadline:
         budget[0] -= 1
         payload, items = body(rng, pool)
@@ -143,8 +171,15 @@ async def _client(http: httpx.AsyncClient, url: str, pool: dict[str, list[str]],
             result.failures += 1
 
 
-async def run_load(url: str, pool: dict[str, list[str]], clients: int, requests: int, max_seconds: float,
-                   seed: int = 0, body: Body = one_text) -> LoadResult:
+async def run_load(
+    url: str,
+    pool: dict[str, list[str]],
+    clients: int,
+    requests: int,
+    max_seconds: float,
+    seed: int = 0,
+    body: Body = one_text,
+) -> LoadResult:
     """``clients`` concurrent clients, each sending its next request when the last one returns; stops after
     ``requests`` requests or ``max_seconds``."""
     result = LoadResult(clients, 0, 0, 0.0)
@@ -153,8 +188,12 @@ async def run_load(url: str, pool: dict[str, list[str]], clients: int, requests:
     async with httpx.AsyncClient(timeout=120, limits=limits) as http:
         start = time.perf_counter()
         deadline = start + max_seconds
-        await asyncio.gather(*(_client(http, url, pool, random.Random(seed * 1000 + i), budget, deadline, result,
-                                       body) for i in range(clients)))
+        await asyncio.gather(
+            *(
+                _client(http, url, pool, random.Random(seed * 1000 + i), budget, deadline, result, body)
+                for i in range(clients)
+            )
+        )
         result.seconds = time.perf_counter() - start
     return result
 
@@ -169,8 +208,16 @@ class SwapLog:
         return len(self.latencies)
 
 
-async def swap_loop(url: str, files: dict[str, list[bytes]], token: str, every: float, stop: asyncio.Event,
-                    seed: int = 0, reload_share: float = 0.0, probe: bool = True) -> SwapLog:
+async def swap_loop(
+    url: str,
+    files: dict[str, list[bytes]],
+    token: str,
+    every: float,
+    stop: asyncio.Event,
+    seed: int = 0,
+    reload_share: float = 0.0,
+    probe: bool = True,
+) -> SwapLog:
     """Until ``stop``: every ``every`` seconds PUT an adapter of a random language in ``files`` (cycling through
     its variants), or with probability ``reload_share`` reload it from the bundle (PUT without a body); with
     ``probe``, each swap is timed to the first translation into that language served after it."""
@@ -185,8 +232,11 @@ async def swap_loop(url: str, files: dict[str, list[bytes]], token: str, every: 
                 response = await http.put(f"{url}/adapters/{code}", headers=headers)
             else:
                 variants = files[code]
-                response = await http.put(f"{url}/adapters/{code}", content=variants[log.swaps % len(variants)],
-                                          headers={**headers, "content-type": "application/octet-stream"})
+                response = await http.put(
+                    f"{url}/adapters/{code}",
+                    content=variants[log.swaps % len(variants)],
+                    headers={**headers, "content-type": "application/octet-stream"},
+                )
             if probe:
                 source = "en" if code != "en" else "fr"
                 answer = await http.post(f"{url}/translate", json={"q": "Monday", "source": source, "target": code})

@@ -36,8 +36,11 @@ def op_stats(fn) -> tuple[dict[str, dict[str, float]], float]:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.profile_overhead", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.profile_overhead",
+        description=__doc__,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+    )
     parser.add_argument("--size", default="demo", choices=["demo", "mid"])
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--new-tokens", type=int, default=32)
@@ -50,18 +53,33 @@ def main(argv: list[str] | None = None) -> int:
     rows: list[dict[str, Any]] = []
     for op in sorted(set(base) | set(lslo), key=lambda k: -(lslo.get(k, {}).get("ms", 0))):
         b, s = base.get(op, {"ms": 0.0, "calls": 0}), lslo.get(op, {"ms": 0.0, "calls": 0})
-        rows.append({"operator": op, "base ms": b["ms"], "lslo ms": s["ms"], "extra ms": s["ms"] - b["ms"],
-                     "base calls": int(b["calls"]), "lslo calls": int(s["calls"])})
+        rows.append(
+            {
+                "operator": op,
+                "base ms": b["ms"],
+                "lslo ms": s["ms"],
+                "extra ms": s["ms"] - b["ms"],
+                "base calls": int(b["calls"]),
+                "lslo calls": int(s["calls"]),
+            }
+        )
     rows = sorted(rows, key=lambda r: -abs(r["extra ms"]))[: args.top]
-    print(table(rows, ["operator", "base ms", "lslo ms", "extra ms", "base calls", "lslo calls"],
-                f"{args.size} model, greedy, batch {args.batch}, {args.new_tokens} new tokens: operators by extra "
-                "self CPU time (profiled run)"))
+    print(
+        table(
+            rows,
+            ["operator", "base ms", "lslo ms", "extra ms", "base calls", "lslo calls"],
+            f"{args.size} model, greedy, batch {args.batch}, {args.new_tokens} new tokens: operators by extra "
+            "self CPU time (profiled run)",
+        )
+    )
     calls_base = sum(int(v["calls"]) for v in base.values())
     calls_lslo = sum(int(v["calls"]) for v in lslo.values())
     modules = sum(isinstance(m, LSLoLinear) for m in work.model.modules())
-    print(f"\ntotal self CPU: base {base_total:.0f} ms, lslo {lslo_total:.0f} ms "
-          f"(ratio {base_total / lslo_total:.3f}); operator calls: base {calls_base:,}, lslo {calls_lslo:,}; "
-          f"LSLo modules: {modules}")
+    print(
+        f"\ntotal self CPU: base {base_total:.0f} ms, lslo {lslo_total:.0f} ms "
+        f"(ratio {base_total / lslo_total:.3f}); operator calls: base {calls_base:,}, lslo {calls_lslo:,}; "
+        f"LSLo modules: {modules}"
+    )
     return 0
 
 

@@ -69,13 +69,15 @@ def implementations(W: torch.Tensor, A: list[torch.Tensor], B: list[torch.Tensor
 
 
 def reference(x, W, A, B, langs):
-    return torch.stack([F.linear(x[i], W) + F.linear(F.linear(x[i], A[lang]), B[lang])
-                        for i, lang in enumerate(langs.tolist())])
+    return torch.stack(
+        [F.linear(x[i], W) + F.linear(F.linear(x[i], A[lang]), B[lang]) for i, lang in enumerate(langs.tolist())]
+    )
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.routing", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.routing", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--json", type=Path, default=None)
     parser.add_argument("--repeats", type=int, default=15)
     args = parser.parse_args(argv)
@@ -86,8 +88,7 @@ def main(argv: list[str] | None = None) -> int:
         for d in (256, 512, 1024):
             W = torch.randn(d, d) * 0.02
             A, B = factors(d, d)
-            for n_rows, tokens, shape in ((32, 1, "decode step"), (160, 1, "decode step, beam 5"),
-                                          (32, 24, "prefill")):
+            for n_rows, tokens, shape in ((32, 1, "decode step"), (160, 1, "decode step, beam 5"), (32, 24, "prefill")):
                 langs = torch.tensor([rng.randrange(len(RANKS)) for _ in range(n_rows)])
                 x = torch.randn(n_rows, tokens, d)
                 impls = implementations(W, A, B, langs)
@@ -99,18 +100,51 @@ def main(argv: list[str] | None = None) -> int:
                 calls["base"] = lambda x=x, base=base: [base() for _ in range(20)]
                 times = interleaved(calls, args.repeats, torch.device("cpu"))
                 us = {k: median(v) / 20 * 1e6 for k, v in times.items()}
-                rows.append({"d": d, "shape": shape, "rows x tokens": f"{n_rows} x {tokens}",
-                             "base us": us["base"], "packed us": us["packed"], "gather us": us["gather"],
-                             "grouped us": us["grouped"], "packed/base": us["base"] / us["packed"],
-                             "gather/base": us["base"] / us["gather"], "grouped/base": us["base"] / us["grouped"]})
+                rows.append(
+                    {
+                        "d": d,
+                        "shape": shape,
+                        "rows x tokens": f"{n_rows} x {tokens}",
+                        "base us": us["base"],
+                        "packed us": us["packed"],
+                        "gather us": us["gather"],
+                        "grouped us": us["grouped"],
+                        "packed/base": us["base"] / us["packed"],
+                        "gather/base": us["base"] / us["gather"],
+                        "grouped/base": us["base"] / us["grouped"],
+                    }
+                )
                 ratios[f"packed_vs_gather[d{d},{shape}]"] = us["gather"] / us["packed"]
                 ratios[f"packed_vs_grouped[d{d},{shape}]"] = us["grouped"] / us["packed"]
-    print(table(rows, ["d", "shape", "rows x tokens", "base us", "packed us", "gather us", "grouped us",
-                       "packed/base", "gather/base", "grouped/base"],
-                "one adapted d x d linear, 2;2;8 over 12 languages, random language per row (x/base: throughput "
-                "relative to the bare linear)"))
-    write_json(args.json, "routing", {"machine": machine(torch.device("cpu")), "rows": rows, "ratios": ratios,
-                                      "params": {"ranks": RANKS, "repeats": args.repeats}})
+    print(
+        table(
+            rows,
+            [
+                "d",
+                "shape",
+                "rows x tokens",
+                "base us",
+                "packed us",
+                "gather us",
+                "grouped us",
+                "packed/base",
+                "gather/base",
+                "grouped/base",
+            ],
+            "one adapted d x d linear, 2;2;8 over 12 languages, random language per row (x/base: throughput "
+            "relative to the bare linear)",
+        )
+    )
+    write_json(
+        args.json,
+        "routing",
+        {
+            "machine": machine(torch.device("cpu")),
+            "rows": rows,
+            "ratios": ratios,
+            "params": {"ranks": RANKS, "repeats": args.repeats},
+        },
+    )
     return 0
 
 

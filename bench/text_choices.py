@@ -58,9 +58,15 @@ def catalog_messages(code: str) -> list[tuple[str, str]]:
 
 def single_sentences(code: str) -> list[str]:
     """Messages that are one sentence: one terminal mark, at the end, in the English source and here."""
-    return [text for source, text in catalog_messages(code)
-            if TERMINAL.search(source) and not INNER_BREAK.search(source) and TERMINAL.search(text)
-            and not INNER_BREAK.search(text) and len(text) >= 8]
+    return [
+        text
+        for source, text in catalog_messages(code)
+        if TERMINAL.search(source)
+        and not INNER_BREAK.search(source)
+        and TERMINAL.search(text)
+        and not INNER_BREAK.search(text)
+        and len(text) >= 8
+    ]
 
 
 def paragraphs(code: str, n: int, seed: int = 0) -> list[list[str]]:
@@ -72,25 +78,39 @@ def paragraphs(code: str, n: int, seed: int = 0) -> list[list[str]]:
 # Paragraphs with the traps catalogs lack: abbreviations, decimals, ellipses, quotes, initials, URLs, list
 # numbers. Each is a list of its sentences (joined with a space, or nothing for zh / ja).
 HARD: dict[str, list[list[str]]] = {
-    "en": [["Dr. Smith arrived at 5 p.m. on Monday.", "He paid $3.50 for a coffee, i.e. too much."],
-           ["Version 2.1 is out.", "See www.example.com for details, e.g. the release notes."],
-           ["Wait... what happened?", "Nobody knows."], ["She said \"Stop!\" and left.", "The U.S. team won."],
-           ["J. R. R. Tolkien wrote it in 1937.", "It sold well."]],
-    "fr": [["M. Dupont est arrivé à 17 h.", "Il a payé 3,50 €, c.-à-d. trop cher."],
-           ["Voir p. 12 de la doc.", "C'est clair, non ?"], ["« Arrête ! » a-t-il crié.", "Puis il est parti."]],
-    "de": [["Das kostet ca. 5 Euro, z. B. im Laden.", "Danach gehen wir heim."],
-           ["Dr. Müller kommt am 3. Mai.", "Er bleibt bis Freitag."], ["Version 2.5 ist da.", "Bitte aktualisieren!"]],
-    "it": [["Il sig. Rossi è arrivato alle 17.", "Ha pagato 3,50 euro, ecc."],
-           ["Vedi pag. 12 del manuale.", "È chiaro?"]],
+    "en": [
+        ["Dr. Smith arrived at 5 p.m. on Monday.", "He paid $3.50 for a coffee, i.e. too much."],
+        ["Version 2.1 is out.", "See www.example.com for details, e.g. the release notes."],
+        ["Wait... what happened?", "Nobody knows."],
+        ['She said "Stop!" and left.', "The U.S. team won."],
+        ["J. R. R. Tolkien wrote it in 1937.", "It sold well."],
+    ],
+    "fr": [
+        ["M. Dupont est arrivé à 17 h.", "Il a payé 3,50 €, c.-à-d. trop cher."],
+        ["Voir p. 12 de la doc.", "C'est clair, non ?"],
+        ["« Arrête ! » a-t-il crié.", "Puis il est parti."],
+    ],
+    "de": [
+        ["Das kostet ca. 5 Euro, z. B. im Laden.", "Danach gehen wir heim."],
+        ["Dr. Müller kommt am 3. Mai.", "Er bleibt bis Freitag."],
+        ["Version 2.5 ist da.", "Bitte aktualisieren!"],
+    ],
+    "it": [
+        ["Il sig. Rossi è arrivato alle 17.", "Ha pagato 3,50 euro, ecc."],
+        ["Vedi pag. 12 del manuale.", "È chiaro?"],
+    ],
     "nl": [["Dhr. Jansen komt om 5 uur, d.w.z. straks.", "Wacht op hem."], ["Zie blz. 4.", "Klaar!"]],
     "es": [["El Sr. García llegó a las 5.", "¿Dónde está ahora?"], ["Cuesta 3,50 €, p. ej. en la tienda.", "Vale."]],
-    "ru": [["Д-р Иванов приехал в 5 ч.", "Он заплатил 3,5 руб., т. е. дорого."],
-           ["См. стр. 12.", "Всё ясно?"]],
-    "ja": [["バージョン2.1が出ました。", "詳細はwww.example.comを見てください。"],
-           ["「止まれ！」と彼は言った。", "そして去った。"]],
+    "ru": [["Д-р Иванов приехал в 5 ч.", "Он заплатил 3,5 руб., т. е. дорого."], ["См. стр. 12.", "Всё ясно?"]],
+    "ja": [
+        ["バージョン2.1が出ました。", "詳細はwww.example.comを見てください。"],
+        ["「止まれ！」と彼は言った。", "そして去った。"],
+    ],
     "zh": [["版本2.1已发布。", "详情请访问www.example.com。"], ["他说：“停下！”", "然后离开了。"]],
-    "ko": [["버전 2.1이 나왔습니다.", "자세한 내용은 www.example.com을 보세요."],
-           ["그는 \"멈춰!\"라고 말했다.", "그리고 떠났다."]],
+    "ko": [
+        ["버전 2.1이 나왔습니다.", "자세한 내용은 www.example.com을 보세요."],
+        ['그는 "멈춰!"라고 말했다.', "그리고 떠났다."],
+    ],
 }
 
 
@@ -124,8 +144,12 @@ def _segmenters() -> dict[str, Callable[[str, str], list[str] | None]]:
 
     from server.text.segment import sentences
 
-    return {"sentencex": lambda code, text: list(sentencex.segment(code, text)), "pysbd": with_pysbd,
-            "regex baseline": regex, "served (sentencex + zh/ja rule)": lambda code, text: sentences(text, code)}
+    return {
+        "sentencex": lambda code, text: list(sentencex.segment(code, text)),
+        "pysbd": with_pysbd,
+        "regex baseline": regex,
+        "served (sentencex + zh/ja rule)": lambda code, text: sentences(text, code),
+    }
 
 
 def compare_segmenters(languages: Sequence[str], n: int) -> None:
@@ -136,8 +160,9 @@ def compare_segmenters(languages: Sequence[str], n: int) -> None:
     score_segmenters(segmenters, {code: HARD[code] for code in languages if code in HARD})
 
 
-def score_segmenters(segmenters: dict[str, Callable[[str, str], list[str] | None]],
-                     cases_by_language: dict[str, list[list[str]]]) -> None:
+def score_segmenters(
+    segmenters: dict[str, Callable[[str, str], list[str] | None]], cases_by_language: dict[str, list[list[str]]]
+) -> None:
     print(f"| language | paragraphs | {' | '.join(f'{name} exact / P / R' for name in segmenters)} |")
     print("|---|---:|" + "---|" * len(segmenters))
     totals = {name: [0, 0, 0, 0, 0] for name in segmenters}  # exact, paragraphs, true, found, right
@@ -162,11 +187,16 @@ def score_segmenters(segmenters: dict[str, Callable[[str, str], list[str] | None
                 continue
             t = totals[name]
             t[0], t[1], t[2], t[3], t[4] = t[0] + exact, t[1] + len(cases), t[2] + truth, t[3] + found, t[4] + right
-            cells.append(f"{100 * exact / len(cases):.0f} % / {100 * right / max(found, 1):.1f} / "
-                         f"{100 * right / max(truth, 1):.1f}")
+            cells.append(
+                f"{100 * exact / len(cases):.0f} % / {100 * right / max(found, 1):.1f} / "
+                f"{100 * right / max(truth, 1):.1f}"
+            )
         print(f"| {code} | {len(cases)} | {' | '.join(cells)} |")
-    cells = [f"{100 * t[0] / max(t[1], 1):.0f} % / {100 * t[4] / max(t[3], 1):.1f} / {100 * t[4] / max(t[2], 1):.1f}"
-             f" ({t[1]} paragraphs)" for t in totals.values()]
+    cells = [
+        f"{100 * t[0] / max(t[1], 1):.0f} % / {100 * t[4] / max(t[3], 1):.1f} / {100 * t[4] / max(t[2], 1):.1f}"
+        f" ({t[1]} paragraphs)"
+        for t in totals.values()
+    ]
     print(f"| all supported | | {' | '.join(cells)} |")
 
 
@@ -188,8 +218,11 @@ def _detectors(languages: Sequence[str]) -> dict[str, Callable[[str], str]]:
 
     identifier = py3langid.langid.LanguageIdentifier.from_model_file(py3langid.langid.MODEL_FILE, norm_probs=True)
     identifier.set_languages(list(languages))
-    lingua = LanguageDetectorBuilder.from_iso_codes_639_1(
-        *[IsoCode639_1.from_str(c) for c in languages]).with_preloaded_language_models().build()
+    lingua = (
+        LanguageDetectorBuilder.from_iso_codes_639_1(*[IsoCode639_1.from_str(c) for c in languages])
+        .with_preloaded_language_models()
+        .build()
+    )
     DetectorFactory.seed = 0
     alias = {"zh-cn": "zh", "zh-tw": "zh"}
 
@@ -213,8 +246,12 @@ def _detectors(languages: Sequence[str]) -> dict[str, Callable[[str], str]]:
         found = ours.detect(text, top=1)
         return found[0].language if found else "?"
 
-    return {"py3langid": lambda text: identifier.classify(text)[0], "langdetect": with_langdetect,
-            "lingua": with_lingua, "script, then py3langid (served)": with_script_then_py3langid}
+    return {
+        "py3langid": lambda text: identifier.classify(text)[0],
+        "langdetect": with_langdetect,
+        "lingua": with_lingua,
+        "script, then py3langid (served)": with_script_then_py3langid,
+    }
 
 
 def compare_detectors(languages: Sequence[str], n: int) -> None:
@@ -240,8 +277,9 @@ def compare_detectors(languages: Sequence[str], n: int) -> None:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m bench.text_choices", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m bench.text_choices", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("what", choices=["segmenters", "detectors"])
     parser.add_argument("--languages", default=",".join(DEMO_LANGUAGES + MORE_SCRIPTS))
     parser.add_argument("-n", type=int, default=200, help="paragraphs / strings per language")

@@ -20,7 +20,11 @@ from lslo.presets import MODEL_PRESETS, model_config
 def _params(args: argparse.Namespace) -> int:
     try:
         config = LSLoConfig.from_strings(
-            args.languages, args.ranks, tiers=args.tiers, modules=args.modules, fc_mode=args.fc_mode,
+            args.languages,
+            args.ranks,
+            tiers=args.tiers,
+            modules=args.modules,
+            fc_mode=args.fc_mode,
             weight_learning=args.weight_learning,
         )
         mconfig = model_config(args.model)
@@ -29,29 +33,39 @@ def _params(args: argparse.Namespace) -> int:
         return 2
     count = count_parameters(mconfig, config)
     if args.json:
-        print(json.dumps({
-            "total": count.total,
-            "per_language": count.per_language,
-            "model": args.model,
-            "base_parameters": count.base_total,
-            "fc_mode": config.fc_mode,
-            "modules": config.modules.names(),
-            "ranks": config.ranks,
-            "tiers": {s.code: s.tier for s in config.languages},
-            "adapted_modules_per_language": count.modules_per_language,
-        }))
+        print(
+            json.dumps(
+                {
+                    "total": count.total,
+                    "per_language": count.per_language,
+                    "model": args.model,
+                    "base_parameters": count.base_total,
+                    "fc_mode": config.fc_mode,
+                    "modules": config.modules.names(),
+                    "ranks": config.ranks,
+                    "tiers": {s.code: s.tier for s in config.languages},
+                    "adapted_modules_per_language": count.modules_per_language,
+                }
+            )
+        )
         return 0
     d = mconfig
-    print(f"model {args.model}: d_model {d.d_model}, {d.encoder_layers}+{d.decoder_layers} layers, "
-          f"ffn {d.encoder_ffn_dim}, {count.base_total / 1e6:.1f}M parameters")
-    print(f"LSLo: fc mode {config.fc_mode}, modules {','.join(config.modules.names())} "
-          f"({count.modules_per_language} adapted linears per language)\n")
+    print(
+        f"model {args.model}: d_model {d.d_model}, {d.encoder_layers}+{d.decoder_layers} layers, "
+        f"ffn {d.encoder_ffn_dim}, {count.base_total / 1e6:.1f}M parameters"
+    )
+    print(
+        f"LSLo: fc mode {config.fc_mode}, modules {','.join(config.modules.names())} "
+        f"({count.modules_per_language} adapted linears per language)\n"
+    )
     print(f"{'language':<10}{'tier':<13}{'rank':>5}{'parameters':>14}")
     for spec in config.languages:
         tier = f"{spec.tier} ({TIER_NAMES[spec.tier]})" if spec.tier else "-"
         print(f"{spec.code:<10}{tier:<13}{spec.rank:>5}{count.per_language[spec.code]:>14,}")
-    print(f"{'total':<28}{count.total:>14,}  ({count.total / 1e6:.2f}M, "
-          f"{100 * count.fraction_of_base():.2f}% of the base model)")
+    print(
+        f"{'total':<28}{count.total:>14,}  ({count.total / 1e6:.2f}M, "
+        f"{100 * count.fraction_of_base():.2f}% of the base model)"
+    )
     return 0
 
 
@@ -77,8 +91,10 @@ def _bundle_put(args: argparse.Namespace) -> int:
     except (AdapterFileError, BundleWriteError, OSError, ValueError) as err:
         print(f"error: {err}", file=sys.stderr)
         return 2
-    print(f"{code}: {manifest.languages[code]['file']} (sha256 {adapter.sha256[:12]}…), bundle revision "
-          f"{manifest.revision}")
+    print(
+        f"{code}: {manifest.languages[code]['file']} (sha256 {adapter.sha256[:12]}…), bundle revision "
+        f"{manifest.revision}"
+    )
     return 0
 
 
@@ -102,17 +118,30 @@ def main(argv: Sequence[str] | None = None) -> int:
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("params", help="count trainable LSLo parameters without allocating weights")
-    p.add_argument("--model", default="m2m124-615m",
-                   help=f"preset ({', '.join(MODEL_PRESETS)}) or a path to a config.json / model directory")
+    p.add_argument(
+        "--model",
+        default="m2m124-615m",
+        help=f"preset ({', '.join(MODEL_PRESETS)}) or a path to a config.json / model directory",
+    )
     p.add_argument("--languages", default="lang12", help="lang12, lang30 or a comma list of codes")
-    p.add_argument("--ranks", default="2;2;8", help="tier pattern (2;2;8 = H;M;V, 2;2;8;8 = H;M;L;V), "
-                   "one rank for all, or code=rank,...")
+    p.add_argument(
+        "--ranks",
+        default="2;2;8",
+        help="tier pattern (2;2;8 = H;M;V, 2;2;8;8 = H;M;L;V), one rank for all, or code=rank,...",
+    )
     p.add_argument("--tiers", default=None, help="tier assignment like 'H:en,fr;M:zh;V:oc' (default: lang30 table)")
-    p.add_argument("--modules", default="all", help="all, fc, attn or a comma list (q,k,v,c-q,c-k,c-v,fc1,fc2; "
-                   "enc./dec. prefixes select one stack)")
-    p.add_argument("--fc-mode", default="full", choices=["full", "square"],
-                   help="full: whole fc1/fc2 matrices (default); square: released code's d x d slice "
-                   "(matches the paper's #Params)")
+    p.add_argument(
+        "--modules",
+        default="all",
+        help="all, fc, attn or a comma list (q,k,v,c-q,c-k,c-v,fc1,fc2; enc./dec. prefixes select one stack)",
+    )
+    p.add_argument(
+        "--fc-mode",
+        default="full",
+        choices=["full", "square"],
+        help="full: whole fc1/fc2 matrices (default); square: released code's d x d slice "
+        "(matches the paper's #Params)",
+    )
     p.add_argument("--weight-learning", action="store_true", help="count both source- and target-indexed adapters")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(func=_params)
@@ -121,8 +150,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     d.add_argument("--seed", type=int, default=0)
     d.set_defaults(func=_demo)
 
-    b = sub.add_parser("bundle-put", help="write one adapter file into a bundle (atomically, under the bundle's "
-                       "lock); replicas following the bundle serve it at their next poll")
+    b = sub.add_parser(
+        "bundle-put",
+        help="write one adapter file into a bundle (atomically, under the bundle's "
+        "lock); replicas following the bundle serve it at their next poll",
+    )
     b.add_argument("bundle", type=Path, help="bundle directory (an empty one becomes a bundle)")
     b.add_argument("file", type=Path, help="the language's .safetensors adapter file")
     b.add_argument("--language", default=None, help="its code (default: the one the file records)")

@@ -8,14 +8,7 @@ from dataclasses import dataclass, field
 from typing import Literal
 
 from lslo.errors import ConfigError, raise_if_problems
-from lslo.languages import (
-    TIERS,
-    LanguageSpec,
-    is_valid_code,
-    parse_language_list,
-    parse_ranks,
-    tier_assignment,
-)
+from lslo.languages import TIERS, LanguageSpec, is_valid_code, parse_language_list, parse_ranks, tier_assignment
 from lslo.layer_map import LAYER_MAP_PRESETS, LayerMap
 from lslo.modules import TargetModules, parse_modules, preset_modules
 

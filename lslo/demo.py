@@ -17,9 +17,18 @@ from lslo.pruning import Pruner, PruningSchedule, language_pools
 def tiny_model(seed: int = 0) -> M2M100ForConditionalGeneration:
     torch.manual_seed(seed)
     config = M2M100Config(
-        vocab_size=256, d_model=64, encoder_layers=4, decoder_layers=4, encoder_attention_heads=4,
-        decoder_attention_heads=4, encoder_ffn_dim=128, decoder_ffn_dim=128, max_position_embeddings=64,
-        dropout=0.0, attention_dropout=0.0, activation_dropout=0.0,
+        vocab_size=256,
+        d_model=64,
+        encoder_layers=4,
+        decoder_layers=4,
+        encoder_attention_heads=4,
+        decoder_attention_heads=4,
+        encoder_ffn_dim=128,
+        decoder_ffn_dim=128,
+        max_position_embeddings=64,
+        dropout=0.0,
+        attention_dropout=0.0,
+        activation_dropout=0.0,
     )
     return M2M100ForConditionalGeneration(config).eval()
 
@@ -32,9 +41,11 @@ def run_demo(seed: int = 0) -> None:
     print("tiny M2M100: d_model 64, 4+4 layers; LSLo over lang12 with ranks 2;2;8 (H;M;V)")
     print(f"layer map (paper preset): {lslo.layer_map.describe()}")
     counts = lslo.parameter_counts()
-    print(f"trainable LSLo parameters: {sum(counts.values()):,} "
-          f"(en {counts['en']:,}, oc {counts['oc']:,}); base frozen: "
-          f"{sum(p.numel() for p in model.parameters() if not p.requires_grad):,}")
+    print(
+        f"trainable LSLo parameters: {sum(counts.values()):,} "
+        f"(en {counts['en']:,}, oc {counts['oc']:,}); base frozen: "
+        f"{sum(p.numel() for p in model.parameters() if not p.requires_grad):,}"
+    )
 
     # Give every adapter some weight so that routing matters, then compare a mixed batch with rows alone.
     with torch.no_grad():
@@ -59,15 +70,22 @@ def run_demo(seed: int = 0) -> None:
     pruner = Pruner(lslo, language_pools(lslo, [s.code for s in lslo.languages if s.tier in ("H", "M")]))
     pruner.prune_to(schedule.ratio_at(15))
     nonzero = lslo.nonzero_counts()
-    print(f"after pruning H and M to 0.9: non-zero parameters en {nonzero['en']:,} of {counts['en']:,}, "
-          f"oc {nonzero['oc']:,} of {counts['oc']:,}")
+    print(
+        f"after pruning H and M to 0.9: non-zero parameters en {nonzero['en']:,} of {counts['en']:,}, "
+        f"oc {nonzero['oc']:,} of {counts['oc']:,}"
+    )
 
     with tempfile.TemporaryDirectory() as tmp:
         manifest = save_bundle(lslo, tmp, base_name="tiny-random")
         fresh = tiny_model(seed)
         loaded = load_bundle(fresh, tmp)
-        same = all(torch.equal(loaded.language_state_dict(c)[k], v)
-                   for c in manifest.languages for k, v in lslo.language_state_dict(c).items())
-        print(f"bundle of {len(manifest.languages)} languages written and read back into a fresh model: "
-              f"{'bit-exact' if same else 'MISMATCH'}")
+        same = all(
+            torch.equal(loaded.language_state_dict(c)[k], v)
+            for c in manifest.languages
+            for k, v in lslo.language_state_dict(c).items()
+        )
+        print(
+            f"bundle of {len(manifest.languages)} languages written and read back into a fresh model: "
+            f"{'bit-exact' if same else 'MISMATCH'}"
+        )
     print(f"done in {time.perf_counter() - start:.1f}s")

@@ -18,14 +18,7 @@ from torch import nn
 from lslo.engine import DecodeRequest, DecodingEngine
 from lslo.engine.constraints import constrained_beams
 from lslo.handle import LSLoHandle
-from lslo.tokenization import (
-    decoder_prefix,
-    encode_sources,
-    framed,
-    lang_token_id,
-    phrase_alternatives,
-    piece_ids,
-)
+from lslo.tokenization import decoder_prefix, encode_sources, framed, lang_token_id, phrase_alternatives, piece_ids
 
 
 @dataclass(frozen=True)
@@ -100,10 +93,17 @@ def requests_for(
         raise ValueError(f"{len(texts)} texts, {len(src_langs)} source and {len(tgt_langs)} target languages")
     body = piece_ids(tokenizer, texts, settings.max_input_tokens - 2)
     return [
-        DecodeRequest(framed(tokenizer, s, ids), [start, lang_token_id(tokenizer, t)], s, t,
-                      num_beams=settings.num_beams, num_return_sequences=settings.num_return_sequences,
-                      max_new_tokens=settings.new_tokens_for(len(ids)), length_penalty=settings.length_penalty,
-                      adapters=adapters)
+        DecodeRequest(
+            framed(tokenizer, s, ids),
+            [start, lang_token_id(tokenizer, t)],
+            s,
+            t,
+            num_beams=settings.num_beams,
+            num_return_sequences=settings.num_return_sequences,
+            max_new_tokens=settings.new_tokens_for(len(ids)),
+            length_penalty=settings.length_penalty,
+            adapters=adapters,
+        )
         for ids, s, t in zip(body, src_langs, tgt_langs)
     ]
 
@@ -133,8 +133,9 @@ def translate(
     if lslo is not None and lslo.config.weight_learning:
         return translate_reference(model, tokenizer, texts, src_langs, tgt_langs, settings, lslo)
     base_alone = lslo is not None and lslo.router.base_only  # inside ``lslo.base_only()``: the base alone
-    requests = requests_for(tokenizer, texts, src_langs, tgt_langs, settings, decoder_start(model),
-                            adapters=not base_alone)
+    requests = requests_for(
+        tokenizer, texts, src_langs, tgt_langs, settings, decoder_start(model), adapters=not base_alone
+    )
     if required is not None:
         if len(required) != len(texts):
             raise ValueError(f"{len(texts)} texts and {len(required)} lists of required phrases")
@@ -145,8 +146,7 @@ def translate(
         engine = engine_for(model, None if base_alone else lslo, settings, rows)
     with torch.inference_mode():
         outputs = engine.run(requests)
-    return [[d.strip() for d in tokenizer.batch_decode(list(o.sequences), skip_special_tokens=True)]
-            for o in outputs]
+    return [[d.strip() for d in tokenizer.batch_decode(list(o.sequences), skip_special_tokens=True)] for o in outputs]
 
 
 def constrained(request: DecodeRequest, tokenizer: Any, phrases: Sequence[str]) -> DecodeRequest:
@@ -157,11 +157,17 @@ def constrained(request: DecodeRequest, tokenizer: Any, phrases: Sequence[str]) 
     return replace(request, constraints=constraints, num_beams=constrained_beams(request.num_beams, len(constraints)))
 
 
-def engine_for(model: nn.Module, lslo: LSLoHandle | None, settings: GenerationSettings, max_rows: int = 256
-               ) -> DecodingEngine:
+def engine_for(
+    model: nn.Module, lslo: LSLoHandle | None, settings: GenerationSettings, max_rows: int = 256
+) -> DecodingEngine:
     """A decoding engine for repeated ``translate`` calls with ``settings`` (adapters as they are now)."""
-    return DecodingEngine(model, lslo, max_rows=max(settings.num_beams, max_rows),
-                          max_new_tokens=settings.max_new_tokens, fallback_to_base=settings.fallback_to_base)
+    return DecodingEngine(
+        model,
+        lslo,
+        max_rows=max(settings.num_beams, max_rows),
+        max_new_tokens=settings.max_new_tokens,
+        fallback_to_base=settings.fallback_to_base,
+    )
 
 
 def translate_reference(

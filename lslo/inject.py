@@ -80,9 +80,17 @@ def inject(model: nn.Module, config: LSLoConfig, *, initialize: bool = True) -> 
                     raise ConfigError([f"{names[id(layer)]}.{MODULE_ATTRIBUTES[name]} is not an nn.Linear"])
                 lora_in, lora_out = adapted_span(config, name, d_model)
                 module = LSLoLinear(
-                    base, path=names[id(base)], layer_key=gate_key(stack, index), sides=sides, router=router,
-                    lora_in=lora_in, lora_out=lora_out, dropout=config.dropout,
-                    weight_learning=config.weight_learning, init_seed=config.init_seed, initialize=initialize,
+                    base,
+                    path=names[id(base)],
+                    layer_key=gate_key(stack, index),
+                    sides=sides,
+                    router=router,
+                    lora_in=lora_in,
+                    lora_out=lora_out,
+                    dropout=config.dropout,
+                    weight_learning=config.weight_learning,
+                    init_seed=config.init_seed,
+                    initialize=initialize,
                 )
                 setattr(parent, attr, module)
                 adapted.append(AdaptedModule(names[id(base)], stack, index, name, module))

@@ -136,19 +136,26 @@ def _explicit_ranks(spec: str | Mapping[str, int], codes: Sequence[str], problem
             problems.append(f"no rank given for language {code!r}")
         else:
             ranks[code] = given[code]
-    problems.extend(f"rank given for {code!r}, which is not among the languages" for code in given
-                    if code not in codes)
+    problems.extend(f"rank given for {code!r}, which is not among the languages" for code in given if code not in codes)
     return ranks
 
 
-def _pattern_ranks(spec: str, codes: Sequence[str], tiers: Mapping[str, str], problems: list[str],
-                   tier_order: Sequence[str] | None = None) -> dict[str, int]:
+def _pattern_ranks(
+    spec: str,
+    codes: Sequence[str],
+    tiers: Mapping[str, str],
+    problems: list[str],
+    tier_order: Sequence[str] | None = None,
+) -> dict[str, int]:
     """A tier pattern: one value per tier of ``tier_order``, or ``2;2;8`` (H;M;V) / ``2;2;8;8`` (H;M;L;V)."""
     parts = [p.strip() for p in spec.split(";")]
     order = tuple(tier_order) if tier_order else PATTERN_TIERS.get(len(parts))
     if order is None or len(parts) != len(order):
-        problems.append(f"tier pattern {spec!r} must have one value per tier given ({';'.join(tier_order)})"
-                        if tier_order else f"tier pattern {spec!r} must have 3 values (H;M;V) or 4 values (H;M;L;V)")
+        problems.append(
+            f"tier pattern {spec!r} must have one value per tier given ({';'.join(tier_order)})"
+            if tier_order
+            else f"tier pattern {spec!r} must have 3 values (H;M;V) or 4 values (H;M;L;V)"
+        )
         return {}
     try:
         values = [int(p) for p in parts]

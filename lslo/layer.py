@@ -99,9 +99,7 @@ class LSLoLinear(nn.Module):
         layout = router.layout
         self.banks = nn.ModuleDict(
             {
-                side: AdapterBank(
-                    self.lora_in, self.lora_out, layout.total_rank, base.weight.device, base.weight.dtype
-                )
+                side: AdapterBank(self.lora_in, self.lora_out, layout.total_rank, base.weight.device, base.weight.dtype)
                 for side in sides
             }
         )

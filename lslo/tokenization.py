@@ -91,7 +91,7 @@ def phrase_alternatives(tokenizer: Any, phrase: str, capitalised: bool = False) 
         glued = tokenizer("(" + variant, add_special_tokens=False)["input_ids"]
         candidates = [tuple(spaced)]
         if glued[: len(bracket)] == bracket:
-            candidates.append(tuple(glued[len(bracket):]))
+            candidates.append(tuple(glued[len(bracket) :]))
         for ids in candidates:
             if ids and ids not in out and tokenizer.decode(list(ids), skip_special_tokens=True).strip() == variant:
                 out.append(ids)

@@ -54,8 +54,9 @@ def archive_run(run_dir: Path, archive: Path) -> dict[str, Any]:
             record[key] = json.loads(Path(record[key]).read_text(encoding="utf-8"))
     evaluation = run_dir / "eval.json"
     if evaluation.is_file():
-        record["evaluation"] = {k: v for k, v in json.loads(evaluation.read_text(encoding="utf-8")).items()
-                                if k != "samples"}
+        record["evaluation"] = {
+            k: v for k, v in json.loads(evaluation.read_text(encoding="utf-8")).items() if k != "samples"
+        }
     archive.mkdir(parents=True, exist_ok=True)
     path = archive_path(archive, record["name"], record["seed"])
     data = json.dumps({"format": FORMAT, "record": record}, ensure_ascii=False, separators=(",", ":"))

@@ -43,16 +43,39 @@ def load_experiments(names: list[str] | None = None, configs: Path = CONFIGS) ->
     unknown = sorted(set(names or []) - set(paths))
     if unknown:
         raise SystemExit(f"unknown experiment(s) {', '.join(unknown)}; known: {', '.join(paths)}")
-    return {name: yaml.safe_load(path.read_text(encoding="utf-8")) for name, path in paths.items()
-            if not names or name in names}
+    return {
+        name: yaml.safe_load(path.read_text(encoding="utf-8"))
+        for name, path in paths.items()
+        if not names or name in names
+    }
 
 
 def ensure_data(work: Path, python: str, children: ChildProcesses) -> Path:
     """The demo corpus (deterministic: the same files as adapters/demo/build.sh writes)."""
     data = work / "data"
     if not (data / "stats.json").is_file():
-        children.run([python, "-m", "training", "corpus", "--out", str(data), "--languages", LANGS, "--tiers", TIERS,
-                      "--train-share", "H:1,M:0.35,V:0.06", "--dev", "400", "--devtest", "200", "--seed", "0"])
+        children.run(
+            [
+                python,
+                "-m",
+                "training",
+                "corpus",
+                "--out",
+                str(data),
+                "--languages",
+                LANGS,
+                "--tiers",
+                TIERS,
+                "--train-share",
+                "H:1,M:0.35,V:0.06",
+                "--dev",
+                "400",
+                "--devtest",
+                "200",
+                "--seed",
+                "0",
+            ]
+        )
     return data
 
 
@@ -83,8 +106,18 @@ def run_one(grid: Grid, name: str, spec: dict[str, Any], seed: int) -> dict[str,
     out.mkdir(parents=True, exist_ok=True)
     # The paper's recipe: train on all of FLORES dev, ship the last epoch (the defaults hold out validation).
     paper = {"split": "dev", "valid_share": 0, "select": "last"} if spec["command"] != "evaluate-base" else {}
-    settings = {"languages": grid.languages, "tiers": grid.tiers, **paper, **spec.get("settings", {}), "seed": seed,
-                "threads": threads, "base": str(base), "data": str(data), "out": str(out / "train"), "progress": False}
+    settings = {
+        "languages": grid.languages,
+        "tiers": grid.tiers,
+        **paper,
+        **spec.get("settings", {}),
+        "seed": seed,
+        "threads": threads,
+        "base": str(base),
+        "data": str(data),
+        "out": str(out / "train"),
+        "progress": False,
+    }
     if settings.get("bitext") == "@stats":  # bitext sizes of the miniature: training lines per language
         settings["bitext"] = str(data / "stats.json")
     if str(settings.get("layer_map", "")).startswith("@"):  # another experiment's learned layer map
@@ -103,16 +136,24 @@ def run_one(grid: Grid, name: str, spec: dict[str, Any], seed: int) -> dict[str,
         resume = ["--resume"] if (out / "train" / "checkpoint").exists() else []
         grid.children.run([python, "-m", "training", spec["command"], "--config", str(config), *resume])
     train_seconds = time.time() - started
-    record: dict[str, Any] = {"name": name, "seed": seed, "table": spec.get("table"), "row": spec.get("row"),
-                              "command": spec["command"], "settings": spec.get("settings", {}),
-                              "train_seconds": round(train_seconds, 1), "threads": threads}
+    record: dict[str, Any] = {
+        "name": name,
+        "seed": seed,
+        "table": spec.get("table"),
+        "row": spec.get("row"),
+        "command": spec["command"],
+        "settings": spec.get("settings", {}),
+        "train_seconds": round(train_seconds, 1),
+        "threads": threads,
+    }
     if spec["command"] in ("finetune", "evaluate-base"):
         record.update(evaluate_run(grid, spec, out))
         summary = out / "train" / "summary.json"
         if summary.is_file():
             s = json.loads(summary.read_text())
-            record.update(parameters=s.get("parameters"), nonzero=s.get("nonzero"),
-                          per_epoch_eval=s.get("per_epoch_eval"))
+            record.update(
+                parameters=s.get("parameters"), nonzero=s.get("nonzero"), per_epoch_eval=s.get("per_epoch_eval")
+            )
             if resume and "seconds" in s:  # the training's own clock, the interrupted processes included
                 record.update(train_seconds=s["seconds"], resumed=True)
     for extra in ("layer_map.json", "scores.json"):
@@ -125,9 +166,29 @@ def run_one(grid: Grid, name: str, spec: dict[str, Any], seed: int) -> dict[str,
 def evaluate_run(grid: Grid, spec: dict[str, Any], out: Path) -> dict[str, Any]:
     """Evaluate a trained run on devtest into ``out/eval.json`` (per-segment statistics included); the record's
     score fields."""
-    evaluate = [grid.python, "-m", "training", "evaluate", "--base", str(grid.base), "--data", str(grid.data),
-                "--split", "devtest", "--beam", str(grid.beam), "--threads", str(grid.threads), "--no-progress",
-                "--json", str(out / "eval.json"), "--languages", grid.languages, "--tiers", grid.tiers]
+    evaluate = [
+        grid.python,
+        "-m",
+        "training",
+        "evaluate",
+        "--base",
+        str(grid.base),
+        "--data",
+        str(grid.data),
+        "--split",
+        "devtest",
+        "--beam",
+        str(grid.beam),
+        "--threads",
+        str(grid.threads),
+        "--no-progress",
+        "--json",
+        str(out / "eval.json"),
+        "--languages",
+        grid.languages,
+        "--tiers",
+        grid.tiers,
+    ]
     if spec["command"] == "finetune" and spec["settings"].get("method") == "full":
         evaluate += ["--model", str(out / "train" / "model")]
     elif spec["command"] == "finetune":
@@ -135,8 +196,11 @@ def evaluate_run(grid: Grid, spec: dict[str, Any], out: Path) -> dict[str, Any]:
     started = time.time()
     grid.children.run(evaluate)
     scores = json.loads((out / "eval.json").read_text())
-    return {"eval_seconds": round(time.time() - started, 1), "groups": scores["groups_spbleu"],
-            "chrf_groups": scores["groups_chrf++"]}
+    return {
+        "eval_seconds": round(time.time() - started, 1),
+        "groups": scores["groups_spbleu"],
+        "chrf_groups": scores["groups_chrf++"],
+    }
 
 
 def rescore(grid: Grid, runs: list[tuple[str, dict[str, Any], int]]) -> list[str]:
@@ -154,8 +218,11 @@ def rescore(grid: Grid, runs: list[tuple[str, dict[str, Any], int]]) -> list[str
         record = json.loads(result_file.read_text())
         before = record.get("groups", {})
         record.update(evaluate_run(grid, spec, out))
-        changed += [f"{name} seed {seed} {g}: {before[g]:.2f} -> {v:.2f}" for g, v in record["groups"].items()
-                    if g in before and abs(before[g] - v) > 1e-6]
+        changed += [
+            f"{name} seed {seed} {g}: {before[g]:.2f} -> {v:.2f}"
+            for g, v in record["groups"].items()
+            if g in before and abs(before[g] - v) > 1e-6
+        ]
         result_file.write_text(json.dumps(record, indent=1), encoding="utf-8")
         archive_run(out, grid.archive)
     return changed
@@ -163,8 +230,13 @@ def rescore(grid: Grid, runs: list[tuple[str, dict[str, Any], int]]) -> list[str
 
 def dependencies(experiments: dict[str, dict[str, Any]]) -> list[str]:
     """Experiments whose result others use (``layer_map: "@name"``), in name order."""
-    return sorted({str(spec.get("settings", {}).get("layer_map"))[1:] for spec in experiments.values()
-                   if str(spec.get("settings", {}).get("layer_map", "")).startswith("@")})
+    return sorted(
+        {
+            str(spec.get("settings", {}).get("layer_map"))[1:]
+            for spec in experiments.values()
+            if str(spec.get("settings", {}).get("layer_map", "")).startswith("@")
+        }
+    )
 
 
 def run_all(grid: Grid, runs: list[tuple[str, dict[str, Any], int]], jobs: int) -> list[str]:
@@ -203,28 +275,43 @@ def run_all(grid: Grid, runs: list[tuple[str, dict[str, Any], int]], jobs: int) 
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m research.replicate", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m research.replicate", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("experiments", nargs="*", help="config names (default: all)")
     parser.add_argument("--work", type=Path, default=WORK, help=f"runs' work directory [default: {WORK}]")
     parser.add_argument("--base", type=Path, default=DEMO_BASE, help=f"base model [default: {DEMO_BASE}]")
     parser.add_argument("--data", type=Path, default=None, help="data directory (default: build the demo corpus)")
     parser.add_argument("--configs", type=Path, default=CONFIGS, help=f"experiment configs [default: {CONFIGS}]")
-    parser.add_argument("--archive", type=Path, default=ARCHIVE,
-                        help=f"finished runs, written by runs and read by --list and --report [default: {ARCHIVE}]")
+    parser.add_argument(
+        "--archive",
+        type=Path,
+        default=ARCHIVE,
+        help=f"finished runs, written by runs and read by --list and --report [default: {ARCHIVE}]",
+    )
     parser.add_argument("--languages", default=LANGS)
     parser.add_argument("--tiers", default=TIERS)
     parser.add_argument("--threads", type=int, default=2, help="torch CPU threads of each run")
-    parser.add_argument("--jobs", type=int, default=1,
-                        help="runs at once, each a process (on CPU keep jobs x threads <= cores)")
+    parser.add_argument(
+        "--jobs", type=int, default=1, help="runs at once, each a process (on CPU keep jobs x threads <= cores)"
+    )
     parser.add_argument("--beam", type=int, default=5)
     parser.add_argument("--seeds", type=int, default=None, help="at most this many seeds per experiment")
-    parser.add_argument("--seed", type=int, action="append", default=None, dest="only_seeds",
-                        help="only this seed of each experiment's seeds (repeatable)")
+    parser.add_argument(
+        "--seed",
+        type=int,
+        action="append",
+        default=None,
+        dest="only_seeds",
+        help="only this seed of each experiment's seeds (repeatable)",
+    )
     parser.add_argument("--list", action="store_true", help="list the experiments and their state")
     parser.add_argument("--report", type=Path, default=None, help="write the Markdown report and figures here")
-    parser.add_argument("--rescore", action="store_true",
-                        help="re-evaluate finished runs evaluated before per-segment statistics were kept")
+    parser.add_argument(
+        "--rescore",
+        action="store_true",
+        help="re-evaluate finished runs evaluated before per-segment statistics were kept",
+    )
     args = parser.parse_args(argv)
     if args.jobs < 1 or args.threads < 1:
         parser.error("--jobs and --threads must be at least 1")
@@ -233,8 +320,10 @@ def main(argv: list[str] | None = None) -> int:
     if args.list:
         for name, spec in experiments.items():
             done = [s for s in spec.get("seeds", [0]) if read_archived(args.archive, name, s) is not None]
-            print(f"{name:34s} {spec.get('table', ''):4s} {spec.get('row', ''):32s} seeds {spec.get('seeds', [0])} "
-                  f"done {done}")
+            print(
+                f"{name:34s} {spec.get('table', ''):4s} {spec.get('row', ''):32s} seeds {spec.get('seeds', [0])} "
+                f"done {done}"
+            )
         return 0
     if args.report is not None:
         from research.report import write_report
@@ -242,25 +331,45 @@ def main(argv: list[str] | None = None) -> int:
         write_report(load_archive(args.archive), experiments, args.report, args.tiers)
         return 0
     children = ChildProcesses()
-    runs = [(name, spec, seed) for name, spec in experiments.items() for seed in spec.get("seeds", [0])[: args.seeds]
-            if args.only_seeds is None or seed in args.only_seeds]
+    runs = [
+        (name, spec, seed)
+        for name, spec in experiments.items()
+        for seed in spec.get("seeds", [0])[: args.seeds]
+        if args.only_seeds is None or seed in args.only_seeds
+    ]
     with terminate_on_sigterm():
         try:
             data = args.data or ensure_data(args.work, python, children)
-            grid = Grid(args.work, args.base, data, args.configs, args.archive, args.languages, args.tiers,
-                        args.threads, args.beam, python, children)
+            grid = Grid(
+                args.work,
+                args.base,
+                data,
+                args.configs,
+                args.archive,
+                args.languages,
+                args.tiers,
+                args.threads,
+                args.beam,
+                python,
+                children,
+            )
             if args.rescore:
                 changed = rescore(grid, runs)
-                print("scores changed on re-evaluation:\n  " + "\n  ".join(changed) if changed else
-                      "re-evaluation reproduced every score", file=sys.stderr if changed else sys.stdout)
+                print(
+                    "scores changed on re-evaluation:\n  " + "\n  ".join(changed)
+                    if changed
+                    else "re-evaluation reproduced every score",
+                    file=sys.stderr if changed else sys.stdout,
+                )
                 return 1 if changed else 0
             failures = run_all(grid, runs, args.jobs)
         finally:  # killed or interrupted: no corpus, training or evaluation process goes on without the runner
             children.stop_all()
     # Every archived run, this invocation's and earlier ones (dependencies included), without the evaluations.
     args.work.mkdir(parents=True, exist_ok=True)
-    (args.work / "results.json").write_text(json.dumps([summary(r) for r in load_archive(args.archive)], indent=1),
-                                            encoding="utf-8")
+    (args.work / "results.json").write_text(
+        json.dumps([summary(r) for r in load_archive(args.archive)], indent=1), encoding="utf-8"
+    )
     if failures:
         print("failed runs (rerun to retry; finished runs are kept):\n  " + "\n  ".join(failures), file=sys.stderr)
         return 1

@@ -87,9 +87,15 @@ def aggregate(results: list[dict[str, Any]]) -> dict[str, dict[str, Any]]:
             if values:
                 sd = statistics.stdev(values) if len(values) > 1 else None
                 stats[g] = (statistics.mean(values), sd)
-        out[name] = {"row": runs[0]["row"], "table": runs[0]["table"], "seeds": sorted(r["seed"] for r in runs),
-                     "stats": stats, "parameters": runs[0].get("parameters"), "nonzero": runs[0].get("nonzero"),
-                     "train_seconds": statistics.mean(r["train_seconds"] for r in runs)}
+        out[name] = {
+            "row": runs[0]["row"],
+            "table": runs[0]["table"],
+            "seeds": sorted(r["seed"] for r in runs),
+            "stats": stats,
+            "parameters": runs[0].get("parameters"),
+            "nonzero": runs[0].get("nonzero"),
+            "train_seconds": statistics.mean(r["train_seconds"] for r in runs),
+        }
     return out
 
 
@@ -106,8 +112,11 @@ def table(rows: list[dict[str, Any]], title: str) -> str:
     lines = [f"**{title}**", "", head, rule]
     for r in rows:
         params = "-" if not r.get("parameters") else f"{r['parameters'] / 1e6:.2f}M ({r['nonzero'] / 1e6:.2f}M)"
-        lines.append(f"| {r['row']} | {params} | {','.join(map(str, r['seeds']))} | "
-                     + " | ".join(_cell(r["stats"].get(g)) for g in GROUPS) + " |")
+        lines.append(
+            f"| {r['row']} | {params} | {','.join(map(str, r['seeds']))} | "
+            + " | ".join(_cell(r["stats"].get(g)) for g in GROUPS)
+            + " |"
+        )
     return "\n".join(lines)
 
 
@@ -124,8 +133,9 @@ def _evaluations(results: list[dict[str, Any]], name: str) -> list[dict[str, Any
 
 def direction_scores(results: list[dict[str, Any]], name: str) -> dict[str, float]:
     """{"en-fr": spBLEU, ...} of one experiment from its runs' evaluations, the mean over its seeds."""
-    per_seed = [{d: v["spbleu"] for d, v in e["directions"].items()}
-                for e in _evaluations(results, name) if e is not None]
+    per_seed = [
+        {d: v["spbleu"] for d, v in e["directions"].items()} for e in _evaluations(results, name) if e is not None
+    ]
     if not per_seed:
         return {}
     return {d: statistics.mean(s[d] for s in per_seed) for d in per_seed[0] if all(d in s for s in per_seed)}
@@ -150,8 +160,13 @@ def compare(a: dict[str, float], b: dict[str, float], tiers: dict[str, str]) -> 
         if diffs.get(group):
             d = diffs[group]
             wins, losses = sum(x > 0 for x in d), sum(x < 0 for x in d)
-            out[group] = {"delta": statistics.mean(d), "wins": wins, "losses": losses, "n": len(d),
-                          "p": sign_test(wins, losses)}
+            out[group] = {
+                "delta": statistics.mean(d),
+                "wins": wins,
+                "losses": losses,
+                "n": len(d),
+                "p": sign_test(wins, losses),
+            }
     return out
 
 
@@ -169,16 +184,23 @@ def comparison_table(results: list[dict[str, Any]], tiers: dict[str, str]) -> st
         if not a or not b:
             continue
         found = compare(a, b, tiers)
-        cells = [f"{c['delta']:+.2f} ({c['wins']}/{c['n']}){'†' if c['p'] < 0.05 else ''}" if c else "-"
-                 for c in (found.get(g) for g in GROUPS)]
-        lines.append(f"| {label} | {','.join(sorted(seeds[name_a]))} / {','.join(sorted(seeds[name_b]))} | "
-                     + " | ".join(cells) + " |")
+        cells = [
+            f"{c['delta']:+.2f} ({c['wins']}/{c['n']}){'†' if c['p'] < 0.05 else ''}" if c else "-"
+            for c in (found.get(g) for g in GROUPS)
+        ]
+        lines.append(
+            f"| {label} | {','.join(sorted(seeds[name_a]))} / {','.join(sorted(seeds[name_b]))} | "
+            + " | ".join(cells)
+            + " |"
+        )
     if len(lines) == 2:
         return ""
-    return ("**Differences direction by direction**: the mean spBLEU difference A − B (per-direction scores "
-            "averaged over each side's seeds), in parentheses the directions where A scores higher out of the "
-            "group's directions; † where a two-sided sign test puts the split at p < 0.05 (the directions of a "
-            "group share languages, so they are not independent and p is optimistic).\n\n" + "\n".join(lines))
+    return (
+        "**Differences direction by direction**: the mean spBLEU difference A − B (per-direction scores "
+        "averaged over each side's seeds), in parentheses the directions where A scores higher out of the "
+        "group's directions; † where a two-sided sign test puts the split at p < 0.05 (the directions of a "
+        "group share languages, so they are not independent and p is optimistic).\n\n" + "\n".join(lines)
+    )
 
 
 def load_segment_statistics(results: list[dict[str, Any]], name: str) -> dict[str, list[np.ndarray]]:
@@ -199,8 +221,10 @@ def load_segment_statistics(results: list[dict[str, Any]], name: str) -> dict[st
 
 def _by_seed(side: dict[str, list[np.ndarray]], keys: list[str], size: int) -> list[np.ndarray]:
     """One ``[directions, segments, 10]`` array per seed, directions in ``keys`` order, padded to ``size``."""
-    return [np.stack([np.pad(side[d][seed], ((0, size - side[d][seed].shape[0]), (0, 0))) for d in keys])
-            for seed in range(len(side[keys[0]]))]
+    return [
+        np.stack([np.pad(side[d][seed], ((0, size - side[d][seed].shape[0]), (0, 0))) for d in keys])
+        for seed in range(len(side[keys[0]]))
+    ]
 
 
 def bootstrap_table(results: list[dict[str, Any]], tiers: dict[str, str], samples: int = 1000) -> str:
@@ -216,15 +240,19 @@ def bootstrap_table(results: list[dict[str, Any]], tiers: dict[str, str], sample
         size = max(x.shape[0] for d in keys for x in (*a[d], *b[d]))  # segment ids of the split
         groups = [group_name(tiers[d.split("-")[0]], tiers[d.split("-")[1]]) for d in keys]
         found = paired_bootstrap(_by_seed(a, keys, size), _by_seed(b, keys, size), groups, samples)
-        cells = [f"{c['delta']:+.2f} [{c['low']:+.2f}, {c['high']:+.2f}]{'‡' if c['p'] < 0.05 else ''}" if c else "-"
-                 for c in (found.get(g) for g in GROUPS)]
+        cells = [
+            f"{c['delta']:+.2f} [{c['low']:+.2f}, {c['high']:+.2f}]{'‡' if c['p'] < 0.05 else ''}" if c else "-"
+            for c in (found.get(g) for g in GROUPS)
+        ]
         lines.append(f"| {label} | " + " | ".join(cells) + " |")
     if len(lines) == 2:
         return ""
-    return (f"**Paired bootstrap over devtest's segments** ({samples} resamples of the {size} segment ids, the same "
-            "ids in every direction and for both sides, each side's seeds averaged inside a resample): the "
-            "difference A − B and its 95 % interval; ‡ where the interval excludes 0 (two-sided p < 0.05). This "
-            "measures test-set noise only; the spread over seeds is in the tables above.\n\n" + "\n".join(lines))
+    return (
+        f"**Paired bootstrap over devtest's segments** ({samples} resamples of the {size} segment ids, the same "
+        "ids in every direction and for both sides, each side's seeds averaged inside a resample): the "
+        "difference A − B and its 95 % interval; ‡ where the interval excludes 0 (two-sided p < 0.05). This "
+        "measures test-set noise only; the spread over seeds is in the tables above.\n\n" + "\n".join(lines)
+    )
 
 
 def _kept(group: list[dict[str, Any]]) -> float:
@@ -265,8 +293,13 @@ def figure3(results: list[dict[str, Any]], pretrain: dict[str, Any] | None, path
         for r in sorted(results, key=lambda r: (r["row"], r["seed"])):
             history = r.get("per_epoch_eval") or []
             if history:
-                ax.plot([h["epoch"] for h in history], [h.get(group) for h in history], marker="o",
-                        label=f"{r['row']}, seed {r['seed']}", alpha=1.0 if r["seed"] == 0 else 0.6)
+                ax.plot(
+                    [h["epoch"] for h in history],
+                    [h.get(group) for h in history],
+                    marker="o",
+                    label=f"{r['row']}, seed {r['seed']}",
+                    alpha=1.0 if r["seed"] == 0 else 0.6,
+                )
         if pretrain is not None and group in pretrain.get("groups", {}):
             ax.axhline(pretrain["groups"][group], color="grey", linestyle="--", label="Pretrain (all of devtest)")
         ax.set_title(f"{group} spBLEU per epoch (30 segments per direction)")
@@ -277,8 +310,7 @@ def figure3(results: list[dict[str, Any]], pretrain: dict[str, Any] | None, path
     save_figure(fig, path)
 
 
-def write_report(results: list[dict[str, Any]], experiments: dict[str, dict[str, Any]], out: Path,
-                 tiers: str) -> Path:
+def write_report(results: list[dict[str, Any]], experiments: dict[str, dict[str, Any]], out: Path, tiers: str) -> Path:
     """The tables (``<out>/replication_tables.md``), their numbers as JSON and the figures, from archived runs."""
     stats = aggregate(results)
     figures = out / "figures"
@@ -304,40 +336,53 @@ def write_report(results: list[dict[str, Any]], experiments: dict[str, dict[str,
     by_name = {r["name"]: r for r in results if r["seed"] == 0}
     if "weight_learning" in by_name and "layer_map" in by_name["weight_learning"]:
         data = by_name["weight_learning"]["layer_map"]
-        plot_weights(data["weights"], figures / "figure1_weight_learning.png",
-                     "Weight Learning in the miniature (Figure 1)")
-        parts.append(f"Learned layer map: `{data['describe']}`; weights (src, tgt) per layer: "
-                     f"encoder {[[round(a, 3), round(b, 3)] for a, b in data['weights']['encoder']]}, "
-                     f"decoder {[[round(a, 3), round(b, 3)] for a, b in data['weights']['decoder']]}.")
-    subspace = {name: by_name[name]["scores"]
-                for name in ("ise", "lsp") if name in by_name and "scores" in by_name[name]}
-    for name, target, title in (("ise", "figure2_ise.png", "Figure 2 (miniature) in numbers: by resource tier"),
-                                ("lsp", "figure4_lsp.png", "Figure 4 (miniature) in numbers: by module")):
+        plot_weights(
+            data["weights"], figures / "figure1_weight_learning.png", "Weight Learning in the miniature (Figure 1)"
+        )
+        parts.append(
+            f"Learned layer map: `{data['describe']}`; weights (src, tgt) per layer: "
+            f"encoder {[[round(a, 3), round(b, 3)] for a, b in data['weights']['encoder']]}, "
+            f"decoder {[[round(a, 3), round(b, 3)] for a, b in data['weights']['decoder']]}."
+        )
+    subspace = {
+        name: by_name[name]["scores"] for name in ("ise", "lsp") if name in by_name and "scores" in by_name[name]
+    }
+    for name, target, title in (
+        ("ise", "figure2_ise.png", "Figure 2 (miniature) in numbers: by resource tier"),
+        ("lsp", "figure4_lsp.png", "Figure 4 (miniature) in numbers: by module"),
+    ):
         if name in subspace:  # figures re-drawn from the scores, not copied from the run
             data = subspace[name]
-            plot_average([SubspaceScore(**row) for row in data["scores"]], data["mode"], data["languages"],
-                         figures / target)
+            plot_average(
+                [SubspaceScore(**row) for row in data["scores"]], data["mode"], data["languages"], figures / target
+            )
             parts.append(f"**{title}**\n\n" + subspace_summary(data))
     if "ise" in subspace:
         lines = ["| module | Pearson r | p-value |", "|---|---:|---:|"]
         for key, value in subspace["ise"].get("correlation", {}).items():
             lines.append(f"| {key} | {value['r']:.2f} | {value['p']:.3f} |")
-        parts.append("**Tables 9/10 (miniature): correlation of ISE score with training lines per language**\n\n"
-                     + "\n".join(lines))
+        parts.append(
+            "**Tables 9/10 (miniature): correlation of ISE score with training lines per language**\n\n"
+            + "\n".join(lines)
+        )
     figure3([r for r in results if r.get("per_epoch_eval")], by_name.get("pretrain"), figures / "figure3_curves.png")
     if figure_sweeps(sweep_series(stats, PAPER, GROUPS, list(experiments)), figures / "table1_sweeps.png"):
         parts.append("Table 1's rank and pruning sweeps as a figure: `figures/table1_sweeps.png`.")
     runs_by_name: dict[str, list[dict[str, Any]]] = defaultdict(list)
     for r in results:
         runs_by_name[r["name"]].append(r)
-    timing = ["| experiment | seeds | CPU threads | training s (mean) | evaluation s (mean) |",
-              "|---|---|---|---:|---:|"]
+    timing = [
+        "| experiment | seeds | CPU threads | training s (mean) | evaluation s (mean) |",
+        "|---|---|---|---:|---:|",
+    ]
     for n, runs in runs_by_name.items():
         evals = [r["eval_seconds"] for r in runs if "eval_seconds" in r]
-        timing.append(f"| {n} | {','.join(str(r['seed']) for r in runs)} | "
-                      f"{','.join(sorted({str(r.get('threads') or '?') for r in runs}))} | "
-                      f"{statistics.mean(r['train_seconds'] for r in runs):.0f} | " +
-                      (f"{statistics.mean(evals):.0f} |" if evals else "- |"))
+        timing.append(
+            f"| {n} | {','.join(str(r['seed']) for r in runs)} | "
+            f"{','.join(sorted({str(r.get('threads') or '?') for r in runs}))} | "
+            f"{statistics.mean(r['train_seconds'] for r in runs):.0f} | "
+            + (f"{statistics.mean(evals):.0f} |" if evals else "- |")
+        )
     parts.append("**Run times**\n\n" + "\n".join(timing))
     path = out / "replication_tables.md"
     path.write_text("\n\n".join(parts) + "\n", encoding="utf-8")

@@ -41,8 +41,12 @@ def _paper_row(name: str) -> str:
 Series = dict[str, dict[tuple[str, str], list[tuple[float, float, float]]]]
 
 
-def sweep_series(stats: Mapping[str, Mapping[str, Any]], paper: Mapping[str, Sequence[float]],
-                 groups: Sequence[str], experiments: Sequence[str] | None = None) -> Series:
+def sweep_series(
+    stats: Mapping[str, Mapping[str, Any]],
+    paper: Mapping[str, Sequence[float]],
+    groups: Sequence[str],
+    experiments: Sequence[str] | None = None,
+) -> Series:
     """Per sweep ("rank", "pruning") and (source, group), the points (x, mean, sd) to draw: source "ours" from
     ``stats`` (``aggregate``'s output; sd 0 for one seed), source "paper" from ``paper`` (sd 0) for the x values
     of ``experiments`` (default: those in ``stats``) that the paper reports."""
@@ -54,8 +58,9 @@ def sweep_series(stats: Mapping[str, Mapping[str, Any]], paper: Mapping[str, Seq
         for g in SWEEP_GROUPS:
             ours = [(x, stats[n]["stats"].get(g)) for x, n in measured[sweep]]
             series[sweep][("ours", g)] = [(x, v[0], v[1] or 0.0) for x, v in ours if v is not None]
-            series[sweep][("paper", g)] = [(x, paper[_paper_row(n)][groups.index(g)], 0.0)
-                                           for x, n in planned[sweep] if _paper_row(n) in paper]
+            series[sweep][("paper", g)] = [
+                (x, paper[_paper_row(n)][groups.index(g)], 0.0) for x, n in planned[sweep] if _paper_row(n) in paper
+            ]
     return series
 
 
@@ -65,8 +70,10 @@ def figure_sweeps(series: Series, path: Path) -> bool:
     if max(len(series[s][("ours", "AVG")]) for s in series) < 2:
         return False
     fig, axes = plt.subplots(2, 2, figsize=(10, 6.5), sharex="col")
-    titles = {"rank": ("equal rank r;r;r+WL", "rank r"),
-              "pruning": ("2;2;8+WL+GPS(P)", "pruning ratio P of the High/Medium adapters (0: no pruning)")}
+    titles = {
+        "rank": ("equal rank r;r;r+WL", "rank r"),
+        "pruning": ("2;2;8+WL+GPS(P)", "pruning ratio P of the High/Medium adapters (0: no pruning)"),
+    }
     for col, sweep in enumerate(("rank", "pruning")):
         title, xlabel = titles[sweep]
         for row, (source, heading) in enumerate((("ours", "miniature"), ("paper", "paper (lang12, M2M-124 615M)"))):
@@ -76,9 +83,16 @@ def figure_sweeps(series: Series, path: Path) -> bool:
             for g in SWEEP_GROUPS:
                 points = series[sweep][(source, g)]
                 if points:
-                    ax.errorbar([p[0] for p in points], [p[1] for p in points], yerr=[p[2] for p in points],
-                                marker="o" if source == "ours" else "s", linestyle="-" if source == "ours" else "--",
-                                capsize=3, color=COLOURS[g], label=g)
+                    ax.errorbar(
+                        [p[0] for p in points],
+                        [p[1] for p in points],
+                        yerr=[p[2] for p in points],
+                        marker="o" if source == "ours" else "s",
+                        linestyle="-" if source == "ours" else "--",
+                        capsize=3,
+                        color=COLOURS[g],
+                        label=g,
+                    )
             ax.set_title(f"{heading}: {title}", fontsize=9)
             ax.set_ylabel("spBLEU")
             ax.grid(alpha=0.3)

@@ -24,10 +24,24 @@ from transformers.models.nllb.tokenization_nllb import FAIRSEQ_LANGUAGE_CODES as
 
 TABLE = Path("lslo/data/languages.json")
 # For a language that FLORES-200 has in two scripts, the one its bare code means.
-DEFAULT_SCRIPT = {"ace": "Latn", "arb": "Arab", "bjn": "Latn", "kas": "Arab", "knc": "Latn", "min": "Latn",
-                  "taq": "Latn", "zho": "Hans"}
-SCRIPT_NAMES = {"Arab": "Arabic script", "Latn": "Latin script", "Deva": "Devanagari", "Tfng": "Tifinagh",
-                "Hant": "Traditional", "Hans": "Simplified"}
+DEFAULT_SCRIPT = {
+    "ace": "Latn",
+    "arb": "Arab",
+    "bjn": "Latn",
+    "kas": "Arab",
+    "knc": "Latn",
+    "min": "Latn",
+    "taq": "Latn",
+    "zho": "Hans",
+}
+SCRIPT_NAMES = {
+    "Arab": "Arabic script",
+    "Latn": "Latin script",
+    "Deva": "Devanagari",
+    "Tfng": "Tifinagh",
+    "Hant": "Traditional",
+    "Hans": "Simplified",
+}
 
 
 def iso(alpha3: str) -> tuple[str, str]:
@@ -40,9 +54,16 @@ def iso(alpha3: str) -> tuple[str, str]:
 
 def build() -> dict:
     old = json.loads(TABLE.read_text(encoding="utf-8"))["languages"]
-    rows = {r["flores200"]: {"code": r.get("code", r.get("model")), "m2m": r.get("m2m", r.get("model")),
-                             "flores101": r["flores101"], "flores200": r["flores200"], "name": r["name"]}
-            for r in old}
+    rows = {
+        r["flores200"]: {
+            "code": r.get("code", r.get("model")),
+            "m2m": r.get("m2m", r.get("model")),
+            "flores101": r["flores101"],
+            "flores200": r["flores200"],
+            "name": r["name"],
+        }
+        for r in old
+    }
     # Every FLORES-101 row keeps its M2M code: M2M-124 (FLORES-101's model) has all of them, M2M-100 all but
     # kam, mt, ny and sn.
     taken = {r["code"] for r in rows.values()}
@@ -71,20 +92,28 @@ def build() -> dict:
         if flores and flores in rows:
             rows[flores]["m2m"] = code
             continue
-        rows[f"m2m:{code}"] = {"code": code, "m2m": code, "flores101": None, "flores200": flores,
-                               "name": language.name if language else code}
+        rows[f"m2m:{code}"] = {
+            "code": code,
+            "m2m": code,
+            "flores101": None,
+            "flores200": flores,
+            "name": language.name if language else code,
+        }
     ordered = sorted(rows.values(), key=lambda r: r["code"])
-    return {"source": "The one language table: user codes (ISO 639-1, else 639-3, with a BCP-47 script subtag for a "
-                      "second script), M2M-100/M2M-124 and NLLB-200/FLORES-200 codes, FLORES-101 file codes and "
-                      "English names. Built by scripts/build_language_table.py from the FLORES-101 list, "
-                      "transformers' M2M-100 and NLLB-200 code lists and ISO 639 (pycountry).",
-            "languages": ordered}
+    return {
+        "source": "The one language table: user codes (ISO 639-1, else 639-3, with a BCP-47 script subtag for a "
+        "second script), M2M-100/M2M-124 and NLLB-200/FLORES-200 codes, FLORES-101 file codes and "
+        "English names. Built by scripts/build_language_table.py from the FLORES-101 list, "
+        "transformers' M2M-100 and NLLB-200 code lists and ISO 639 (pycountry).",
+        "languages": ordered,
+    }
 
 
 def write(table: dict) -> None:
     rows = ",\n".join("  " + json.dumps(r, ensure_ascii=False) for r in table["languages"])
-    TABLE.write_text('{\n"source": ' + json.dumps(table["source"]) + ',\n"languages": [\n' + rows + "\n]\n}\n",
-                     encoding="utf-8")
+    TABLE.write_text(
+        '{\n"source": ' + json.dumps(table["source"]) + ',\n"languages": [\n' + rows + "\n]\n}\n", encoding="utf-8"
+    )
 
 
 if __name__ == "__main__":

@@ -28,9 +28,23 @@ def host_network_compose(out: Path, image: str, port: int, token: str) -> None:
     """docker-compose.yml's CPU services as they are (image, volumes, environment, grace period), resolved by
     ``docker-compose config``, on the host's network: no published ports, ``LSLO_PORT`` per container (port,
     then port + 1 and port + 2 for the two replicas, written as two services since they cannot share a port)."""
-    resolved = subprocess.run(["docker-compose", "-f", str(ROOT / "docker-compose.yml"), "--profile", "cpu",
-                               "--profile", "replicas", "config"], cwd=ROOT, capture_output=True, text=True,
-                              check=True, env={**os.environ, "LSLO_ADMIN_TOKEN": token}).stdout
+    resolved = subprocess.run(
+        [
+            "docker-compose",
+            "-f",
+            str(ROOT / "docker-compose.yml"),
+            "--profile",
+            "cpu",
+            "--profile",
+            "replicas",
+            "config",
+        ],
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        check=True,
+        env={**os.environ, "LSLO_ADMIN_TOKEN": token},
+    ).stdout
     config = yaml.safe_load(resolved)
     services = config["services"]
     services.pop("translator")  # the GPU service
@@ -67,17 +81,24 @@ class Compose:
         return ids[0]
 
     def logs(self, service: str) -> str:
-        return subprocess.run([*self.command, "logs", "--no-color", "--tail", "40", service], cwd=ROOT, env=self.env,
-                              capture_output=True, text=True).stdout
+        return subprocess.run(
+            [*self.command, "logs", "--no-color", "--tail", "40", service],
+            cwd=ROOT,
+            env=self.env,
+            capture_output=True,
+            text=True,
+        ).stdout
 
 
 def inspect(container: str, template: str) -> str:
-    return subprocess.run(["docker", "inspect", "-f", template, container], capture_output=True, text=True,
-                          check=True).stdout.strip()
+    return subprocess.run(
+        ["docker", "inspect", "-f", template, container], capture_output=True, text=True, check=True
+    ).stdout.strip()
 
 
-def call(url: str, body: bytes | None = None, method: str = "GET", headers: dict[str, str] | None = None,
-         ) -> tuple[int, bytes]:
+def call(
+    url: str, body: bytes | None = None, method: str = "GET", headers: dict[str, str] | None = None
+) -> tuple[int, bytes]:
     request = urllib.request.Request(url, data=body, method=method, headers=headers or {})
     try:
         with urllib.request.urlopen(request, timeout=60) as response:
@@ -169,8 +190,9 @@ def check_single(compose: Compose, port: int, token: str) -> None:
     compose("stop", "-t", "45", "translator-cpu")
     code, error = inspect(container, "{{.State.ExitCode}}"), inspect(container, "{{.State.Error}}")
     if code != "0":
-        raise SystemExit(f"translator-cpu exited {code} ({error}) on SIGTERM; its log:\n"
-                         f"{compose.logs('translator-cpu')}")
+        raise SystemExit(
+            f"translator-cpu exited {code} ({error}) on SIGTERM; its log:\n{compose.logs('translator-cpu')}"
+        )
     print(f"docker-compose stop: exit status 0 after {time.monotonic() - begin:.1f} s")
     compose("--profile", "cpu", "rm", "-f", "translator-cpu")
 
@@ -188,8 +210,10 @@ def check_replicas(compose: Compose, port: int, token: str) -> None:
     begin = time.monotonic()
     while served_sha(two, "de") != sha256(adapter):
         if time.monotonic() - begin > 30:
-            raise SystemExit(f"the second replica does not serve the persisted adapter after 30 s:\n"
-                             f"{compose.logs('translator-replica-2')}")
+            raise SystemExit(
+                f"the second replica does not serve the persisted adapter after 30 s:\n"
+                f"{compose.logs('translator-replica-2')}"
+            )
         time.sleep(0.5)
     print(f"replicas: de persisted through the first is served by the second after {time.monotonic() - begin:.1f} s")
     compose("--profile", "replicas", "stop", "-t", "45")

@@ -49,17 +49,29 @@ async def soak(url: str, pid: int, minutes: float, clients: int, token: str) -> 
             except asyncio.TimeoutError:
                 memory.append((round(time.monotonic() - start), rss_mib(pid)))
 
-    background = [asyncio.create_task(swap_loop(url, files, token, every=2.0, stop=stop, seed=99,
-                                                reload_share=0.2, probe=False)),
-                  asyncio.create_task(sampler())]
+    background = [
+        asyncio.create_task(swap_loop(url, files, token, every=2.0, stop=stop, seed=99, reload_share=0.2, probe=False)),
+        asyncio.create_task(sampler()),
+    ]
     load = await run_load(url, pool, clients, requests=10**12, max_seconds=60 * minutes, body=mixed_body)
     stop.set()
     swaps, _ = await asyncio.gather(*background)
     memory.append((round(time.monotonic() - start), rss_mib(pid)))
-    return {"requests": load.requests, "errors": load.failures, "items": load.items, "swaps": swaps.swaps,
-            "swap_errors": len(swaps.failures), "statuses": load.statuses, "seconds": round(load.seconds, 1),
-            "rps": load.rps, "p99_ms": 1000 * percentile(load.latencies, 99), "rss_mib_start": memory[0][1],
-            "rss_mib_end": memory[-1][1], "rss_mib_max": max(m for _, m in memory), "memory_samples": memory}
+    return {
+        "requests": load.requests,
+        "errors": load.failures,
+        "items": load.items,
+        "swaps": swaps.swaps,
+        "swap_errors": len(swaps.failures),
+        "statuses": load.statuses,
+        "seconds": round(load.seconds, 1),
+        "rps": load.rps,
+        "p99_ms": 1000 * percentile(load.latencies, 99),
+        "rss_mib_start": memory[0][1],
+        "rss_mib_end": memory[-1][1],
+        "rss_mib_max": max(m for _, m in memory),
+        "memory_samples": memory,
+    }
 
 
 def main() -> int:

@@ -44,8 +44,14 @@ def main(argv: list[str] | None = None) -> int:
     # shutdown that drains the engine core), then restores the previous handler and re-raises the signal. A no-op
     # handler makes that re-raise harmless, so a graceful stop exits with status 0.
     signal.signal(signal.SIGTERM, lambda signum, frame: None)
-    uvicorn.run(app, host=settings.host, port=settings.port, log_config=None, access_log=False,
-                timeout_graceful_shutdown=settings.graceful_timeout_s)
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_config=None,
+        access_log=False,
+        timeout_graceful_shutdown=settings.graceful_timeout_s,
+    )
     return 0
 
 
@@ -55,9 +61,16 @@ def serve_workers(settings: ServerSettings, core: mp.process.BaseProcess) -> int
     supervisor.share()
     supervisor.start()
     try:
-        uvicorn.run("server.app:worker_app", factory=True, workers=settings.workers, host=settings.host,
-                    port=settings.port, log_config=None, access_log=False,
-                    timeout_graceful_shutdown=settings.graceful_timeout_s)
+        uvicorn.run(
+            "server.app:worker_app",
+            factory=True,
+            workers=settings.workers,
+            host=settings.host,
+            port=settings.port,
+            log_config=None,
+            access_log=False,
+            timeout_graceful_shutdown=settings.graceful_timeout_s,
+        )
     finally:  # the workers are done (SIGTERM: each finished its requests): the core finishes and exits
         code = supervisor.stop(settings.graceful_timeout_s)
     if code != 0:

@@ -19,14 +19,31 @@ class AdapterManager:
         """Refuse (AdapterFileError) what ``install`` would refuse, changing nothing."""
         await self.core.call("check", code=code, data=data, label=label)
 
-    async def install(self, code: str, data: bytes, label: str, source: str, tier: str | None = None, *,
-                      expected: str | None = None, unless_changed_from: str | None = None) -> dict[str, Any] | None:
+    async def install(
+        self,
+        code: str,
+        data: bytes,
+        label: str,
+        source: str,
+        tier: str | None = None,
+        *,
+        expected: str | None = None,
+        unless_changed_from: str | None = None,
+    ) -> dict[str, Any] | None:
         """Add or replace ``code``'s adapter with the file ``data``; returns ``{"replaced", "sha256"}``.
         ``expected``: the sha256 the file must have; ``unless_changed_from``: only if ``code`` is still served
         with that sha256 ("" for none), else nothing is done and None returned."""
         async with self._lock:
-            return await self.core.call("install", code=code, data=data, label=label, source=source, tier=tier,
-                                        expected=expected, unless_changed_from=unless_changed_from)
+            return await self.core.call(
+                "install",
+                code=code,
+                data=data,
+                label=label,
+                source=source,
+                tier=tier,
+                expected=expected,
+                unless_changed_from=unless_changed_from,
+            )
 
     async def remove(self, code: str, *, unless_changed_from: str | None = None) -> bool:
         """Unload ``code``'s adapter (the language is then translated by the base alone, if still offered);

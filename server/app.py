@@ -25,8 +25,9 @@ from server.settings import ServerSettings
 log = logging.getLogger("lslo.server")
 
 
-def create_app(settings: ServerSettings | None = None, core: mp.process.BaseProcess | None = None,
-               shared_core: Path | None = None) -> FastAPI:
+def create_app(
+    settings: ServerSettings | None = None, core: mp.process.BaseProcess | None = None, shared_core: Path | None = None
+) -> FastAPI:
     """``core``: an engine core process already started and loaded (``python -m server`` starts it first to fail
     fast); ``shared_core``: the directory of a core another process owns (``--workers N``); else the lifespan
     starts one from ``settings``."""
@@ -46,9 +47,13 @@ def create_app(settings: ServerSettings | None = None, core: mp.process.BaseProc
 
     # Swagger UI (/docs) and ReDoc (/redoc) with their assets served from the installed package: an offline
     # deployment gets working pages.
-    app = FastAPIOffline(title="LSLo translation service", version="0.1.0", lifespan=lifespan,
-                         description="Multilingual translation with Language-Specific LoRA adapters. "
-                                     "LibreTranslate-compatible /translate and /languages.")
+    app = FastAPIOffline(
+        title="LSLo translation service",
+        version="0.1.0",
+        lifespan=lifespan,
+        description="Multilingual translation with Language-Specific LoRA adapters. "
+        "LibreTranslate-compatible /translate and /languages.",
+    )
     app.include_router(translate.router)
     app.include_router(files.router)
     app.include_router(frontend.router)
@@ -59,8 +64,9 @@ def create_app(settings: ServerSettings | None = None, core: mp.process.BaseProc
     # the error handlers turn it into a 413.
     app.add_middleware(BodyLimit, limit_for=body_limits(settings))
     if settings.cors_origins:
-        app.add_middleware(CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST"],
-                           allow_headers=["*"])
+        app.add_middleware(
+            CORSMiddleware, allow_origins=settings.cors_origins, allow_methods=["GET", "POST"], allow_headers=["*"]
+        )
     install_error_handlers(app)
     install_observer(app)
     return app

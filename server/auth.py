@@ -21,8 +21,7 @@ def require_admin(request: Request) -> None:
     header = request.headers.get("authorization", "")
     scheme, _, token = header.partition(" ")
     if scheme.lower() != "bearer" or not token:
-        raise Unauthorized("missing admin token: send 'Authorization: Bearer <token>'",
-                           {"WWW-Authenticate": "Bearer"})
+        raise Unauthorized("missing admin token: send 'Authorization: Bearer <token>'", {"WWW-Authenticate": "Bearer"})
     if not _equal(token.strip(), settings.admin_token.get_secret_value()):
         raise Forbidden("invalid admin token")
 

@@ -134,8 +134,11 @@ class BundleSync:
         files = {code: stat_key(self.bundle / name) for code, name in self._entries.items()}
         served = {code: record.sha256 for code, record in dict(self.service.front.adapters).items()}
         expected = {c: s for c, s in view.languages.items() if c not in view.refused}
-        if (self._keys == (manifest_key, files) and set(served) <= set(view.languages)
-                and all(served.get(c) == s for c, s in expected.items())):
+        if (
+            self._keys == (manifest_key, files)
+            and set(served) <= set(view.languages)
+            and all(served.get(c) == s for c, s in expected.items())
+        ):
             return Plan()  # nothing changed on disk, and this replica serves the bundle
         if is_empty_bundle(self.bundle):  # a bundle yet to be written (or a volume not mounted: nothing is removed)
             view.revision, view.languages, self._entries, self._keys = None, {}, {}, (manifest_key, {})
@@ -163,8 +166,9 @@ class BundleSync:
                 del view.refused[code]
         return plan
 
-    def _check(self, code: str, name: str, want: str, key: StatKey,
-               served: str | None) -> tuple[AdapterFile, bytes] | None:
+    def _check(
+        self, code: str, name: str, want: str, key: StatKey, served: str | None
+    ) -> tuple[AdapterFile, bytes] | None:
         """The bundle's file of ``code`` when it is to be installed; None when it is served already or refused
         (then recorded in the view)."""
         refused = self.view.refused
@@ -187,8 +191,12 @@ class BundleSync:
             sha = hashlib.sha256(data).hexdigest()
             self._verified[name] = (key, sha)
         if want and sha != want:
-            refused[code] = Refusal(want, f"{name} has sha256 {sha[:12]}…, the manifest says {want[:12]}… "
-                                          "(written half-way, damaged, or changed without the manifest)", key)
+            refused[code] = Refusal(
+                want,
+                f"{name} has sha256 {sha[:12]}…, the manifest says {want[:12]}… "
+                "(written half-way, damaged, or changed without the manifest)",
+                key,
+            )
             return None
         if sha == served:
             refused.pop(code, None)

@@ -20,8 +20,9 @@ from server.text.units import Hypothesis, Sentence
 
 
 class SentenceDecoder:
-    def __init__(self, front: FrontEnd, core: CoreClient, metrics: Metrics, max_batch_size: int,
-                 max_queue: int) -> None:
+    def __init__(
+        self, front: FrontEnd, core: CoreClient, metrics: Metrics, max_batch_size: int, max_queue: int
+    ) -> None:
         self.front, self.core, self.metrics = front, core, metrics
         self.max_batch_size, self.max_queue = max_batch_size, max_queue
         self.closing = False
@@ -41,8 +42,9 @@ class SentenceDecoder:
         if queued + len(rows) > self.max_queue:
             self.metrics.rejected.labels(reason="queue_full").inc()
             retry = max(1, math.ceil(self._latency * (queued / max(1, self.max_batch_size) + 1)))
-            raise Overloaded(f"the service is at capacity ({queued} rows waiting); retry later",
-                             {"Retry-After": str(retry)})
+            raise Overloaded(
+                f"the service is at capacity ({queued} rows waiting); retry later", {"Retry-After": str(retry)}
+            )
         known = set(self.front.languages)
         results: list[list[Hypothesis]] = [[Hypothesis("")] * r.n_best for r in rows]
         todo = [i for i, r in enumerate(rows) if r.text.strip()]

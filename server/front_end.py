@@ -39,8 +39,10 @@ class FrontEnd:
         self.settings = settings
         base = settings.base
         if not (base / "config.json").is_file():
-            raise StartupError(f"base model not found: {base} has no config.json (set --base or LSLO_BASE to a "
-                               "Hugging Face model directory)")
+            raise StartupError(
+                f"base model not found: {base} has no config.json (set --base or LSLO_BASE to a "
+                "Hugging Face model directory)"
+            )
         try:
             self.tokenizer = AutoTokenizer.from_pretrained(base)
             config = AutoConfig.from_pretrained(base)
@@ -52,18 +54,22 @@ class FrontEnd:
         except LanguageChoiceError as err:
             raise StartupError(f"--languages: {err}") from None
         positions = int(getattr(config, "max_position_embeddings", 1024)) - 2
-        self.generation = GenerationSettings(num_beams=settings.beam,
-                                             max_new_tokens=min(settings.max_new_tokens, positions),
-                                             max_input_tokens=min(settings.max_input_tokens, positions),
-                                             fallback_to_base=True,
-                                             max_length_ratio=settings.max_length_ratio or None)
+        self.generation = GenerationSettings(
+            num_beams=settings.beam,
+            max_new_tokens=min(settings.max_new_tokens, positions),
+            max_input_tokens=min(settings.max_input_tokens, positions),
+            fallback_to_base=True,
+            max_length_ratio=settings.max_length_ratio or None,
+        )
         # The longest row in tokens: it fits the input window with its language token and </s>, and its translation
         # (two thirds of max_new_tokens, at least 32 tokens, leave the decoder room) is not cut short.
-        self.segment_tokens = max(1, min(self.generation.max_input_tokens - 2,
-                                         max(32, self.generation.max_new_tokens * 2 // 3)))
+        self.segment_tokens = max(
+            1, min(self.generation.max_input_tokens - 2, max(32, self.generation.max_new_tokens * 2 // 3))
+        )
         # Constrained sentences get up to 8 beams, within what the core's engine holds for one request.
-        self.max_constrained_beams = max(settings.beam, settings.max_alternatives + 1,
-                                         min(8, settings.max_batch_size * settings.beam))
+        self.max_constrained_beams = max(
+            settings.beam, settings.max_alternatives + 1, min(8, settings.max_batch_size * settings.beam)
+        )
         self.state: State | None = None
         self.adapters: dict[str, AdapterRecord] = {}
         # Request handlers measure text on their own tokenizer (a fast tokenizer must not be shared between
@@ -74,8 +80,10 @@ class FrontEnd:
     def show(self, state: State) -> None:
         """What the core announced: its adapters, fingerprint, device."""
         self.state = state
-        self.adapters = {row["code"]: AdapterRecord(row["code"], int(row["rank"]), row.get("tier"), row["sha256"],
-                                                    row["source"]) for row in state.adapters}
+        self.adapters = {
+            row["code"]: AdapterRecord(row["code"], int(row["rank"]), row.get("tier"), row["sha256"], row["source"])
+            for row in state.adapters
+        }
 
     @property
     def fingerprint(self) -> str:
@@ -121,12 +129,17 @@ class FrontEnd:
         beams = max(self.generation.num_beams, sentence.n_best)
         if constraints:
             beams = constrained_beams(beams, len(constraints), self.max_constrained_beams)
-        return DecodeRequest(framed(self.tokenizer, sentence.source, ids),
-                             [self.state.decoder_start, lang_token_id(self.tokenizer, sentence.target)],
-                             sentence.source, sentence.target, num_beams=beams,
-                             num_return_sequences=sentence.n_best,
-                             max_new_tokens=self.generation.new_tokens_for(len(ids)),
-                             length_penalty=self.generation.length_penalty, constraints=constraints)
+        return DecodeRequest(
+            framed(self.tokenizer, sentence.source, ids),
+            [self.state.decoder_start, lang_token_id(self.tokenizer, sentence.target)],
+            sentence.source,
+            sentence.target,
+            num_beams=beams,
+            num_return_sequences=sentence.n_best,
+            max_new_tokens=self.generation.new_tokens_for(len(ids)),
+            length_penalty=self.generation.length_penalty,
+            constraints=constraints,
+        )
 
     def hypotheses_of(self, output: DecodeOutput) -> list[Hypothesis]:
         """The output's translations with their log-probabilities (beam search scores are the sum over the tokens
@@ -136,5 +149,7 @@ class FrontEnd:
         if output.scores is None:
             return [Hypothesis(t, None, len(s)) for t, s in zip(texts, sequences)]
         penalty = self.generation.length_penalty
-        return [Hypothesis(t, score * max(1, len(s)) ** penalty, max(1, len(s)))
-                for t, s, score in zip(texts, sequences, output.scores)]
+        return [
+            Hypothesis(t, score * max(1, len(s)) ** penalty, max(1, len(s)))
+            for t, s, score in zip(texts, sequences, output.scores)
+        ]

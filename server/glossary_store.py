@@ -62,23 +62,29 @@ class GlossaryStore:
             data = json.loads(self._path(owner, glossary_id).read_text(encoding="utf-8"))
         except FileNotFoundError:
             return None
-        return GlossaryFile(data["source"], data["target"],
-                            Glossary(tuple(Term(s, t) for s, t in data["terms"])))
+        return GlossaryFile(data["source"], data["target"], Glossary(tuple(Term(s, t) for s, t in data["terms"])))
 
     def put(self, owner: str, glossary_id: str, glossary: GlossaryFile) -> bool:
         """Store (or replace) it; True when it is new. GlossaryLimit when the owner has too many."""
         existing = self.ids(owner)
         if glossary_id not in existing and len(existing) >= self.max_glossaries:
-            raise GlossaryLimit(f"{len(existing)} glossaries are stored already; the limit is {self.max_glossaries}"
-                                " (delete one first)")
+            raise GlossaryLimit(
+                f"{len(existing)} glossaries are stored already; the limit is {self.max_glossaries} (delete one first)"
+            )
         if self.directory is None:
             with self._lock:
                 self._memory[(owner, glossary_id)] = glossary
             return glossary_id not in existing
         path = self._path(owner, glossary_id)
         path.parent.mkdir(exist_ok=True, mode=0o700)
-        body = json.dumps({"source": glossary.source, "target": glossary.target,
-                           "terms": [[t.source, t.target] for t in glossary.glossary.terms]}, ensure_ascii=False)
+        body = json.dumps(
+            {
+                "source": glossary.source,
+                "target": glossary.target,
+                "terms": [[t.source, t.target] for t in glossary.glossary.terms],
+            },
+            ensure_ascii=False,
+        )
         fd, temporary = tempfile.mkstemp(dir=path.parent, suffix=".part")
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             f.write(body)

@@ -31,8 +31,14 @@ def internal_error(request: Request, err: BaseException) -> JSONResponse:
     """Log ``err`` with its stack trace and the request id; the client sees only the id."""
     request_id = getattr(request.state, "request_id", None) or new_request_id()
     # The id is in the message too: the text log format shows no extra fields.
-    log.error("unhandled error (request %s) in %s %s", request_id, request.method, request.url.path, exc_info=err,
-              extra={"request_id": request_id, "route": request.url.path})
+    log.error(
+        "unhandled error (request %s) in %s %s",
+        request_id,
+        request.method,
+        request.url.path,
+        exc_info=err,
+        extra={"request_id": request_id, "route": request.url.path},
+    )
     return error(500, "internal error", request_id=request_id)
 
 
@@ -78,7 +84,14 @@ def install_observer(app: FastAPI) -> None:
             service.metrics.latency.labels(route=template).observe(seconds)
             response.headers["X-LSLO-Replica"] = service.replica
         response.headers["X-Request-ID"] = request_id
-        log.info("request", extra={"request_id": request_id, "route": template, "status": response.status_code,
-                                   "seconds": round(seconds, 4),
-                                   "client": request.client.host if request.client else None})
+        log.info(
+            "request",
+            extra={
+                "request_id": request_id,
+                "route": template,
+                "status": response.status_code,
+                "seconds": round(seconds, 4),
+                "client": request.client.host if request.client else None,
+            },
+        )
         return response

@@ -25,6 +25,7 @@ class BodyLimit:
         limit = self.limit_for(scope.get("path", ""))
         declared = dict(scope.get("headers") or []).get(b"content-length", b"")
         if declared.isdigit() and int(declared) > limit:
+
             async def refuse() -> dict:
                 raise PayloadTooLarge(f"request body of {int(declared)} bytes; the limit is {limit}")
 

@@ -37,22 +37,30 @@ class AdapterGauges(Collector):
         with self.lock:
             served, bundle, state = dict(self.served), self.bundle, self.state
         yield GaugeMetricFamily("lslo_loaded_languages", "languages with a loaded adapter", value=len(served))
-        sha = GaugeMetricFamily("lslo_adapter_sha256", "1 per language: the sha256 of the adapter served and of the "
-                                "bundle's file (empty where there is none; the bundle's only with polling)",
-                                labels=["language", "served", "bundle"])
+        sha = GaugeMetricFamily(
+            "lslo_adapter_sha256",
+            "1 per language: the sha256 of the adapter served and of the "
+            "bundle's file (empty where there is none; the bundle's only with polling)",
+            labels=["language", "served", "bundle"],
+        )
         for code in sorted(set(served) | set(bundle or {})):
             sha.add_metric([code, served.get(code, ""), (bundle or {}).get(code, "")], 1)
         yield sha
         if state is None:  # registered once the service follows a bundle
             return
         revision = state["revision"] if state["revision"] is not None else -1
-        yield GaugeMetricFamily("lslo_bundle_revision", "the bundle manifest's revision at the last poll",
-                                value=revision)
-        yield GaugeMetricFamily("lslo_bundle_in_sync", "1 when this replica serves exactly what the bundle holds "
-                                "and every file of it checks out (at the last poll)",
-                                value=1 if state["in_sync"] else 0)
-        yield GaugeMetricFamily("lslo_bundle_refused_languages", "bundle languages refused at the last poll",
-                                value=len(state["refused"]))
+        yield GaugeMetricFamily(
+            "lslo_bundle_revision", "the bundle manifest's revision at the last poll", value=revision
+        )
+        yield GaugeMetricFamily(
+            "lslo_bundle_in_sync",
+            "1 when this replica serves exactly what the bundle holds "
+            "and every file of it checks out (at the last poll)",
+            value=1 if state["in_sync"] else 0,
+        )
+        yield GaugeMetricFamily(
+            "lslo_bundle_refused_languages", "bundle languages refused at the last poll", value=len(state["refused"])
+        )
 
 
 class Metrics:
@@ -63,29 +71,39 @@ class Metrics:
             forget_dead_processes(self.shared_dir)
         self.registry = CollectorRegistry()
         r = self.registry
-        self.requests = Counter("lslo_http_requests", "HTTP requests by route and status", ["route", "status"],
-                                registry=r)
-        self.latency = Histogram("lslo_http_request_seconds", "HTTP request latency", ["route"],
-                                 buckets=LATENCY_BUCKETS, registry=r)
+        self.requests = Counter(
+            "lslo_http_requests", "HTTP requests by route and status", ["route", "status"], registry=r
+        )
+        self.latency = Histogram(
+            "lslo_http_request_seconds", "HTTP request latency", ["route"], buckets=LATENCY_BUCKETS, registry=r
+        )
         self.items = Counter("lslo_translated_items", "texts translated", ["source", "target"], registry=r)
-        self.batch_rows = Histogram("lslo_batch_rows", "rows taken into the decoding engine together",
-                                    buckets=BATCH_BUCKETS,
-                                    registry=r)
-        self.batch_seconds = Histogram("lslo_batch_seconds", "time per decoding step (each running row: one token)",
-                                       buckets=LATENCY_BUCKETS,
-                                       registry=r)
-        self.queue_depth = Gauge("lslo_queue_rows", "rows waiting for admission into the decoding engine", registry=r,
-                                 multiprocess_mode="livesum")
-        self.rejected = Counter("lslo_rejected_requests", "requests refused before model work", ["reason"],
-                                registry=r)
+        self.batch_rows = Histogram(
+            "lslo_batch_rows", "rows taken into the decoding engine together", buckets=BATCH_BUCKETS, registry=r
+        )
+        self.batch_seconds = Histogram(
+            "lslo_batch_seconds",
+            "time per decoding step (each running row: one token)",
+            buckets=LATENCY_BUCKETS,
+            registry=r,
+        )
+        self.queue_depth = Gauge(
+            "lslo_queue_rows",
+            "rows waiting for admission into the decoding engine",
+            registry=r,
+            multiprocess_mode="livesum",
+        )
+        self.rejected = Counter("lslo_rejected_requests", "requests refused before model work", ["reason"], registry=r)
         self.batch_splits = Counter("lslo_batch_splits", "batches split after a failure", ["reason"], registry=r)
-        self.swaps = Counter("lslo_adapter_swaps", "adapter loads, replacements and removals", ["action", "result"],
-                             registry=r)
+        self.swaps = Counter(
+            "lslo_adapter_swaps", "adapter loads, replacements and removals", ["action", "result"], registry=r
+        )
         self.adapters = AdapterGauges()
         r.register(self.adapters)
 
-    def show_adapters(self, served: dict[str, str], bundle: dict[str, str] | None,
-                      state: dict[str, Any] | None) -> None:
+    def show_adapters(
+        self, served: dict[str, str], bundle: dict[str, str] | None, state: dict[str, Any] | None
+    ) -> None:
         with self.adapters.lock:
             self.adapters.served, self.adapters.bundle = dict(served), dict(bundle) if bundle is not None else None
             self.adapters.state = state

@@ -32,16 +32,23 @@ class RayDeployment(BaseModel):
     """How the service is deployed on Ray Serve."""
 
     replicas: int = Field(2, ge=1, description="replicas (the starting number when autoscaling)")
-    max_replicas: int = Field(0, ge=0, description="autoscale between --min-replicas and this many replicas by "
-                                                   "ongoing requests (0: a fixed number of replicas)")
+    max_replicas: int = Field(
+        0,
+        ge=0,
+        description="autoscale between --min-replicas and this many replicas by "
+        "ongoing requests (0: a fixed number of replicas)",
+    )
     min_replicas: int = Field(1, ge=1, description="fewest replicas when autoscaling")
-    target_ongoing_requests: float = Field(32.0, gt=0, description="autoscaling target per replica (requests "
-                                                                   "in progress or queued)")
+    target_ongoing_requests: float = Field(
+        32.0, gt=0, description="autoscaling target per replica (requests in progress or queued)"
+    )
     cpus_per_replica: float = Field(1.0, gt=0, description="CPUs Ray reserves for each replica")
-    gpus_per_replica: float = Field(0.0, ge=0, description="GPUs Ray reserves for each replica (1 for one GPU "
-                                                           "each; set --device cuda too)")
-    ray_address: str | None = Field(None, description="Ray cluster to join ('auto': the running one); default: "
-                                                      "start a local one")
+    gpus_per_replica: float = Field(
+        0.0, ge=0, description="GPUs Ray reserves for each replica (1 for one GPU each; set --device cuda too)"
+    )
+    ray_address: str | None = Field(
+        None, description="Ray cluster to join ('auto': the running one); default: start a local one"
+    )
 
     @model_validator(mode="after")
     def _bounds(self) -> RayDeployment:
@@ -72,9 +79,12 @@ def build(settings: ServerSettings, deployment: RayDeployment) -> Any:
 
     autoscaling = None
     if deployment.max_replicas:
-        autoscaling = {"min_replicas": deployment.min_replicas, "initial_replicas": deployment.replicas,
-                       "max_replicas": deployment.max_replicas,
-                       "target_ongoing_requests": deployment.target_ongoing_requests}
+        autoscaling = {
+            "min_replicas": deployment.min_replicas,
+            "initial_replicas": deployment.replicas,
+            "max_replicas": deployment.max_replicas,
+            "target_ongoing_requests": deployment.target_ongoing_requests,
+        }
 
     @serve.deployment(
         name="lslo-translator",
@@ -106,8 +116,9 @@ def app_builder(args: dict[str, str]) -> Any:
 
 
 def main(argv: list[str] | None = None) -> int:
-    parser = argparse.ArgumentParser(prog="python -m server.ray_serve", description=__doc__,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        prog="python -m server.ray_serve", description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     add_arguments(parser, ServerSettings, config_file=False)
     add_arguments(parser, RayDeployment, config_file=False)
     values = {k: v for k, v in vars(parser.parse_args(argv)).items() if v is not None}

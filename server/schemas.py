@@ -17,11 +17,15 @@ class TranslateRequest(BaseModel):
     alternatives: int = Field(0, ge=0, description="additional translations (n-best from beam search)")
     api_key: str | None = Field(None, description="API key, when the service requires one")
     glossary: list[dict[str, str]] | dict[str, str] | None = Field(
-        None, description="terms to translate so: a list of {\"source\", \"target\"} or an object of source term ->"
-                          " target term (a target equal to its source: do not translate); whole words, any case")
+        None,
+        description='terms to translate so: a list of {"source", "target"} or an object of source term ->'
+        " target term (a target equal to its source: do not translate); whole words, any case",
+    )
     dnt: list[str] | None = Field(None, description="terms to keep as they are (do not translate)")
-    glossary_id: str | None = Field(None, description="a stored glossary (PUT /glossaries/{id}) for this pair; "
-                                                      "the inline glossary's terms win over its")
+    glossary_id: str | None = Field(
+        None,
+        description="a stored glossary (PUT /glossaries/{id}) for this pair; the inline glossary's terms win over its",
+    )
     confidence: bool = Field(False, description="also answer a confidence in [0, 1] per translation")
 
 
@@ -68,8 +72,11 @@ class AdapterEntry(BaseModel):
     sha256: str
     source: Literal["bundle", "upload"]
     loaded_at: str
-    bundle_sha256: str | None = Field(None, description="the bundle's file for this language at the last poll "
-                                                        "(with --bundle-poll-s; '' when the manifest has no sha256)")
+    bundle_sha256: str | None = Field(
+        None,
+        description="the bundle's file for this language at the last poll "
+        "(with --bundle-poll-s; '' when the manifest has no sha256)",
+    )
 
 
 class BundleRefusal(BaseModel):
@@ -82,8 +89,10 @@ class BundleState(BaseModel):
     revision: int | None = Field(description="the manifest's revision at the last poll")
     checked_at: str | None
     error: str | None = Field(description="why the manifest could not be read (nothing changed then)")
-    in_sync: bool = Field(description="this replica serves exactly the bundle's languages at the bundle's sha256, "
-                                      "and every file of the bundle checks out")
+    in_sync: bool = Field(
+        description="this replica serves exactly the bundle's languages at the bundle's sha256, "
+        "and every file of the bundle checks out"
+    )
     refused: list[BundleRefusal]
 
 

@@ -41,8 +41,9 @@ class Service:
         self.rate_limits = TokenBuckets(s.rate_limit_per_minute)
         self.files = FileStore(s.files_dir, s.file_ttl_s, s.files_max_bytes)
         self.glossaries = GlossaryStore(s.glossaries_dir)
-        self.core = CoreClient(s, on_state=self.on_state, on_results=self.on_results, process=self.core_process,
-                               shared=self.shared_core)
+        self.core = CoreClient(
+            s, on_state=self.on_state, on_results=self.on_results, process=self.core_process, shared=self.shared_core
+        )
         self.adapters = AdapterManager(self.core)
         self.decoder = SentenceDecoder(self.front, self.core, self.metrics, s.max_batch_size, s.max_queue)
         self.translator = TextTranslator(self.front, self.decoder, s.max_queue, s.request_timeout_s)

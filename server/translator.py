@@ -33,8 +33,9 @@ from server.text.segment import Layout, Piece, segment
 from server.text.units import Hypothesis, Score, Sentence, Text, Translated, combined
 
 
-def versions_of(parts: Sequence[Sequence[tuple[str, Score]]], build: Callable[[list[str]], str],
-                n_best: int) -> tuple[list[str], list[Score]]:
+def versions_of(
+    parts: Sequence[Sequence[tuple[str, Score]]], build: Callable[[list[str]], str], n_best: int
+) -> tuple[list[str], list[Score]]:
     """Up to ``n_best`` distinct wholes, best first, from parts' (version, score) choices: the k-th whole is
     built of every part's k-th version (its best where it has fewer) and scored by all of them together."""
     versions: list[str] = []
@@ -66,10 +67,10 @@ class TextTranslator:
         self.max_rows = max_rows
         self.timeout_s = timeout_s
 
-    async def layouts(self, texts: Sequence[str], sources: Sequence[str],
-                      syntaxes: Sequence[Syntax]) -> list[Layout]:
+    async def layouts(self, texts: Sequence[str], sources: Sequence[str], syntaxes: Sequence[Syntax]) -> list[Layout]:
         """Each text cut into sentences that fit the model's window, never inside a placeholder (off the event
         loop unless short: it tokenizes)."""
+
         # Texts no longer than one sentence's tokens are segmented on the event loop: each is one sentence or a
         # few short ones, where the hop to a worker thread and back costs more than the work. Longer texts may be
         # cut and packed at length: a worker thread segments them.
@@ -79,8 +80,9 @@ class TextTranslator:
                 masked, table = mask(text, syntax)
                 layout = segment(masked, source, lambda t, table=table: self.front.fits(unmask(t, table)))
                 if table:
-                    layout = Layout(tuple(Piece(unmask(p.text, table), p.translate) for p in layout.pieces),
-                                    layout.language)
+                    layout = Layout(
+                        tuple(Piece(unmask(p.text, table), p.translate) for p in layout.pieces), layout.language
+                    )
                 out.append(layout)
             return out
 
@@ -88,8 +90,9 @@ class TextTranslator:
             return cut()
         return await run_in_threadpool(cut)
 
-    async def translate(self, texts: Sequence[Text], timeout_s: float | None = None, *,
-                        document: bool = False) -> list[Translated]:
+    async def translate(
+        self, texts: Sequence[Text], timeout_s: float | None = None, *, document: bool = False
+    ) -> list[Translated]:
         """For each text, up to ``n_best`` distinct translations of it whole, best first. A text asked for twice
         in one call is translated once.
 
@@ -107,18 +110,30 @@ class TextTranslator:
             return await self._with_icu(texts, templates, timeout_s, document)
         return await self.translate_flat(texts, timeout_s, document)
 
-    async def translate_flat(self, texts: Sequence[Text], timeout_s: float | None = None,
-                             document: bool = False) -> list[Translated]:
+    async def translate_flat(
+        self, texts: Sequence[Text], timeout_s: float | None = None, document: bool = False
+    ) -> list[Translated]:
         """``translate`` of texts read as plain text (an ICU message's structure is not looked for)."""
         accelerators = [split_accelerator(t.text) for t in texts]
-        layouts = await self.layouts([a[0] for a in accelerators], [t.source for t in texts],
-                                     [t.syntax for t in texts])
-        sentences = [Sentence(piece, t.source, t.target, t.n_best, tuple(t.syntax.placeholders(piece)),
-                              tuple(term.target for term in t.glossary.matches(piece, t.source)))
-                     for t, layout in zip(texts, layouts) for piece in layout.rows if t.source != t.target]
+        layouts = await self.layouts([a[0] for a in accelerators], [t.source for t in texts], [t.syntax for t in texts])
+        sentences = [
+            Sentence(
+                piece,
+                t.source,
+                t.target,
+                t.n_best,
+                tuple(t.syntax.placeholders(piece)),
+                tuple(term.target for term in t.glossary.matches(piece, t.source)),
+            )
+            for t, layout in zip(texts, layouts)
+            for piece in layout.rows
+            if t.source != t.target
+        ]
         if len(sentences) > self.max_rows and not document:
-            raise PayloadTooLarge(f"the texts hold {len(sentences)} sentences together; the limit is "
-                                  f"{self.max_rows} (send fewer or shorter texts per request)")
+            raise PayloadTooLarge(
+                f"the texts hold {len(sentences)} sentences together; the limit is "
+                f"{self.max_rows} (send fewer or shorter texts per request)"
+            )
         results = iter(await self._rows(sentences, timeout_s or self.timeout_s) if sentences else [])
         ordered = iter(sentences)
         out = []
@@ -133,14 +148,21 @@ class TextTranslator:
                 kept_source += kept[0].log_prob == -math.inf
                 missed += len(Glossary.missing(sentence.terms, kept[0].text))
                 mine.append(kept)
-            versions, scores = versions_of([[(h.text, h.score) for h in hs] for hs in mine],
-                                           partial(layout.assemble, target=text.target), text.n_best)
-            out.append(Translated([restore_accelerator(v, marker, letter) for v in versions], kept_source, missed,
-                                  tuple(scores)))
+            versions, scores = versions_of(
+                [[(h.text, h.score) for h in hs] for hs in mine],
+                partial(layout.assemble, target=text.target),
+                text.n_best,
+            )
+            out.append(
+                Translated(
+                    [restore_accelerator(v, marker, letter) for v in versions], kept_source, missed, tuple(scores)
+                )
+            )
         return out
 
-    async def _with_icu(self, texts: Sequence[Text], templates: Sequence[Template | None], timeout_s: float | None,
-                        document: bool) -> list[Translated]:
+    async def _with_icu(
+        self, texts: Sequence[Text], templates: Sequence[Template | None], timeout_s: float | None, document: bool
+    ) -> list[Translated]:
         """Texts some of which are ICU plural or select messages: those are translated branch by branch (each a
         whole sentence, ``#`` and quoted literals protected) and rebuilt; the others as they are."""
         flat: list[Text] = []
@@ -148,8 +170,9 @@ class TextTranslator:
             if template is None:
                 flat.append(text)
             else:
-                flat += [replace(text, text=leaf.text, syntax=text.syntax.for_icu(leaf.numbered))
-                         for leaf in template.leaves]
+                flat += [
+                    replace(text, text=leaf.text, syntax=text.syntax.for_icu(leaf.numbered)) for leaf in template.leaves
+                ]
         # The leaves hold no plural or select (and a message ``expand`` refused is plain text): one level only.
         results = iter(await self.translate_flat(flat, timeout_s, document))
         out = []
@@ -159,8 +182,11 @@ class TextTranslator:
                 continue
             leaves = [next(results) for _ in template.leaves]
             versions, scores = versions_of([r.scored for r in leaves], template.rebuild, text.n_best)
-            out.append(Translated(versions, sum(r.kept_source for r in leaves),
-                                  sum(r.terms_missed for r in leaves), tuple(scores)))
+            out.append(
+                Translated(
+                    versions, sum(r.kept_source for r in leaves), sum(r.terms_missed for r in leaves), tuple(scores)
+                )
+            )
         return out
 
     async def _rows(self, rows: list[Sentence], timeout: float) -> list[list[Hypothesis]]:
@@ -174,14 +200,23 @@ class TextTranslator:
                     raise asyncio.TimeoutError
                 out += await asyncio.wait_for(self.decoder.translate(rows[start : start + chunk]), remaining)
             except asyncio.TimeoutError:
-                raise Overloaded(f"translation took longer than {timeout:g}s; retry later",
-                                 {"Retry-After": "5"}) from None
+                raise Overloaded(
+                    f"translation took longer than {timeout:g}s; retry later", {"Retry-After": "5"}
+                ) from None
         return out
 
 
-async def translate_html(translator: TextTranslator, documents: Sequence[str], sources: Sequence[str], target: str,
-                         n_best: int, timeout_s: float | None = None, *, document: bool = False,
-                         glossaries: Sequence[Glossary] | None = None) -> list[Translated]:
+async def translate_html(
+    translator: TextTranslator,
+    documents: Sequence[str],
+    sources: Sequence[str],
+    target: str,
+    n_best: int,
+    timeout_s: float | None = None,
+    *,
+    document: bool = False,
+    glossaries: Sequence[Glossary] | None = None,
+) -> list[Translated]:
     """For each HTML document, up to ``n_best`` distinct translations (tags, attributes and untranslated
     elements as in the source). Each unit is one text; its inline elements' texts are texts of their own that
     place the tags (one translation per distinct text). ``glossaries``: one per document (default: none)."""

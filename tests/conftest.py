@@ -23,11 +23,24 @@ def tokenizer(tmp_path_factory: pytest.TempPathFactory):
 
 def tiny_config(vocab_size: int = 200, **overrides) -> M2M100Config:
     values = dict(
-        vocab_size=vocab_size, d_model=32, encoder_layers=4, decoder_layers=3, encoder_attention_heads=4,
-        decoder_attention_heads=4, encoder_ffn_dim=64, decoder_ffn_dim=64, max_position_embeddings=128,
-        dropout=0.0, attention_dropout=0.0, activation_dropout=0.0, encoder_layerdrop=0.0, decoder_layerdrop=0.0,
-        pad_token_id=1, bos_token_id=0,
-        eos_token_id=2, decoder_start_token_id=2,
+        vocab_size=vocab_size,
+        d_model=32,
+        encoder_layers=4,
+        decoder_layers=3,
+        encoder_attention_heads=4,
+        decoder_attention_heads=4,
+        encoder_ffn_dim=64,
+        decoder_ffn_dim=64,
+        max_position_embeddings=128,
+        dropout=0.0,
+        attention_dropout=0.0,
+        activation_dropout=0.0,
+        encoder_layerdrop=0.0,
+        decoder_layerdrop=0.0,
+        pad_token_id=1,
+        bos_token_id=0,
+        eos_token_id=2,
+        decoder_start_token_id=2,
     )
     values.update(overrides)
     return M2M100Config(**values)
@@ -77,8 +90,11 @@ def corpus_dir(tmp_path_factory: pytest.TempPathFactory) -> Path:
     from training.corpus import CorpusSettings, run_corpus
 
     out = tmp_path_factory.mktemp("corpus") / "data"
-    run_corpus(CorpusSettings(out=out, languages=TRAIN_LANGS, tiers=TRAIN_TIERS, dev=60, devtest=30,
-                              train_share="H:1,M:0.5,V:0.2", seed=3))
+    run_corpus(
+        CorpusSettings(
+            out=out, languages=TRAIN_LANGS, tiers=TRAIN_TIERS, dev=60, devtest=30, train_share="H:1,M:0.5,V:0.2", seed=3
+        )
+    )
     return out
 
 
@@ -88,16 +104,34 @@ def base_dir(corpus_dir: Path, tmp_path_factory: pytest.TempPathFactory) -> Path
     from training.base import InitBaseSettings, run_init_base
 
     out = tmp_path_factory.mktemp("base") / "base"
-    run_init_base(InitBaseSettings(data=corpus_dir, languages=TRAIN_LANGS, out=out, preset="test", vocab_size=400,
-                                   dropout=0.0, seed=0))
+    run_init_base(
+        InitBaseSettings(
+            data=corpus_dir, languages=TRAIN_LANGS, out=out, preset="test", vocab_size=400, dropout=0.0, seed=0
+        )
+    )
     return out
 
 
 def finetune_args(base: Path, data: Path, out: Path, **overrides) -> dict:
     """Flags of a fast LSLo run on the session corpus (dict form of the CLI)."""
-    args = dict(method="lslo", base=base, data=data, out=out, languages=TRAIN_LANGS, tiers=TRAIN_TIERS,
-                ranks="2;2;8", epochs=3, max_tokens=600, threads=1, progress=False, seed=0, log_every=5,
-                split="dev", valid_share=0, select="last")  # the paper's recipe: all of dev, the last epoch
+    args = dict(
+        method="lslo",
+        base=base,
+        data=data,
+        out=out,
+        languages=TRAIN_LANGS,
+        tiers=TRAIN_TIERS,
+        ranks="2;2;8",
+        epochs=3,
+        max_tokens=600,
+        threads=1,
+        progress=False,
+        seed=0,
+        log_every=5,
+        split="dev",
+        valid_share=0,
+        select="last",
+    )  # the paper's recipe: all of dev, the last epoch
     args.update(overrides)
     return args
 
@@ -127,6 +161,7 @@ def service_dirs(tokenizer, tmp_path_factory: pytest.TempPathFactory) -> tuple[P
 
 
 # ------------------------------------------------------------------------------ checkpoints in real formats
+
 
 @pytest.fixture(scope="session")
 def nllb_tokenizer(tmp_path_factory: pytest.TempPathFactory):
@@ -166,8 +201,13 @@ def _base_translations(base_dir, texts, src, tgt):
         ids = tokenizer(text, return_tensors="pt")
         limit = min(128, 3 * len(tokenizer(text, add_special_tokens=False)["input_ids"]) + 10)
         with torch.no_grad():
-            generated = model.generate(**ids, forced_bos_token_id=tokenizer.get_lang_id(tgt), num_beams=1,
-                                       do_sample=False, max_new_tokens=limit + 1)  # the language token + limit
+            generated = model.generate(
+                **ids,
+                forced_bos_token_id=tokenizer.get_lang_id(tgt),
+                num_beams=1,
+                do_sample=False,
+                max_new_tokens=limit + 1,
+            )  # the language token + limit
         out.append(tokenizer.decode(generated[0], skip_special_tokens=True).strip())
     return out
 

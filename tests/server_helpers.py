@@ -67,8 +67,14 @@ def server_process(args: list[str], env: dict[str, str] | None = None, cwd: Path
     with SIGTERM afterwards and checks that it exited cleanly."""
     port = free_port()
     environment = {**os.environ, "LSLO_LOG_LEVEL": "warning", **(env or {})}
-    proc = subprocess.Popen([sys.executable, "-m", "server", *args, "--port", str(port), "--log-format", "text"],
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=environment, cwd=cwd)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "server", *args, "--port", str(port), "--log-format", "text"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.STDOUT,
+        text=True,
+        env=environment,
+        cwd=cwd,
+    )
     url = f"http://127.0.0.1:{port}/"
     try:
         deadline = time.time() + 120

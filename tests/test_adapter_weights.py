@@ -29,8 +29,14 @@ def test_parse_weights():
     assert parse_weights("fr=0.5, de=0.125", kept, vocabulary, problems) == {"en": 1.0, "fr": 0.5, "de": 0.125}
     assert parse_weights("auto", kept, vocabulary, problems) is None
     assert problems == []
-    for bad, why in (("0", "in (0, 1]"), ("1.5", "in (0, 1]"), ("half", "not a number"), ("fr=x", "not a number"),
-                     ("nl=0.5", "not among the exported languages"), ("xx=0.5", "xx")):
+    for bad, why in (
+        ("0", "in (0, 1]"),
+        ("1.5", "in (0, 1]"),
+        ("half", "not a number"),
+        ("fr=x", "not a number"),
+        ("nl=0.5", "not among the exported languages"),
+        ("xx=0.5", "xx"),
+    ):
         problems = []
         parse_weights(bad, kept, vocabulary, problems)
         assert len(problems) == 1 and why in problems[0], (bad, problems)
@@ -54,8 +60,17 @@ def test_choose_weights_on_hand_numbers():
 def test_export_weights_the_files(base_dir, gate_case, tmp_path):
     bundle, valid = gate_case
     source = json.loads((bundle / "manifest.json").read_text())["languages"]
-    out = run_export(ExportSettings(base=base_dir, bundle=bundle, out=tmp_path / "x", dtype="fp32",
-                                    adapter_weight="fr=0.5,de=0.125", valid=valid, force=True))
+    out = run_export(
+        ExportSettings(
+            base=base_dir,
+            bundle=bundle,
+            out=tmp_path / "x",
+            dtype="fp32",
+            adapter_weight="fr=0.5,de=0.125",
+            valid=valid,
+            force=True,
+        )
+    )
     manifest = json.loads((out / "bundle" / "manifest.json").read_text())
     assert manifest["extra"]["adapter_weights"] == {"en": 1.0, "fr": 0.5, "de": 0.125}
     for code, weight in (("en", 1.0), ("fr", 0.5), ("de", 0.125)):
@@ -67,9 +82,17 @@ def test_export_weights_the_files(base_dir, gate_case, tmp_path):
             assert after[key].float().allclose(expected.float(), rtol=1e-6, atol=0), key
     # the validation record is the measurement of the weighted adapters
     measured = manifest["extra"]["validation"]
-    again = measure_against_base(base_dir, bundle, ["en", "fr", "de"], AutoTokenizer.from_pretrained(base_dir),
-                                 read_validation_data(valid, LanguageVocabulary.of_table(), []), 1, 200, "cpu",
-                                 {"en": 1.0, "fr": 0.5, "de": 0.125})
+    again = measure_against_base(
+        base_dir,
+        bundle,
+        ["en", "fr", "de"],
+        AutoTokenizer.from_pretrained(base_dir),
+        read_validation_data(valid, LanguageVocabulary.of_table(), []),
+        1,
+        200,
+        "cpu",
+        {"en": 1.0, "fr": 0.5, "de": 0.125},
+    )
     assert measured["per_language"] == again["per_language"] and measured["directions"] == again["directions"]
 
 
@@ -91,19 +114,20 @@ def test_weights_other_than_one_need_validation(base_dir, gate_case, tmp_path):
     with pytest.raises(ConfigError, match="give --valid to measure them"):
         run_export(ExportSettings(base=base_dir, bundle=bundle, out=tmp_path / "a", adapter_weight="0.5"))
     with pytest.raises(ConfigError, match="auto chooses the weights on validation data"):
-        run_export(ExportSettings(base=base_dir, bundle=bundle, out=tmp_path / "b", adapter_weight="auto",
-                                  force=True))
+        run_export(ExportSettings(base=base_dir, bundle=bundle, out=tmp_path / "b", adapter_weight="auto", force=True))
     with pytest.raises(ConfigError, match="in \\(0, 1\\]"):
-        run_export(ExportSettings(base=base_dir, bundle=bundle, out=tmp_path / "c", adapter_weight="2",
-                                  force=True))
+        run_export(ExportSettings(base=base_dir, bundle=bundle, out=tmp_path / "c", adapter_weight="2", force=True))
 
 
 def test_auto_refuses_when_every_weight_is_worse(base_dir, gate_case, tmp_path):
     # en→fr's references are the base's own translations (chrF++ 100): random adapters at any weight score lower
     bundle, valid = gate_case
     with pytest.raises(ConfigError, match=r"no adapter weight tried \(1, 0.5, 0.25, 0.125\) keeps"):
-        run_export(ExportSettings(base=base_dir, bundle=bundle, out=tmp_path / "x", languages="en,fr",
-                                  adapter_weight="auto", valid=valid))
+        run_export(
+            ExportSettings(
+                base=base_dir, bundle=bundle, out=tmp_path / "x", languages="en,fr", adapter_weight="auto", valid=valid
+            )
+        )
     assert not (tmp_path / "x").exists()
 
 
@@ -122,8 +146,16 @@ def test_auto_keeps_adapters_no_worse_than_the_base(base_dir, gate_case, tmp_pat
             for bank in m.module.banks.values():
                 bank.lora_B.zero_()
     save_bundle(lslo, tmp_path / "zero-b")
-    out = run_export(ExportSettings(base=base_dir, bundle=tmp_path / "zero-b", out=tmp_path / "x", languages="en,fr",
-                                    adapter_weight="auto", valid=valid))
+    out = run_export(
+        ExportSettings(
+            base=base_dir,
+            bundle=tmp_path / "zero-b",
+            out=tmp_path / "x",
+            languages="en,fr",
+            adapter_weight="auto",
+            valid=valid,
+        )
+    )
     extra = json.loads((out / "bundle" / "manifest.json").read_text())["extra"]
     assert extra["adapter_weights"] == {"en": 1.0, "fr": 1.0} and extra["adapter_weight_grid"] == [1, 0.5, 0.25, 0.125]
     assert extra["validation"]["chrf"] == extra["validation"]["base_chrf"]
@@ -133,9 +165,20 @@ def _measured(per_language):
     """A measurement of ``measure_against_base``'s shape with these per-language [base, bundle] scores."""
     base = sum(b for b, _ in per_language.values()) / len(per_language)
     tuned = sum(t for _, t in per_language.values()) / len(per_language)
-    return {"select_by": "chrf", "chrf": tuned, "base_chrf": base, "loss": None, "base_loss": None, "pairs": 10,
-            "beam": 1, "languages": list(per_language), "unmeasured": [], "per_language": per_language,
-            "directions": {}, "table": "(table)"}
+    return {
+        "select_by": "chrf",
+        "chrf": tuned,
+        "base_chrf": base,
+        "loss": None,
+        "base_loss": None,
+        "pairs": 10,
+        "beam": 1,
+        "languages": list(per_language),
+        "unmeasured": [],
+        "per_language": per_language,
+        "directions": {},
+        "table": "(table)",
+    }
 
 
 def test_auto_leaves_out_who_is_worse_measured_together(base_dir, gate_case, tmp_path, monkeypatch):
@@ -144,10 +187,12 @@ def test_auto_leaves_out_who_is_worse_measured_together(base_dir, gate_case, tmp
     import training.export as export
 
     bundle, valid = gate_case
-    scans = {1.0: {"en": [9, 8], "fr": [9, 8], "de": [9, 8.5]},
-             0.5: {"en": [9, 8.5], "fr": [9, 9.1], "de": [9, 9.2]},
-             0.25: {"en": [9, 8.9], "fr": [9, 9.3], "de": [9, 9.1]},
-             0.125: {"en": [9, 8.9], "fr": [9, 9], "de": [9, 9]}}
+    scans = {
+        1.0: {"en": [9, 8], "fr": [9, 8], "de": [9, 8.5]},
+        0.5: {"en": [9, 8.5], "fr": [9, 9.1], "de": [9, 9.2]},
+        0.25: {"en": [9, 8.9], "fr": [9, 9.3], "de": [9, 9.1]},
+        0.125: {"en": [9, 8.9], "fr": [9, 9], "de": [9, 9]},
+    }
     joint = {("fr", "de"): {"fr": [9, 9.2], "de": [9, 8.8]}, ("fr",): {"fr": [9, 9.3]}}
     calls = []
 
@@ -160,8 +205,11 @@ def test_auto_leaves_out_who_is_worse_measured_together(base_dir, gate_case, tmp
 
     monkeypatch.setattr(export, "measure_weightings", fake_scans)
     monkeypatch.setattr(export, "measure_against_base", fake_measure)
-    out = run_export(ExportSettings(base=base_dir, bundle=bundle, out=tmp_path / "x", dtype="fp32",
-                                    adapter_weight="auto", valid=valid))
+    out = run_export(
+        ExportSettings(
+            base=base_dir, bundle=bundle, out=tmp_path / "x", dtype="fp32", adapter_weight="auto", valid=valid
+        )
+    )
     assert calls == [(("fr", "de"), {"fr": 0.25, "de": 0.5}), (("fr",), {"fr": 0.25})]
     manifest = json.loads((out / "bundle" / "manifest.json").read_text())
     assert list(manifest["languages"]) == ["fr"]
@@ -173,6 +221,9 @@ def test_auto_leaves_out_who_is_worse_measured_together(base_dir, gate_case, tmp
     before, after = _tensors(bundle / source), _tensors(out / "bundle" / manifest["languages"]["fr"]["file"])
     assert all(after[k].allclose(v * 0.25 if k.endswith(".lora_B") else v) for k, v in before.items())
     # a weighted bundle exported again composes the weights
-    again = run_export(ExportSettings(base=base_dir, bundle=out / "bundle", out=tmp_path / "y", dtype="fp32",
-                                      adapter_weight="0.5", force=True))
+    again = run_export(
+        ExportSettings(
+            base=base_dir, bundle=out / "bundle", out=tmp_path / "y", dtype="fp32", adapter_weight="0.5", force=True
+        )
+    )
     assert json.loads((again / "bundle" / "manifest.json").read_text())["extra"]["adapter_weights"] == {"fr": 0.125}

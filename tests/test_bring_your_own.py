@@ -17,8 +17,10 @@ from training.recipes.finetune import FinetuneSettings, run_finetune
 from training.settings import build_settings
 
 TEXT = "Open the file."
-FORMATS = [("nllb_base", {"en": "eng_Latn", "fr": "fra_Latn", "de": "deu_Latn", "ja": "jpn_Jpan"}),
-           ("m2m_base", {"en": "en", "fr": "fr", "de": "de", "ja": "ja"})]
+FORMATS = [
+    ("nllb_base", {"en": "eng_Latn", "fr": "fra_Latn", "de": "deu_Latn", "ja": "jpn_Jpan"}),
+    ("m2m_base", {"en": "en", "fr": "fr", "de": "de", "ja": "ja"}),
+]
 
 
 def write_moses(corpus_dir, out):
@@ -52,8 +54,19 @@ def trained(request, corpus_dir, tmp_path_factory):
     base = request.getfixturevalue(fixture)
     root = tmp_path_factory.mktemp(fixture)
     data = write_moses(corpus_dir, root / "opus")
-    args = finetune_args(base, data, root / "run", languages="auto", tiers=None, ranks="4", epochs=2, lr=0.02,
-                         split="auto", valid_share=0.1, select="best")
+    args = finetune_args(
+        base,
+        data,
+        root / "run",
+        languages="auto",
+        tiers=None,
+        ranks="4",
+        epochs=2,
+        lr=0.02,
+        split="auto",
+        valid_share=0.1,
+        select="best",
+    )
     bundle = run_finetune(build_settings(FinetuneSettings, args))
     return base, bundle, codes
 
@@ -73,8 +86,14 @@ def test_adapter_and_fallback_rows_share_batches(trained):
         languages = {e["code"]: e["adapter"] for e in c.get("/languages").json()}
         assert languages["fr"] and languages["en"] and not languages["de"] and not languages["ja"]
         with cf.ThreadPoolExecutor(len(pairs)) as pool:
-            got = list(pool.map(lambda p: c.post("/translate", json={"q": TEXT, "source": p[0], "target": p[1]})
-                                .json()["translatedText"], pairs))
+            got = list(
+                pool.map(
+                    lambda p: c.post("/translate", json={"q": TEXT, "source": p[0], "target": p[1]}).json()[
+                        "translatedText"
+                    ],
+                    pairs,
+                )
+            )
         metrics = c.get("/metrics").text
     rows = [float(line.split()[-1]) for line in metrics.splitlines() if line.startswith("lslo_batch_rows_")]
     assert rows and max(rows) > 1  # some generate() call held more than one row
@@ -89,8 +108,7 @@ def test_a_libretranslate_client_gets_en_to_fr_from_a_real_server(trained):
     from libretranslatepy import LibreTranslateAPI
 
     base, bundle, codes = trained
-    with server_process(["--base", str(base), "--bundle", str(bundle), "--beam", "2", "--max-new-tokens", "10"]) \
-            as url:
+    with server_process(["--base", str(base), "--bundle", str(bundle), "--beam", "2", "--max-new-tokens", "10"]) as url:
         client = LibreTranslateAPI(url)
         assert client.translate(TEXT, "en", "fr") == library(base, bundle, TEXT, codes["en"], codes["fr"])
         assert client.translate(TEXT, "de", "ja") == base_alone(base, TEXT, codes["de"], codes["ja"])

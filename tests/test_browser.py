@@ -12,15 +12,24 @@ from bench.loadgen import start_server
 pytestmark = pytest.mark.slow
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"
 # Flags for a sandboxed, offline machine: without the background-networking ones Chromium keeps trying hosts.
-ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--disable-background-networking", "--no-first-run",
-        "--disable-component-update", "--disable-sync", "--disable-quic"]
+ARGS = [
+    "--headless",
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-background-networking",
+    "--no-first-run",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-quic",
+]
 
 
 @pytest.fixture(scope="module")
 def server(service_dirs):
     base, bundle = service_dirs
-    process = start_server(["--base", str(base), "--bundle", str(bundle), "--beam", "1", "--max-new-tokens", "5"],
-                           timeout=120)
+    process = start_server(
+        ["--base", str(base), "--bundle", str(bundle), "--beam", "1", "--max-new-tokens", "5"], timeout=120
+    )
     yield process
     process.stop()
 
@@ -43,8 +52,10 @@ def _open(browser, url):
     elsewhere, errors = [], []
     origin = url.split("/", 3)[:3]
     local = ("data:", "blob:" + "/".join(origin))  # inline data, and objects the page made itself (a worker)
-    page.on("request", lambda r: None if r.url.split("/", 3)[:3] == origin or r.url.startswith(local)
-            else elsewhere.append(r.url))
+    page.on(
+        "request",
+        lambda r: None if r.url.split("/", 3)[:3] == origin or r.url.startswith(local) else elsewhere.append(r.url),
+    )
     page.on("pageerror", lambda e: errors.append(str(e)))
     page.goto(url)
     return page, elsewhere, errors
@@ -53,10 +64,10 @@ def _open(browser, url):
 def test_swagger_ui_renders_every_operation_offline(browser, server):
     page, elsewhere, errors = _open(browser, server.url + "/docs")
     page.wait_for_selector(".opblock", timeout=20_000)
-    paths = {page.locator(".opblock-summary-path").nth(i).inner_text()
-             for i in range(page.locator(".opblock").count())}
+    paths = {page.locator(".opblock-summary-path").nth(i).inner_text() for i in range(page.locator(".opblock").count())}
     assert {"/translate", "/languages", "/adapters", "/adapters/{lang}", "/health", "/ready", "/metrics"} <= {
-        p.replace("\u200b", "") for p in paths}
+        p.replace("\u200b", "") for p in paths
+    }
     assert "Unable to render" not in page.content()
     assert elsewhere == [] and errors == []
     page.close()

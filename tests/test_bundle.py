@@ -62,7 +62,11 @@ def test_round_trip_is_bit_exact(trained, make_model):
     assert torch.equal(_logits(model, lslo), _logits(fresh, loaded))
     assert loaded.layer_map == lslo.layer_map and loaded.config.fc_mode == "square"
     assert [(s.code, s.rank, s.tier) for s in loaded.languages] == [
-        ("en", 2, "H"), ("fr", 2, "H"), ("de", 2, "H"), ("oc", 8, "V")]
+        ("en", 2, "H"),
+        ("fr", 2, "H"),
+        ("de", 2, "H"),
+        ("oc", 8, "V"),
+    ]
 
 
 def test_manifest_contents(trained):
@@ -145,8 +149,15 @@ def _raw(tensors, metadata):
 def _bad_files(lslo, make_model):
     tensors, fingerprint, config = _valid_parts(lslo)
     good = encode_language_file("oc", tensors, fingerprint, config)
-    header_meta = {"format": "lslo-adapter", "format_version": "1", "language": "oc", "rank": "8",
-                   "dtype": "float32", "base_fingerprint": json.dumps(fingerprint), "config": json.dumps(config)}
+    header_meta = {
+        "format": "lslo-adapter",
+        "format_version": "1",
+        "language": "oc",
+        "rank": "8",
+        "dtype": "float32",
+        "base_fingerprint": json.dumps(fingerprint),
+        "config": json.dumps(config),
+    }
     wrong_shape = dict(tensors)
     key = next(k for k in tensors if k.endswith("lora_B"))
     wrong_shape[key] = torch.zeros(tensors[key].shape[0] + 1, 8)
@@ -163,15 +174,19 @@ def _bad_files(lslo, make_model):
         "wrong shapes": (_raw(wrong_shape, header_meta), "shape"),
         "declared dtype differs": (_raw({k: v.half() for k, v in tensors.items()}, header_meta), "dtype"),
         "integer tensors": (_raw({k: v.to(torch.int32) for k, v in tensors.items()}, header_meta), "dtype"),
-        "float64 tensors": (_raw({k: v.double() for k, v in tensors.items()}, {**header_meta, "dtype": "float64"}),
-                            "malformed"),
+        "float64 tensors": (
+            _raw({k: v.double() for k, v in tensors.items()}, {**header_meta, "dtype": "float64"}),
+            "malformed",
+        ),
         "NaN": (_raw(nan, header_meta), "NaN or Inf"),
         "another base model": (encode_language_file("oc", tensors, other_fp, config), "another base model"),
         "newer format": (_raw(tensors, {**header_meta, "format_version": "2"}), "newer format version 2"),
         "other language": (encode_language_file("de", tensors, fingerprint, config), "holds the adapter of 'de'"),
         "other fc mode": (encode_language_file("oc", tensors, fingerprint, {**config, "fc_mode": "full"}), "fc_mode"),
-        "missing tensors": (encode_language_file("oc", dict(list(tensors.items())[:-2]), fingerprint, config),
-                            "missing"),
+        "missing tensors": (
+            encode_language_file("oc", dict(list(tensors.items())[:-2]), fingerprint, config),
+            "missing",
+        ),
     }
 
 

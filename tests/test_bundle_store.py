@@ -65,8 +65,12 @@ def test_an_empty_directory_becomes_a_bundle(bundle, tmp_path):
     manifest = read_manifest(empty)
     assert list(manifest.languages) == ["oc"] and manifest.languages["oc"]["tier"] == "V"
     assert manifest.layer_map == read_manifest(bundle).layer_map
-    assert {p.name for p in empty.iterdir()} == {bundle_file(empty, "oc").name, "manifest.json", LOCK_FILE,
-                                                 "lost+found"}
+    assert {p.name for p in empty.iterdir()} == {
+        bundle_file(empty, "oc").name,
+        "manifest.json",
+        LOCK_FILE,
+        "lost+found",
+    }
 
 
 def test_a_file_made_for_other_adapters_is_refused_and_changes_nothing(bundle):

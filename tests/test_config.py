@@ -47,8 +47,16 @@ def test_every_problem_is_listed_at_once():
         )
     problems = err.value.problems
     text = "\n".join(problems)
-    for expected in ("listed twice", "not a valid code", "no rank given for language 'Bad!'", "rank of 'en' is 0",
-                     "unknown module 'zz'", "fc_mode 'diagonal'", "layer map 'sideways'", "dropout 1.5"):
+    for expected in (
+        "listed twice",
+        "not a valid code",
+        "no rank given for language 'Bad!'",
+        "rank of 'en' is 0",
+        "unknown module 'zz'",
+        "fc_mode 'diagonal'",
+        "layer map 'sideways'",
+        "dropout 1.5",
+    ):
         assert expected in text, expected
     assert len(problems) >= 8
 

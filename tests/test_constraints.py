@@ -20,10 +20,24 @@ EOS = 2
 
 def tiny_model(seed: int, vocab: int = 10) -> M2M100ForConditionalGeneration:
     torch.manual_seed(seed)
-    config = M2M100Config(vocab_size=vocab, d_model=16, encoder_layers=1, decoder_layers=2, encoder_attention_heads=2,
-                          decoder_attention_heads=2, encoder_ffn_dim=32, decoder_ffn_dim=32,
-                          max_position_embeddings=32, dropout=0.0, attention_dropout=0.0, activation_dropout=0.0,
-                          pad_token_id=1, bos_token_id=0, eos_token_id=EOS, decoder_start_token_id=EOS)
+    config = M2M100Config(
+        vocab_size=vocab,
+        d_model=16,
+        encoder_layers=1,
+        decoder_layers=2,
+        encoder_attention_heads=2,
+        decoder_attention_heads=2,
+        encoder_ffn_dim=32,
+        decoder_ffn_dim=32,
+        max_position_embeddings=32,
+        dropout=0.0,
+        attention_dropout=0.0,
+        activation_dropout=0.0,
+        pad_token_id=1,
+        bos_token_id=0,
+        eos_token_id=EOS,
+        decoder_start_token_id=EOS,
+    )
     model = M2M100ForConditionalGeneration(config).eval()
     with torch.no_grad():  # sharper distributions than the default init, so that the search has real choices
         model.lm_head.weight.mul_(8.0)
@@ -61,11 +75,14 @@ def exhaustive_best(model, source: list[int], prefix: list[int], constraints, ma
     return best, best_score
 
 
-@pytest.mark.parametrize("seed,constraints", [
-    (0, (((5, 6),),)),  # one two-token phrase
-    (1, (((7,), (8, 9)),)),  # one constraint, two alternatives of different lengths
-    (2, (((4,),), ((6,),))),  # two single-token constraints
-])
+@pytest.mark.parametrize(
+    "seed,constraints",
+    [
+        (0, (((5, 6),),)),  # one two-token phrase
+        (1, (((7,), (8, 9)),)),  # one constraint, two alternatives of different lengths
+        (2, (((4,),), ((6,),))),  # two single-token constraints
+    ],
+)
 def test_a_beam_as_wide_as_every_hypothesis_finds_the_exhaustive_optimum(seed, constraints):
     """With k = 100 beams over a 10-token vocabulary and 3 new tokens no candidate is ever dropped, so dynamic
     beam allocation must return exactly the best constrained output, with its true log-probability."""
@@ -73,8 +90,13 @@ def test_a_beam_as_wide_as_every_hypothesis_finds_the_exhaustive_optimum(seed, c
     model = tiny_model(seed, vocab)
     source, prefix = [3, 4, 5, 6, EOS], [EOS, 3]
     engine = DecodingEngine(model, None, max_rows=100, max_new_tokens=max_new)
-    (out,) = engine.run([DecodeRequest(source, prefix, num_beams=100, max_new_tokens=max_new, length_penalty=0.0,
-                                       constraints=constraints)])
+    (out,) = engine.run(
+        [
+            DecodeRequest(
+                source, prefix, num_beams=100, max_new_tokens=max_new, length_penalty=0.0, constraints=constraints
+            )
+        ]
+    )
     best, best_score = exhaustive_best(model, source, prefix, constraints, max_new, vocab)
     assert out.sequences[0] == best
     assert out.scores[0] == pytest.approx(best_score, abs=1e-4)
@@ -87,13 +109,16 @@ def test_narrow_beams_meet_constraints_the_plain_search_never_produces():
     rng = random.Random(0)
     sources = [[3, *[rng.randrange(4, 40) for _ in range(rng.randrange(2, 8))], EOS] for _ in range(40)]
     plain = DecodingEngine(model, None, max_rows=64, max_new_tokens=8).run(
-        [DecodeRequest(s, [EOS, 3], num_beams=4, max_new_tokens=8) for s in sources])
+        [DecodeRequest(s, [EOS, 3], num_beams=4, max_new_tokens=8) for s in sources]
+    )
     met = 0
     for source, unconstrained in zip(sources, plain):
-        phrase = next(p for p in itertools.permutations(range(4, 40), 2)
-                      if not contains(unconstrained.sequences[0], ((p),)))
+        phrase = next(
+            p for p in itertools.permutations(range(4, 40), 2) if not contains(unconstrained.sequences[0], ((p),))
+        )
         (out,) = DecodingEngine(model, None, max_rows=8, max_new_tokens=8).run(
-            [DecodeRequest(source, [EOS, 3], num_beams=4, max_new_tokens=8, constraints=((phrase,),))])
+            [DecodeRequest(source, [EOS, 3], num_beams=4, max_new_tokens=8, constraints=((phrase,),))]
+        )
         met += contains(out.sequences[0], (phrase,))
         with torch.no_grad():
             ids = list(out.sequences[0])
@@ -118,9 +143,14 @@ def test_unconstrained_requests_sharing_steps_with_constrained_ones_decode_as_ge
         if request.constraints:
             assert contains(out.sequences[0], request.constraints[0])
             continue
-        ids = model.generate(input_ids=torch.tensor([list(request.source_ids)]),
-                             decoder_input_ids=torch.tensor([list(request.prefix)]), num_beams=3,
-                             max_new_tokens=8, do_sample=False, early_stopping=True)
+        ids = model.generate(
+            input_ids=torch.tensor([list(request.source_ids)]),
+            decoder_input_ids=torch.tensor([list(request.prefix)]),
+            num_beams=3,
+            max_new_tokens=8,
+            do_sample=False,
+            early_stopping=True,
+        )
         assert list(out.sequences[0]) == [t for t in ids[0, 2:].tolist() if t != 1]
 
 
@@ -161,8 +191,10 @@ def test_the_library_translates_with_required_phrases_on_the_demo():
     model = M2M100ForConditionalGeneration.from_pretrained(DEMO / "base", dtype=torch.float32).eval()
     lslo = load_bundle(model, DEMO_BUNDLE)
     alternatives = phrase_alternatives(tokenizer, "classeur", capitalised=True)
-    assert len(alternatives) >= 2 and {tokenizer.decode(list(a)).strip() for a in alternatives} == {"classeur",
-                                                                                                   "Classeur"}
+    assert len(alternatives) >= 2 and {tokenizer.decode(list(a)).strip() for a in alternatives} == {
+        "classeur",
+        "Classeur",
+    }
     texts = ["Open the file in the editor.", "You have new messages.", "Save the document."]
     settings = GenerationSettings(num_beams=4, max_new_tokens=48)
     plain = translate(model, tokenizer, texts, ["en"] * 3, ["fr"] * 3, settings, lslo)

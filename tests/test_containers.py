@@ -24,14 +24,18 @@ def _tool(name):
 
 
 def test_dockerfile_passes_hadolint():
-    out = subprocess.run([_tool("hadolint"), "--failure-threshold", "info", str(ROOT / "Dockerfile")],
-                         capture_output=True, text=True)
+    out = subprocess.run(
+        [_tool("hadolint"), "--failure-threshold", "info", str(ROOT / "Dockerfile")], capture_output=True, text=True
+    )
     assert out.returncode == 0, out.stdout + out.stderr
 
 
 def test_compose_file_matches_the_compose_spec():
-    out = subprocess.run([_tool("check-jsonschema"), "--builtin-schema", "vendor.compose-spec",
-                          str(ROOT / "docker-compose.yml")], capture_output=True, text=True)
+    out = subprocess.run(
+        [_tool("check-jsonschema"), "--builtin-schema", "vendor.compose-spec", str(ROOT / "docker-compose.yml")],
+        capture_output=True,
+        text=True,
+    )
     assert out.returncode == 0, out.stdout + out.stderr
 
 
@@ -39,7 +43,7 @@ def test_dockerfile_properties():
     text = (ROOT / "Dockerfile").read_text()
     assert "FROM ${BASE_IMAGE}" in text and "nvidia/cuda" in text  # CUDA runtime base by default
     assert "USER 10001" in text  # non-root
-    assert 'HEALTHCHECK' in text and '"server.healthcheck"' in text
+    assert "HEALTHCHECK" in text and '"server.healthcheck"' in text
     assert 'VOLUME ["/models"]' in text and "LSLO_BASE=/models/base" in text
     assert text.index('"torch==${TORCH_VERSION}"') < text.index("pip install $PIP_OPTIONS .")  # torch first
     # the torch the project is tested with (the Makefile's pin)
@@ -93,8 +97,12 @@ def test_the_health_check_exits_0_only_when_ready_answers_200(status, healthy):
     else:
         threading.Thread(target=server.serve_forever, daemon=True).start()
     try:
-        done = subprocess.run([sys.executable, "-m", "server.healthcheck"], cwd=ROOT, timeout=30,
-                              env={"LSLO_PORT": str(port), "PATH": "/usr/bin:/bin"})
+        done = subprocess.run(
+            [sys.executable, "-m", "server.healthcheck"],
+            cwd=ROOT,
+            timeout=30,
+            env={"LSLO_PORT": str(port), "PATH": "/usr/bin:/bin"},
+        )
     finally:
         if status is not None:
             server.shutdown()

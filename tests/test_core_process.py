@@ -24,8 +24,16 @@ from server.core.client import CoreClient, CoreStopped
 from server.settings import ServerSettings
 from tests.test_engine import sentence_rows
 
-SETTINGS = dict(base=DEMO / "base", bundle=str(DEMO_BUNDLE), beam=2, max_new_tokens=24, max_batch_size=8,
-                max_wait_ms=5, threads=1, log_level="warning")
+SETTINGS = dict(
+    base=DEMO / "base",
+    bundle=str(DEMO_BUNDLE),
+    beam=2,
+    max_new_tokens=24,
+    max_batch_size=8,
+    max_wait_ms=5,
+    threads=1,
+    log_level="warning",
+)
 
 
 def requests(rows, beams=2, max_new_tokens=24):
@@ -49,6 +57,7 @@ def run(coro_fn):
         finally:
             await client.stop(timeout_s=10)
             assert client.process is not None and not client.process.is_alive()
+
     return asyncio.run(main())
 
 
@@ -122,8 +131,9 @@ def test_killing_the_core_under_load_fails_in_flight_rows_fast_and_the_core_come
         assert client.ready and client.restarts == 1
         after = client.state
         assert after.languages == before.languages
-        assert [(r["code"], r["sha256"], r["source"]) for r in after.adapters] == \
-            [(r["code"], r["sha256"], r["source"]) for r in before.adapters]
+        assert [(r["code"], r["sha256"], r["source"]) for r in after.adapters] == [
+            (r["code"], r["sha256"], r["source"]) for r in before.adapters
+        ]
         out = await client.decode(reqs[:4])
         return [[list(s) for s in o.sequences] for o in out]
 

@@ -14,8 +14,11 @@ from server.settings import ServerSettings
 
 
 def test_dtype_names_round_trip():
-    assert {dtype_name(d): d for d in DTYPES.values()} == {"fp32": torch.float32, "fp16": torch.float16,
-                                                           "bf16": torch.bfloat16}
+    assert {dtype_name(d): d for d in DTYPES.values()} == {
+        "fp32": torch.float32,
+        "fp16": torch.float16,
+        "bf16": torch.bfloat16,
+    }
     with pytest.raises(ValueError, match="int8"):
         dtype_name(torch.int8)
 
@@ -44,8 +47,9 @@ def test_training_reports_a_bad_device_with_the_other_problems(tmp_path):
     from training.recipes.finetune import FinetuneSettings, run_finetune
     from training.settings import build_settings
 
-    settings = build_settings(FinetuneSettings, {"base": tmp_path / "none", "data": tmp_path, "out": tmp_path / "o",
-                                                 "device": "tpu"})
+    settings = build_settings(
+        FinetuneSettings, {"base": tmp_path / "none", "data": tmp_path, "out": tmp_path / "o", "device": "tpu"}
+    )
     with pytest.raises(ConfigError) as err:
         run_finetune(settings)
     assert any(p.startswith("--device: device 'tpu' is not a device") for p in err.value.problems)
@@ -71,7 +75,9 @@ def test_validation_problems_as_flags_and_as_request_fields():
     with pytest.raises(ValidationError) as err:
         _Options(epochs=0)
     assert validation_problems(err.value, as_flags=True) == [
-        "--epochs: Input should be greater than or equal to 1", "--prune-start is required"]
+        "--epochs: Input should be greater than or equal to 1",
+        "--prune-start is required",
+    ]
     with_values = validation_problems(err.value, values=True)
     assert with_values[0] == "epochs: Input should be greater than or equal to 1 (got 0)"
     assert validation_problems(err.value)[1] == "prune_start: missing"

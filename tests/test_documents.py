@@ -32,17 +32,21 @@ def test_text_files_keep_their_blank_lines_line_endings_and_byte_order_mark():
 
 
 def test_subtitles_keep_numbers_timings_and_line_counts():
-    data = (b"1\n00:00:01,000 --> 00:00:02,500\nHello there,\nmy friend.\n\n"
-            b"2\n00:00:03,000 --> 00:00:04,000 X1:40\nBye.\n")
+    data = (
+        b"1\n00:00:01,000 --> 00:00:02,500\nHello there,\nmy friend.\n\n2\n00:00:03,000 --> 00:00:04,000 X1:40\nBye.\n"
+    )
     assert SubtitleDocument.read(data).texts == ["Hello there, my friend.", "Bye."]
-    assert translate(".srt", data).decode() == ("1\n00:00:01,000 --> 00:00:02,500\nHELLO THERE,\nMY FRIEND.\n\n"
-                                                "2\n00:00:03,000 --> 00:00:04,000 X1:40\nBYE.\n")
+    assert translate(".srt", data).decode() == (
+        "1\n00:00:01,000 --> 00:00:02,500\nHELLO THERE,\nMY FRIEND.\n\n2\n00:00:03,000 --> 00:00:04,000 X1:40\nBYE.\n"
+    )
 
 
 def test_subtitle_dialogue_tags_line_endings_and_scripts_without_spaces():
-    data = ("1\r\n00:00:01,000 --> 00:00:02,000\r\n- Is it you?\r\n- Yes, me.\r\n\r\n"
-            "2\r\n00:00:03,000 --> 00:00:04,000\r\n<i>Far away,\r\nlong ago.</i>\r\n\r\n"
-            "3\r\n00:00:05,000 --> 00:00:06,000\r\n你好\r\n世界\r\n").encode()
+    data = (
+        "1\r\n00:00:01,000 --> 00:00:02,000\r\n- Is it you?\r\n- Yes, me.\r\n\r\n"
+        "2\r\n00:00:03,000 --> 00:00:04,000\r\n<i>Far away,\r\nlong ago.</i>\r\n\r\n"
+        "3\r\n00:00:05,000 --> 00:00:06,000\r\n你好\r\n世界\r\n"
+    ).encode()
     document = SubtitleDocument.read(data)
     assert document.texts == ["- Is it you?", "- Yes, me.", "Far away, long ago.", "你好世界"]
     out = translate(".srt", data).decode()
@@ -54,7 +58,7 @@ def test_subtitle_dialogue_tags_line_endings_and_scripts_without_spaces():
         SubtitleDocument.read(b"not subtitles\n")
 
 
-CATALOG = '''# Translation of the app.
+CATALOG = """# Translation of the app.
 # Copyright (C) the authors.
 msgid ""
 msgstr ""
@@ -83,7 +87,7 @@ msgstr[2] ""
 
 #~ msgid "Old"
 #~ msgstr ""
-'''
+"""
 
 
 def test_catalogs_fill_untranslated_messages_as_fuzzy_and_keep_everything_else():
@@ -101,7 +105,7 @@ def test_catalogs_fill_untranslated_messages_as_fuzzy_and_keep_everything_else()
     assert [e.msgid for e in catalog.obsolete_entries()] == ["Old"]
 
 
-TEMPLATE = b'''msgid ""
+TEMPLATE = b"""msgid ""
 msgstr ""
 "Content-Type: text/plain; charset=CHARSET\\n"
 "Plural-Forms: nplurals=INTEGER; plural=EXPRESSION;\\n"
@@ -110,12 +114,17 @@ msgid "one file"
 msgid_plural "%d files"
 msgstr[0] ""
 msgstr[1] ""
-'''
+"""
 
 
-@pytest.mark.parametrize("target,forms", [("ja", {0: "%D FILES"}),
-                                          ("pl", {0: "ONE FILE", 1: "%D FILES", 2: "%D FILES"}),
-                                          ("fr", {0: "ONE FILE", 1: "%D FILES"})])
+@pytest.mark.parametrize(
+    "target,forms",
+    [
+        ("ja", {0: "%D FILES"}),
+        ("pl", {0: "ONE FILE", 1: "%D FILES", 2: "%D FILES"}),
+        ("fr", {0: "ONE FILE", 1: "%D FILES"}),
+    ],
+)
 def test_a_template_gets_the_targets_plural_rule_and_utf8(target, forms):
     catalog = polib.pofile(translate(".pot", TEMPLATE, target).decode())
     assert catalog.metadata["Content-Type"] == "text/plain; charset=UTF-8"
@@ -129,14 +138,20 @@ def test_a_latin1_catalog_is_read_by_its_charset_and_written_in_utf8():
     assert polib.pofile(out).find("Café").msgstr == "CAFÉ" and "charset=UTF-8" in out
 
 
-@pytest.mark.parametrize("data,reason", [
-    (b'msgid "a\nmsgstr', "not a valid .po file: Syntax error"),
-    (b'msgid ""\nmsgstr ""\n"Plural-Forms: nplurals=1000000000; plural=0;\\n"\n\nmsgid "a"\nmsgid_plural "b"\n'
-     b'msgstr[0] ""\n', "nplurals=1000000000"),
-    (b"", "the file is empty"),
-    (b"\x00\x01binary", "binary data"),
-    (b"\xff\xfe\x00x", "binary data"),
-])
+@pytest.mark.parametrize(
+    "data,reason",
+    [
+        (b'msgid "a\nmsgstr', "not a valid .po file: Syntax error"),
+        (
+            b'msgid ""\nmsgstr ""\n"Plural-Forms: nplurals=1000000000; plural=0;\\n"\n\nmsgid "a"\nmsgid_plural "b"\n'
+            b'msgstr[0] ""\n',
+            "nplurals=1000000000",
+        ),
+        (b"", "the file is empty"),
+        (b"\x00\x01binary", "binary data"),
+        (b"\xff\xfe\x00x", "binary data"),
+    ],
+)
 def test_broken_catalogs_are_refused_with_a_reason(data, reason):
     with pytest.raises(DocumentError, match=reason):
         translate(".po", data)
@@ -191,13 +206,18 @@ def test_word_hyperlinks_breaks_and_headers_are_handled():
     assert out.paragraphs[0].text == "SEE THE DOCS FOR DETAILS."  # the hyperlink's text is translated with the rest
     breaks = out.paragraphs[1].runs[0]._r.findall(docx.oxml.ns.qn("w:br"))
     assert out.paragraphs[1].text.startswith("PAGE ONE.") and [b.get(docx.oxml.ns.qn("w:type")) for b in breaks] == [
-        "page"]  # the page break is still there
+        "page"
+    ]  # the page break is still there
     assert out.sections[0].first_page_header.paragraphs[0].text == "FIRST PAGE HEADER."
 
 
 def test_runs_share_a_translation_in_order_without_losing_a_character():
-    pieces = split_over_runs("Change password now.", ["Change ", "password", " now."],
-                             "Changer le mot de passe maintenant.", ["Changer", "mot de passe", "maintenant."])
+    pieces = split_over_runs(
+        "Change password now.",
+        ["Change ", "password", " now."],
+        "Changer le mot de passe maintenant.",
+        ["Changer", "mot de passe", "maintenant."],
+    )
     assert pieces == ["Changer le ", "mot de passe", " maintenant."]
     odd = split_over_runs("a b c", ["a ", "b ", "c"], "xyz", ["nothing", "found", "here"])
     assert "".join(odd) == "xyz" and len(odd) == 3
@@ -211,12 +231,15 @@ def _zip(members, compression=zipfile.ZIP_DEFLATED):
     return buffer.getvalue()
 
 
-@pytest.mark.parametrize("data,reason", [
-    (b"Just text renamed to .docx", "not a zip archive"),
-    (_zip({"hello.txt": "x"}), "no word/document.xml"),
-    (_zip({"[Content_Types].xml": "<x/>", "word/document.xml": "\0" * 50_000_000}), "zip bomb"),
-    (_zip({"[Content_Types].xml": "<x/>", "word/document.xml": "<not-word/>"}), "not a readable .docx"),
-])
+@pytest.mark.parametrize(
+    "data,reason",
+    [
+        (b"Just text renamed to .docx", "not a zip archive"),
+        (_zip({"hello.txt": "x"}), "no word/document.xml"),
+        (_zip({"[Content_Types].xml": "<x/>", "word/document.xml": "\0" * 50_000_000}), "zip bomb"),
+        (_zip({"[Content_Types].xml": "<x/>", "word/document.xml": "<not-word/>"}), "not a readable .docx"),
+    ],
+)
 def test_what_is_not_a_word_document_is_refused(data, reason):
     with pytest.raises(DocumentError, match=reason):
         translate(".docx", data)
@@ -265,8 +288,9 @@ def test_catalog_confidence_notes_and_threshold_by_hand():
     written = polib.pofile(document.render(["Ouvrir", "Fermer"], "fr", (), [0.8712, 0.31], 0.5).decode())
     opened, closed = written.find("Open"), written.find("Close")
     assert opened.msgstr == "Ouvrir" and opened.tcomment == "machine translation, confidence 0.87"
-    assert closed.msgstr == "" and closed.tcomment == ("keep this\nnot machine-translated: confidence 0.31 is under "
-                                                       "the threshold 0.50")
+    assert closed.msgstr == "" and closed.tcomment == (
+        "keep this\nnot machine-translated: confidence 0.31 is under the threshold 0.50"
+    )
     again = read_document(".po", written.__unicode__().encode())  # translated again: one note, the new one
     closed = polib.pofile(again.render(["Fermer"], "fr", (), [0.9]).decode()).find("Close")
     assert closed.tcomment == "keep this\nmachine translation, confidence 0.90"

@@ -36,8 +36,11 @@ def translate(suffix, data, target="fr", lost=()):
 
 
 def cldr(language):
-    return [t for t in ("zero", "one", "two", "few", "many", "other")
-            if t in Locale.parse(language).plural_form.tags or t == "other"]
+    return [
+        t
+        for t in ("zero", "one", "two", "few", "many", "other")
+        if t in Locale.parse(language).plural_form.tags or t == "other"
+    ]
 
 
 XLIFF12 = b"""<?xml version="1.0" encoding="UTF-8"?>
@@ -62,7 +65,8 @@ def test_xliff_12_fills_empty_targets_for_review_with_inline_codes_rebuilt():
     target = units["save"].find(f"{X12}target")
     assert target.get("state") == "needs-review-translation" and target.get("state-qualifier") == "mt-suggestion"
     assert etree.tostring(target, encoding="unicode", with_tail=False).split(">", 1)[1] == (
-        'SAVE THE <g id="1">FILE</g> AS %s<x id="2"/> NOW.</target>')
+        'SAVE THE <g id="1">FILE</g> AS %s<x id="2"/> NOW.</target>'
+    )
     assert units["save"].find(f"{X12}note").text == "Button label"
     assert units["done"].find(f"{X12}target").text == "Terminé"  # a translator's target stays
     assert units["brand"].find(f"{X12}target") is None
@@ -103,13 +107,19 @@ def test_xliff_20_segments_get_targets_and_the_target_language():
     assert root.get("trgLang") == "fr"
     segments = list(root.iter(f"{X20}segment"))
     first = segments[0].find(f"{X20}target")
-    assert first.text == "OPEN " and first.find(f"{X20}pc").text == "THE FILE" and \
-        first.find(f"{X20}pc").tail == " {name}."
+    assert (
+        first.text == "OPEN "
+        and first.find(f"{X20}pc").text == "THE FILE"
+        and first.find(f"{X20}pc").tail == " {name}."
+    )
     assert segments[1].find(f"{X20}target").text == "THEN CLOSE IT."
     assert segments[2].find(f"{X20}target").text == "Fermer"
     assert root.find(f".//{X20}note").text == "Shown in the toolbar"
     assert [str(u.target) for u in xliff2.Xliff2File.parsestring(out).units] == [
-        "OPEN THE FILE {name}.", "THEN CLOSE IT.", "Fermer"]
+        "OPEN THE FILE {name}.",
+        "THEN CLOSE IT.",
+        "Fermer",
+    ]
 
 
 TS = b"""<?xml version="1.0" encoding="utf-8"?>
@@ -140,13 +150,19 @@ def test_qt_ts_numerus_forms_follow_the_target_language(target):
 
 
 def test_java_properties_keep_keys_comments_and_escapes_in_either_encoding():
-    utf8 = "# Greeting shown at start\ngreeting=Hello {0}, welcome!\nmulti=First line \\\n  continued\nempty=\n" \
-           "caf\\u00e9=Caf\u00e9 open\n"
+    utf8 = (
+        "# Greeting shown at start\ngreeting=Hello {0}, welcome!\nmulti=First line \\\n  continued\nempty=\n"
+        "caf\\u00e9=Caf\u00e9 open\n"
+    )
     document, out = translate(".properties", utf8.encode("utf-8"))
     assert document.texts == ["Hello {0}, welcome!", "First line continued", "Café open"]
     store = properties.javautf8file.parsestring(out)
     assert {u.getid(): u.source for u in store.units} == {
-        "greeting": "HELLO {0}, WELCOME!", "multi": "FIRST LINE CONTINUED", "empty": "", "caf\\u00e9": "CAFÉ OPEN"}
+        "greeting": "HELLO {0}, WELCOME!",
+        "multi": "FIRST LINE CONTINUED",
+        "empty": "",
+        "caf\\u00e9": "CAFÉ OPEN",
+    }
     assert out.startswith(b"# Greeting shown at start\n")
     document = read_document(".properties", "title=R\u00e9sum\u00e9 of the day\n".encode("latin-1"))
     latin = document.render(["R\u00c9SUM\u00c9 \u65e5"], "ja", set())
@@ -155,13 +171,17 @@ def test_java_properties_keep_keys_comments_and_escapes_in_either_encoding():
 
 def test_apple_strings_keep_comments_and_objective_c_directives_in_utf16():
     source = '/* Title of the window */\n"title" = "Open %@ now";\n"count" = "%1$d items in %2$@";\n'
-    for data, cls in ((source.encode("utf-16"), properties.stringsfile),
-                      (source.encode("utf-8"), properties.stringsutf8file)):
+    for data, cls in (
+        (source.encode("utf-16"), properties.stringsfile),
+        (source.encode("utf-8"), properties.stringsutf8file),
+    ):
         document, out = translate(".strings", data)
         assert document.texts == ["Open %@ now", "%1$d items in %2$@"]
         store = cls.parsestring(out)
-        assert [(u.getid(), u.source) for u in store.units] == [("title", "OPEN %@ NOW"),
-                                                                 ("count", "%1$d ITEMS IN %2$@")]
+        assert [(u.getid(), u.source) for u in store.units] == [
+            ("title", "OPEN %@ NOW"),
+            ("count", "%1$d ITEMS IN %2$@"),
+        ]
         assert store.units[0].getnotes() == "Title of the window"
         assert out[:2] in (b"\xff\xfe", b"\xfe\xff") if cls is properties.stringsfile else out.startswith(b"/*")
 
@@ -194,11 +214,21 @@ def test_android_strings_keep_untranslatable_entries_markup_and_write_the_target
 
 
 def test_json_flat_and_nested_keep_keys_order_and_values_that_are_not_text():
-    data = {"title": "Hello {name}", "menu": {"open": "Open", "recent": ["First", "Second"]}, "max": 5,
-            "enabled": True, "blank": ""}
+    data = {
+        "title": "Hello {name}",
+        "menu": {"open": "Open", "recent": ["First", "Second"]},
+        "max": 5,
+        "enabled": True,
+        "blank": "",
+    }
     _, out = translate(".json", json.dumps(data).encode())
-    assert json.loads(out) == {"title": "HELLO {name}", "menu": {"open": "OPEN", "recent": ["FIRST", "SECOND"]},
-                               "max": 5, "enabled": True, "blank": ""}
+    assert json.loads(out) == {
+        "title": "HELLO {name}",
+        "menu": {"open": "OPEN", "recent": ["FIRST", "SECOND"]},
+        "max": 5,
+        "enabled": True,
+        "blank": "",
+    }
 
 
 @pytest.mark.parametrize("target", ["ja", "pl", "de"])
@@ -238,14 +268,18 @@ def test_rails_yaml_root_becomes_the_target_with_comments_and_plurals():
 
 
 def test_webvtt_keeps_header_notes_styles_identifiers_and_cue_settings():
-    source = (b"WEBVTT - Introduction\n\nNOTE written by hand\nover two lines\n\nSTYLE\n::cue { color: red }\n\n"
-              b"intro\n00:01.000 --> 00:04.000 align:start line:0\n<v Roger>Hello there,\nhow are you?\n\n"
-              b"00:00:05.000 --> 00:00:07.500\n- Fine.\n- Good.\n")
+    source = (
+        b"WEBVTT - Introduction\n\nNOTE written by hand\nover two lines\n\nSTYLE\n::cue { color: red }\n\n"
+        b"intro\n00:01.000 --> 00:04.000 align:start line:0\n<v Roger>Hello there,\nhow are you?\n\n"
+        b"00:00:05.000 --> 00:00:07.500\n- Fine.\n- Good.\n"
+    )
     document, out = translate(".vtt", source)
     assert document.texts == ["Hello there, how are you?", "- Fine.", "- Good."]
-    assert out == (b"WEBVTT - Introduction\n\nNOTE written by hand\nover two lines\n\nSTYLE\n::cue { color: red }\n\n"
-                   b"intro\n00:01.000 --> 00:04.000 align:start line:0\n<v Roger>HELLO THERE,\nHOW ARE YOU?\n\n"
-                   b"00:00:05.000 --> 00:00:07.500\n- FINE.\n- GOOD.\n")
+    assert out == (
+        b"WEBVTT - Introduction\n\nNOTE written by hand\nover two lines\n\nSTYLE\n::cue { color: red }\n\n"
+        b"intro\n00:01.000 --> 00:04.000 align:start line:0\n<v Roger>HELLO THERE,\nHOW ARE YOU?\n\n"
+        b"00:00:05.000 --> 00:00:07.500\n- FINE.\n- GOOD.\n"
+    )
 
 
 MARKDOWN = """---
@@ -286,7 +320,7 @@ def test_markdown_keeps_code_markup_and_structure():
     assert _shape(md.render(text)) == _shape(md.render(MARKDOWN))
     assert text.startswith("---\ntitle: Guide\n---\n# WORKING WITH `files` #\n")
     assert 'print("code is not translated")' in text and "    indented code stays too" in text
-    assert "[THE GUIDE](https://example.org/guide \"Guide\")" in text and "![an icon](icon.png)" in text
+    assert '[THE GUIDE](https://example.org/guide "Guide")' in text and "![an icon](icon.png)" in text
     assert "*FILE*" in text and "**SAVE AS**" in text and "<kbd>CTRL</kbd>" in text
     assert "| F1 | OPEN THE HELP |" in text and "> - A QUOTED ITEM" in text and "2. SECOND STEP" in text
 
@@ -306,21 +340,24 @@ EXTERNAL = b"""<?xml version="1.0"?>
 <xliff version="1.2"><file><body><trans-unit id="a"><source>&secret;</source></trans-unit></body></file></xliff>"""
 
 
-@pytest.mark.parametrize(("suffix", "data", "reason"), [
-    (".xlf", b"<xliff version='1.2'><file><body>", "well-formed"),
-    (".xlf", EXTERNAL, "entities"),
-    (".xml", BOMB, "entities"),
-    (".xml", b"<?xml version='1.0'?><manifest package='x'/>", "Android"),
-    (".xlf", b"<?xml version='1.0'?><xliff version='3.0'/>", "version"),
-    (".xlf", b"<?xml version='1.0'?><html/>", "XLIFF"),
-    (".ts", b"<?xml version='1.0'?><resources/>", "Qt"),
-    (".json", b"[1, 2, 3]", "object"),
-    (".json", b"{\"a\": ", "valid .json"),
-    (".json", b"\x00\x01binary", "binary"),
-    (".yml", b"a: [unclosed", "valid .yml"),
-    (".vtt", b"1\n00:00:01,000 --> 00:00:02,000\nHi\n", "WEBVTT"),
-    (".vtt", b"WEBVTT\n\nno timing here\n", "timing"),
-])
+@pytest.mark.parametrize(
+    ("suffix", "data", "reason"),
+    [
+        (".xlf", b"<xliff version='1.2'><file><body>", "well-formed"),
+        (".xlf", EXTERNAL, "entities"),
+        (".xml", BOMB, "entities"),
+        (".xml", b"<?xml version='1.0'?><manifest package='x'/>", "Android"),
+        (".xlf", b"<?xml version='1.0'?><xliff version='3.0'/>", "version"),
+        (".xlf", b"<?xml version='1.0'?><html/>", "XLIFF"),
+        (".ts", b"<?xml version='1.0'?><resources/>", "Qt"),
+        (".json", b"[1, 2, 3]", "object"),
+        (".json", b'{"a": ', "valid .json"),
+        (".json", b"\x00\x01binary", "binary"),
+        (".yml", b"a: [unclosed", "valid .yml"),
+        (".vtt", b"1\n00:00:01,000 --> 00:00:02,000\nHi\n", "WEBVTT"),
+        (".vtt", b"WEBVTT\n\nno timing here\n", "timing"),
+    ],
+)
 def test_broken_localisation_files_are_refused_with_a_reason(suffix, data, reason):
     with pytest.raises(DocumentError, match=reason):
         read_document(suffix, data)
@@ -336,8 +373,13 @@ def test_a_yaml_alias_bomb_is_refused():
 
 def test_a_bilingual_unit_under_the_confidence_threshold_gets_a_note_not_a_target():
     document = read_document(".xlf", XLIFF12)
-    out = document.render(["SAVE THE <g1>FILE</g1> AS %s<x2/> NOW.", "PRESS <x1/>ENTER"], "fr", set(),
-                          confidences=[0.2, 0.9], threshold=0.5)
+    out = document.render(
+        ["SAVE THE <g1>FILE</g1> AS %s<x2/> NOW.", "PRESS <x1/>ENTER"],
+        "fr",
+        set(),
+        confidences=[0.2, 0.9],
+        threshold=0.5,
+    )
     units = {u.get("id"): u for u in etree.fromstring(out).iter(f"{X12}trans-unit")}
     assert units["save"].find(f"{X12}target") is None
     assert "confidence 0.20 is under the threshold 0.50" in "".join(units["save"].itertext())

@@ -45,8 +45,12 @@ def _workbook():
 
 def test_workbook_text_cells_are_translated_and_the_rest_kept():
     document, out = translate(".xlsx", _workbook())
-    assert set(document.texts) == {"Open the file", "<g1>Bold</g1><g2> and plain</g2>", "  spaced  ",
-                                   "Second sheet text"}
+    assert set(document.texts) == {
+        "Open the file",
+        "<g1>Bold</g1><g2> and plain</g2>",
+        "  spaced  ",
+        "Second sheet text",
+    }
     book = openpyxl.load_workbook(io.BytesIO(out), rich_text=True)
     assert book.sheetnames == ["Prices", "Notes"]
     sheet = book["Prices"]
@@ -88,8 +92,10 @@ def _presentation(image: bytes | None = None):
     return out.getvalue()
 
 
-PNG = bytes.fromhex("89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c4890000000d49444154789c6360"
-                    "f8cfc0f01f0005000201e5274ede0000000049454e44ae426082")
+PNG = bytes.fromhex(
+    "89504e470d0a1a0a0000000d49484452000000010000000108060000001f15c4890000000d49444154789c6360"
+    "f8cfc0f01f0005000201e5274ede0000000049454e44ae426082"
+)
 
 
 def test_presentation_slides_tables_and_notes_are_translated_with_formatting_and_images():
@@ -121,14 +127,29 @@ def _zip(members):
     return out.getvalue()
 
 
-@pytest.mark.parametrize(("suffix", "data", "reason"), [
-    (".xlsx", b"just text", "not a zip"),
-    (".pptx", _zip({"[Content_Types].xml": "<Types/>", "word/document.xml": "<w/>"}), "ppt/presentation.xml"),
-    (".xlsx", _zip({"[Content_Types].xml": "<Types/>", "xl/workbook.xml": "<w/>",
-                    "xl/sharedStrings.xml": b"\x00" * (30 * 2**20)}), "zip bomb"),
-    (".xlsx", _zip({"[Content_Types].xml": "<Types/>", "xl/workbook.xml": "<w/>", "xl/sharedStrings.xml": "<sst"}),
-     "not a valid .xlsx"),
-])
+@pytest.mark.parametrize(
+    ("suffix", "data", "reason"),
+    [
+        (".xlsx", b"just text", "not a zip"),
+        (".pptx", _zip({"[Content_Types].xml": "<Types/>", "word/document.xml": "<w/>"}), "ppt/presentation.xml"),
+        (
+            ".xlsx",
+            _zip(
+                {
+                    "[Content_Types].xml": "<Types/>",
+                    "xl/workbook.xml": "<w/>",
+                    "xl/sharedStrings.xml": b"\x00" * (30 * 2**20),
+                }
+            ),
+            "zip bomb",
+        ),
+        (
+            ".xlsx",
+            _zip({"[Content_Types].xml": "<Types/>", "xl/workbook.xml": "<w/>", "xl/sharedStrings.xml": "<sst"}),
+            "not a valid .xlsx",
+        ),
+    ],
+)
 def test_what_is_not_a_workbook_or_presentation_is_refused(suffix, data, reason):
     with pytest.raises(DocumentError, match=reason):
         read_document(suffix, data)

@@ -50,8 +50,9 @@ def reference(model, tokenizer, lslo, rows, settings, batch=48):
     out = []
     for i in range(0, len(rows), batch):
         part = rows[i : i + batch]
-        ids = generate_ids(model, tokenizer, [r[0] for r in part], [r[1] for r in part], [r[2] for r in part],
-                           settings, lslo)
+        ids = generate_ids(
+            model, tokenizer, [r[0] for r in part], [r[1] for r in part], [r[2] for r in part], settings, lslo
+        )
         k = settings.num_return_sequences
         seqs = [[t for t in row[2:].tolist() if t != tokenizer.pad_token_id] for row in ids]
         out += [seqs[j * k : (j + 1) * k] for j in range(len(part))]
@@ -91,13 +92,17 @@ def test_length_ratio_is_generate_with_each_rows_own_limit(demo, rows):
     when given that limit alone (the limit computed here by hand from the tokenizer)."""
     tokenizer, model, lslo = demo
     part = rows[:24]
-    settings = GenerationSettings(num_beams=2, max_new_tokens=48, fallback_to_base=True, max_length_ratio=0.5,
-                                  max_length_offset=2)
+    settings = GenerationSettings(
+        num_beams=2, max_new_tokens=48, fallback_to_base=True, max_length_ratio=0.5, max_length_offset=2
+    )
     limits = [min(48, len(tokenizer(r[0], add_special_tokens=False)["input_ids"]) // 2 + 2) for r in part]
     assert len(set(limits)) > 3
-    expected = [reference(model, tokenizer, lslo, [r], GenerationSettings(num_beams=2, max_new_tokens=n,
-                                                                          fallback_to_base=True))[0]
-                for r, n in zip(part, limits)]
+    expected = [
+        reference(
+            model, tokenizer, lslo, [r], GenerationSettings(num_beams=2, max_new_tokens=n, fallback_to_base=True)
+        )[0]
+        for r, n in zip(part, limits)
+    ]
     assert sum(len(e[0]) == n for e, n in zip(expected, limits)) > 3  # the limit binds (no </s> within it)
     got, _ = engine_run(model, tokenizer, lslo, part, settings, max_rows=16)
     assert got == expected
@@ -131,8 +136,9 @@ def test_rows_joining_mid_flight_translate_as_alone(demo, rows):
     tokenizer, model, lslo = demo
     settings = GenerationSettings(num_beams=4, max_new_tokens=40, fallback_to_base=True)
     alone = [engine_run(model, tokenizer, lslo, [r], settings)[0][0] for r in rows[:12]]
-    requests = requests_for(tokenizer, [r[0] for r in rows[:12]], [r[1] for r in rows[:12]],
-                            [r[2] for r in rows[:12]], settings, 2)
+    requests = requests_for(
+        tokenizer, [r[0] for r in rows[:12]], [r[1] for r in rows[:12]], [r[2] for r in rows[:12]], settings, 2
+    )
     engine = DecodingEngine(model, lslo, max_rows=20, max_new_tokens=40)
     ids, outputs = [], {}
     for i, request in enumerate(requests):  # one newcomer every step, while the others run
@@ -200,13 +206,31 @@ def tiny_routed_model(seed: int):
     torch.manual_seed(seed)
     from transformers import M2M100Config
 
-    config = M2M100Config(vocab_size=128, d_model=32, encoder_layers=3, decoder_layers=3, encoder_attention_heads=4,
-                          decoder_attention_heads=4, encoder_ffn_dim=64, decoder_ffn_dim=64,
-                          max_position_embeddings=64, dropout=0.0, attention_dropout=0.0, activation_dropout=0.0,
-                          pad_token_id=1, bos_token_id=0, eos_token_id=2, decoder_start_token_id=2)
+    config = M2M100Config(
+        vocab_size=128,
+        d_model=32,
+        encoder_layers=3,
+        decoder_layers=3,
+        encoder_attention_heads=4,
+        decoder_attention_heads=4,
+        encoder_ffn_dim=64,
+        decoder_ffn_dim=64,
+        max_position_embeddings=64,
+        dropout=0.0,
+        attention_dropout=0.0,
+        activation_dropout=0.0,
+        pad_token_id=1,
+        bos_token_id=0,
+        eos_token_id=2,
+        decoder_start_token_id=2,
+    )
     model = M2M100ForConditionalGeneration(config).eval()
-    lslo = inject(model, LSLoConfig.from_strings("en,fr,de", "2;2;4", modules="all", layer_map="paper",
-                                                 tiers={"en": "H", "fr": "M", "de": "V"}))
+    lslo = inject(
+        model,
+        LSLoConfig.from_strings(
+            "en,fr,de", "2;2;4", modules="all", layer_map="paper", tiers={"en": "H", "fr": "M", "de": "V"}
+        ),
+    )
     gen = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for p in lslo.trainable_parameters():
@@ -230,10 +254,15 @@ def hf_sequences(model, lslo, requests, beams: int, k: int = 1) -> list[list[lis
     out = []
     for r in requests:
         with lslo.route([r.source_lang], [r.target_lang], fallback=True):
-            ids = model.generate(input_ids=torch.tensor([list(r.source_ids)]),
-                                 decoder_input_ids=torch.tensor([list(r.prefix)]), num_beams=beams,
-                                 num_return_sequences=k, max_new_tokens=r.max_new_tokens, do_sample=False,
-                                 early_stopping=beams > 1)
+            ids = model.generate(
+                input_ids=torch.tensor([list(r.source_ids)]),
+                decoder_input_ids=torch.tensor([list(r.prefix)]),
+                num_beams=beams,
+                num_return_sequences=k,
+                max_new_tokens=r.max_new_tokens,
+                do_sample=False,
+                early_stopping=beams > 1,
+            )
         out.append([[t for t in row[2:].tolist() if t != 1] for row in ids])
     return out
 
@@ -241,8 +270,9 @@ def hf_sequences(model, lslo, requests, beams: int, k: int = 1) -> list[list[lis
 @pytest.mark.parametrize("beams", [1, 3])
 def test_both_routing_sides_and_languages_without_adapters(beams):
     model, lslo = tiny_routed_model(3)
-    assert {lslo.layer_map.of("encoder")[i] for i in range(3)} | {lslo.layer_map.of("decoder")[i] for i in range(3)} \
-        == {"src", "tgt"}
+    assert {lslo.layer_map.of("encoder")[i] for i in range(3)} | {
+        lslo.layer_map.of("decoder")[i] for i in range(3)
+    } == {"src", "tgt"}
     requests = random_requests(lslo, 24, seed=beams, num_beams=beams, max_new_tokens=12)
     expected = hf_sequences(model, lslo, requests, beams)
     assert sequences(DecodingEngine(model, lslo, max_rows=16, max_new_tokens=12).run(requests)) == expected
@@ -292,13 +322,23 @@ def test_a_swap_never_changes_a_running_row():
     old = {c: lslo.language_state_dict(c) for c in lslo.layout.codes}
     gen = torch.Generator().manual_seed(1)
     new_fr = {  # a new rank (3) for fr: a different layout too
-        k: torch.randn(v.shape[0], v.shape[1] + 1, generator=gen) * 0.3 if k.endswith("lora_B")
+        k: torch.randn(v.shape[0], v.shape[1] + 1, generator=gen) * 0.3
+        if k.endswith("lora_B")
         else torch.randn(v.shape[0] + 1, v.shape[1], generator=gen) * 0.3
-        for k, v in old["fr"].items()}
-    requests = [r for r in random_requests(lslo, 40, seed=11, num_beams=2, max_new_tokens=14)
-                if "fr" in (r.source_lang, r.target_lang)][:8]
-    before, after = requests[:4], [DecodeRequest(r.source_ids, r.prefix, r.source_lang, r.target_lang, num_beams=2,
-                                                 max_new_tokens=14) for r in requests[4:]]
+        for k, v in old["fr"].items()
+    }
+    requests = [
+        r
+        for r in random_requests(lslo, 40, seed=11, num_beams=2, max_new_tokens=14)
+        if "fr" in (r.source_lang, r.target_lang)
+    ][:8]
+    before, after = (
+        requests[:4],
+        [
+            DecodeRequest(r.source_ids, r.prefix, r.source_lang, r.target_lang, num_beams=2, max_new_tokens=14)
+            for r in requests[4:]
+        ],
+    )
     expected_old = hf_sequences(model, lslo, before, 2)
     engine = DecodingEngine(model, lslo, max_rows=32, max_new_tokens=14)
     old_ids = [engine.submit(r) for r in before]
@@ -364,8 +404,9 @@ def test_failures_inside_a_step_leave_the_engine_consistent(monkeypatch):
 def test_requests_cancelled_in_the_queue_are_reported_by_step():
     model, lslo = tiny_routed_model(2)
     engine = DecodingEngine(model, lslo, max_rows=2, max_new_tokens=4)
-    first, second, third = (DecodeRequest([120, 9, 2], [2, 121], "en", "fr", num_beams=2, max_new_tokens=4)
-                            for _ in range(3))
+    first, second, third = (
+        DecodeRequest([120, 9, 2], [2, 121], "en", "fr", num_beams=2, max_new_tokens=4) for _ in range(3)
+    )
     ids = [engine.submit(r) for r in (first, second, third)]
     engine.step()
     engine.abort(ids[1])
@@ -384,8 +425,14 @@ def test_the_three_phases_score_exactly_the_rows_the_model_would(demo, rows):
     part = rows[:6]
     settings = GenerationSettings(num_beams=3, max_new_tokens=8, fallback_to_base=True)
     requests = requests_for(tokenizer, [r[0] for r in part], [r[1] for r in part], [r[2] for r in part], settings, 2)
-    requests[0] = DecodeRequest(requests[0].source_ids, requests[0].prefix, requests[0].source_lang,
-                                requests[0].target_lang, num_beams=1, max_new_tokens=8)  # one greedy among them
+    requests[0] = DecodeRequest(
+        requests[0].source_ids,
+        requests[0].prefix,
+        requests[0].source_lang,
+        requests[0].target_lang,
+        num_beams=1,
+        max_new_tokens=8,
+    )  # one greedy among them
     engine = DecodingEngine(model, lslo, max_rows=32, max_new_tokens=8)
     ids = [engine.submit(r) for r in requests]
     first = engine.schedule()
@@ -401,8 +448,9 @@ def test_the_three_phases_score_exactly_the_rows_the_model_would(demo, rows):
     with torch.inference_mode():
         for j, (request, (_, src, tgt)) in enumerate(zip(requests, part)):
             with lslo.route([src], [tgt], fallback=True):
-                expected = model(input_ids=torch.tensor([request.source_ids]),
-                                 decoder_input_ids=torch.tensor([request.prefix])).logits[0, -1]
+                expected = model(
+                    input_ids=torch.tensor([request.source_ids]), decoder_input_ids=torch.tensor([request.prefix])
+                ).logits[0, -1]
             got = scores[0] if j == 0 else scores[1 + 3 * (j - 1) : 1 + 3 * j]
             torch.testing.assert_close(got, expected.expand_as(got), atol=1e-4, rtol=1e-4)
     engine.update(second, scores)

@@ -96,8 +96,9 @@ def test_greedy_int8_matches_generate_on_the_quantized_model(demo, monkeypatch):
     got = [list(o.sequences[0]) for o in engine.run(requests)]
 
     quantized_linears(model, monkeypatch)
-    ids = generate_ids(model, tokenizer, [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows],
-                       settings, lslo)
+    ids = generate_ids(
+        model, tokenizer, [r[0] for r in rows], [r[1] for r in rows], [r[2] for r in rows], settings, lslo
+    )
     monkeypatch.undo()
     expected = [[t for t in row[2:].tolist() if t != tokenizer.pad_token_id] for row in ids]
     assert got == expected

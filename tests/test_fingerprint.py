@@ -26,12 +26,12 @@ def test_stats_match_a_direct_float64_computation_block_by_block():
     torch.manual_seed(0)
     w = torch.randn(2500, 48, dtype=torch.float16)  # more rows than one block
     direct = w.double()
-    assert weight_stats(w) == pytest.approx([float(direct.abs().mean()), float(direct.pow(2).mean().sqrt())],
-                                            rel=1e-12)
+    assert weight_stats(w) == pytest.approx([float(direct.abs().mean()), float(direct.pow(2).mean().sqrt())], rel=1e-12)
     rows = torch.tensor([0, 7, 2499])
     picked = direct[[0, 7, 2499]]
-    assert weight_stats(w, rows) == pytest.approx([float(picked.abs().mean()), float(picked.pow(2).mean().sqrt())],
-                                                  rel=1e-12)
+    assert weight_stats(w, rows) == pytest.approx(
+        [float(picked.abs().mean()), float(picked.pow(2).mean().sqrt())], rel=1e-12
+    )
 
 
 def test_version_2_samples_the_embedding_and_version_1_reads_it_whole(make_model, monkeypatch):
@@ -72,12 +72,15 @@ def test_the_fingerprint_is_computed_once_per_bundle_load(make_model, tmp_path, 
     assert len(calls) == 5  # five sampled matrices, once
 
 
-@pytest.mark.parametrize("fingerprint,reason", [
-    ({"version": 3}, "version 3 is newer than this software reads"),
-    ({"version": "2"}, "malformed base-model fingerprint"),
-    ({"version": 2}, "malformed base-model fingerprint (sample_rows None)"),
-    ([], "malformed base-model fingerprint"),
-])
+@pytest.mark.parametrize(
+    "fingerprint,reason",
+    [
+        ({"version": 3}, "version 3 is newer than this software reads"),
+        ({"version": "2"}, "malformed base-model fingerprint"),
+        ({"version": 2}, "malformed base-model fingerprint (sample_rows None)"),
+        ([], "malformed base-model fingerprint"),
+    ],
+)
 def test_a_manifest_with_an_unusable_fingerprint_is_refused_with_the_reason(make_model, tmp_path, fingerprint, reason):
     _bundle(make_model, tmp_path / "b", 2)
     manifest = json.loads((tmp_path / "b" / "manifest.json").read_text())

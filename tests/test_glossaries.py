@@ -34,7 +34,7 @@ def pairs(g: GlossaryFile) -> list[tuple[str, str]]:
 
 
 def test_csv_tsv_and_tbx_glossaries_are_read():
-    csv = read_glossary_file(b"en,fr\nfile,fichier\n\"Save, as\",\"Enregistrer sous\"\nLibreOffice,LibreOffice\n")
+    csv = read_glossary_file(b'en,fr\nfile,fichier\n"Save, as","Enregistrer sous"\nLibreOffice,LibreOffice\n')
     assert (csv.source, csv.target) == ("en", "fr")
     assert pairs(csv) == [("file", "fichier"), ("Save, as", "Enregistrer sous"), ("LibreOffice", "LibreOffice")]
     tsv = read_glossary_file("\ufeffen\tde\nfile\tDatei\n".encode())
@@ -56,19 +56,22 @@ EXTERNAL = """<?xml version="1.0"?>
 </body></text></martif>"""
 
 
-@pytest.mark.parametrize("data,error", [
-    (b"", "empty"),
-    (b"\xff\xfe\x00x", "not UTF-8"),
-    (b"en,fr,de\na,b,c\n", "names its two languages"),
-    (b"en,fr\nfile\n", "row 2 of the glossary has 1 columns"),
-    (b"en,fr\n", "no terms"),
-    ("en,fr\n" + "".join(f"t{i},u{i}\n" for i in range(MAX_TERMS + 1)), "more than"),
-    (b"<martif><text><body></body></text></martif>", "no termEntry"),
-    (b"<martif><unclosed>", "not a valid TBX"),
-    (BOMB.encode(), "refused"),
-    (EXTERNAL.encode(), "refused"),
-    (b"x" * ((1 << 20) + 1), "limit"),
-])
+@pytest.mark.parametrize(
+    "data,error",
+    [
+        (b"", "empty"),
+        (b"\xff\xfe\x00x", "not UTF-8"),
+        (b"en,fr,de\na,b,c\n", "names its two languages"),
+        (b"en,fr\nfile\n", "row 2 of the glossary has 1 columns"),
+        (b"en,fr\n", "no terms"),
+        ("en,fr\n" + "".join(f"t{i},u{i}\n" for i in range(MAX_TERMS + 1)), "more than"),
+        (b"<martif><text><body></body></text></martif>", "no termEntry"),
+        (b"<martif><unclosed>", "not a valid TBX"),
+        (BOMB.encode(), "refused"),
+        (EXTERNAL.encode(), "refused"),
+        (b"x" * ((1 << 20) + 1), "limit"),
+    ],
+)
 def test_bad_glossary_files_are_refused_with_the_reason(data, error):
     with pytest.raises(GlossaryError, match=error):
         read_glossary_file(data if isinstance(data, bytes) else data.encode())
@@ -106,27 +109,41 @@ def test_a_stored_glossary_is_managed_with_the_admin_token_and_enforced_by_id(ad
     body = "en,fr\nwindow,fenêtre\nLibreOffice,LibreOffice\n"
     assert admin.put("/glossaries/ui", content=body).status_code == 401
     created = admin.put("/glossaries/ui", content=body, headers={**AUTH, "content-type": "text/csv"})
-    assert created.status_code == 200 and created.json() == {"id": "ui", "source": "en", "target": "fr",
-                                                             "terms": 2, "created": True}
+    assert created.status_code == 200 and created.json() == {
+        "id": "ui",
+        "source": "en",
+        "target": "fr",
+        "terms": 2,
+        "created": True,
+    }
     tbx = admin.put("/glossaries/calc", files={"file": ("terms.tbx", TBX.encode())}, headers=AUTH)
     assert tbx.status_code == 200 and tbx.json()["terms"] == 2
     assert admin.get("/glossaries", headers=AUTH).json() == {"glossaries": ["calc", "ui"]}
     assert admin.get("/glossaries/ui", headers=AUTH).json()["entries"] == [
-        {"source": "window", "target": "fenêtre"}, {"source": "LibreOffice", "target": "LibreOffice"}]
+        {"source": "window", "target": "fenêtre"},
+        {"source": "LibreOffice", "target": "LibreOffice"},
+    ]
 
     q = "Close the window of LibreOffice."
     out = admin.post("/translate", json={"q": q, "source": "en", "target": "fr", "glossary_id": "ui"})
     assert out.status_code == 200 and "fenêtre" in out.json()["translatedText"].lower()
     assert "LibreOffice" in out.json()["translatedText"]
-    inline = admin.post("/translate", json={"q": q, "source": "en", "target": "fr", "glossary_id": "ui",
-                                            "glossary": {"window": "vitre"}}).json()["translatedText"]
+    inline = admin.post(
+        "/translate",
+        json={"q": q, "source": "en", "target": "fr", "glossary_id": "ui", "glossary": {"window": "vitre"}},
+    ).json()["translatedText"]
     assert "vitre" in inline.lower()  # the inline terms win over the stored ones
     wrong = admin.post("/translate", json={"q": q, "source": "en", "target": "de", "glossary_id": "ui"})
     assert wrong.status_code == 400 and "en→fr" in wrong.json()["error"]
-    assert admin.post("/translate", json={"q": q, "source": "en", "target": "fr",
-                                          "glossary_id": "nope"}).status_code == 404
-    done = admin.post("/translate_file", files={"file": ("a.txt", b"Open the window.")},
-                      data={"source": "en", "target": "fr", "glossary_id": "ui"})
+    assert (
+        admin.post("/translate", json={"q": q, "source": "en", "target": "fr", "glossary_id": "nope"}).status_code
+        == 404
+    )
+    done = admin.post(
+        "/translate_file",
+        files={"file": ("a.txt", b"Open the window.")},
+        data={"source": "en", "target": "fr", "glossary_id": "ui"},
+    )
     name = done.json()["translatedFileUrl"].rsplit("/", 1)[1]
     assert "fenêtre" in admin.get(f"/download_file/{name}").text.lower()
 
@@ -143,9 +160,13 @@ def test_with_api_keys_each_key_has_its_own_glossaries(service_dirs):
         assert put.status_code == 200
         assert c.get("/glossaries", headers={"X-API-Key": "kb"}).json() == {"glossaries": []}
         assert c.get("/glossaries", headers={"X-API-Key": "kc"}).status_code == 403
-        mine = c.post("/translate", json={"q": "The window.", "source": "en", "target": "fr", "api_key": "ka",
-                                          "glossary_id": "ui"})
+        mine = c.post(
+            "/translate",
+            json={"q": "The window.", "source": "en", "target": "fr", "api_key": "ka", "glossary_id": "ui"},
+        )
         assert mine.status_code == 200
-        theirs = c.post("/translate", json={"q": "The window.", "source": "en", "target": "fr", "api_key": "kb",
-                                            "glossary_id": "ui"})
+        theirs = c.post(
+            "/translate",
+            json={"q": "The window.", "source": "en", "target": "fr", "api_key": "kb", "glossary_id": "ui"},
+        )
         assert theirs.status_code == 404

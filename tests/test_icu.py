@@ -64,14 +64,16 @@ def test_expansion_by_hand():
     assert [leaf.text for leaf in template.leaves] == ["You have # file in {folder}.", "You have # files in {folder}."]
     assert all(leaf.numbered for leaf in template.leaves)
     assert template.render(["Vous avez # fichier dans {folder}.", "Vous avez # fichiers dans {folder}."]) == (
-        "{count, plural, one {Vous avez # fichier dans {folder}.} other {Vous avez # fichiers dans {folder}.}}")
+        "{count, plural, one {Vous avez # fichier dans {folder}.} other {Vous avez # fichiers dans {folder}.}}"
+    )
     nested = expand("{g, select, female {She} other {They}} sent {n, plural, one {one} other {#}}.")
-    assert [leaf.text for leaf in nested.leaves] == ["She sent one.", "She sent #.", "They sent one.",
-                                                     "They sent #."]
+    assert [leaf.text for leaf in nested.leaves] == ["She sent one.", "She sent #.", "They sent one.", "They sent #."]
     assert not expand("{g, select, a {x} other {y}}").leaves[0].numbered  # '#' means the number in plurals only
 
 
-@pytest.mark.parametrize("text", ["no choice {name} here", "{n, plural, one {x}", "{n, plural, }",
-                                  "{n, plural, one x}", "}{n, plural, one {x}}"])
+@pytest.mark.parametrize(
+    "text",
+    ["no choice {name} here", "{n, plural, one {x}", "{n, plural, }", "{n, plural, one x}", "}{n, plural, one {x}}"],
+)
 def test_what_is_not_expanded(text):
     assert expand(text) is None

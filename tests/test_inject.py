@@ -90,8 +90,9 @@ def test_double_injection_and_wrong_model_refused(make_model):
 
 @pytest.mark.parametrize("layers,d_model,ffn", [((1, 1), 16, 32), ((2, 5), 32, 48), ((6, 2), 24, 96)])
 def test_any_depth_and_width(make_model, layers, d_model, ffn):
-    model = make_model(encoder_layers=layers[0], decoder_layers=layers[1], d_model=d_model,
-                       encoder_ffn_dim=ffn, decoder_ffn_dim=ffn)
+    model = make_model(
+        encoder_layers=layers[0], decoder_layers=layers[1], d_model=d_model, encoder_ffn_dim=ffn, decoder_ffn_dim=ffn
+    )
     for fc_mode in ("full", "square"):
         lslo = inject(model, _config(fc_mode=fc_mode))
         assert len(lslo.modules) == 5 * layers[0] + 8 * layers[1]

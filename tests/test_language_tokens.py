@@ -43,15 +43,22 @@ def test_source_encoding_matches_nllbs_own(nllb_base, src_lang, code):
 def test_source_encoding_matches_m2ms_own(m2m_base):
     tokenizer = AutoTokenizer.from_pretrained(m2m_base)
     tokenizer.src_lang = "fr"
-    assert encode_sources(tokenizer, ["Le chat dort."], ["fr"])["input_ids"][0].tolist() == \
-        tokenizer("Le chat dort.")["input_ids"]
+    assert (
+        encode_sources(tokenizer, ["Le chat dort."], ["fr"])["input_ids"][0].tolist()
+        == tokenizer("Le chat dort.")["input_ids"]
+    )
 
 
 def test_user_codes_and_model_codes_map_both_ways(nllb_base, m2m_base):
     nllb = LanguageVocabulary(AutoTokenizer.from_pretrained(nllb_base))
     m2m = LanguageVocabulary(AutoTokenizer.from_pretrained(m2m_base))
-    for user, nllb_code, m2m_code in [("en", "eng_Latn", "en"), ("zh", "zho_Hans", "zh"), ("pt", "por_Latn", "pt"),
-                                      ("ast", "ast_Latn", "ast"), ("ms", "zsm_Latn", "ms")]:
+    for user, nllb_code, m2m_code in [
+        ("en", "eng_Latn", "en"),
+        ("zh", "zho_Hans", "zh"),
+        ("pt", "por_Latn", "pt"),
+        ("ast", "ast_Latn", "ast"),
+        ("ms", "zsm_Latn", "ms"),
+    ]:
         assert nllb.model_code(user) == nllb_code and nllb.user_code(nllb_code) == user
         assert m2m.model_code(user) == m2m_code and m2m.user_code(m2m_code) == user
         assert nllb.model_code(m2m_code) == nllb_code and m2m.model_code(nllb_code) == m2m_code  # either family
@@ -82,6 +89,7 @@ def test_translation_with_an_nllb_checkpoint_runs_and_matches_hf_generate(nllb_b
     tokenizer.src_lang = "eng_Latn"
     inputs = tokenizer(["The cat sleeps."], return_tensors="pt")
     with torch.no_grad():
-        ids = model.generate(**inputs, num_beams=2, max_new_tokens=8,
-                             forced_bos_token_id=tokenizer.convert_tokens_to_ids("fra_Latn"))
+        ids = model.generate(
+            **inputs, num_beams=2, max_new_tokens=8, forced_bos_token_id=tokenizer.convert_tokens_to_ids("fra_Latn")
+        )
     assert ours == tokenizer.batch_decode(ids, skip_special_tokens=True)[0].strip()

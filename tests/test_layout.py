@@ -11,8 +11,11 @@ import pytest
 
 ROOT = Path(__file__).resolve().parents[1]
 # Who may import whom: lslo imports neither training nor server; those two import lslo, never each other.
-FORBIDDEN = {"lslo": {"training", "server", "bench", "research"}, "training": {"server", "bench", "research"},
-             "server": {"training", "bench", "research"}}
+FORBIDDEN = {
+    "lslo": {"training", "server", "bench", "research"},
+    "training": {"server", "bench", "research"},
+    "server": {"training", "bench", "research"},
+}
 
 
 def imported_packages(path: Path) -> set[str]:
@@ -35,16 +38,21 @@ def test_the_walker_sees_every_kind_of_import(tmp_path):
 
 @pytest.mark.parametrize("package", sorted(FORBIDDEN))
 def test_no_import_crosses_the_layers(package):
-    crossings = [f"{path.relative_to(ROOT)} imports {name}" for path in sorted((ROOT / package).rglob("*.py"))
-                 for name in sorted(imported_packages(path) & FORBIDDEN[package])]
+    crossings = [
+        f"{path.relative_to(ROOT)} imports {name}"
+        for path in sorted((ROOT / package).rglob("*.py"))
+        for name in sorted(imported_packages(path) & FORBIDDEN[package])
+    ]
     assert crossings == []
 
 
 def test_the_server_runs_without_the_training_package():
     """The server image ships lslo and server only: importing the whole service must not need training."""
-    code = ("import sys; sys.modules['training'] = None; sys.modules['research'] = None\n"
-            "import server.__main__, server.app, server.routes.translate, server.routes.adapters\n"
-            "from server.app import create_app; create_app\n")
+    code = (
+        "import sys; sys.modules['training'] = None; sys.modules['research'] = None\n"
+        "import server.__main__, server.app, server.routes.translate, server.routes.adapters\n"
+        "from server.app import create_app; create_app\n"
+    )
     run = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True, text=True)
     assert run.returncode == 0, run.stderr[-2000:]
 
@@ -54,13 +62,32 @@ def test_pip_install_ships_the_product_and_no_research_code(tmp_path):
         shutil.copy(ROOT / name, tmp_path / name)
     for package in ("lslo", "training", "server", "bench", "research"):
         shutil.copytree(ROOT / package, tmp_path / package, ignore=shutil.ignore_patterns("__pycache__"))
-    run = subprocess.run([sys.executable, "-m", "pip", "wheel", ".", "--no-deps", "--no-build-isolation", "-q",
-                          "-w", str(tmp_path / "dist")], cwd=tmp_path, capture_output=True, text=True)
+    run = subprocess.run(
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            ".",
+            "--no-deps",
+            "--no-build-isolation",
+            "-q",
+            "-w",
+            str(tmp_path / "dist"),
+        ],
+        cwd=tmp_path,
+        capture_output=True,
+        text=True,
+    )
     assert run.returncode == 0, run.stderr[-2000:]
     (wheel,) = (tmp_path / "dist").glob("*.whl")
     names = zipfile.ZipFile(wheel).namelist()
     assert {n.split("/")[0] for n in names if not n.split("/")[0].endswith(".dist-info")} == {
-        "lslo", "training", "server", "bench"}
+        "lslo",
+        "training",
+        "server",
+        "bench",
+    }
     assert "lslo/data/languages.json" in names and "lslo/data/lang30.json" in names
     assert {"server/static/index.html", "server/static/app.js", "server/static/style.css"} <= set(names)
     assert not [n for n in names if "replicat" in n or "/mini/" in n or n.endswith(".json.gz")]
@@ -68,6 +95,9 @@ def test_pip_install_ships_the_product_and_no_research_code(tmp_path):
 
 @pytest.mark.parametrize("package", ["lslo", "server", "training"])
 def test_no_file_of_the_product_exceeds_400_lines(package):
-    long = {str(p.relative_to(ROOT)): n for p in (ROOT / package).rglob("*.py")
-            if (n := len(p.read_text(encoding="utf-8").splitlines())) > 400}
+    long = {
+        str(p.relative_to(ROOT)): n
+        for p in (ROOT / package).rglob("*.py")
+        if (n := len(p.read_text(encoding="utf-8").splitlines())) > 400
+    }
     assert long == {}

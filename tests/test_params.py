@@ -55,9 +55,20 @@ def test_other_presets_and_config_path(tmp_path):
     big = count_parameters(model_config("m2m100-1.2b"), config)
     assert big.total == 2 * 4 * 24 * 2 * (2 * (1024 + 8192))
     path = tmp_path / "config.json"
-    path.write_text(json.dumps({"d_model": 64, "encoder_layers": 2, "decoder_layers": 1, "encoder_ffn_dim": 128,
-                                "decoder_ffn_dim": 128, "vocab_size": 100, "encoder_attention_heads": 4,
-                                "decoder_attention_heads": 4}))
+    path.write_text(
+        json.dumps(
+            {
+                "d_model": 64,
+                "encoder_layers": 2,
+                "decoder_layers": 1,
+                "encoder_ffn_dim": 128,
+                "decoder_ffn_dim": 128,
+                "vocab_size": 100,
+                "encoder_attention_heads": 4,
+                "decoder_attention_heads": 4,
+            }
+        )
+    )
     small = count_parameters(model_config(path), config)
     assert small.total == 2 * 4 * 3 * 2 * (64 + 128)
     assert count_parameters(model_config("nllb-600m"), config).total == 2 * 4 * 24 * 2 * (1024 + 4096)
@@ -65,9 +76,26 @@ def test_other_presets_and_config_path(tmp_path):
 
 def test_cli_json_output():
     out = subprocess.run(
-        [sys.executable, "-m", "lslo", "params", "--model", "m2m124-615m", "--languages", "lang30",
-         "--ranks", "2;2;8;8", "--modules", "all", "--fc-mode", "square", "--json"],
-        capture_output=True, text=True, check=True,
+        [
+            sys.executable,
+            "-m",
+            "lslo",
+            "params",
+            "--model",
+            "m2m124-615m",
+            "--languages",
+            "lang30",
+            "--ranks",
+            "2;2;8;8",
+            "--modules",
+            "all",
+            "--fc-mode",
+            "square",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        check=True,
     )
     data = json.loads(out.stdout)
     assert data["total"] == 46_006_272
@@ -79,7 +107,8 @@ def test_cli_json_output():
 def test_cli_reports_every_problem():
     out = subprocess.run(
         [sys.executable, "-m", "lslo", "params", "--languages", "en,xx", "--ranks", "2;2;8", "--modules", "q,nope"],
-        capture_output=True, text=True,
+        capture_output=True,
+        text=True,
     )
     assert out.returncode == 2
     assert "'xx' has no resource tier" in out.stderr and "unknown module 'nope'" in out.stderr

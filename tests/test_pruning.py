@@ -9,13 +9,37 @@ from lslo.pruning import Pruner, PruningSchedule, language_pools, layer_pools, s
 def test_schedule_matches_hand_computation():
     s = PruningSchedule(ratio=0.9, start=2, duration=8, total=15)
     # P_e = P - P (1 - (e - 2) / 8)^3 for 2 < e <= 10
-    expected = {1: 0.0, 2: 0.0, 3: 0.9 * (1 - (7 / 8) ** 3), 4: 0.9 * (1 - (6 / 8) ** 3), 6: 0.9 * (1 - 0.5**3),
-                9: 0.9 * (1 - (1 / 8) ** 3), 10: 0.9, 11: 0.9, 15: 0.9}
+    expected = {
+        1: 0.0,
+        2: 0.0,
+        3: 0.9 * (1 - (7 / 8) ** 3),
+        4: 0.9 * (1 - (6 / 8) ** 3),
+        6: 0.9 * (1 - 0.5**3),
+        9: 0.9 * (1 - (1 / 8) ** 3),
+        10: 0.9,
+        11: 0.9,
+        15: 0.9,
+    }
     for epoch, value in expected.items():
         assert s.ratio_at(epoch) == pytest.approx(value, abs=1e-12), epoch
     assert s.ratio_at(3) == pytest.approx(0.2970703125)  # 0.9 * 169/512
     assert [round(s.ratio_at(e), 4) for e in range(1, 16)] == [
-        0.0, 0.0, 0.2971, 0.5203, 0.6803, 0.7875, 0.8525, 0.8859, 0.8982, 0.9, 0.9, 0.9, 0.9, 0.9, 0.9]
+        0.0,
+        0.0,
+        0.2971,
+        0.5203,
+        0.6803,
+        0.7875,
+        0.8525,
+        0.8859,
+        0.8982,
+        0.9,
+        0.9,
+        0.9,
+        0.9,
+        0.9,
+        0.9,
+    ]
     # step granularity follows the same curve; step 0 of epoch e equals P_e
     assert s.ratio_at_step(4 * 10, steps_per_epoch=10) == s.ratio_at(5)
     assert s.ratio_at(4) < s.ratio_at_step(35, 10) < s.ratio_at(5)

@@ -47,12 +47,35 @@ def test_two_ray_serve_replicas_serve_and_follow_the_bundle(service_dirs, tmp_pa
     port = free_port()
     url = f"http://127.0.0.1:{port}/"
     env = {**os.environ, "LSLO_ADMIN_TOKEN": "tok", "LSLO_LOG_LEVEL": "warning"}
-    cmd = [sys.executable, "-m", "server.ray_serve", "--base", str(base), "--bundle", str(bundle), "--bundle-poll-s",
-           "1", "--replicas", "2", "--cpus-per-replica", "0.5", "--threads", "1", "--port", str(port), "--beam", "2",
-           "--max-new-tokens", "10", "--log-format", "text"]
+    cmd = [
+        sys.executable,
+        "-m",
+        "server.ray_serve",
+        "--base",
+        str(base),
+        "--bundle",
+        str(bundle),
+        "--bundle-poll-s",
+        "1",
+        "--replicas",
+        "2",
+        "--cpus-per-replica",
+        "0.5",
+        "--threads",
+        "1",
+        "--port",
+        str(port),
+        "--beam",
+        "2",
+        "--max-new-tokens",
+        "10",
+        "--log-format",
+        "text",
+    ]
     started = time.monotonic()
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env,
-                            start_new_session=True)  # SIGTERM goes to the driver alone, as Kubernetes sends it
+    proc = subprocess.Popen(
+        cmd, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env=env, start_new_session=True
+    )  # SIGTERM goes to the driver alone, as Kubernetes sends it
     output: list[str] = []
     reader = threading.Thread(target=lambda: output.extend(proc.stdout), daemon=True)
     reader.start()
@@ -105,8 +128,10 @@ def test_two_ray_serve_replicas_serve_and_follow_the_bundle(service_dirs, tmp_pa
             code = None
         reader.join(timeout=5)
     assert code == 0, "".join(output[-40:])
-    print(f"\nRay Serve, 2 replicas: ready after {ready_s:.0f} s; a persisted adapter on both after "
-          f"{converged_s:.1f} s (--bundle-poll-s 1); {len(statuses)} requests ({dict(replicas)}), 0 failed")
+    print(
+        f"\nRay Serve, 2 replicas: ready after {ready_s:.0f} s; a persisted adapter on both after "
+        f"{converged_s:.1f} s (--bundle-poll-s 1); {len(statuses)} requests ({dict(replicas)}), 0 failed"
+    )
 
 
 def ask(url: str) -> dict[str, list[str]]:

@@ -90,8 +90,14 @@ def test_shell_blocks_run(demo_server):
             continue
         for command, expected in commands(body):
             command = command.replace("localhost:8000", f"127.0.0.1:{port}").replace("curl -s ", "curl -sSf ")
-            run = subprocess.run(["bash", "-euo", "pipefail", "-c", command], cwd=work, capture_output=True, text=True,
-                                 env={**env, "PATH": path}, timeout=300)
+            run = subprocess.run(
+                ["bash", "-euo", "pipefail", "-c", command],
+                cwd=work,
+                capture_output=True,
+                text=True,
+                env={**env, "PATH": path},
+                timeout=300,
+            )
             assert run.returncode == 0, f"README line {line}: {command}\n{run.stdout[-2000:]}{run.stderr[-2000:]}"
             if expected is not None:
                 value, _ = json.JSONDecoder().raw_decode(expected)

@@ -15,8 +15,17 @@ from fastapi.testclient import TestClient
 from server_helpers import crashing_once, make_app, two_requests_fit
 
 ODD = [
-    "", "   ", "\n\t ", "a\x00b\x07c", "😀🎉 emoji only", "שלום עולם", "مرحبا بالعالم and English mixed",
-    "日本語とEnglishの混在", "x" * 1999, "Ζ\u0301alg\u0338o \u202etext\u202c", "\ud800 lone surrogate",
+    "",
+    "   ",
+    "\n\t ",
+    "a\x00b\x07c",
+    "😀🎉 emoji only",
+    "שלום עולם",
+    "مرحبا بالعالم and English mixed",
+    "日本語とEnglishの混在",
+    "x" * 1999,
+    "Ζ\u0301alg\u0338o \u202etext\u202c",
+    "\ud800 lone surrogate",
 ]
 NORMAL = ["The cat sleeps.", "We are going to the market.", "Where is the station?"]
 
@@ -47,7 +56,7 @@ def test_odd_inputs_are_translated_cleanly_and_do_not_disturb_others(app_client)
         assert isinstance(response.result().json()["translatedText"], str)
     assert [r.result().json()["translatedText"] for r in normal] == alone
     listed = as_list.result().json()["translatedText"]
-    assert listed[len(ODD):] == alone and listed[:3] == ODD[:3]  # blank texts come back as they were
+    assert listed[len(ODD) :] == alone and listed[:3] == ODD[:3]  # blank texts come back as they were
 
 
 def test_invalid_utf8_bodies_are_400(app_client):
@@ -55,8 +64,11 @@ def test_invalid_utf8_bodies_are_400(app_client):
     bad = b'{"q": "\xff\xfe broken", "source": "en", "target": "fr"}'
     response = c.post("/translate", content=bad, headers={"content-type": "application/json"})
     assert response.status_code == 400 and set(response.json()) == {"error"}
-    form = c.post("/translate", content=b"q=%FF%FE&source=en&target=fr",
-                  headers={"content-type": "application/x-www-form-urlencoded"})
+    form = c.post(
+        "/translate",
+        content=b"q=%FF%FE&source=en&target=fr",
+        headers={"content-type": "application/x-www-form-urlencoded"},
+    )
     # Form fields are percent-decoded with U+FFFD for invalid bytes (as browsers do), then translated.
     assert form.status_code == 200 and isinstance(form.json()["translatedText"], str)
 
@@ -99,7 +111,7 @@ def test_bundle_file_rewritten_during_reload_is_refused_or_whole(service_dirs, t
         while not stop.is_set():
             with open(copy / "fr.safetensors", "wb") as f:
                 for i in range(0, len(good), 4096):
-                    f.write(good[i:i + 4096])
+                    f.write(good[i : i + 4096])
                     f.flush()
                     time.sleep(0.0005)
 
@@ -133,8 +145,18 @@ def test_language_names_are_validated(app_client, name):
     assert response.status_code == 400 and "is not a language code" in response.json()["error"]
 
 
-@pytest.mark.parametrize("name", ["..", "..%2F..%2Fetc%2Fpasswd", "%2E%2E%2Fmanifest", "..%2Fvictim%2Ffr",
-                                  "%2Fetc%2Fpasswd", "%2e%2e%5cvictim%5cfr", "fr%00"])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "..",
+        "..%2F..%2Fetc%2Fpasswd",
+        "%2E%2E%2Fmanifest",
+        "..%2Fvictim%2Ffr",
+        "%2Fetc%2Fpasswd",
+        "%2e%2e%5cvictim%5cfr",
+        "fr%00",
+    ],
+)
 def test_traversal_paths_never_reach_a_file(app_client, service_dirs, name, monkeypatch):
     """A PUT without a body loads ``<bundle>/<lang>.safetensors``: no name may make it read another file. Every
     file read during the request is recorded; a valid adapter outside the bundle is the bait."""
@@ -199,9 +221,15 @@ def _bad_uploads(good: bytes) -> dict[str, tuple[bytes, str]]:
     from lslo.io.adapter_file import parse_language_file
 
     adapter = parse_language_file(good)
-    meta = {"format": "lslo-adapter", "format_version": "1", "language": adapter.language,
-            "rank": str(adapter.rank), "dtype": "float32", "base_fingerprint": json.dumps(adapter.fingerprint),
-            "config": json.dumps(adapter.config)}
+    meta = {
+        "format": "lslo-adapter",
+        "format_version": "1",
+        "language": adapter.language,
+        "rank": str(adapter.rank),
+        "dtype": "float32",
+        "base_fingerprint": json.dumps(adapter.fingerprint),
+        "config": json.dumps(adapter.config),
+    }
     t = adapter.tensors
     key = next(k for k in t if k.endswith("lora_B"))
     other_fp = json.loads(json.dumps(adapter.fingerprint))
@@ -222,13 +250,18 @@ def _bad_uploads(good: bytes) -> dict[str, tuple[bytes, str]]:
         "other base model": (raw(t, base_fingerprint=json.dumps(other_fp)), "another base model"),
         "future format": (raw(t, format_version="3"), "newer format version 3"),
         "odd format version": (raw(t, format_version="\u00b2"), "format_version '\u00b2' is not valid"),
-        "future fingerprint": (raw(t, base_fingerprint=json.dumps({**adapter.fingerprint, "version": 3})),
-                               "fingerprint version 3 is newer"),
-        "fingerprint version text": (raw(t, base_fingerprint=json.dumps({**adapter.fingerprint, "version": "x"})),
-                                     "malformed base-model fingerprint"),
+        "future fingerprint": (
+            raw(t, base_fingerprint=json.dumps({**adapter.fingerprint, "version": 3})),
+            "fingerprint version 3 is newer",
+        ),
+        "fingerprint version text": (
+            raw(t, base_fingerprint=json.dumps({**adapter.fingerprint, "version": "x"})),
+            "malformed base-model fingerprint",
+        ),
         "fingerprint without sample rows": (
             raw(t, base_fingerprint=json.dumps({k: v for k, v in adapter.fingerprint.items() if k != "sample_rows"})),
-            "malformed base-model fingerprint"),
+            "malformed base-model fingerprint",
+        ),
         "fingerprint not an object": (raw(t, base_fingerprint="[1, 2]"), "malformed base-model fingerprint"),
     }
 

@@ -24,8 +24,11 @@ pytestmark = pytest.mark.slow
 
 def serve(base, bundle, *flags, env=None) -> ServerProcess:
     """A real server process on a free port, its output captured to a file."""
-    return start_server(["--base", str(base), "--bundle", str(bundle), "--beam", "2", "--max-new-tokens", "10",
-                         *flags], env=env, timeout=120)
+    return start_server(
+        ["--base", str(base), "--bundle", str(bundle), "--beam", "2", "--max-new-tokens", "10", *flags],
+        env=env,
+        timeout=120,
+    )
 
 
 def stop(server: ServerProcess) -> tuple[int, str]:
@@ -88,8 +91,11 @@ def test_disconnecting_clients_do_not_stall_the_worker(service_dirs):
     try:
         for i in range(20):  # clients that connect and send, then give up waiting for the answer
             with pytest.raises(httpx.ReadTimeout):
-                _post(server.url, _rows(f"A sentence that the client {i} will not wait for, row", 16),
-                      timeout=httpx.Timeout(10, read=0.005))
+                _post(
+                    server.url,
+                    _rows(f"A sentence that the client {i} will not wait for, row", 16),
+                    timeout=httpx.Timeout(10, read=0.005),
+                )
         start = time.time()
         assert _post(server.url, "The cat sleeps.").status_code == 200
         assert time.time() - start < 30
@@ -113,11 +119,13 @@ def test_twice_the_capacity_gets_quick_503s_bounded_memory_and_finished_accepted
 
         async def flood():
             async with httpx.AsyncClient(timeout=120, limits=httpx.Limits(max_connections=200)) as http:
+
                 async def one(i):
                     start = time.perf_counter()
-                    r = await http.post(server.url + "/translate",
-                                        json={"q": [f"Sentence {i} to translate.", f"And {i} more."],
-                                              "source": "en", "target": "de"})  # two distinct rows
+                    r = await http.post(
+                        server.url + "/translate",
+                        json={"q": [f"Sentence {i} to translate.", f"And {i} more."], "source": "en", "target": "de"},
+                    )  # two distinct rows
                     return r, time.perf_counter() - start
 
                 results = []
@@ -147,12 +155,30 @@ def test_schemathesis_finds_no_server_errors(service_dirs, tmp_path):
     server = serve(base, bundle, env={"LSLO_ADMIN_TOKEN": "tok"})
     try:
         out = subprocess.run(
-            [str(Path(sys.executable).parent / "schemathesis"), "run", f"{server.url}/openapi.json",
-             "--checks", "not_a_server_error,content_type_conformance,response_schema_conformance,"
-             "status_code_conformance", "--max-examples", "25",
-             "--phases", "examples,coverage,fuzzing", "--workers", "1", "--header", "Authorization: Bearer tok",
-             "--seed", "1", "--suppress-health-check", "all"],
-            capture_output=True, text=True, timeout=600, cwd=tmp_path)
+            [
+                str(Path(sys.executable).parent / "schemathesis"),
+                "run",
+                f"{server.url}/openapi.json",
+                "--checks",
+                "not_a_server_error,content_type_conformance,response_schema_conformance,status_code_conformance",
+                "--max-examples",
+                "25",
+                "--phases",
+                "examples,coverage,fuzzing",
+                "--workers",
+                "1",
+                "--header",
+                "Authorization: Bearer tok",
+                "--seed",
+                "1",
+                "--suppress-health-check",
+                "all",
+            ],
+            capture_output=True,
+            text=True,
+            timeout=600,
+            cwd=tmp_path,
+        )
     finally:
         code, output = stop(server)
     assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-2000:]
@@ -202,8 +228,9 @@ def test_two_front_end_workers_share_one_core_that_comes_back_after_being_killed
     base, bundle = service_dirs
     texts = [f"The cat sleeps, number {i}." for i in range(6)]
     expected = reference(base, bundle, texts, "en", "fr", beam=2, max_new_tokens=10)
-    server = serve(base, bundle, "--workers", "2", "--admin-token", "tok", "--max-batch-size", "1",
-                   env={"TMPDIR": str(tmp_path)})  # one row a step: slow enough to kill the core mid-load
+    server = serve(
+        base, bundle, "--workers", "2", "--admin-token", "tok", "--max-batch-size", "1", env={"TMPDIR": str(tmp_path)}
+    )  # one row a step: slow enough to kill the core mid-load
     try:
         replicas, got = set(), {}
         for _ in range(4):
@@ -220,8 +247,12 @@ def test_two_front_end_workers_share_one_core_that_comes_back_after_being_killed
             assert _sample_sum(answer.text, "lslo_http_requests_total", route="/translate", status="200") == 24
             assert _sample_sum(answer.text, "lslo_queue_rows") == 0
             assert _sample_sum(answer.text, "lslo_loaded_languages") > 0
-        posted = httpx.post(server.url + "/translate_file", data={"source": "en", "target": "fr"}, timeout=60,
-                            files={"file": ("note.txt", f"{texts[0]}\n".encode(), "text/plain")})
+        posted = httpx.post(
+            server.url + "/translate_file",
+            data={"source": "en", "target": "fr"},
+            timeout=60,
+            files={"file": ("note.txt", f"{texts[0]}\n".encode(), "text/plain")},
+        )
         assert posted.status_code == 200, posted.text
         link = "/" + posted.json()["translatedFileUrl"].split("/", 3)[3]
         downloads = [httpx.get(server.url + link, timeout=10) for _ in range(16)]

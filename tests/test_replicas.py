@@ -65,8 +65,9 @@ class Traffic:
         with httpx.Client(timeout=60) as client:
             while not self.stop.is_set():
                 pair = ("en", "fr") if len(self.statuses) % 2 else ("fr", "de")
-                r = client.post(url + "translate", json={"q": TEXTS[len(self.statuses) % 2], "source": pair[0],
-                                                         "target": pair[1]})
+                r = client.post(
+                    url + "translate", json={"q": TEXTS[len(self.statuses) % 2], "source": pair[0], "target": pair[1]}
+                )
                 self.statuses.append(r.status_code)
 
     def __enter__(self) -> Traffic:
@@ -84,8 +85,20 @@ def test_three_replicas_converge_on_the_shared_bundle(service_dirs, tmp_path):
     base, original = service_dirs
     bundle = tmp_path / "bundle"
     shutil.copytree(original, bundle)
-    args = ["--base", str(base), "--bundle", str(bundle), "--bundle-poll-s", str(POLL_S), "--beam", "2",
-            "--max-new-tokens", "10", "--threads", "1"]
+    args = [
+        "--base",
+        str(base),
+        "--bundle",
+        str(bundle),
+        "--bundle-poll-s",
+        str(POLL_S),
+        "--beam",
+        "2",
+        "--max-new-tokens",
+        "10",
+        "--threads",
+        "1",
+    ]
     new, a, b = (variant(bundle, "fr", s) for s in (3.0, 0.5, 1.7))
     times = {}
     with ExitStack() as stack:
@@ -114,11 +127,14 @@ def test_three_replicas_converge_on_the_shared_bundle(service_dirs, tmp_path):
 
             def put(url: str, data: bytes) -> None:
                 barrier.wait()
-                answers.append(httpx.put(url + "adapters/fr?persist=true", content=data, headers=AUTH,
-                                         timeout=60).status_code)
+                answers.append(
+                    httpx.put(url + "adapters/fr?persist=true", content=data, headers=AUTH, timeout=60).status_code
+                )
 
-            racers = [threading.Thread(target=put, args=(urls[0], new)), threading.Thread(target=put,
-                                                                                         args=(urls[2], b))]
+            racers = [
+                threading.Thread(target=put, args=(urls[0], new)),
+                threading.Thread(target=put, args=(urls[2], b)),
+            ]
             for t in racers:
                 t.start()
             for t in racers:
@@ -128,6 +144,9 @@ def test_three_replicas_converge_on_the_shared_bundle(service_dirs, tmp_path):
             assert kept in (new, b) and read_manifest(bundle).languages["fr"]["sha256"] == sha(kept)
             times["race"] = converge(urls, lambda u: served(u)["fr"] == sha(kept) and state(u)["sync"]["in_sync"])
         assert traffic.statuses and set(traffic.statuses) == {200}, sorted(set(traffic.statuses))
-    print(f"\nconvergence seconds with --bundle-poll-s {POLL_S}: "
-          + ", ".join(f"{k} {v:.1f}" for k, v in times.items()) + f"; {len(traffic.statuses)} requests, 0 failed")
+    print(
+        f"\nconvergence seconds with --bundle-poll-s {POLL_S}: "
+        + ", ".join(f"{k} {v:.1f}" for k, v in times.items())
+        + f"; {len(traffic.statuses)} requests, 0 failed"
+    )
     assert max(times.values()) <= 2 * POLL_S + 2  # the documented bound, with room for a slow poll

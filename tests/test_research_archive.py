@@ -17,12 +17,19 @@ def _run(tmp_path, name="lslo_2-2-8", seed=0, threads=2):
         result["threads"] = threads
     (run / "result.json").write_text(json.dumps(result))
     (run / "config.yaml").write_text("threads: 1\nseed: 0\n")
-    (run / "eval.json").write_text(json.dumps({
-        "groups_spbleu": {"AVG": 7.5}, "directions": {"en-fr": {"spbleu": 7.5}},
-        "samples": {"en-fr": [["Save", "Enregistrer", "Enregistrer"]]},
-        "segments": {"en-fr": {"ids": [0, 1], "hypotheses": ["Enregistrer", "Été"],
-                               "bleu_stats": [[1] * 10, [2] * 10]}},
-    }, ensure_ascii=False))
+    (run / "eval.json").write_text(
+        json.dumps(
+            {
+                "groups_spbleu": {"AVG": 7.5},
+                "directions": {"en-fr": {"spbleu": 7.5}},
+                "samples": {"en-fr": [["Save", "Enregistrer", "Enregistrer"]]},
+                "segments": {
+                    "en-fr": {"ids": [0, 1], "hypotheses": ["Enregistrer", "Été"], "bleu_stats": [[1] * 10, [2] * 10]}
+                },
+            },
+            ensure_ascii=False,
+        )
+    )
     return run
 
 

@@ -22,30 +22,87 @@ def test_replication_runner_archive_and_report(base_dir, corpus_dir, tmp_path, c
     configs, work, archive = tmp_path / "configs", tmp_path / "work", tmp_path / "archive"
     configs.mkdir()
     common = {"epochs": 1, "max_tokens": 600}
-    (configs / "pretrain.yaml").write_text(yaml.safe_dump(
-        {"command": "evaluate-base", "table": "t1", "row": "Pretrain", "seeds": [0], "settings": {}}))
-    (configs / "weight_learning.yaml").write_text(yaml.safe_dump(
-        {"command": "weight-learning", "table": "f1", "row": "WL", "seeds": [0], "settings": {**common, "ranks": "4"}}))
-    (configs / "lslo_2-2-8.yaml").write_text(yaml.safe_dump(
-        {"command": "finetune", "table": "t1", "row": "2;2;8+WL", "seeds": [0, 1],
-         "settings": {**common, "method": "lslo", "ranks": "2;2;8", "layer_map": "@weight_learning"}}))
-    (configs / "ise.yaml").write_text(yaml.safe_dump(
-        {"command": "subspace", "table": "f2", "row": "ISE", "seeds": [0],
-         "settings": {"epochs": 2, "max_tokens": 600, "mode": "ise", "ranks": "4", "prune_start": 1,
-                      "prune_epochs": 1, "layer_map": "@weight_learning", "bitext": "@stats"}}))
-    args = ["--configs", str(configs), "--work", str(work), "--archive", str(archive), "--base", str(base_dir),
-            "--data", str(corpus_dir), "--languages", "en,fr,de,nl", "--tiers", TRAIN_TIERS, "--threads", "1",
-            "--beam", "1"]
+    (configs / "pretrain.yaml").write_text(
+        yaml.safe_dump({"command": "evaluate-base", "table": "t1", "row": "Pretrain", "seeds": [0], "settings": {}})
+    )
+    (configs / "weight_learning.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "command": "weight-learning",
+                "table": "f1",
+                "row": "WL",
+                "seeds": [0],
+                "settings": {**common, "ranks": "4"},
+            }
+        )
+    )
+    (configs / "lslo_2-2-8.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "command": "finetune",
+                "table": "t1",
+                "row": "2;2;8+WL",
+                "seeds": [0, 1],
+                "settings": {**common, "method": "lslo", "ranks": "2;2;8", "layer_map": "@weight_learning"},
+            }
+        )
+    )
+    (configs / "ise.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "command": "subspace",
+                "table": "f2",
+                "row": "ISE",
+                "seeds": [0],
+                "settings": {
+                    "epochs": 2,
+                    "max_tokens": 600,
+                    "mode": "ise",
+                    "ranks": "4",
+                    "prune_start": 1,
+                    "prune_epochs": 1,
+                    "layer_map": "@weight_learning",
+                    "bitext": "@stats",
+                },
+            }
+        )
+    )
+    args = [
+        "--configs",
+        str(configs),
+        "--work",
+        str(work),
+        "--archive",
+        str(archive),
+        "--base",
+        str(base_dir),
+        "--data",
+        str(corpus_dir),
+        "--languages",
+        "en,fr,de,nl",
+        "--tiers",
+        TRAIN_TIERS,
+        "--threads",
+        "1",
+        "--beam",
+        "1",
+    ]
     assert replicate(["lslo_2-2-8", "--seed", "1", *args]) == 0  # one seed, and the run it depends on
     assert sorted(p.name for p in archive.iterdir()) == ["lslo_2-2-8-s1.json.gz", "weight_learning-s0.json.gz"]
     assert replicate(["pretrain", "lslo_2-2-8", "ise", "--jobs", "2", *args]) == 0  # two runs at once
     results = json.loads((work / "results.json").read_text())
-    assert {(r["name"], r["seed"]) for r in results} == {("pretrain", 0), ("weight_learning", 0), ("lslo_2-2-8", 0),
-                                                         ("lslo_2-2-8", 1), ("ise", 0)}  # the dependency included
+    assert {(r["name"], r["seed"]) for r in results} == {
+        ("pretrain", 0),
+        ("weight_learning", 0),
+        ("lslo_2-2-8", 0),
+        ("lslo_2-2-8", 1),
+        ("ise", 0),
+    }  # the dependency included
     assert all("evaluation" not in r for r in results)
     learned = read_archived(archive, "weight_learning", 0)
-    assert learned["layer_map"] == json.loads((work / "runs" / "weight_learning-s0" / "train" / "layer_map.json")
-                                              .read_text())  # the file's contents, not its path
+    assert learned["layer_map"] == json.loads(
+        (work / "runs" / "weight_learning-s0" / "train" / "layer_map.json").read_text()
+    )  # the file's contents, not its path
     manifest = json.loads((work / "runs" / "lslo_2-2-8-s0" / "train" / "bundle" / "manifest.json").read_text())
     assert manifest["layer_map"] == LayerMap.from_dict(learned["layer_map"]).to_dict()
     evaluated = read_archived(archive, "lslo_2-2-8", 0)
@@ -57,9 +114,17 @@ def test_replication_runner_archive_and_report(base_dir, corpus_dir, tmp_path, c
     assert {p: p.stat().st_mtime_ns for p in finished} == finished
     with pytest.raises(SystemExit, match="unknown experiment"):
         replicate(["lslo_2-2-9", *args])
-    (configs / "broken.yaml").write_text(yaml.safe_dump(
-        {"command": "finetune", "table": "t1", "row": "broken", "seeds": [0],
-         "settings": {**common, "method": "lslo", "ranks": "2;2;x"}}))
+    (configs / "broken.yaml").write_text(
+        yaml.safe_dump(
+            {
+                "command": "finetune",
+                "table": "t1",
+                "row": "broken",
+                "seeds": [0],
+                "settings": {**common, "method": "lslo", "ranks": "2;2;x"},
+            }
+        )
+    )
     assert replicate(["broken", "lslo_2-2-8", "--jobs", "2", *args]) == 1  # reported, the others kept
     assert not (work / "runs" / "broken-s0" / "result.json").exists()
     assert read_archived(archive, "broken", 0) is None
@@ -100,7 +165,11 @@ def test_replication_runner_archive_and_report(base_dir, corpus_dir, tmp_path, c
 def test_replication_dependencies_are_the_referenced_experiments():
     from research.replicate import dependencies
 
-    experiments = {"a": {"settings": {"layer_map": "@weight_learning"}}, "b": {"settings": {"layer_map": "paper"}},
-                   "c": {"command": "evaluate-base"}, "d": {"settings": {"layer_map": "@weight_learning"}}}
+    experiments = {
+        "a": {"settings": {"layer_map": "@weight_learning"}},
+        "b": {"settings": {"layer_map": "paper"}},
+        "c": {"command": "evaluate-base"},
+        "d": {"settings": {"layer_map": "@weight_learning"}},
+    }
     assert dependencies(experiments) == ["weight_learning"]
     assert dependencies({"c": {"command": "evaluate-base"}}) == []

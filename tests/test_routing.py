@@ -111,6 +111,7 @@ def test_routing_expands_with_beams(make_model):
     seen = {}
     for m in lslo.modules:
         if m.stack == "decoder" and m.name in ("q", "c-k"):
+
             def record(mod, args, name=m.name):
                 seen.setdefault(name, args[0].shape[0])
 

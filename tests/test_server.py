@@ -22,8 +22,14 @@ from server.errors import StartupError
 from server.settings import ServerSettings
 from server_helpers import failing_on_boom, make_app, reference, server_process
 
-TEXTS = ["The cat sleeps.", "We are going to the market.", "Le train part à huit heures.", "Das Wetter ist kalt.",
-         "Ce champ est obligatoire.", "Where is the station?"]
+TEXTS = [
+    "The cat sleeps.",
+    "We are going to the market.",
+    "Le train part à huit heures.",
+    "Das Wetter ist kalt.",
+    "Ce champ est obligatoire.",
+    "Where is the station?",
+]
 PAIRS = [("en", "fr"), ("fr", "de"), ("de", "oc"), ("oc", "en"), ("en", "de"), ("fr", "oc")]
 
 
@@ -165,8 +171,11 @@ def test_unexpected_errors_are_500_logged_with_the_request_id_and_isolated(servi
                 assert all(g.result().status_code == 200 for g in good)
             assert _metric(c.get("/metrics").text, "lslo_batch_splits_total") >= 1
             # A client's own request id is the one logged and returned.
-            mine = c.post("/translate", json={"q": "boom", "source": "en", "target": "fr"},
-                          headers={"X-Request-ID": "trace-me-42"})
+            mine = c.post(
+                "/translate",
+                json={"q": "boom", "source": "en", "target": "fr"},
+                headers={"X-Request-ID": "trace-me-42"},
+            )
             assert mine.json() == {"error": "internal error", "request_id": "trace-me-42"}
     finally:
         server_log.removeHandler(caplog.handler)
@@ -304,8 +313,7 @@ def test_real_uvicorn_process_with_libretranslate_client(service_dirs):
     from libretranslatepy import LibreTranslateAPI
 
     base, bundle = service_dirs
-    with server_process(["--base", str(base), "--bundle", str(bundle), "--beam", "2", "--max-new-tokens", "10"]) \
-            as url:
+    with server_process(["--base", str(base), "--bundle", str(bundle), "--beam", "2", "--max-new-tokens", "10"]) as url:
         client = LibreTranslateAPI(url)
         expected = reference(base, bundle, ["The cat sleeps."], "en", "fr")[0]
         assert client.translate("The cat sleeps.", "en", "fr") == expected
@@ -315,29 +323,36 @@ def test_real_uvicorn_process_with_libretranslate_client(service_dirs):
         assert got == [reference(base, bundle, [TEXTS[0]], *p)[0] for p in PAIRS]
         detected = client.detect("Bonjour tout le monde, comment allez-vous aujourd'hui ?")
         assert detected[0]["language"] == "fr" and 50 < detected[0]["confidence"] <= 100
-        assert client.translate("Bonjour tout le monde, comment allez-vous ?", "auto", "en") == \
-            reference(base, bundle, ["Bonjour tout le monde, comment allez-vous ?"], "fr", "en")[0]
+        assert (
+            client.translate("Bonjour tout le monde, comment allez-vous ?", "auto", "en")
+            == reference(base, bundle, ["Bonjour tout le monde, comment allez-vous ?"], "fr", "en")[0]
+        )
         # deep-translator sends its fields in the query string (and always an API key; ignored when open)
         from deep_translator import LibreTranslator
 
         deep = LibreTranslator(source="en", target="fr", custom_url=url, api_key="unused")
         assert deep.translate("The cat sleeps.") == expected
-        assert deep.translate_batch(["The cat sleeps.", TEXTS[1]]) == reference(base, bundle, ["The cat sleeps.",
-                                                                                          TEXTS[1]], "en", "fr")
+        assert deep.translate_batch(["The cat sleeps.", TEXTS[1]]) == reference(
+            base, bundle, ["The cat sleeps.", TEXTS[1]], "en", "fr"
+        )
 
 
 def test_startup_refuses_a_missing_base_or_mismatched_bundle(service_dirs, tmp_path):
     base, bundle = service_dirs
-    out = subprocess.run([sys.executable, "-m", "server", "--base", str(tmp_path / "none"), "--bundle", str(bundle)],
-                         capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "server", "--base", str(tmp_path / "none"), "--bundle", str(bundle)],
+        capture_output=True,
+        text=True,
+    )
     assert out.returncode == 2 and "base model not found" in out.stderr and "none" in out.stderr
     other = tmp_path / "other"
     tiny_model(seed=5, vocab_size=200).save_pretrained(other)
     (other / "sentencepiece.bpe.model").write_bytes((base / "sentencepiece.bpe.model").read_bytes())
     for name in ("vocab.json", "tokenizer_config.json"):
         (other / name).write_bytes((base / name).read_bytes())
-    out = subprocess.run([sys.executable, "-m", "server", "--base", str(other), "--bundle", str(bundle)],
-                         capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "server", "--base", str(other), "--bundle", str(bundle)], capture_output=True, text=True
+    )
     assert out.returncode == 2 and "another base model" in out.stderr and str(bundle) in out.stderr
 
 

@@ -52,29 +52,47 @@ def test_an_accelerator_stays_on_its_label(client):
 
 def test_glossary_and_do_not_translate_terms_are_in_every_translation(client):
     q = ["Open the settings and save the file.", "The Settings dialog of LibreOffice.", "Nothing to enforce here."]
-    response = client.post("/translate", json={"q": q, "source": "en", "target": "fr",
-                                               "glossary": [{"source": "settings", "target": "Paramètres"},
-                                                            {"source": "file", "target": "fichier"}],
-                                               "dnt": ["LibreOffice"]})
+    response = client.post(
+        "/translate",
+        json={
+            "q": q,
+            "source": "en",
+            "target": "fr",
+            "glossary": [{"source": "settings", "target": "Paramètres"}, {"source": "file", "target": "fichier"}],
+            "dnt": ["LibreOffice"],
+        },
+    )
     assert response.status_code == 200, response.text
     first, second, _ = response.json()["translatedText"]
     assert "paramètres" in first.lower() and "fichier" in first.lower()
     assert "paramètres" in second.lower() and "LibreOffice" in second
-    html = client.post("/translate", json={"q": "<p>Open <b>the file</b> now.</p>", "source": "en", "target": "fr",
-                                           "format": "html", "glossary": {"file": "fichier"}}).json()
+    html = client.post(
+        "/translate",
+        json={
+            "q": "<p>Open <b>the file</b> now.</p>",
+            "source": "en",
+            "target": "fr",
+            "format": "html",
+            "glossary": {"file": "fichier"},
+        },
+    ).json()
     assert "fichier" in html["translatedText"].lower() and "<b>" in html["translatedText"]
 
 
-@pytest.mark.parametrize("glossary,dnt,error", [
-    ([{"source": "a"}], None, "exactly 'source' and 'target'"),
-    ({"": "x"}, None, "empty"),
-    ([{"source": "file", "target": "fichier"}, {"source": "File", "target": "dossier"}], None, "two targets"),
-    ({"x" * 101: "y"}, None, "longer than"),
-    (None, [""], "empty"),
-])
+@pytest.mark.parametrize(
+    "glossary,dnt,error",
+    [
+        ([{"source": "a"}], None, "exactly 'source' and 'target'"),
+        ({"": "x"}, None, "empty"),
+        ([{"source": "file", "target": "fichier"}, {"source": "File", "target": "dossier"}], None, "two targets"),
+        ({"x" * 101: "y"}, None, "longer than"),
+        (None, [""], "empty"),
+    ],
+)
 def test_bad_glossaries_are_400(client, glossary, dnt, error):
-    response = client.post("/translate", json={"q": "a file", "source": "en", "target": "fr", "glossary": glossary,
-                                               "dnt": dnt})
+    response = client.post(
+        "/translate", json={"q": "a file", "source": "en", "target": "fr", "glossary": glossary, "dnt": dnt}
+    )
     assert response.status_code == 400 and error in response.json()["error"]
 
 
@@ -93,7 +111,7 @@ def test_an_icu_plural_comes_back_as_icu_with_its_branches_translated(client):
         assert "file" not in "".join(n for n in branch if isinstance(n, str))  # translated, not copied
 
 
-CATALOG = '''msgid ""
+CATALOG = """msgid ""
 msgstr ""
 "Project-Id-Version: demo 1.0\\n"
 "Content-Type: text/plain; charset=CHARSET\\n"
@@ -132,13 +150,14 @@ msgstr ""
 
 msgid "Close the window."
 msgstr ""
-'''
+"""
 
 
 @pytest.mark.skipif(shutil.which("msgfmt") is None, reason="gettext's msgfmt is not installed (.ci/run installs it)")
 def test_every_catalog_written_passes_msgfmt_check(client, tmp_path):
-    response = client.post("/translate_file", files={"file": ("demo.pot", CATALOG.encode())},
-                           data={"source": "en", "target": "fr"})
+    response = client.post(
+        "/translate_file", files={"file": ("demo.pot", CATALOG.encode())}, data={"source": "en", "target": "fr"}
+    )
     assert response.status_code == 200, response.text
     name = response.json()["translatedFileUrl"].rsplit("/", 1)[1]
     written = tmp_path / "demo.fr.po"
@@ -176,8 +195,10 @@ def test_confidence_is_the_models_own_geometric_mean_token_probability(client, s
     text = "Click here to continue."
     plain = client.post("/translate", json={"q": text, "source": "en", "target": "de"}).json()
     assert set(plain) == {"translatedText"}
-    body = client.post("/translate", json={"q": [text, "12,345"], "source": "en", "target": "de",
-                                           "confidence": True, "alternatives": 1}).json()
+    body = client.post(
+        "/translate",
+        json={"q": [text, "12,345"], "source": "en", "target": "de", "confidence": True, "alternatives": 1},
+    ).json()
     (first, number), (alternative, none) = body["confidence"], body["alternativesConfidence"]
     assert number is None and none == []  # nothing to translate: not scored
 
@@ -187,10 +208,18 @@ def test_confidence_is_the_models_own_geometric_mean_token_probability(client, s
     enc = encode_sources(tokenizer, [text], ["en"], 256)
     limit = min(64, 3 * len(tokenizer(text, add_special_tokens=False)["input_ids"]) + 10)  # --max-length-ratio 3
     with torch.no_grad(), lslo.route(["en"], ["de"], True):
-        out = model.generate(input_ids=enc["input_ids"], attention_mask=enc["attention_mask"],
-                             decoder_input_ids=decoder_prefix(tokenizer, ["de"], decoder_start(model)),
-                             num_beams=2, num_return_sequences=2, max_new_tokens=limit, do_sample=False,
-                             early_stopping=True, output_scores=True, return_dict_in_generate=True)
+        out = model.generate(
+            input_ids=enc["input_ids"],
+            attention_mask=enc["attention_mask"],
+            decoder_input_ids=decoder_prefix(tokenizer, ["de"], decoder_start(model)),
+            num_beams=2,
+            num_return_sequences=2,
+            max_new_tokens=limit,
+            do_sample=False,
+            early_stopping=True,
+            output_scores=True,
+            return_dict_in_generate=True,
+        )
     texts = [t.strip() for t in tokenizer.batch_decode(out.sequences, skip_special_tokens=True)]
     expected = [round(float(torch.exp(s)), 4) for s in out.sequences_scores]
     assert [body["translatedText"][0], body["alternatives"][0][0]] == texts
@@ -206,14 +235,24 @@ def test_xliff_and_i18next_files_through_the_api_keep_codes_and_placeholders(cli
     from lxml import etree
 
     x12 = "{urn:oasis:names:tc:xliff:document:1.2}"
-    xliff = ("""<?xml version="1.0" encoding="UTF-8"?>
+    xliff = (
+        """<?xml version="1.0" encoding="UTF-8"?>
 <xliff version="1.2" xmlns="urn:oasis:names:tc:xliff:document:1.2">
 <file original="ui" source-language="en" datatype="plaintext"><body>"""
-             + "".join(f'<trans-unit id="u{i}"><source>{s}</source></trans-unit>' for i, s in enumerate([
-                 'Save the <g id="1">file</g> as %s now.', 'Open <x id="2"/>Settings for {name}.', "Close"]))
-             + "</body></file></xliff>")
-    out = _download(client, client.post("/translate_file", files={"file": ("ui.xlf", xliff.encode())},
-                                        data={"source": "en", "target": "fr"}))
+        + "".join(
+            f'<trans-unit id="u{i}"><source>{s}</source></trans-unit>'
+            for i, s in enumerate(
+                ['Save the <g id="1">file</g> as %s now.', 'Open <x id="2"/>Settings for {name}.', "Close"]
+            )
+        )
+        + "</body></file></xliff>"
+    )
+    out = _download(
+        client,
+        client.post(
+            "/translate_file", files={"file": ("ui.xlf", xliff.encode())}, data={"source": "en", "target": "fr"}
+        ),
+    )
     for unit in etree.fromstring(out).iter(f"{x12}trans-unit"):
         source, target = unit.find(f"{x12}source"), unit.find(f"{x12}target")
         if target is None:
@@ -222,18 +261,34 @@ def test_xliff_and_i18next_files_through_the_api_keep_codes_and_placeholders(cli
         assert [(c.tag, dict(c.attrib)) for c in source] == [(c.tag, dict(c.attrib)) for c in target]
         flat = lambda e: (e.text or "") + "".join(f"<{etree.QName(c).localname}>" + (c.tail or "") for c in e)  # noqa: E731
         assert DEFAULT.intact(flat(source), flat(target)), (flat(source), flat(target))
-    i18n = {"files_one": "{{count}} file was deleted.", "files_other": "{{count}} files were deleted.",
-            "hello": "Hello %{name}, see $t(files)."}
-    written = json.loads(_download(client, client.post(
-        "/translate_file", files={"file": ("app.json", json.dumps(i18n).encode())},
-        data={"source": "en", "target": "de"})))
+    i18n = {
+        "files_one": "{{count}} file was deleted.",
+        "files_other": "{{count}} files were deleted.",
+        "hello": "Hello %{name}, see $t(files).",
+    }
+    written = json.loads(
+        _download(
+            client,
+            client.post(
+                "/translate_file",
+                files={"file": ("app.json", json.dumps(i18n).encode())},
+                data={"source": "en", "target": "de"},
+            ),
+        )
+    )
     assert set(written) == {"files_one", "files_other", "hello"}
     assert DEFAULT.intact(i18n["hello"], written["hello"]) and "{{count}}" in written["files_other"]
 
 
 def _po(client, tmp_path, **fields):
-    out = _download(client, client.post("/translate_file", files={"file": ("demo.pot", CATALOG.encode())},
-                                        data={"source": "en", "target": "fr", **fields}))
+    out = _download(
+        client,
+        client.post(
+            "/translate_file",
+            files={"file": ("demo.pot", CATALOG.encode())},
+            data={"source": "en", "target": "fr", **fields},
+        ),
+    )
     path = tmp_path / f"demo-{len(fields)}-{fields.get('min_confidence', '')}.po"
     path.write_bytes(out)
     if shutil.which("msgfmt"):
@@ -242,8 +297,7 @@ def _po(client, tmp_path, **fields):
     return polib.pofile(str(path))
 
 
-def test_catalog_messages_carry_the_confidence_of_translate_and_a_threshold_leaves_them_untranslated(client,
-                                                                                                    tmp_path):
+def test_catalog_messages_carry_the_confidence_of_translate_and_a_threshold_leaves_them_untranslated(client, tmp_path):
     catalog = _po(client, tmp_path)
     checked = 0
     for entry in catalog:
@@ -251,27 +305,47 @@ def test_catalog_messages_carry_the_confidence_of_translate_and_a_threshold_leav
             continue
         note = re.search(r"machine translation, confidence ([0-9.]+)", entry.tcomment)
         assert note, entry.tcomment
-        same = client.post("/translate", json={"q": entry.msgid, "source": "en", "target": "fr", "confidence": True,
-                                               "format": "text"}).json()
+        same = client.post(
+            "/translate", json={"q": entry.msgid, "source": "en", "target": "fr", "confidence": True, "format": "text"}
+        ).json()
         assert abs(float(note.group(1)) - same["confidence"]) <= 0.01  # what /translate says of the same text
         checked += 1
     assert checked >= 3
     strict = _po(client, tmp_path, min_confidence="1")  # no translation is certain
     assert all(not e.msgstr and not any(e.msgstr_plural.values()) for e in strict if e.msgid)
     assert all("under the threshold 1.00" in e.tcomment for e in strict if e.msgid and LOST_NOTE not in e.tcomment)
-    assert client.post("/translate_file", files={"file": ("demo.pot", CATALOG.encode())},
-                       data={"source": "en", "target": "fr", "min_confidence": "2"}).status_code == 400
+    assert (
+        client.post(
+            "/translate_file",
+            files={"file": ("demo.pot", CATALOG.encode())},
+            data={"source": "en", "target": "fr", "min_confidence": "2"},
+        ).status_code
+        == 400
+    )
 
 
 def test_inline_glossary_and_dnt_in_a_file(client):
     text = b"Open the settings of LibreOffice.\n\nThe file is saved.\n"
-    out = _download(client, client.post("/translate_file", files={"file": ("a.txt", text)}, data={
-        "source": "en", "target": "fr", "glossary": json.dumps({"settings": "Paramètres", "file": "fichier"}),
-        "dnt": "LibreOffice"})).decode()
+    out = _download(
+        client,
+        client.post(
+            "/translate_file",
+            files={"file": ("a.txt", text)},
+            data={
+                "source": "en",
+                "target": "fr",
+                "glossary": json.dumps({"settings": "Paramètres", "file": "fichier"}),
+                "dnt": "LibreOffice",
+            },
+        ),
+    ).decode()
     first, second = out.split("\n\n")
     assert "paramètres" in first.lower() and "LibreOffice" in first and "fichier" in second.lower()
-    bad = client.post("/translate_file", files={"file": ("a.txt", text)},
-                      data={"source": "en", "target": "fr", "glossary": "{not json"})
+    bad = client.post(
+        "/translate_file",
+        files={"file": ("a.txt", text)},
+        data={"source": "en", "target": "fr", "glossary": "{not json"},
+    )
     assert bad.status_code == 400 and "JSON" in bad.json()["error"]
 
 
@@ -281,8 +355,12 @@ def test_a_presentation_through_the_api_opens_with_its_formatting(client):
     from pptx import Presentation
     from test_documents_office import _presentation
 
-    out = _download(client, client.post("/translate_file", files={"file": ("deck.pptx", _presentation())},
-                                        data={"source": "en", "target": "de"}))
+    out = _download(
+        client,
+        client.post(
+            "/translate_file", files={"file": ("deck.pptx", _presentation())}, data={"source": "en", "target": "de"}
+        ),
+    )
     deck = Presentation(io.BytesIO(out))
     runs = deck.slides[0].placeholders[1].text_frame.paragraphs[1].runs
     assert len(runs) == 2 and runs[1].font.bold and runs[0].font.bold is None

@@ -22,8 +22,9 @@ def base_alone(base, text, source, target):
     return translate(model, tokenizer, [text], [source], [target], settings)[0][0]
 
 
-@pytest.mark.parametrize("fixture,en,fr,count", [("nllb_base", "eng_Latn", "fra_Latn", 202),
-                                                 ("m2m_base", "en", "fr", 100)])
+@pytest.mark.parametrize(
+    "fixture,en,fr,count", [("nllb_base", "eng_Latn", "fra_Latn", 202), ("m2m_base", "en", "fr", 100)]
+)
 def test_a_base_without_a_bundle_serves_all_its_languages_under_clients_codes(request, fixture, en, fr, count):
     base = request.getfixturevalue(fixture)
     for bundle in ("none", "auto"):  # auto: a base other than the demo's has no bundle
@@ -58,8 +59,10 @@ def test_an_adapter_added_at_run_time_serves_next_to_base_only_languages(nllb_ba
     save_bundle(lslo, tmp_path / "bundle")
     data = (tmp_path / "bundle" / "fra_Latn.safetensors").read_bytes()
     with TestClient(make_app(nllb_base, "none", admin_token="tok", max_wait_ms=100)) as c:
-        before = {p: c.post("/translate", json={"q": TEXT, "source": "en", "target": p}).json()["translatedText"]
-                  for p in ("fr", "de")}
+        before = {
+            p: c.post("/translate", json={"q": TEXT, "source": "en", "target": p}).json()["translatedText"]
+            for p in ("fr", "de")
+        }
         added = c.put("/adapters/fr", content=data, headers={"Authorization": "Bearer tok"})
         assert added.status_code == 200 and added.json()["action"] == "added" and added.json()["language"] == "fra_Latn"
         assert {e["code"]: e["adapter"] for e in c.get("/languages").json()}["fr"] is True
@@ -72,9 +75,14 @@ def test_an_adapter_added_at_run_time_serves_next_to_base_only_languages(nllb_ba
         foreign = M2M100ForConditionalGeneration(model.config)
         foreign_lslo = inject(foreign, LSLoConfig.from_strings("deu_Latn", "4"))
         save_bundle(foreign_lslo, other)
-        refused = c.put("/adapters/de", content=(other / "deu_Latn.safetensors").read_bytes(),
-                        headers={"Authorization": "Bearer tok"})
+        refused = c.put(
+            "/adapters/de",
+            content=(other / "deu_Latn.safetensors").read_bytes(),
+            headers={"Authorization": "Bearer tok"},
+        )
         assert refused.status_code == 400 and "another base model" in refused.json()["error"]
         assert c.delete("/adapters/fr", headers={"Authorization": "Bearer tok"}).status_code == 200
-        assert c.post("/translate", json={"q": TEXT, "source": "en", "target": "fr"}).json()["translatedText"] == \
-            before["fr"]  # back to the base alone
+        assert (
+            c.post("/translate", json={"q": TEXT, "source": "en", "target": "fr"}).json()["translatedText"]
+            == before["fr"]
+        )  # back to the base alone

@@ -13,16 +13,19 @@ def detector():
     return Detector(DEMO)
 
 
-@pytest.mark.parametrize("text,language", [
-    ("삭제하시겠습니까?", "ko"),  # Hangul: only Korean among the candidates
-    ("これを削除", "ja"),  # kana
-    ("Բարև ձեզ", "hy"),  # Armenian letters
-    ("検索", "ja"),  # 検 is the Japanese form (simplified Chinese writes 检)
-    ("检索结果", "zh"),  # 检 and 结 are not in Japanese's character set
-    ("ｶﾀｶﾅ", "ja"),  # half-width katakana
-    ("データベース", "ja"),  # ー is a katakana-hiragana mark
-    ("geometryタイプが不正です", "ja"),  # a Latin word inside Japanese
-])
+@pytest.mark.parametrize(
+    "text,language",
+    [
+        ("삭제하시겠습니까?", "ko"),  # Hangul: only Korean among the candidates
+        ("これを削除", "ja"),  # kana
+        ("Բարև ձեզ", "hy"),  # Armenian letters
+        ("検索", "ja"),  # 検 is the Japanese form (simplified Chinese writes 检)
+        ("检索结果", "zh"),  # 检 and 结 are not in Japanese's character set
+        ("ｶﾀｶﾅ", "ja"),  # half-width katakana
+        ("データベース", "ja"),  # ー is a katakana-hiragana mark
+        ("geometryタイプが不正です", "ja"),  # a Latin word inside Japanese
+    ],
+)
 def test_the_writing_system_decides_where_it_can(detector, text, language):
     assert detector.detect(text)[0].language == language
     assert detector.detect(text)[0].confidence == 1.0

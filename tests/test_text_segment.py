@@ -19,12 +19,21 @@ def identity(text, language="en", limit=60):
 
 
 def test_paragraphs_lines_indentation_and_list_markers_are_kept():
-    text = ("Enter a valid address. This field is required.\n\n"
-            "  - First item here.\n  - Second item: a, b.\n\n1. One.\n2) Two!\n\t(iv) Roman.\n")
+    text = (
+        "Enter a valid address. This field is required.\n\n"
+        "  - First item here.\n  - Second item: a, b.\n\n1. One.\n2) Two!\n\t(iv) Roman.\n"
+    )
     layout, back = identity(text)
     assert back == text
-    assert layout.rows == ["Enter a valid address.", "This field is required.", "First item here.",
-                           "Second item: a, b.", "One.", "Two!", "Roman."]
+    assert layout.rows == [
+        "Enter a valid address.",
+        "This field is required.",
+        "First item here.",
+        "Second item: a, b.",
+        "One.",
+        "Two!",
+        "Roman.",
+    ]
     upper = layout.assemble([r.upper() for r in layout.rows], "fr")
     assert upper.count("\n") == text.count("\n") and upper.count("\n\n") == 2 and "  - FIRST ITEM HERE." in upper
 
@@ -36,8 +45,10 @@ def test_text_without_letters_is_kept_and_sent_nowhere():
 
 
 def test_a_long_sentence_is_cut_at_clauses_then_words_and_nothing_is_lost():
-    sentence = ("The committee met on Monday, reviewed the budget in detail; then, after a long debate about "
-                "priorities, it adjourned without any decision at all.")
+    sentence = (
+        "The committee met on Monday, reviewed the budget in detail; then, after a long debate about "
+        "priorities, it adjourned without any decision at all."
+    )
     parts = split_long(sentence, fits_chars(50))
     assert "".join(parts) == sentence and all(len(p) <= 50 for p in parts)
     assert parts[0].rstrip().endswith(",")  # the first cut is a clause boundary
@@ -70,8 +81,12 @@ def test_mixed_scripts_in_one_paragraph_stay_in_order():
 
 # Ordinary words only: a segmenter may rightly read "a." or "etc." as abbreviations.
 WORDS = ["house", "river", "green", "walks", "slowly", "under", "bright", "window", "table", "city", "rain"]
-SENTENCE = st.builds(lambda first, rest, end: " ".join([first.title(), *rest]) + end, st.sampled_from(WORDS),
-                     st.lists(st.sampled_from(WORDS), max_size=6), st.sampled_from([".", "!", "?"]))
+SENTENCE = st.builds(
+    lambda first, rest, end: " ".join([first.title(), *rest]) + end,
+    st.sampled_from(WORDS),
+    st.lists(st.sampled_from(WORDS), max_size=6),
+    st.sampled_from([".", "!", "?"]),
+)
 LINE = st.tuples(st.sampled_from(["", "- ", "  * ", "1. ", "\t"]), st.lists(SENTENCE, min_size=1, max_size=4))
 
 

@@ -66,8 +66,12 @@ def test_group_scores_equal_a_loop_over_resampled_corpora():
     got = group_scores([stats_0, stats_1], counts, groups)  # two seeds, averaged
     for b in range(4):
         picked = [i for i in range(12) for _ in range(int(counts[b, i]))]
-        per_direction = [np.mean([_sacrebleu([t[d][0][i] for i in picked], [t[d][1][i] for i in picked])
-                                  for t in (texts_0, texts_1)]) for d in range(3)]
+        per_direction = [
+            np.mean(
+                [_sacrebleu([t[d][0][i] for i in picked], [t[d][1][i] for i in picked]) for t in (texts_0, texts_1)]
+            )
+            for d in range(3)
+        ]
         assert got["H2H"][b] == pytest.approx((per_direction[0] + per_direction[1]) / 2, abs=1e-9)
         assert got["H2V"][b] == pytest.approx(per_direction[2], abs=1e-9)
         assert got["AVG"][b] == pytest.approx(np.mean(per_direction), abs=1e-9)

@@ -27,13 +27,14 @@ def _write_moses(root, name, pair, rows):
 
 def _segments(split):
     """{frozenset of (lang, text)} of a ParallelSplit: the content, whatever the order."""
-    return {frozenset((c, split.lines[c][i]) for c in split.languages if split.lines[c][i] is not None)
-            for i in range(split.size)}
+    return {
+        frozenset((c, split.lines[c][i]) for c in split.languages if split.lines[c][i] is not None)
+        for i in range(split.size)
+    }
 
 
 def _expected():
-    return ({frozenset({("en", e), ("fr", f)}) for e, f in EN_FR}
-            | {frozenset({("de", d), ("en", e)}) for d, e in DE_EN})
+    return {frozenset({("en", e), ("fr", f)}) for e, f in EN_FR} | {frozenset({("de", d), ("en", e)}) for d, e in DE_EN}
 
 
 def test_moses_jsonl_and_tsv_read_the_same_segments(tmp_path):
@@ -41,9 +42,11 @@ def test_moses_jsonl_and_tsv_read_the_same_segments(tmp_path):
     _write_moses(moses, "Tatoeba", ("en", "fr"), EN_FR)
     _write_moses(moses, "KDE4", ("de", "en"), DE_EN)
     jsonl = tmp_path / "train.jsonl"
-    jsonl.write_text("".join(json.dumps({"translation": {"en": e, "fr": f}}) + "\n" for e, f in EN_FR)
-                     + "".join(json.dumps({"translation": {"de": d, "en": e}}) + "\n" for d, e in DE_EN),
-                     encoding="utf-8")
+    jsonl.write_text(
+        "".join(json.dumps({"translation": {"en": e, "fr": f}}) + "\n" for e, f in EN_FR)
+        + "".join(json.dumps({"translation": {"de": d, "en": e}}) + "\n" for d, e in DE_EN),
+        encoding="utf-8",
+    )
     tsv = tmp_path / "tsv"
     tsv.mkdir()
     (tsv / "a.tsv").write_text("en\tfr\n" + "".join(f"{e}\t{f}\n" for e, f in EN_FR), encoding="utf-8")
@@ -138,8 +141,10 @@ def test_every_data_problem_is_reported_together_before_training(tmp_path, base_
 
 def test_bad_jsonl_and_tsv_lines_name_file_and_line(tmp_path):
     jsonl = tmp_path / "data.jsonl"
-    jsonl.write_text('{"translation": {"en": "a", "fr": "b"}}\nnot json\n{"translation": {"en": "only"}}\n'
-                     '{"text": "x"}\n', encoding="utf-8")
+    jsonl.write_text(
+        '{"translation": {"en": "a", "fr": "b"}}\nnot json\n{"translation": {"en": "only"}}\n{"text": "x"}\n',
+        encoding="utf-8",
+    )
     report = DataReport()
     read_corpus(jsonl, "auto", report)
     text = " ".join(report.problems)
@@ -171,15 +176,30 @@ def test_init_base_builds_an_nllb_base_from_jsonl_and_finetune_trains_on_it(tmp_
     english = (corpus_dir / "dev" / "eng.dev").read_text(encoding="utf-8").splitlines()
     french = (corpus_dir / "dev" / "fra.dev").read_text(encoding="utf-8").splitlines()
     data = tmp_path / "pairs.jsonl"
-    data.write_text("".join(json.dumps({"translation": {"en": e, "fr": f}}, ensure_ascii=False) + "\n"
-                            for e, f in zip(english, french)), encoding="utf-8")
-    base = run_init_base(InitBaseSettings(data=data, out=tmp_path / "base", tokenizer="nllb", preset="test",
-                                          vocab_size=300, dropout=0.0))
+    data.write_text(
+        "".join(
+            json.dumps({"translation": {"en": e, "fr": f}}, ensure_ascii=False) + "\n" for e, f in zip(english, french)
+        ),
+        encoding="utf-8",
+    )
+    base = run_init_base(
+        InitBaseSettings(data=data, out=tmp_path / "base", tokenizer="nllb", preset="test", vocab_size=300, dropout=0.0)
+    )
     assert (base / "tokenizer.json").is_file()
     info = json.loads((base / "base_info.json").read_text())
     assert info["languages"] == ["eng_Latn", "fra_Latn"] and info["tokenizer"] == "nllb"
-    args = finetune_args(base, data, tmp_path / "run", languages="auto", tiers=None, ranks="en=2,fr=4", epochs=1,
-                         split="auto", valid_share=0.1, select="best")
+    args = finetune_args(
+        base,
+        data,
+        tmp_path / "run",
+        languages="auto",
+        tiers=None,
+        ranks="en=2,fr=4",
+        epochs=1,
+        split="auto",
+        valid_share=0.1,
+        select="best",
+    )
     bundle = run_finetune(build_settings(FinetuneSettings, args))
     manifest = read_manifest(bundle)
     assert {c: v["rank"] for c, v in manifest.languages.items()} == {"eng_Latn": 2, "fra_Latn": 4}
@@ -228,14 +248,16 @@ def test_test_and_dev_names_anywhere_and_no_overlap_with_training(tmp_path):
     test = read_test_data(data, "auto", DataReport())
     assert test.lines["fr"] == ["Quitter"]
     report = DataReport()
-    assert read_test_data(data, "devtest", report) is None and "give auto, test, valid, train or all" in \
-        report.problems[0]
+    assert (
+        read_test_data(data, "devtest", report) is None and "give auto, test, valid, train or all" in report.problems[0]
+    )
 
 
 def test_empty_sides_and_blank_lines_are_skipped_not_fatal(tmp_path):
     jsonl = tmp_path / "d.jsonl"
-    jsonl.write_text('{"translation": {"en": "Hi", "fr": ""}}\n{"translation": {"en": "a", "fr": "b"}}\n',
-                     encoding="utf-8")
+    jsonl.write_text(
+        '{"translation": {"en": "Hi", "fr": ""}}\n{"translation": {"en": "a", "fr": "b"}}\n', encoding="utf-8"
+    )
     report = DataReport()
     assert read_corpus(jsonl, "auto", report).train.size == 1 and not report.problems
     tsv = tmp_path / "t.tsv"
@@ -246,8 +268,9 @@ def test_empty_sides_and_blank_lines_are_skipped_not_fatal(tmp_path):
 
 def test_valid_share_zero_means_no_validation_unless_valid_is_given(tmp_path, base_dir, corpus_dir):
     def valid_of(**values):
-        settings = TrainSettings(base=base_dir, data=corpus_dir, out=tmp_path / "o", languages="en,fr",
-                                 split="train", **values)
+        settings = TrainSettings(
+            base=base_dir, data=corpus_dir, out=tmp_path / "o", languages="en,fr", split="train", **values
+        )
         problems: list[str] = []
         found = training_data(settings, AutoTokenizer.from_pretrained(base_dir), problems)
         assert not problems

@@ -32,8 +32,17 @@ def test_corpus_splits_are_disjoint_and_seeded(corpus_dir, tmp_path):
     assert not texts["dev"] & texts["devtest"] and not texts["dev"] & texts["train"]
     assert not texts["devtest"] & texts["train"]
     again = tmp_path / "again"
-    run_corpus(CorpusSettings(out=again, languages="en,fr,de,nl", tiers="H:en,fr;M:de;V:nl", dev=60, devtest=30,
-                              train_share="H:1,M:0.5,V:0.2", seed=3))
+    run_corpus(
+        CorpusSettings(
+            out=again,
+            languages="en,fr,de,nl",
+            tiers="H:en,fr;M:de;V:nl",
+            dev=60,
+            devtest=30,
+            train_share="H:1,M:0.5,V:0.2",
+            seed=3,
+        )
+    )
     for split in ("dev", "devtest", "train"):
         for stem in ("eng", "nld"):
             name = f"{stem}.{split}"
@@ -45,8 +54,16 @@ def test_corpus_splits_are_disjoint_and_seeded(corpus_dir, tmp_path):
 
 def test_corpus_errors(tmp_path):
     with pytest.raises(ConfigError) as err:
-        run_corpus(CorpusSettings(out=tmp_path / "x", languages="en,xx_Bad,fr", sources="django,wiki",
-                                  train_share="Q:0.5", dev=10, devtest=10))
+        run_corpus(
+            CorpusSettings(
+                out=tmp_path / "x",
+                languages="en,xx_Bad,fr",
+                sources="django,wiki",
+                train_share="Q:0.5",
+                dev=10,
+                devtest=10,
+            )
+        )
     text = str(err.value)
     assert "xx_Bad" in text and "wiki" in text and "Q:0.5" in text
     with pytest.raises(ConfigError, match="dev \\+ devtest need"):
@@ -73,7 +90,9 @@ def test_many_to_many_examples(corpus_dir, tokenizer):
     split = read_split(corpus_dir, "train", LANGS)
     examples = build_examples(tokenizer, split, LANGS, max_len=32)
     expected = sum(
-        1 for s, t in directions(LANGS) for i in range(split.size)
+        1
+        for s, t in directions(LANGS)
+        for i in range(split.size)
         if split.lines[s][i] is not None and split.lines[t][i] is not None
     )
     assert len(directions(LANGS)) == 12
@@ -112,8 +131,9 @@ def test_paper_configs_validate(tmp_path):
     assert len(files) >= 25
     for path in files:
         command = path.read_text().splitlines()[1].split("python -m training ")[1].split()[0]
-        model = {"finetune": FinetuneSettings, "subspace": SubspaceSettings,
-                 "weight-learning": WeightLearningSettings}[command]
+        model = {"finetune": FinetuneSettings, "subspace": SubspaceSettings, "weight-learning": WeightLearningSettings}[
+            command
+        ]
         settings = build_settings(model, {"config": path, "base": tmp_path, "data": tmp_path, "out": tmp_path})
         assert settings.problems() == [], path.name
         assert settings.epochs == 15 and settings.fc_mode == "square"

@@ -34,6 +34,7 @@ def test_a_return_inside_the_block_also_leaves_together(calls):
     def body() -> int:
         with leaving_together(TWO, lambda: calls.append("release")):
             return 7
+
     assert body() == 7 and calls == ["barrier", "release", "shutdown"]
 
 

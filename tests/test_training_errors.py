@@ -43,8 +43,11 @@ def test_language_missing_from_tokenizer(base_dir, corpus_dir, tmp_path):
     for stem in ("eng", "fra"):
         (data / "dev" / f"{stem}.dev").write_text("a\nb\n", encoding="utf-8")
     (data / "dev" / "zh_Hant.dev").write_text("c\nd\n", encoding="utf-8")
-    text = _problems(**finetune_args(base_dir, data, tmp_path / "o", languages="en,fr,zh_Hant",
-                                     tiers="H:en,fr;V:zh_Hant", ranks="2;2;8"))
+    text = _problems(
+        **finetune_args(
+            base_dir, data, tmp_path / "o", languages="en,fr,zh_Hant", tiers="H:en,fr;V:zh_Hant", ranks="2;2;8"
+        )
+    )
     assert "no language token for 'zh_Hant'" in text
 
 
@@ -56,32 +59,66 @@ def test_unreadable_base_directory(corpus_dir, tmp_path):
 
 
 def test_every_problem_at_once(corpus_dir, tmp_path):
-    text = _problems(**finetune_args(tmp_path / "nowhere", corpus_dir, tmp_path / "o", languages="en,fr,qq",
-                                     ranks="en=2,fr=0,qq=2", prune=0.5, prune_start=3, prune_epochs=3, epochs=4))
-    for part in ("nowhere does not exist", "'qq' is not a known language code", "rank of 'fr' is 0",
-                 "E + k = 6 exceeds T = 4"):
+    text = _problems(
+        **finetune_args(
+            tmp_path / "nowhere",
+            corpus_dir,
+            tmp_path / "o",
+            languages="en,fr,qq",
+            ranks="en=2,fr=0,qq=2",
+            prune=0.5,
+            prune_start=3,
+            prune_epochs=3,
+            epochs=4,
+        )
+    )
+    for part in (
+        "nowhere does not exist",
+        "'qq' is not a known language code",
+        "rank of 'fr' is 0",
+        "E + k = 6 exceeds T = 4",
+    ):
         assert part in text, part
 
 
 def test_checkpoint_needs_resume_and_resume_needs_checkpoint(base_dir, corpus_dir, tmp_path):
     out = tmp_path / "o"
     assert "holds no checkpoint" in _problems(**finetune_args(base_dir, corpus_dir, out, resume=True))
-    run_finetune(build_settings(FinetuneSettings, finetune_args(base_dir, corpus_dir, out, epochs=1,
-                                                                 stop_after_steps=1)))
+    run_finetune(
+        build_settings(FinetuneSettings, finetune_args(base_dir, corpus_dir, out, epochs=1, stop_after_steps=1))
+    )
     assert "already holds a checkpoint" in _problems(**finetune_args(base_dir, corpus_dir, out, epochs=1))
 
 
 def test_cli_reports_type_errors_and_exits_2(tmp_path):
     out = subprocess.run(
-        [sys.executable, "-m", "training", "finetune", "--base", str(tmp_path), "--data", str(tmp_path),
-         "--epochs", "0", "--prune", "2", "--max-tokens", "3"], capture_output=True, text=True)
+        [
+            sys.executable,
+            "-m",
+            "training",
+            "finetune",
+            "--base",
+            str(tmp_path),
+            "--data",
+            str(tmp_path),
+            "--epochs",
+            "0",
+            "--prune",
+            "2",
+            "--max-tokens",
+            "3",
+        ],
+        capture_output=True,
+        text=True,
+    )
     assert out.returncode == 2
     for part in ("--out is required", "--epochs", "--max-tokens"):
         assert part in out.stderr, part
     config = tmp_path / "bad.yaml"
     config.write_text("epochs: 3\nbogus_option: 1\n")
-    out = subprocess.run([sys.executable, "-m", "training", "finetune", "--config", str(config)],
-                         capture_output=True, text=True)
+    out = subprocess.run(
+        [sys.executable, "-m", "training", "finetune", "--config", str(config)], capture_output=True, text=True
+    )
     assert out.returncode == 2 and "unknown option 'bogus_option'" in out.stderr
 
 

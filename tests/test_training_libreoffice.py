@@ -35,12 +35,20 @@ PAGE = """<!DOCTYPE html>
 </div></body></html>
 """
 
-EN = dict(title="Find Bar", intro="The <span class=\"menuitem\">Find</span> toolbar searches documents.",
-          shortcut_before="Use the shortcut", shortcut_after=" to open it.",
-          untranslated="This paragraph is not translated yet.")
-FR = dict(title="Barre Rechercher", intro="La barre <span class=\"menuitem\">Rechercher</span> cherche.",
-          shortcut_before="Utilisez le raccourci", shortcut_after=" pour l'ouvrir.",
-          untranslated="This paragraph is not translated yet.")
+EN = dict(
+    title="Find Bar",
+    intro='The <span class="menuitem">Find</span> toolbar searches documents.',
+    shortcut_before="Use the shortcut",
+    shortcut_after=" to open it.",
+    untranslated="This paragraph is not translated yet.",
+)
+FR = dict(
+    title="Barre Rechercher",
+    intro='La barre <span class="menuitem">Rechercher</span> cherche.',
+    shortcut_before="Utilisez le raccourci",
+    shortcut_after=" pour l'ouvrir.",
+    untranslated="This paragraph is not translated yet.",
+)
 
 
 def _help_root(tmp_path, languages=(("en-US", EN), ("fr", FR))):
@@ -65,15 +73,20 @@ def _mo(root, locale, name, entries):
 
 def _ui_root(tmp_path):
     root = tmp_path / "resource"
-    _mo(root, "fr", "cui", [
-        dict(msgid="~Open", msgstr="~Ouvrir"),
-        dict(msgid="Save _As", msgstr="Enregistrer _sous"),
-        dict(msgid="Restart %PRODUCTNAME now?", msgstr="Redémarrer %PRODUCTNAME maintenant ?"),
-        dict(msgid="Cannot open $(ARG1).", msgstr="Impossible d'ouvrir $(ARG1)."),
-        dict(msgctxt="menu", msgid="Close", msgstr="Fermer"),
-        dict(msgid="%1 file", msgid_plural="%1 files", msgstr_plural={0: "%1 fichier", 1: "%1 fichiers"}),
-        dict(msgid="Untranslated", msgstr=""),
-    ])
+    _mo(
+        root,
+        "fr",
+        "cui",
+        [
+            dict(msgid="~Open", msgstr="~Ouvrir"),
+            dict(msgid="Save _As", msgstr="Enregistrer _sous"),
+            dict(msgid="Restart %PRODUCTNAME now?", msgstr="Redémarrer %PRODUCTNAME maintenant ?"),
+            dict(msgid="Cannot open $(ARG1).", msgstr="Impossible d'ouvrir $(ARG1)."),
+            dict(msgctxt="menu", msgid="Close", msgstr="Fermer"),
+            dict(msgid="%1 file", msgid_plural="%1 files", msgstr_plural={0: "%1 fichier", 1: "%1 fichiers"}),
+            dict(msgid="Untranslated", msgstr=""),
+        ],
+    )
     _mo(root, "ja", "cui", [dict(msgid="~Open", msgstr="開く(~O)"), dict(msgid="Close", msgstr="閉じる")])
     _mo(root, "zh_CN", "sw", [dict(msgid="Close", msgstr="关闭(_C)")])
     return root
@@ -93,14 +106,18 @@ def test_help_page_text_is_the_visible_default_text_without_markup_or_code():
 def test_help_is_aligned_by_page_and_id_and_untranslated_paragraphs_are_left_out(tmp_path):
     table, description = help_segments(["en", "fr", "cy"], 300, _help_root(tmp_path))
     page = "text/shared/find_toolbar.html"
-    assert table[("lo-help", page, "par_id211")] == {"en": "Use the shortcut Ctrl + F to open it.",
-                                                      "fr": "Utilisez le raccourci Ctrl + F pour l'ouvrir."}
+    assert table[("lo-help", page, "par_id211")] == {
+        "en": "Use the shortcut Ctrl + F to open it.",
+        "fr": "Utilisez le raccourci Ctrl + F pour l'ouvrir.",
+    }
     assert table[("lo-help", page, "hd_id701")] == {"en": "Find Bar", "fr": "Barre Rechercher"}
     assert table[("lo-help", page, "par_id7")] == {"en": "This paragraph is not translated yet."}  # fr's copy dropped
     assert not any("cy" in texts for texts in table.values())  # LibreOffice has no Welsh help: no text, no error
     assert "en, fr" in description
     assert set(help_segments(["en", "fr"], 25, _help_root(tmp_path / "b"))[0]) == {
-        ("lo-help", page, "hd_id701"), ("lo-help", page, "par_id8")}  # --max-chars
+        ("lo-help", page, "hd_id701"),
+        ("lo-help", page, "par_id8"),
+    }  # --max-chars
 
 
 def test_missing_help_and_interface_packages_are_named(tmp_path):
@@ -117,19 +134,30 @@ def test_interface_strings_lose_accelerators_and_keep_placeholders(tmp_path):
     assert table == {
         ("lo-ui", "Open"): {"en": "Open", "fr": "Ouvrir", "ja": "開く"},
         ("lo-ui", "Save As"): {"en": "Save As", "fr": "Enregistrer sous"},
-        ("lo-ui", "Restart %PRODUCTNAME now?"): {"en": "Restart %PRODUCTNAME now?",
-                                                 "fr": "Redémarrer %PRODUCTNAME maintenant ?"},
+        ("lo-ui", "Restart %PRODUCTNAME now?"): {
+            "en": "Restart %PRODUCTNAME now?",
+            "fr": "Redémarrer %PRODUCTNAME maintenant ?",
+        },
         ("lo-ui", "Cannot open $(ARG1)."): {"en": "Cannot open $(ARG1).", "fr": "Impossible d'ouvrir $(ARG1)."},
         ("lo-ui", "Close"): {"en": "Close", "fr": "Fermer", "ja": "閉じる", "zh": "关闭"},
     }  # plural entries and untranslated ones are not segments
     assert "fr, ja, zh" in description
 
 
-@pytest.mark.parametrize("text, expected", [
-    ("~File", "File"), ("Save ~As...", "Save As..."), ("ファイル(~F)", "ファイル"), ("打开(_O)", "打开"),
-    ("_Yes", "Yes"), ("Save _As", "Save As"), ("%PRODUCTNAME_Portable", "%PRODUCTNAME_Portable"),
-    ("snake_case", "snake_case"), ("Tab (A)", "Tab (A)"),
-])
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("~File", "File"),
+        ("Save ~As...", "Save As..."),
+        ("ファイル(~F)", "ファイル"),
+        ("打开(_O)", "打开"),
+        ("_Yes", "Yes"),
+        ("Save _As", "Save As"),
+        ("%PRODUCTNAME_Portable", "%PRODUCTNAME_Portable"),
+        ("snake_case", "snake_case"),
+        ("Tab (A)", "Tab (A)"),
+    ],
+)
 def test_accelerator_marks(text, expected):
     assert strip_accelerators(text) == expected
 
@@ -137,19 +165,38 @@ def test_accelerator_marks(text, expected):
 def test_corpus_command_combines_libreoffice_with_other_sources_and_counts_by_source(tmp_path):
     help_root, ui_root = _help_root(tmp_path), _ui_root(tmp_path)
     out = tmp_path / "data"
-    run_corpus(CorpusSettings(out=out, languages="en,fr", sources="libreoffice-help,libreoffice-ui,cldr", dev=3,
-                              devtest=2, max_chars=300, libreoffice_help=help_root, libreoffice_ui=ui_root))
-    english = {line for split in ("dev", "devtest", "train")
-               for line in (out / split / f"eng.{split}").read_text(encoding="utf-8").splitlines()}
+    run_corpus(
+        CorpusSettings(
+            out=out,
+            languages="en,fr",
+            sources="libreoffice-help,libreoffice-ui,cldr",
+            dev=3,
+            devtest=2,
+            max_chars=300,
+            libreoffice_help=help_root,
+            libreoffice_ui=ui_root,
+        )
+    )
+    english = {
+        line
+        for split in ("dev", "devtest", "train")
+        for line in (out / split / f"eng.{split}").read_text(encoding="utf-8").splitlines()
+    }
     assert {"Find Bar", "Use the shortcut Ctrl + F to open it.", "Save As", "Cannot open $(ARG1)."} <= english
     stats = json.loads((out / "stats.json").read_text(encoding="utf-8"))
     assert set(stats["by_source"]) == {"libreoffice-help", "libreoffice-ui", "cldr"}
     for split, size in stats["splits"].items():  # every line of every file is counted under one source
         lines = (out / split / f"fra.{split}").read_text(encoding="utf-8").splitlines()
-        assert sum(stats["by_source"][s].get(split, {}).get("fr", 0) for s in stats["by_source"]) == \
-            sum(1 for line in lines if line) and len(lines) == size
-    assert stats["by_source"]["libreoffice-ui"]["train"]["fr"] + sum(
-        stats["by_source"]["libreoffice-ui"].get(s, {}).get("fr", 0) for s in ("dev", "devtest")) == 5
+        assert (
+            sum(stats["by_source"][s].get(split, {}).get("fr", 0) for s in stats["by_source"])
+            == sum(1 for line in lines if line)
+            and len(lines) == size
+        )
+    assert (
+        stats["by_source"]["libreoffice-ui"]["train"]["fr"]
+        + sum(stats["by_source"]["libreoffice-ui"].get(s, {}).get("fr", 0) for s in ("dev", "devtest"))
+        == 5
+    )
 
 
 def _split(rows):
@@ -163,9 +210,9 @@ def test_direction_sampler_draws_per_segment_deterministically_within_the_chosen
     split = _split(rows)
     sampler = DirectionSampler(tokenizer, split, ["en", "fr", "de"], 2, seed=4)
     first = sampler(1)
-    assert [(e.segment, e.src, e.tgt) for e in first] == [(e.segment, e.src, e.tgt) for e in
-                                                         DirectionSampler(tokenizer, split, ["en", "fr", "de"], 2,
-                                                                          seed=4)(1)]
+    assert [(e.segment, e.src, e.tgt) for e in first] == [
+        (e.segment, e.src, e.tgt) for e in DirectionSampler(tokenizer, split, ["en", "fr", "de"], 2, seed=4)(1)
+    ]
     per_segment = Counter(e.segment for e in first)
     for seg, row in enumerate(rows):
         present = len(row)
@@ -190,9 +237,23 @@ def _pretrain(base, data, out, **overrides):
     from training.recipes.finetune import PretrainSettings, run_finetune
     from training.settings import build_settings
 
-    args = dict(base=base, data=data, out=out, languages=TRAIN_LANGS, epochs=2, max_tokens=600, threads=1,
-                progress=False, seed=0, log_every=2, pairs_per_segment=1, valid_pairs=40, valid_chrf_sents=4,
-                warmup_steps=5, save_every=4)
+    args = dict(
+        base=base,
+        data=data,
+        out=out,
+        languages=TRAIN_LANGS,
+        epochs=2,
+        max_tokens=600,
+        threads=1,
+        progress=False,
+        seed=0,
+        log_every=2,
+        pairs_per_segment=1,
+        valid_pairs=40,
+        valid_chrf_sents=4,
+        warmup_steps=5,
+        save_every=4,
+    )
     args.update(overrides)
     return run_finetune(build_settings(PretrainSettings, args), "pretrain")
 
@@ -206,8 +267,10 @@ def test_pretrain_draws_directions_per_epoch_resumes_exactly_and_snapshots(base_
     full = _pretrain(base_dir, corpus_dir, tmp_path / "full")
     log = [json.loads(line) for line in (tmp_path / "full" / "log.jsonl").read_text().splitlines()]
     start = next(e for e in log if e["event"] == "start")
-    columns = [(corpus_dir / "train" / f"{stem}.train").read_text(encoding="utf-8").splitlines()
-               for stem in ("eng", "fra", "deu", "nld")]
+    columns = [
+        (corpus_dir / "train" / f"{stem}.train").read_text(encoding="utf-8").splitlines()
+        for stem in ("eng", "fra", "deu", "nld")
+    ]
     with_pairs = sum(1 for row in zip(*columns) if sum(bool(x) for x in row) >= 2)
     assert start["examples"] == with_pairs  # one direction drawn for each segment that has one
     history = json.loads((tmp_path / "full" / "validation.json").read_text())
@@ -252,12 +315,19 @@ def test_training_curve_places_each_validation_at_its_epochs_last_step():
 
     records = [
         {"event": "valid", "epoch": 0, "loss": 9.0, "chrf": 0.5},
-        {"event": "start"}, {"event": "step", "step": 10, "loss": 8.0}, {"event": "step", "step": 20, "loss": 7.0},
-        {"event": "start"}, {"event": "step", "step": 20, "loss": 7.5},  # resumed: step 20 logged again
-        {"event": "epoch", "epoch": 1, "step": 25}, {"event": "valid", "epoch": 1, "loss": 6.5, "chrf": 12.0},
-        {"event": "step", "step": 30, "loss": 6.0}, {"event": "epoch", "epoch": 2, "step": 50},
+        {"event": "start"},
+        {"event": "step", "step": 10, "loss": 8.0},
+        {"event": "step", "step": 20, "loss": 7.0},
+        {"event": "start"},
+        {"event": "step", "step": 20, "loss": 7.5},  # resumed: step 20 logged again
+        {"event": "epoch", "epoch": 1, "step": 25},
+        {"event": "valid", "epoch": 1, "loss": 6.5, "chrf": 12.0},
+        {"event": "step", "step": 30, "loss": 6.0},
+        {"event": "epoch", "epoch": 2, "step": 50},
         {"event": "valid", "epoch": 2, "loss": 6.0, "chrf": None},
     ]
-    assert training_curve(records) == {"train_loss": [(10, 8.0), (20, 7.5), (30, 6.0)],
-                                       "valid_loss": [(0, 9.0), (25, 6.5), (50, 6.0)],
-                                       "valid_chrf": [(0, 0.5), (25, 12.0)]}
+    assert training_curve(records) == {
+        "train_loss": [(10, 8.0), (20, 7.5), (30, 6.0)],
+        "valid_loss": [(0, 9.0), (25, 6.5), (50, 6.0)],
+        "valid_chrf": [(0, 0.5), (25, 12.0)],
+    }

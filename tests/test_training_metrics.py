@@ -7,8 +7,11 @@ import sentencepiece as spm
 
 from training.metrics import SpBleu, chrf_pp, group_averages, group_order
 
-LANG12_TIERS = {c: "H" for c in ("en", "fr", "de", "it")} | {c: "M" for c in ("zh", "nl", "ja", "ko")} | {
-    c: "V" for c in ("oc", "or", "sd", "wo")}
+LANG12_TIERS = (
+    {c: "H" for c in ("en", "fr", "de", "it")}
+    | {c: "M" for c in ("zh", "nl", "ja", "ko")}
+    | {c: "V" for c in ("oc", "or", "sd", "wo")}
+)
 
 
 def test_group_averages_hand_computation():
@@ -32,8 +35,9 @@ def test_avg_is_the_mean_over_all_directions_as_in_the_paper(row, paper_avg):
     """Give every lang12 direction its group's score: our AVG must reproduce the paper's AVG column."""
     names = ["H2H", "H2M", "H2V", "M2H", "M2M", "M2V", "V2H", "V2M", "V2V"]
     by_group = dict(zip(names, row))
-    scores = {(s, t): by_group[f"{LANG12_TIERS[s]}2{LANG12_TIERS[t]}"]
-              for s in LANG12_TIERS for t in LANG12_TIERS if s != t}
+    scores = {
+        (s, t): by_group[f"{LANG12_TIERS[s]}2{LANG12_TIERS[t]}"] for s in LANG12_TIERS for t in LANG12_TIERS if s != t
+    }
     assert len(scores) == 132
     groups = group_averages(scores, LANG12_TIERS)
     assert [groups[n] for n in names] == pytest.approx(row)

@@ -41,8 +41,9 @@ def test_lslo_pruning_gives_exact_shares(base_dir, corpus_dir, tmp_path, monkeyp
     real = training.loop.batch_indices
     monkeypatch.setattr(training.loop, "batch_indices", lambda *a, **k: batchings.append(a[3]) or real(*a, **k))
     out = tmp_path / "run"
-    bundle = _finetune(**finetune_args(base_dir, corpus_dir, out, prune=0.9, prune_tiers="H,M", prune_start=1,
-                                       prune_epochs=1))
+    bundle = _finetune(
+        **finetune_args(base_dir, corpus_dir, out, prune=0.9, prune_tiers="H,M", prune_start=1, prune_epochs=1)
+    )
     # Once for the schedule's step count, then once per epoch (3): not once or twice per optimizer step.
     assert sorted(batchings) == [1, 1, 2, 3]
     manifest, tensors = _bundle_tensors(bundle)
@@ -74,8 +75,9 @@ def test_resume_after_interruption_is_exact(base_dir, corpus_dir, tmp_path):
     for name in ("sentencepiece.bpe.model", "vocab.json", "tokenizer_config.json", "added_tokens.json"):
         if (base_dir / name).exists():
             (base / name).write_bytes((base_dir / name).read_bytes())
-    args = dict(prune=0.5, prune_start=1, prune_epochs=1, save_every=3, eval_groups="H2H", eval_max_sents=2,
-                eval_beam=1)
+    args = dict(
+        prune=0.5, prune_start=1, prune_epochs=1, save_every=3, eval_groups="H2H", eval_max_sents=2, eval_beam=1
+    )
     full = _finetune(**finetune_args(base, corpus_dir, tmp_path / "full", **args))
     part = tmp_path / "part"
     steps = json.loads((tmp_path / "full" / "summary.json").read_text())["steps"]
@@ -95,16 +97,27 @@ def test_resume_after_interruption_is_exact(base_dir, corpus_dir, tmp_path):
     assert summaries[1]["per_epoch_eval"] == summaries[0]["per_epoch_eval"]
     assert [h["epoch"] for h in summaries[1]["per_epoch_eval"]] == [1, 2, 3]
     first_process = max(e["time"] for e in before)
-    after = [json.loads(line) for line in (part / "log.jsonl").read_text().splitlines()][len(before):]
+    after = [json.loads(line) for line in (part / "log.jsonl").read_text().splitlines()][len(before) :]
     this_process = max(e["time"] for e in after if e["event"] != "outputs")  # "outputs" comes after the summary
     assert summaries[1]["seconds"] >= first_process + this_process - 0.05  # the summary rounds to 0.1 s
 
 
 def test_weight_learning_writes_a_valid_layer_map(base_dir, corpus_dir, tmp_path):
     out = tmp_path / "wl"
-    path = run_weight_learning(WeightLearningSettings(
-        base=base_dir, data=corpus_dir, out=out, languages="en,fr,de,nl", tiers=TRAIN_TIERS, ranks="4", epochs=2,
-        max_tokens=600, threads=1, progress=False))
+    path = run_weight_learning(
+        WeightLearningSettings(
+            base=base_dir,
+            data=corpus_dir,
+            out=out,
+            languages="en,fr,de,nl",
+            tiers=TRAIN_TIERS,
+            ranks="4",
+            epochs=2,
+            max_tokens=600,
+            threads=1,
+            progress=False,
+        )
+    )
     data = json.loads(path.read_text())
     layer_map = LayerMap.from_dict(data)
     assert len(layer_map.encoder) == 2 and len(layer_map.decoder) == 2  # the test preset's depth
@@ -121,10 +134,24 @@ def test_weight_learning_writes_a_valid_layer_map(base_dir, corpus_dir, tmp_path
 
 def test_ise_scores_of_each_pool_sum_to_zero(base_dir, corpus_dir, tmp_path):
     out = tmp_path / "ise"
-    scores_path = run_subspace(SubspaceSettings(
-        mode="ise", base=base_dir, data=corpus_dir, out=out, languages="en,fr,de,nl", tiers=TRAIN_TIERS,
-        ranks="4", epochs=3, prune_start=1, prune_epochs=1, max_tokens=600, threads=1, progress=False,
-        bitext=str(corpus_dir / "stats.json")))
+    scores_path = run_subspace(
+        SubspaceSettings(
+            mode="ise",
+            base=base_dir,
+            data=corpus_dir,
+            out=out,
+            languages="en,fr,de,nl",
+            tiers=TRAIN_TIERS,
+            ranks="4",
+            epochs=3,
+            prune_start=1,
+            prune_epochs=1,
+            max_tokens=600,
+            threads=1,
+            progress=False,
+            bitext=str(corpus_dir / "stats.json"),
+        )
+    )
     data = json.loads(scores_path.read_text())
     pools: dict = {}
     for row in data["scores"]:
@@ -141,8 +168,17 @@ def test_ise_scores_of_each_pool_sum_to_zero(base_dir, corpus_dir, tmp_path):
 
 def test_evaluate_bundle_and_base(base_dir, corpus_dir, tmp_path):
     bundle = _finetune(**finetune_args(base_dir, corpus_dir, tmp_path / "ft", epochs=1))
-    result = run_evaluate(EvaluateSettings(base=base_dir, bundle=bundle, data=corpus_dir, max_sents=4, beam=2,
-                                           progress=False, **{"json": tmp_path / "eval.json"}))
+    result = run_evaluate(
+        EvaluateSettings(
+            base=base_dir,
+            bundle=bundle,
+            data=corpus_dir,
+            max_sents=4,
+            beam=2,
+            progress=False,
+            **{"json": tmp_path / "eval.json"},
+        )
+    )
     assert set(result["groups_spbleu"]) == {"H2H", "H2M", "H2V", "M2H", "M2V", "V2H", "V2M", "AVG"}
     assert len(result["directions"]) == 12
     assert "sentencepiece.bpe.model" in result["spm_model"]
@@ -155,26 +191,51 @@ def test_evaluate_bundle_and_base(base_dir, corpus_dir, tmp_path):
         summed = np.asarray(rows["bleu_stats"]).sum(axis=0)
         assert bleu_from_statistics(summed) == pytest.approx(result["directions"][direction]["spbleu"], abs=1e-9)
     # The base-alone row beside the bundle's is the base evaluated on its own.
-    pretrain = run_evaluate(EvaluateSettings(base=base_dir, data=corpus_dir, max_sents=4, beam=2, progress=False,
-                                             languages="en,fr,de,nl", tiers="H:en,fr;M:de;V:nl"))
+    pretrain = run_evaluate(
+        EvaluateSettings(
+            base=base_dir,
+            data=corpus_dir,
+            max_sents=4,
+            beam=2,
+            progress=False,
+            languages="en,fr,de,nl",
+            tiers="H:en,fr;M:de;V:nl",
+        )
+    )
     assert pretrain["name"] == "Pretrain" and pretrain["base_alone"] is None
     assert result["base_alone"]["directions"] == pretrain["directions"]
     assert "| Base alone |" in result["table_markdown"] and "| en→fr |" in result["directions_markdown"]
-    pair = run_evaluate(EvaluateSettings(base=base_dir, data=corpus_dir, languages="en,fr", tiers="H:en,fr",
-                                         max_sents=3, beam=1, progress=False))
+    pair = run_evaluate(
+        EvaluateSettings(
+            base=base_dir, data=corpus_dir, languages="en,fr", tiers="H:en,fr", max_sents=3, beam=1, progress=False
+        )
+    )
     assert set(pair["groups_spbleu"]) == {"H2H", "AVG"}
 
 
 def test_full_finetuning_writes_a_model(base_dir, corpus_dir, tmp_path):
     # With Figure 3's per-epoch evaluation, whose direction groups come from --tiers (no LSLo config here).
-    out = _finetune(**finetune_args(base_dir, corpus_dir, tmp_path / "full", method="full", epochs=1,
-                                    eval_groups="H2H,V2H", eval_max_sents=2, eval_beam=1))
+    out = _finetune(
+        **finetune_args(
+            base_dir,
+            corpus_dir,
+            tmp_path / "full",
+            method="full",
+            epochs=1,
+            eval_groups="H2H,V2H",
+            eval_max_sents=2,
+            eval_beam=1,
+        )
+    )
     assert (out / "config.json").exists() and (out / "sentencepiece.bpe.model").exists()
     history = json.loads((tmp_path / "full" / "summary.json").read_text())["per_epoch_eval"]
     assert [h["epoch"] for h in history] == [1] and {"H2H", "V2H"} <= set(history[0])
     with pytest.raises(ConfigError, match=r"--eval-groups needs a resource tier .*\['de', 'nl'\]"):
-        _finetune(**finetune_args(base_dir, corpus_dir, tmp_path / "bad", method="full", epochs=1,
-                                  tiers="H:en,fr", eval_groups="H2H"))  # caught before any training
+        _finetune(
+            **finetune_args(
+                base_dir, corpus_dir, tmp_path / "bad", method="full", epochs=1, tiers="H:en,fr", eval_groups="H2H"
+            )
+        )  # caught before any training
     assert not (tmp_path / "bad" / "log.jsonl").exists()
     from transformers import M2M100ForConditionalGeneration
 
@@ -185,25 +246,74 @@ def test_full_finetuning_writes_a_model(base_dir, corpus_dir, tmp_path):
     c = base.config
     d, ffn, attention = c.d_model, c.encoder_ffn_dim, c.d_model * c.d_model + c.d_model
     feed_forward = 2 * d * ffn + ffn + d
-    expected = (c.vocab_size * d + c.encoder_layers * (4 * attention + feed_forward + 2 * 2 * d)
-                + c.decoder_layers * (8 * attention + feed_forward + 3 * 2 * d) + 2 * 2 * d)
+    expected = (
+        c.vocab_size * d
+        + c.encoder_layers * (4 * attention + feed_forward + 2 * 2 * d)
+        + c.decoder_layers * (8 * attention + feed_forward + 3 * 2 * d)
+        + 2 * 2 * d
+    )
     summary = json.loads((tmp_path / "full" / "summary.json").read_text())
     assert c.decoder_ffn_dim == ffn and summary["parameters"] == expected
     assert 0.99 * expected < summary["nonzero"] <= expected  # layer-norm biases and a few weights may be exactly 0
 
 
 def test_two_gloo_processes_match_one(base_dir, corpus_dir, tmp_path):
-    flags = ["--method", "lslo", "--base", str(base_dir), "--data", str(corpus_dir), "--languages", "en,fr,de,nl",
-             "--tiers", TRAIN_TIERS, "--ranks", "2;2;8", "--epochs", "2", "--max-tokens", "600", "--prune", "0.5",
-             "--prune-start", "1", "--prune-epochs", "1", "--threads", "1", "--no-progress"]
+    flags = [
+        "--method",
+        "lslo",
+        "--base",
+        str(base_dir),
+        "--data",
+        str(corpus_dir),
+        "--languages",
+        "en,fr,de,nl",
+        "--tiers",
+        TRAIN_TIERS,
+        "--ranks",
+        "2;2;8",
+        "--epochs",
+        "2",
+        "--max-tokens",
+        "600",
+        "--prune",
+        "0.5",
+        "--prune-start",
+        "1",
+        "--prune-epochs",
+        "1",
+        "--threads",
+        "1",
+        "--no-progress",
+    ]
     env = {**os.environ, "OMP_NUM_THREADS": "1"}
-    subprocess.run([sys.executable, "-m", "training", "finetune", *flags, "--out", str(tmp_path / "one")],
-                   check=True, env=env, capture_output=True)
+    subprocess.run(
+        [sys.executable, "-m", "training", "finetune", *flags, "--out", str(tmp_path / "one")],
+        check=True,
+        env=env,
+        capture_output=True,
+    )
     for attempt in range(2):  # a second try on a new port only if the rendezvous port was taken meanwhile
         out = tmp_path / f"two-{attempt}"
-        run = subprocess.run([sys.executable, "-m", "torch.distributed.run", "--nproc_per_node", "2",
-                              "--master-port", str(free_port()), "-m", "training", "finetune", *flags,
-                              "--out", str(out)], env=env, capture_output=True, text=True)
+        run = subprocess.run(
+            [
+                sys.executable,
+                "-m",
+                "torch.distributed.run",
+                "--nproc_per_node",
+                "2",
+                "--master-port",
+                str(free_port()),
+                "-m",
+                "training",
+                "finetune",
+                *flags,
+                "--out",
+                str(out),
+            ],
+            env=env,
+            capture_output=True,
+            text=True,
+        )
         if run.returncode == 0 or "address already in use" not in run.stderr.lower():
             break
     assert run.returncode == 0, run.stderr[-3000:]
@@ -238,8 +348,10 @@ def test_export_packs_an_fp16_base_and_bundle_that_load(base_dir, corpus_dir, tm
     assert manifest["extra"]["exported_dtype"] == "fp16"
     assert all(t.dtype == torch.float16 for state in tensors.values() for t in state.values())
     _, original = _bundle_tensors(bundle)
-    assert torch.equal(tensors["oc" if "oc" in tensors else "nl"]["model.encoder.layers.0.fc1.lora_B"],
-                       original["oc" if "oc" in original else "nl"]["model.encoder.layers.0.fc1.lora_B"].half())
+    assert torch.equal(
+        tensors["oc" if "oc" in tensors else "nl"]["model.encoder.layers.0.fc1.lora_B"],
+        original["oc" if "oc" in original else "nl"]["model.encoder.layers.0.fc1.lora_B"].half(),
+    )
     source = M2M100ForConditionalGeneration.from_pretrained(base_dir)
     exported = M2M100ForConditionalGeneration.from_pretrained(out / "base", dtype=torch.float16)
     for (name, want), got in zip(source.state_dict().items(), exported.state_dict().values()):

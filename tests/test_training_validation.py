@@ -54,7 +54,7 @@ def reference_loss(base_dir, data, bundle=None) -> float:
             tokenizer.src_lang, tokenizer.tgt_lang = src, tgt
             for a, b in zip(lines[src], lines[tgt]):
                 enc = tokenizer(a, text_target=b, return_tensors="pt")
-                with torch.no_grad(), (lslo.route([src], [tgt]) if lslo else nullcontext()):
+                with torch.no_grad(), lslo.route([src], [tgt]) if lslo else nullcontext():
                     loss = model(input_ids=enc.input_ids, attention_mask=enc.attention_mask, labels=enc.labels).loss
                 n = enc.labels.numel()
                 total, tokens = total + float(loss) * n, tokens + n
@@ -64,8 +64,9 @@ def reference_loss(base_dir, data, bundle=None) -> float:
 def test_baseline_loss_matches_hugging_face(base_dir, moses_dir, tmp_path):
     settings = build_settings(FinetuneSettings, _args(base_dir, moses_dir, tmp_path / "o", epochs=1))
     started = start_run(settings, "finetune", "lslo", validates=True)
-    validator = attach_validation(started.run, started.inputs.tokenizer, started.inputs.data.valid,
-                                  started.inputs.data.directions)
+    validator = attach_validation(
+        started.run, started.inputs.tokenizer, started.inputs.data.valid, started.inputs.data.directions
+    )
     baseline = validator.history["baseline"]["loss"]
     assert baseline == pytest.approx(reference_loss(base_dir, moses_dir), abs=2e-4)
     assert validator.history["pairs"] == 6 * 30  # 6 directions x devtest's 30 segments
@@ -73,12 +74,14 @@ def test_baseline_loss_matches_hugging_face(base_dir, moses_dir, tmp_path):
 
 def test_the_best_epoch_is_restored_and_patience_stops(base_dir, moses_dir, tmp_path):
     """Driven by hand: epoch 1 is one epoch of training, later epochs are the base alone again (worse)."""
-    settings = build_settings(FinetuneSettings, _args(base_dir, moses_dir, tmp_path / "o", epochs=5, patience=2,
-                                                      lr=0.05))
+    settings = build_settings(
+        FinetuneSettings, _args(base_dir, moses_dir, tmp_path / "o", epochs=5, patience=2, lr=0.05)
+    )
     started = start_run(settings, "finetune", "lslo", validates=True)
     run = started.run
-    validator = attach_validation(run, started.inputs.tokenizer, started.inputs.data.valid,
-                                  started.inputs.data.directions)
+    validator = attach_validation(
+        run, started.inputs.tokenizer, started.inputs.data.valid, started.inputs.data.directions
+    )
     for group in run.batches(1):
         train_step(run, group)
     kept = {n: p.detach().clone() for n, p in run.model.named_parameters() if p.requires_grad}
@@ -120,14 +123,16 @@ def _driven(base_dir, moses_dir, out, **overrides):
     """A run whose validator scores are scripted: (loss, chrF++) per epoch, each epoch its own adapter values."""
     settings = build_settings(FinetuneSettings, _args(base_dir, moses_dir, out, epochs=5, **overrides))
     started = start_run(settings, "finetune", "lslo", validates=True)
-    validator = attach_validation(started.run, started.inputs.tokenizer, started.inputs.data.valid,
-                                  started.inputs.data.directions)
+    validator = attach_validation(
+        started.run, started.inputs.tokenizer, started.inputs.data.valid, started.inputs.data.directions
+    )
     return started, validator
 
 
 @pytest.mark.parametrize("select_by,expected", [("chrf", 2), ("loss", 3)])
-def test_the_measure_chosen_picks_the_epoch_and_its_adapters_come_back(base_dir, moses_dir, tmp_path, monkeypatch,
-                                                                        select_by, expected):
+def test_the_measure_chosen_picks_the_epoch_and_its_adapters_come_back(
+    base_dir, moses_dir, tmp_path, monkeypatch, select_by, expected
+):
     started, validator = _driven(base_dir, moses_dir, tmp_path / "o", select_by=select_by)
     scripted = iter([Score(5.0, 10.0), Score(4.0, 12.0), Score(3.0, 11.0)])  # loss and chrF++ disagree on 2 vs 3
     monkeypatch.setattr(validator, "score", lambda: next(scripted))
@@ -177,8 +182,9 @@ def test_ship_gate_on_hand_numbers():
     # a lower loss does not excuse a lower chrF++ (the demo's adapters: loss 5.90 < 6.75, chrF++ 7.49 < 8.74)
     text = ship_problem({"loss": 5.90, "base_loss": 6.75, "chrf": 7.49, "base_chrf": 8.74, "select_by": "loss"})
     assert "by chrF++ (" in text and "chrF++ 7.49 against 8.74 (-1.25)" in text
-    text = ship_problem({"loss": 2.6, "base_loss": 2.5, "chrf": 8.23, "base_chrf": 9.50, "pairs": 40,
-                         "selected_epoch": 3})
+    text = ship_problem(
+        {"loss": 2.6, "base_loss": 2.5, "chrf": 8.23, "base_chrf": 9.50, "pairs": 40, "selected_epoch": 3}
+    )
     assert "by loss and chrF++ (40 pairs, epoch 3)" in text and "loss 2.6000 against 2.5000 (+0.1000)" in text
     assert "chrF++ 8.23 against 9.50 (-1.27)" in text
     assert "by loss (" in ship_problem({"loss": 2.6, "base_loss": 2.5, "chrf": None, "base_chrf": None})
@@ -217,8 +223,9 @@ def test_export_a_subset_is_measured_against_the_base(base_dir, gate_case, tmp_p
     with pytest.raises(ConfigError, match=r"worse than its base alone .*measured at export.*against"):
         run_export(ExportSettings(base=base_dir, bundle=bundle, out=tmp_path / "b", languages="fr", valid=valid))
     assert not (tmp_path / "b").exists()
-    out = run_export(ExportSettings(base=base_dir, bundle=bundle, out=tmp_path / "c", languages="fr", valid=valid,
-                                    force=True))
+    out = run_export(
+        ExportSettings(base=base_dir, bundle=bundle, out=tmp_path / "c", languages="fr", valid=valid, force=True)
+    )
     manifest = json.loads((out / "bundle" / "manifest.json").read_text())
     assert list(manifest["languages"]) == ["fr"] and not (out / "bundle" / "en.safetensors").exists()
     measured = manifest["extra"]["validation"]
@@ -259,10 +266,15 @@ def test_evaluate_falls_back_to_the_base_for_languages_without_adapters(base_dir
     from training.recipes.evaluate import BASE_ROW, EvaluateSettings, run_evaluate
 
     bundle, _ = gate_case
-    only_fr = run_export(ExportSettings(base=base_dir, bundle=bundle, out=tmp_path / "fr", languages="fr",
-                                        dtype="fp32", force=True)) / "bundle"
-    common = dict(base=base_dir, data=corpus_dir, split="devtest", languages="en,fr,de", beam=1, max_sents=4,
-                  progress=False)
+    only_fr = (
+        run_export(
+            ExportSettings(base=base_dir, bundle=bundle, out=tmp_path / "fr", languages="fr", dtype="fp32", force=True)
+        )
+        / "bundle"
+    )
+    common = dict(
+        base=base_dir, data=corpus_dir, split="devtest", languages="en,fr,de", beam=1, max_sents=4, progress=False
+    )
     tuned = run_evaluate(EvaluateSettings(bundle=only_fr, **common))
     plain = run_evaluate(EvaluateSettings(**common))  # the base model with no bundle at all
     assert tuned["base_alone"] is not None and tuned["name"] != BASE_ROW

@@ -41,10 +41,7 @@ def test_weights_start_even_and_sum_to_one(make_model):
 
 
 def test_layer_map_picks_larger_weight():
-    weights = {
-        "encoder": [(0.7, 0.3), (0.51, 0.49), (0.2, 0.8)],
-        "decoder": [(0.4, 0.6), (0.9, 0.1)],
-    }
+    weights = {"encoder": [(0.7, 0.3), (0.51, 0.49), (0.2, 0.8)], "decoder": [(0.4, 0.6), (0.9, 0.1)]}
     assert layer_map_from_weights(weights) == LayerMap(("src", "src", "tgt"), ("tgt", "src"))
 
 

@@ -26,8 +26,9 @@ GRID: tuple[float, ...] = (1.0, 0.5, 0.25, 0.125)
 Weights = dict[str, float]  # model code -> weight in (0, 1]
 
 
-def parse_weights(spec: str, kept: Sequence[str], vocabulary: LanguageVocabulary,
-                  problems: list[str]) -> Weights | None:
+def parse_weights(
+    spec: str, kept: Sequence[str], vocabulary: LanguageVocabulary, problems: list[str]
+) -> Weights | None:
     """``1`` / ``0.25`` (every kept language), ``fr=0.25,de=0.5`` (the others 1) as model codes; ``auto`` -> None
     (chosen on validation). Bad items are added to ``problems``."""
     spec = spec.strip()
@@ -44,8 +45,9 @@ def parse_weights(spec: str, kept: Sequence[str], vocabulary: LanguageVocabulary
         if model is None:
             problems.append(vocabulary.unknown(code.strip()))
         elif model not in out:
-            problems.append(f"--adapter-weight {item!r}: {code.strip()} is not among the exported languages "
-                            f"({', '.join(kept)})")
+            problems.append(
+                f"--adapter-weight {item!r}: {code.strip()} is not among the exported languages ({', '.join(kept)})"
+            )
         elif weight is not None:
             out[model] = weight
     return out
@@ -89,8 +91,10 @@ def choose_weights(scans: Mapping[float, Mapping[str, Sequence[float]]]) -> Weig
 def scan_table(scans: Mapping[float, Mapping[str, Sequence[float]]], chosen: Mapping[str, float]) -> str:
     """Markdown: per language, its directions' chrF++ change against the base alone at each weight."""
     weights = sorted(scans, reverse=True)  # every scan measured the same languages
-    lines = ["| through | base alone | " + " | ".join(f"w = {w:g}" for w in weights) + " | chosen |",
-             "|---|---:|" + "---:|" * len(weights) + "---|"]
+    lines = [
+        "| through | base alone | " + " | ".join(f"w = {w:g}" for w in weights) + " | chosen |",
+        "|---|---:|" + "---:|" * len(weights) + "---|",
+    ]
     for code, (base, _) in scans[weights[0]].items():
         cells = [f"{scans[w][code][1] - base:+.2f}" for w in weights]
         pick = f"{chosen[code]:g}" if code in chosen else "left out"

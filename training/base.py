@@ -34,13 +34,17 @@ SIZE_PRESETS = {
 class InitBaseSettings(Settings):
     data: Path = Field(description="data whose text trains the tokenizer (any form finetune's --data takes)")
     languages: str = Field("auto", description="auto (every language of the data), lang12, lang30 or a comma list")
-    tokenizer: Literal["m2m", "nllb"] = Field("m2m", description="M2M-100's format (__en__ tokens) or NLLB-200's "
-                                                                 "(eng_Latn tokens)")
+    tokenizer: Literal["m2m", "nllb"] = Field(
+        "m2m", description="M2M-100's format (__en__ tokens) or NLLB-200's (eng_Latn tokens)"
+    )
     out: Path = Field(description="where to write the model and tokenizer")
     preset: Literal["test", "tiny", "demo", "small"] = Field("tiny", description="model size")
     vocab_size: int = Field(8000, ge=32, description="SentencePiece pieces (a soft limit on small data)")
-    spm_splits: str = Field("train,dev", description="FLORES data: splits whose text trains the tokenizer "
-                                                     "(missing splits are skipped; never the test split)")
+    spm_splits: str = Field(
+        "train,dev",
+        description="FLORES data: splits whose text trains the tokenizer "
+        "(missing splits are skipped; never the test split)",
+    )
     dropout: float = Field(0.1, ge=0, lt=1)
     max_positions: int = Field(256, ge=16)
     seed: int = 0
@@ -49,8 +53,11 @@ class InitBaseSettings(Settings):
 def tokenizer_text(settings: InitBaseSettings, problems: list[str]) -> tuple[list[str], list[str], list[str]]:
     """(lines, language codes, splits read): the text of the chosen languages that trains the tokenizer."""
     flores = detect_format(settings.data) == "flores"
-    splits = [s.strip() for s in settings.spm_splits.split(",") if (settings.data / s.strip()).is_dir()] \
-        if flores else ["all"]
+    splits = (
+        [s.strip() for s in settings.spm_splits.split(",") if (settings.data / s.strip()).is_dir()]
+        if flores
+        else ["all"]
+    )
     if flores and not splits:
         problems.append(f"none of the splits {settings.spm_splits!r} exists in {settings.data}")
     report = DataReport()
@@ -65,8 +72,15 @@ def tokenizer_text(settings: InitBaseSettings, problems: list[str]) -> tuple[lis
         if missing and not report.problems:
             problems.append(f"the data has no text in {', '.join(missing)} (it has {', '.join(found)})")
     wanted = {lookup(c) for c in codes}
-    lines = [line for corpus in corpora if corpus for code, column in corpus.train.lines.items()
-             if lookup(code) in wanted for line in column if line]
+    lines = [
+        line
+        for corpus in corpora
+        if corpus
+        for code, column in corpus.train.lines.items()
+        if lookup(code) in wanted
+        for line in column
+        if line
+    ]
     return lines, codes, splits
 
 
@@ -77,8 +91,9 @@ def run_init_base(settings: InitBaseSettings) -> Path:
         vocabulary = LanguageVocabulary(None, {c: -1 for c in M2M100_CODES})
         unsupported = [c for c in codes if vocabulary.model_code(c) is None]
         if unsupported:
-            problems.append(f"languages {unsupported} have no M2M-100 language token: use --tokenizer nllb (202 "
-                            "languages)")
+            problems.append(
+                f"languages {unsupported} have no M2M-100 language token: use --tokenizer nllb (202 languages)"
+            )
     if settings.out.exists() and any(settings.out.iterdir()):
         problems.append(f"{settings.out} exists and is not empty")
     raise_if_problems(problems, "inputs")
@@ -90,14 +105,26 @@ def run_init_base(settings: InitBaseSettings) -> Path:
     codes = [model_codes.model_code(c) or c for c in codes]
     size = SIZE_PRESETS[settings.preset]
     config = M2M100Config(
-        vocab_size=model_vocab_size(tokenizer), d_model=size["d_model"], encoder_layers=size["layers"],
-        decoder_layers=size.get("decoder_layers", size["layers"]), encoder_attention_heads=size["heads"],
+        vocab_size=model_vocab_size(tokenizer),
+        d_model=size["d_model"],
+        encoder_layers=size["layers"],
+        decoder_layers=size.get("decoder_layers", size["layers"]),
+        encoder_attention_heads=size["heads"],
         decoder_attention_heads=size["heads"],
-        encoder_ffn_dim=size["ffn"], decoder_ffn_dim=size["ffn"], max_position_embeddings=settings.max_positions,
-        dropout=settings.dropout, attention_dropout=0.0, activation_dropout=0.0, encoder_layerdrop=0.0,
-        decoder_layerdrop=0.0, pad_token_id=tokenizer.pad_token_id, bos_token_id=0,
-        eos_token_id=tokenizer.eos_token_id, decoder_start_token_id=tokenizer.eos_token_id,
-        scale_embedding=True, tie_word_embeddings=True,
+        encoder_ffn_dim=size["ffn"],
+        decoder_ffn_dim=size["ffn"],
+        max_position_embeddings=settings.max_positions,
+        dropout=settings.dropout,
+        attention_dropout=0.0,
+        activation_dropout=0.0,
+        encoder_layerdrop=0.0,
+        decoder_layerdrop=0.0,
+        pad_token_id=tokenizer.pad_token_id,
+        bos_token_id=0,
+        eos_token_id=tokenizer.eos_token_id,
+        decoder_start_token_id=tokenizer.eos_token_id,
+        scale_embedding=True,
+        tie_word_embeddings=True,
     )
     torch.manual_seed(settings.seed)
     model = M2M100ForConditionalGeneration(config)
@@ -107,11 +134,20 @@ def run_init_base(settings: InitBaseSettings) -> Path:
     generation.pad_token_id = tokenizer.pad_token_id
     generation.bos_token_id = 0
     model.save_pretrained(settings.out)
-    info = {"preset": settings.preset, "tokenizer": settings.tokenizer, "languages": codes,
-            "vocab_size": config.vocab_size,
-            "sentencepiece_pieces": tokenizer.vocab_size, "spm_splits": splits, "seed": settings.seed,
-            "parameters": sum(p.numel() for p in model.parameters()), "data": str(settings.data)}
+    info = {
+        "preset": settings.preset,
+        "tokenizer": settings.tokenizer,
+        "languages": codes,
+        "vocab_size": config.vocab_size,
+        "sentencepiece_pieces": tokenizer.vocab_size,
+        "spm_splits": splits,
+        "seed": settings.seed,
+        "parameters": sum(p.numel() for p in model.parameters()),
+        "data": str(settings.data),
+    }
     (settings.out / "base_info.json").write_text(json.dumps(info, indent=1), encoding="utf-8")
-    print(f"base model: {settings.preset}, {info['parameters'] / 1e6:.2f}M parameters, "
-          f"{tokenizer.vocab_size} pieces -> {settings.out}")
+    print(
+        f"base model: {settings.preset}, {info['parameters'] / 1e6:.2f}M parameters, "
+        f"{tokenizer.vocab_size} pieces -> {settings.out}"
+    )
     return settings.out

@@ -22,8 +22,8 @@ def bleu_statistics(hypothesis: Sequence[str], reference: Sequence[str]) -> list
     """The ten sufficient statistics of one tokenised segment against one reference."""
     matches, totals = [], []
     for n in range(1, ORDER + 1):
-        hyp = Counter(tuple(hypothesis[i:i + n]) for i in range(len(hypothesis) - n + 1))
-        ref = Counter(tuple(reference[i:i + n]) for i in range(len(reference) - n + 1))
+        hyp = Counter(tuple(hypothesis[i : i + n]) for i in range(len(hypothesis) - n + 1))
+        ref = Counter(tuple(reference[i : i + n]) for i in range(len(reference) - n + 1))
         matches.append(sum(min(count, ref[gram]) for gram, count in hyp.items()))
         totals.append(max(len(hypothesis) - n + 1, 0))
     return [*matches, *totals, len(hypothesis), len(reference)]
@@ -36,12 +36,12 @@ def bleu_from_statistics(stats: np.ndarray) -> np.ndarray:
     match counts as 1 / 2^k matches; an order with no n-grams at all, or no match at any order, gives 0).
     """
     stats = np.asarray(stats, dtype=np.float64)
-    matches, totals = stats[..., :ORDER], stats[..., ORDER:2 * ORDER]  # [..., 4] each
+    matches, totals = stats[..., :ORDER], stats[..., ORDER : 2 * ORDER]  # [..., 4] each
     sys_len, ref_len = stats[..., 2 * ORDER], stats[..., 2 * ORDER + 1]  # [...]
     zero = matches == 0
     halvings = np.cumsum(zero, axis=-1)  # how many zero-match orders up to and including this one
     safe_totals = np.where(totals > 0, totals, 1.0)
-    precision = np.where(zero, 100.0 / (2.0 ** halvings * safe_totals), 100.0 * matches / safe_totals)
+    precision = np.where(zero, 100.0 / (2.0**halvings * safe_totals), 100.0 * matches / safe_totals)
     score = np.exp(np.log(precision).mean(axis=-1))
     brevity = np.where(sys_len < ref_len, np.exp(1 - ref_len / np.maximum(sys_len, 1e-9)), 1.0)
     defined = (totals > 0).all(axis=-1) & (~zero).any(axis=-1) & (sys_len > 0)
@@ -73,7 +73,10 @@ def group_scores(runs: Sequence[np.ndarray], counts: np.ndarray, groups: Sequenc
 
 
 def paired_bootstrap(
-    runs_a: Sequence[np.ndarray], runs_b: Sequence[np.ndarray], groups: Sequence[str], samples: int = 1000,
+    runs_a: Sequence[np.ndarray],
+    runs_b: Sequence[np.ndarray],
+    groups: Sequence[str],
+    samples: int = 1000,
     seed: int = 0,
 ) -> dict[str, dict[str, float]]:
     """Per group: the difference A − B on the test set, its 95 % bootstrap interval and a two-sided p (twice

@@ -50,15 +50,16 @@ def restore_trained(model: nn.Module, tensors: dict[str, torch.Tensor], where: P
     named = trainable_named(model)
     missing = [n for n in named if f"param.{n}" not in tensors]
     if missing:
-        raise RuntimeError(f"{where} lacks {len(missing)} parameters (e.g. {missing[0]}): "
-                           "it was written by a different configuration")
+        raise RuntimeError(
+            f"{where} lacks {len(missing)} parameters (e.g. {missing[0]}): it was written by a different configuration"
+        )
     device_of = {n: p.device for n, p in named.items()}
     with torch.no_grad():
         for name, param in named.items():
             param.copy_(tensors[f"param.{name}"])
         for key, value in tensors.items():
             if key.startswith("mask."):
-                module_path, _, buffer = key[len("mask."):].rpartition(".")
+                module_path, _, buffer = key[len("mask.") :].rpartition(".")
                 module = model.get_submodule(module_path)
                 setattr(module, buffer, value.to(device_of.get(f"{module_path}.lora_B", value.device)))
 
@@ -137,8 +138,11 @@ def load_checkpoint(
     state: dict[int, dict[str, Any]] = {}
     index = {id(p): i for i, p in enumerate(p for g in optimizer.param_groups for p in g["params"])}
     for name, param in named.items():
-        entries = {k.split(".")[-1]: v for k, v in tensors.items() if k.startswith(f"optim.{name}.")
-                   and k[len(f"optim.{name}."):].count(".") == 0}
+        entries = {
+            k.split(".")[-1]: v
+            for k, v in tensors.items()
+            if k.startswith(f"optim.{name}.") and k[len(f"optim.{name}.") :].count(".") == 0
+        }
         if entries and id(param) in index:
             state[index[id(param)]] = {k: v.to(param.device) if v.dim() > 0 else v for k, v in entries.items()}
     if state:

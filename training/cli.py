@@ -25,17 +25,29 @@ def _commands() -> dict[str, tuple[type[Settings], Callable[[Any], Any], str]]:
     return {
         "corpus": (CorpusSettings, run_corpus, "build a many-way parallel corpus (FLORES layout) from offline data"),
         "init-base": (InitBaseSettings, run_init_base, "train a tokenizer and create a random base model"),
-        "pretrain": (PretrainSettings, lambda s: run_finetune(s, "pretrain"),
-                     "train a base model on the train split (full fine-tuning with from-scratch defaults)"),
+        "pretrain": (
+            PretrainSettings,
+            lambda s: run_finetune(s, "pretrain"),
+            "train a base model on the train split (full fine-tuning with from-scratch defaults)",
+        ),
         "finetune": (FinetuneSettings, run_finetune, "Ft-all baseline (--method full) or LSLo with gradual pruning"),
-        "weight-learning": (WeightLearningSettings, run_weight_learning,
-                            "learn source/target indexing per layer; writes layer_map.json"),
-        "subspace": (SubspaceSettings, run_subspace,
-                     "Intrinsic Subspace Estimation (--mode ise) or language-specific pruning (--mode lsp)"),
+        "weight-learning": (
+            WeightLearningSettings,
+            run_weight_learning,
+            "learn source/target indexing per layer; writes layer_map.json",
+        ),
+        "subspace": (
+            SubspaceSettings,
+            run_subspace,
+            "Intrinsic Subspace Estimation (--mode ise) or language-specific pruning (--mode lsp)",
+        ),
         "evaluate": (EvaluateSettings, run_evaluate, "spBLEU / chrF++ by direction and resource group"),
         "export": (ExportSettings, run_export, "pack a base model and a bundle for serving (fp16 / bf16)"),
-        "snapshot": (SnapshotSettings, run_snapshot, "the model of a full-training run's latest checkpoint, as a "
-                                                     "model directory"),
+        "snapshot": (
+            SnapshotSettings,
+            run_snapshot,
+            "the model of a full-training run's latest checkpoint, as a model directory",
+        ),
     }
 
 
@@ -44,7 +56,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m training",
         description="The paper's recipes: data, base model, Ft-all, LSLo with gradual pruning, Weight Learning, "
-                    "Intrinsic Subspace Estimation, evaluation. Every command also reads a YAML --config.",
+        "Intrinsic Subspace Estimation, evaluation. Every command also reads a YAML --config.",
     )
     sub = parser.add_subparsers(dest="command", required=True, metavar="command")
     for name, (model, _, help_text) in commands.items():

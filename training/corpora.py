@@ -146,9 +146,12 @@ class _Segments:
     def note(self, where: str) -> None:
         for kind, count in self.skipped.items():
             if count:
-                what = {"empty": "segment(s) with fewer than two non-empty sides",
-                        "long": f"line(s) over {MAX_LINE_CHARS} characters", "duplicate": "repeated segment(s)",
-                        "overlap": "training segment(s) sharing a text with the validation or test data"}[kind]
+                what = {
+                    "empty": "segment(s) with fewer than two non-empty sides",
+                    "long": f"line(s) over {MAX_LINE_CHARS} characters",
+                    "duplicate": "repeated segment(s)",
+                    "overlap": "training segment(s) sharing a text with the validation or test data",
+                }[kind]
                 self.report.notes.append(f"{where}: {count} {what}, skipped")
 
 
@@ -196,8 +199,10 @@ def _read_tsv(paths: Iterable[Path], out: _Segments) -> None:
         header = [data_code(c.strip()) for c in lines[0].split("\t")]
         unknown = [c for c in header if lookup(c) is None]
         if len(header) < 2 or unknown:
-            out.report.problems.append(f"{path.name}: the first row must name the languages of its columns, like "
-                                       f"'en<TAB>fr' (not language codes: {unknown or header})")
+            out.report.problems.append(
+                f"{path.name}: the first row must name the languages of its columns, like "
+                f"'en<TAB>fr' (not language codes: {unknown or header})"
+            )
             continue
         for number, line in enumerate(lines[1:], 2):
             if not line.strip():
@@ -243,8 +248,13 @@ def _read_parts(path: Path, kind: str, report: DataReport) -> dict[str, _Segment
             reader([f for f in files if _part_of(f.stem) == name], segments)
         names = {f.name: _part_of(f.stem) for f in files}
     if any(part != "train" for part in names.values()):
-        report.notes.append("; ".join(f"{part}: {', '.join(n for n, p in names.items() if p == part)}"
-                                      for part in ("train", "valid", "test") if part in names.values()))
+        report.notes.append(
+            "; ".join(
+                f"{part}: {', '.join(n for n, p in names.items() if p == part)}"
+                for part in ("train", "valid", "test")
+                if part in names.values()
+            )
+        )
     return parts
 
 
@@ -264,8 +274,10 @@ def _split_of(name: str, segments: _Segments) -> ParallelSplit | None:
 def _format_of(path: Path, report: DataReport) -> str | None:
     kind = detect_format(path)
     if kind is None:
-        report.problems.append(f"{path} holds no data this reads: a FLORES directory, files named <stem>.<lang>, "
-                               ".jsonl or .tsv (see python -m training finetune --help)")
+        report.problems.append(
+            f"{path} holds no data this reads: a FLORES directory, files named <stem>.<lang>, "
+            ".jsonl or .tsv (see python -m training finetune --help)"
+        )
     return kind
 
 
@@ -286,8 +298,10 @@ def read_corpus(path: Path, split: str, report: DataReport, valid_path: Path | N
     parts["train"].note(path.name)
     train = _split_of("train", parts["train"])
     if train is None:
-        report.problems.append(f"{path} holds no usable training segment (two languages, non-empty; test and "
-                               "validation files do not count)")
+        report.problems.append(
+            f"{path} holds no usable training segment (two languages, non-empty; test and "
+            "validation files do not count)"
+        )
         return None
     valid = given if valid_path is not None else _split_of("valid", parts["valid"])
     return Corpus(train, valid, kind)
@@ -303,8 +317,9 @@ def read_test_data(path: Path, split: str, report: DataReport) -> ParallelSplit 
     if kind == "flores":
         return read_flores_split(path, {"auto": "devtest", "valid": "dev"}.get(split, split), report)
     if split not in ("auto", "test", "valid", "train", "all"):
-        report.problems.append(f"--split {split!r}: for data that is not in the FLORES layout, give auto, test, "
-                               "valid, train or all")
+        report.problems.append(
+            f"--split {split!r}: for data that is not in the FLORES layout, give auto, test, valid, train or all"
+        )
         return None
     parts = _read_parts(path, kind, report)
     wanted = {"auto": "test"}.get(split, split)
@@ -314,8 +329,9 @@ def read_test_data(path: Path, split: str, report: DataReport) -> ParallelSplit 
         report.problems.append(f"{path} has no {split} part (files or stems named {split}*)")
         return None
     if split == "valid" and parts["test"].items:
-        report.problems.append(f"{path} has no valid part (files or stems named valid*, dev*) and its test part is "
-                               "not validation data")
+        report.problems.append(
+            f"{path} has no valid part (files or stems named valid*, dev*) and its test part is not validation data"
+        )
         return None
     if split == "auto":
         report.notes.append(f"{path} has no test part (test* files or stems): all of it is used")
@@ -337,8 +353,10 @@ def read_flores_split(root: Path, split: str, report: DataReport, codes: list[st
         report.problems.append(f"data directory {root} has no {split!r} split ({root / split}/)")
         return ParallelSplit(split, (), {}, {})
     if codes is None:
-        codes = sorted(lookup(p.name.rsplit(".", 1)[0]).code if lookup(p.name.rsplit(".", 1)[0]) else
-                       p.name.rsplit(".", 1)[0] for p in (root / split).glob(f"*.{split}"))
+        codes = sorted(
+            lookup(p.name.rsplit(".", 1)[0]).code if lookup(p.name.rsplit(".", 1)[0]) else p.name.rsplit(".", 1)[0]
+            for p in (root / split).glob(f"*.{split}")
+        )
     lines: dict[str, list[str | None]] = {}
     files: dict[str, Path] = {}
     for code in codes:
@@ -353,6 +371,8 @@ def read_flores_split(root: Path, split: str, report: DataReport, codes: list[st
         files[code] = path
     sizes = {c: len(v) for c, v in lines.items()}
     if len(set(sizes.values())) > 1:
-        report.problems.append("the files of one split must have the same number of lines: "
-                               + ", ".join(f"{files[c].name} {n}" for c, n in sizes.items()))
+        report.problems.append(
+            "the files of one split must have the same number of lines: "
+            + ", ".join(f"{files[c].name} {n}" for c, n in sizes.items())
+        )
     return ParallelSplit(split, tuple(lines), lines, files)

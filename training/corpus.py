@@ -130,8 +130,10 @@ def split_segments(
     if absent:
         problems.append(f"no source has text for {absent}")
     if len(aligned) < needed:
-        problems.append(f"only {len(aligned)} segments exist in all {len(codes)} languages; dev + devtest need "
-                        f"{needed} (use fewer languages, more sources, or smaller --dev / --devtest)")
+        problems.append(
+            f"only {len(aligned)} segments exist in all {len(codes)} languages; dev + devtest need "
+            f"{needed} (use fewer languages, more sources, or smaller --dev / --devtest)"
+        )
     raise_if_problems(problems, "corpus")
     rng = random.Random(settings.seed)
     rng.shuffle(aligned)
@@ -141,8 +143,9 @@ def split_segments(
     return {"devtest": aligned[: settings.devtest], "dev": aligned[settings.devtest : needed], "train": train}
 
 
-def write_split(out: Path, name: str, keys: Sequence[tuple[str, ...]], segments: SegmentTable, code: str,
-                share: float, seed: int) -> list[str]:
+def write_split(
+    out: Path, name: str, keys: Sequence[tuple[str, ...]], segments: SegmentTable, code: str, share: float, seed: int
+) -> list[str]:
     """Write one language's file of one split (an empty line where the segment is missing or not kept);
     returns the lines written."""
     lines = []
@@ -154,8 +157,14 @@ def write_split(out: Path, name: str, keys: Sequence[tuple[str, ...]], segments:
     return lines
 
 
-def source_counts(split_keys: dict[str, list[tuple[str, ...]]], segments: SegmentTable, codes: Sequence[str],
-                  shares: dict[str, float], tiers: dict[str, str], seed: int) -> dict[str, dict[str, dict[str, int]]]:
+def source_counts(
+    split_keys: dict[str, list[tuple[str, ...]]],
+    segments: SegmentTable,
+    codes: Sequence[str],
+    shares: dict[str, float],
+    tiers: dict[str, str],
+    seed: int,
+) -> dict[str, dict[str, dict[str, int]]]:
     """``{source: {split: {language: lines}}}``: the lines each source gave each language's file."""
     counts: dict[str, dict[str, dict[str, int]]] = {}
     for name, keys in split_keys.items():
@@ -178,21 +187,30 @@ def run_corpus(settings: CorpusSettings) -> Path:
     segments = dedupe(merge(tables))
     split_keys = split_segments(segments, codes, settings)
 
-    stats: dict = {"sources": described, "seed": settings.seed, "train_share": shares or None,
-                   "splits": {name: len(keys) for name, keys in split_keys.items()}, "languages": {}}
+    stats: dict = {
+        "sources": described,
+        "seed": settings.seed,
+        "train_share": shares or None,
+        "splits": {name: len(keys) for name, keys in split_keys.items()},
+        "languages": {},
+    }
     for name, keys in split_keys.items():
         for code in codes:
             share = shares.get(tiers.get(code, ""), 1.0) if name == "train" else 1.0
-            present = [line for line in write_split(settings.out, name, keys, segments, code, share, settings.seed)
-                       if line]
-            entry = stats["languages"].setdefault(code, {"name": language_name(code), "tier": tiers.get(code),
-                                                         "file": flores101_stem(code)})
+            present = [
+                line for line in write_split(settings.out, name, keys, segments, code, share, settings.seed) if line
+            ]
+            entry = stats["languages"].setdefault(
+                code, {"name": language_name(code), "tier": tiers.get(code), "file": flores101_stem(code)}
+            )
             entry[name] = len(present)
             if name == "dev":
                 entry["mean_chars"] = round(sum(map(len, present)) / max(len(present), 1), 1)
                 entry["mean_words"] = round(sum(len(x.split()) for x in present) / max(len(present), 1), 1)
     stats["by_source"] = source_counts(split_keys, segments, codes, shares, tiers, settings.seed)
     (settings.out / "stats.json").write_text(json.dumps(stats, indent=1, ensure_ascii=False), encoding="utf-8")
-    print(f"corpus: {len(codes)} languages, dev {settings.dev}, devtest {settings.devtest}, train "
-          f"{len(split_keys['train'])} segments ({'; '.join(described)}) -> {settings.out}")
+    print(
+        f"corpus: {len(codes)} languages, dev {settings.dev}, devtest {settings.devtest}, train "
+        f"{len(split_keys['train'])} segments ({'; '.join(described)}) -> {settings.out}"
+    )
     return settings.out

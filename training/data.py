@@ -28,8 +28,9 @@ class TrainingData:
     notes: list[str] = field(default_factory=list)
 
 
-def in_model_codes(split: ParallelSplit, vocabulary: LanguageVocabulary,
-                   keep: Sequence[str] | None = None) -> ParallelSplit:
+def in_model_codes(
+    split: ParallelSplit, vocabulary: LanguageVocabulary, keep: Sequence[str] | None = None
+) -> ParallelSplit:
     """``split`` with its languages under the base model's codes (those it has a token for), only those in
     ``keep`` when given. Two columns of one language (``en`` and ``eng``) are merged, the first text winning."""
     lines: dict[str, list[str | None]] = {}
@@ -61,8 +62,9 @@ def wanted_languages(spec: str, vocabulary: LanguageVocabulary, found: Sequence[
     return out
 
 
-def parse_directions(spec: str | None, vocabulary: LanguageVocabulary, languages: Sequence[str],
-                     problems: list[str]) -> list[tuple[str, str]] | None:
+def parse_directions(
+    spec: str | None, vocabulary: LanguageVocabulary, languages: Sequence[str], problems: list[str]
+) -> list[tuple[str, str]] | None:
     """``en>fr,fr>en`` (``:`` or, where it is not ambiguous, ``-`` also separate) as model-code pairs."""
     if not spec:
         return None
@@ -106,8 +108,9 @@ def held_out(split: ParallelSplit, share: float, most: int, seed: int) -> tuple[
     return part(split.name, keep), part("valid", pick)
 
 
-def training_data(settings: TrainSettings, tokenizer: Any, problems: list[str],
-                  validates: bool = True) -> TrainingData | None:
+def training_data(
+    settings: TrainSettings, tokenizer: Any, problems: list[str], validates: bool = True
+) -> TrainingData | None:
     """Read and check everything about the data; problems (and what was skipped, as notes) are collected.
 
     Without a tokenizer (the base could not be read) the codes are checked against the language table, so
@@ -118,8 +121,7 @@ def training_data(settings: TrainSettings, tokenizer: Any, problems: list[str],
         if given:
             problems.append(f"{' and '.join(given)}: this command does not validate (finetune does)")
     report = DataReport()
-    split = settings.split if settings.split != "auto" else (
-        "train" if (settings.data / "train").is_dir() else "dev")
+    split = settings.split if settings.split != "auto" else ("train" if (settings.data / "train").is_dir() else "dev")
     corpus = read_corpus(settings.data, split, report, settings.valid)
     problems.extend(report.problems)
     if corpus is None:
@@ -132,8 +134,12 @@ def training_data(settings: TrainSettings, tokenizer: Any, problems: list[str],
         problems.append(f"the data has no text in {', '.join(missing)} (it has {', '.join(corpus.train.languages)})")
     train = in_model_codes(train, vocabulary, languages)
     directions = parse_directions(settings.directions, vocabulary, languages, problems)
-    present = [(s, t) for s in train.languages for t in train.languages
-               if s != t and any(a is not None and b is not None for a, b in zip(train.lines[s], train.lines[t]))]
+    present = [
+        (s, t)
+        for s in train.languages
+        for t in train.languages
+        if s != t and any(a is not None and b is not None for a, b in zip(train.lines[s], train.lines[t]))
+    ]
     chosen = [d for d in present if directions is None or d in directions]
     if directions is not None:
         absent = [f"{s}>{t}" for s, t in directions if (s, t) not in present]
@@ -147,7 +153,9 @@ def training_data(settings: TrainSettings, tokenizer: Any, problems: list[str],
     elif validates and settings.valid_share > 0:
         train, valid = held_out(train, settings.valid_share, settings.valid_max, settings.seed)
         if valid is None:
-            report.notes.append(f"no validation: {settings.valid_share} of {train.size} segments is "
-                                f"{round(settings.valid_share * train.size)} (a held-out share needs at least "
-                                f"{MIN_SEGMENTS_FOR_VALIDATION} segments of data and one to hold out)")
+            report.notes.append(
+                f"no validation: {settings.valid_share} of {train.size} segments is "
+                f"{round(settings.valid_share * train.size)} (a held-out share needs at least "
+                f"{MIN_SEGMENTS_FOR_VALIDATION} segments of data and one to hold out)"
+            )
     return TrainingData(train, valid, languages, chosen, vocabulary, report.notes)

@@ -79,5 +79,3 @@ def leaving_together(info: DistInfo, release: Callable[[], None]) -> Iterator[No
     barrier(info)
     release()
     shutdown(info)
-
-

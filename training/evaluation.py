@@ -45,8 +45,11 @@ class EvaluationResult:
             },
             "samples": {f"{s}-{t}": [list(x) for x in v] for (s, t), v in self.samples.items()},
             "segments": {
-                f"{s}-{t}": {"ids": [r[0] for r in rows], "hypotheses": [r[1] for r in rows],
-                             "bleu_stats": [r[2] for r in rows]}
+                f"{s}-{t}": {
+                    "ids": [r[0] for r in rows],
+                    "hypotheses": [r[1] for r in rows],
+                    "bleu_stats": [r[2] for r in rows],
+                }
                 for (s, t), rows in self.segment_rows.items()
             },
         }
@@ -76,8 +79,9 @@ def translate_directions(
         jobs += [(i, src, tgt) for i in segs[:max_sents]]
     costs = [len(split.lines[s][i] or "") // 3 + 4 for i, s, _ in jobs]  # rough token estimate for batching
     batches = batch_indices(costs, max_tokens // max(beam, 1), seed=0, epoch=0, shuffle=False)
-    settings = GenerationSettings(num_beams=beam, max_new_tokens=max_new_tokens, fallback_to_base=fallback,
-                                  max_length_ratio=max_length_ratio)
+    settings = GenerationSettings(
+        num_beams=beam, max_new_tokens=max_new_tokens, fallback_to_base=fallback, max_length_ratio=max_length_ratio
+    )
     out: dict[tuple[str, str], list[tuple[int, str]]] = {p: [] for p in pairs}
     was_training = model.training
     model.eval()
@@ -88,8 +92,9 @@ def translate_directions(
     for batch in batches:
         rows = [jobs[i] for i in batch]
         texts = [split.lines[s][seg] for seg, s, _ in rows]
-        hyps = translate(model, tokenizer, texts, [r[1] for r in rows], [r[2] for r in rows], settings, lslo,
-                         engine=engine)
+        hyps = translate(
+            model, tokenizer, texts, [r[1] for r in rows], [r[2] for r in rows], settings, lslo, engine=engine
+        )
         for (seg, src, tgt), best in zip(rows, hyps):
             out[(src, tgt)].append((seg, best[0]))
         bar.update(1)
@@ -120,8 +125,9 @@ def evaluate_split(
     if groups:
         wanted = set(groups)
         pairs = [(s, t) for s, t in pairs if group_name(tiers[s] or "?", tiers[t] or "?") in wanted]
-    hyps = translate_directions(model, tokenizer, split, pairs, lslo, max_sents, beam, max_tokens, progress=progress,
-                                fallback=fallback)
+    hyps = translate_directions(
+        model, tokenizer, split, pairs, lslo, max_sents, beam, max_tokens, progress=progress, fallback=fallback
+    )
     scorer = SpBleu(spm_model)
     most = max((len(rows) for rows in hyps.values()), default=0)  # a direction's segments, not the split's
     result = EvaluationResult(split.name, scorer.model_path, beam, most)
@@ -133,8 +139,9 @@ def evaluate_split(
         result.spbleu[(src, tgt)], stats = scorer.score_and_statistics(outs, refs)
         result.chrf[(src, tgt)] = chrf_pp(outs, refs)
         result.segment_rows[(src, tgt)] = [(seg, h, st) for (seg, h), st in zip(rows, stats)]
-        result.samples[(src, tgt)] = [(split.lines[src][seg] or "", h, r) for (seg, h), r in
-                                      list(zip(rows, refs))[:samples]]
+        result.samples[(src, tgt)] = [
+            (split.lines[src][seg] or "", h, r) for (seg, h), r in list(zip(rows, refs))[:samples]
+        ]
     result.groups = group_averages(result.spbleu, tiers)
     result.chrf_groups = group_averages(result.chrf, tiers)
     return result

@@ -37,28 +37,41 @@ class ExportSettings(Settings):
     bundle: Path = Field(description="adapter bundle to pack")
     out: Path = Field(description="writes <out>/base and <out>/bundle")
     dtype: Literal["fp32", "fp16", "bf16"] = Field("fp16", description="storage dtype of base and adapters")
-    languages: str | None = Field(None, description="export only these languages' adapters (ISO or the model's "
-                                                    "codes); the server translates the others with the base alone. "
-                                                    "Needs --valid: training validated all adapters together")
-    valid: Path | None = Field(None, description="validation data (any form finetune --valid reads): chrF++ of "
-                                                 "the exported adapters against the base alone, measured here, "
-                                                 "is what the gate judges")
+    languages: str | None = Field(
+        None,
+        description="export only these languages' adapters (ISO or the model's "
+        "codes); the server translates the others with the base alone. "
+        "Needs --valid: training validated all adapters together",
+    )
+    valid: Path | None = Field(
+        None,
+        description="validation data (any form finetune --valid reads): chrF++ of "
+        "the exported adapters against the base alone, measured here, "
+        "is what the gate judges",
+    )
     valid_beam: int = Field(1, ge=1, description="beam size for --valid")
     valid_max_sents: int | None = Field(200, ge=1, description="segments per direction of --valid")
     device: str = Field("auto", description="device for --valid's translations")
     threads: int | None = Field(None, ge=1)
-    adapter_weight: str = Field("1", description="scale each exported adapter towards the base (its B times w, "
-                                                 "0 < w <= 1; needs --valid, or --force): one weight, "
-                                                 "'fr=0.25,de=0.5' (the others 1), or 'auto': per language the "
-                                                 "best of 1, 0.5, 0.25, 0.125 on --valid that is not worse than "
-                                                 "the base alone; languages worse at every weight, or worse when "
-                                                 "all are measured together, are left out")
-    force: bool = Field(False, description="export even a bundle that did worse than its base alone on validation "
-                                           "(by the loss or chrF++ recorded in training, or --valid's chrF++)")
+    adapter_weight: str = Field(
+        "1",
+        description="scale each exported adapter towards the base (its B times w, "
+        "0 < w <= 1; needs --valid, or --force): one weight, "
+        "'fr=0.25,de=0.5' (the others 1), or 'auto': per language the "
+        "best of 1, 0.5, 0.25, 0.125 on --valid that is not worse than "
+        "the base alone; languages worse at every weight, or worse when "
+        "all are measured together, are left out",
+    )
+    force: bool = Field(
+        False,
+        description="export even a bundle that did worse than its base alone on validation "
+        "(by the loss or chrF++ recorded in training, or --valid's chrF++)",
+    )
 
 
-def kept_languages(spec: str | None, manifest: BundleManifest, vocabulary: LanguageVocabulary,
-                   problems: list[str]) -> list[str]:
+def kept_languages(
+    spec: str | None, manifest: BundleManifest, vocabulary: LanguageVocabulary, problems: list[str]
+) -> list[str]:
     """The model codes of the adapters to export: ``spec``'s (ISO or model codes), else all of the bundle's."""
     kept = wanted_languages(spec or "auto", vocabulary, list(manifest.languages), problems)
     absent = [c for c in kept if c not in manifest.languages]
@@ -76,39 +89,71 @@ def read_validation_data(path: Path, vocabulary: LanguageVocabulary, problems: l
     return in_model_codes(data, vocabulary) if data is not None else None
 
 
-def weigh_on_validation(settings: ExportSettings, kept: list[str], tokenizer, valid_data: ParallelSplit
-                        ) -> tuple[Weights, list[str], dict[str, Any]]:
+def weigh_on_validation(
+    settings: ExportSettings, kept: list[str], tokenizer, valid_data: ParallelSplit
+) -> tuple[Weights, list[str], dict[str, Any]]:
     """``--adapter-weight auto``: every kept adapter at each weight of ``GRID`` on the validation data, each
     language's best weight (``training.adapter_weights.choose_weights``), then the chosen weights measured
     together, leaving out the languages worse there until none is. Returns (weights, the languages kept, their
     joint measurement); refuses when no language is left."""
-    scans = measure_weightings(settings.base, settings.bundle, kept, tokenizer, valid_data,
-                               [{c: w for c in kept} for w in GRID], settings.valid_beam, settings.valid_max_sents,
-                               settings.device)
+    scans = measure_weightings(
+        settings.base,
+        settings.bundle,
+        kept,
+        tokenizer,
+        valid_data,
+        [{c: w for c in kept} for w in GRID],
+        settings.valid_beam,
+        settings.valid_max_sents,
+        settings.device,
+    )
     by_weight = {w: scan["per_language"] for w, scan in zip(GRID, scans)}
     chosen = choose_weights(by_weight)
-    print("chrF++ on the validation data through each adapter, change against the base alone, by weight\n\n"
-          + scan_table(by_weight, chosen) + "\n", file=sys.stderr)
+    print(
+        "chrF++ on the validation data through each adapter, change against the base alone, by weight\n\n"
+        + scan_table(by_weight, chosen)
+        + "\n",
+        file=sys.stderr,
+    )
     if scans[0]["unmeasured"]:
-        print(f"left out, no validation direction passes through their adapters: {', '.join(scans[0]['unmeasured'])}",
-              file=sys.stderr)
+        print(
+            f"left out, no validation direction passes through their adapters: {', '.join(scans[0]['unmeasured'])}",
+            file=sys.stderr,
+        )
     measured = None
     while chosen:
         kept = [c for c in kept if c in chosen]
         weights = {c: chosen[c] for c in kept}
-        measured = measure_against_base(settings.base, settings.bundle, kept, tokenizer, valid_data,
-                                        settings.valid_beam, settings.valid_max_sents, settings.device, weights)
+        measured = measure_against_base(
+            settings.base,
+            settings.bundle,
+            kept,
+            tokenizer,
+            valid_data,
+            settings.valid_beam,
+            settings.valid_max_sents,
+            settings.device,
+            weights,
+        )
         measured["weights_chosen_on_this_data"] = True
         worse = worse_languages(measured["per_language"])
         if not worse:
             return weights, kept, measured
         # Chosen one by one, measured together: leave out who is worse now, measure the others again.
-        print(measured["table"] + "\n\nleft out, worse than the base alone together with the others: "
-              f"{', '.join(worse)}\n", file=sys.stderr)
+        print(
+            measured["table"] + "\n\nleft out, worse than the base alone together with the others: "
+            f"{', '.join(worse)}\n",
+            file=sys.stderr,
+        )
         chosen = {c: w for c, w in chosen.items() if c not in worse}
-    raise ConfigError(["no adapter weight tried (" + ", ".join(f"{w:g}" for w in GRID) + ") keeps the directions "
-                       "through any adapter from doing worse than the base alone on the validation data: serve the "
-                       "base alone"], "inputs")
+    raise ConfigError(
+        [
+            "no adapter weight tried (" + ", ".join(f"{w:g}" for w in GRID) + ") keeps the directions "
+            "through any adapter from doing worse than the base alone on the validation data: serve the "
+            "base alone"
+        ],
+        "inputs",
+    )
 
 
 def run_export(settings: ExportSettings) -> Path:
@@ -125,15 +170,18 @@ def run_export(settings: ExportSettings) -> Path:
     kept = kept_languages(settings.languages, manifest, vocabulary, problems) if manifest is not None else []
     subset = manifest is not None and len(kept) < len(manifest.languages)
     if subset and settings.valid is None and not settings.force:
-        problems.append(f"--languages keeps {len(kept)} of the bundle's {len(manifest.languages)} adapters, and its "
-                        "validation record measured all of them together: give --valid to measure these")
+        problems.append(
+            f"--languages keeps {len(kept)} of the bundle's {len(manifest.languages)} adapters, and its "
+            "validation record measured all of them together: give --valid to measure these"
+        )
     weights = parse_weights(settings.adapter_weight, kept, vocabulary, problems)
     if weights is None and settings.valid is None:
         problems.append("--adapter-weight auto chooses the weights on validation data: give --valid")
     weighted = weights is None or any(w != 1.0 for w in weights.values())
     if weights is not None and weighted and settings.valid is None and not settings.force:
-        problems.append("--adapter-weight changes the adapters that training validated: give --valid to measure "
-                        "them (or --force)")
+        problems.append(
+            "--adapter-weight changes the adapters that training validated: give --valid to measure them (or --force)"
+        )
     valid_data = read_validation_data(settings.valid, vocabulary, problems) if settings.valid is not None else None
     recorded = manifest.extra.get("validation") if manifest is not None else None
     problem = ship_problem(recorded) if settings.valid is None and not subset and not weighted else None
@@ -157,8 +205,17 @@ def run_export(settings: ExportSettings) -> Path:
         extra["adapter_weights"] = {c: previous.get(c, 1.0) * weights.get(c, 1.0) for c in kept}
     if valid_data is not None:
         if measured is None:
-            measured = measure_against_base(settings.base, settings.bundle, kept, tokenizer, valid_data,
-                                            settings.valid_beam, settings.valid_max_sents, settings.device, weights)
+            measured = measure_against_base(
+                settings.base,
+                settings.bundle,
+                kept,
+                tokenizer,
+                valid_data,
+                settings.valid_beam,
+                settings.valid_max_sents,
+                settings.device,
+                weights,
+            )
         measured["data"] = str(settings.valid)
         print(measured.pop("table"), file=sys.stderr)
         if recorded:
@@ -170,13 +227,18 @@ def run_export(settings: ExportSettings) -> Path:
     elif (subset or weighted) and recorded:  # --force without --valid: the record measured other adapters
         extra["training_validation"] = extra.pop("validation")
         recorded = None
-        print(f"warning (--force): the validation record measured all {len(manifest.languages)} adapters "
-              "together, at full weight; nothing measured these", file=sys.stderr)
+        print(
+            f"warning (--force): the validation record measured all {len(manifest.languages)} adapters "
+            "together, at full weight; nothing measured these",
+            file=sys.stderr,
+        )
     if problem:
         print(f"warning (--force): {problem.split('. Serving')[0]}", file=sys.stderr)
     elif not recorded and not subset and not weighted:
-        print("note: the bundle was trained without validation data; nothing shows it beats its base alone",
-              file=sys.stderr)
+        print(
+            "note: the bundle was trained without validation data; nothing shows it beats its base alone",
+            file=sys.stderr,
+        )
     pruning = manifest.pruning
     if subset:
         extra["languages_left_out"] = [c for c in manifest.languages if c not in kept]
@@ -192,11 +254,16 @@ def run_export(settings: ExportSettings) -> Path:
     lslo = load_bundle(model, settings.bundle, languages=kept)  # into the cast model: banks take its dtype
     apply_weights(lslo, weights)
     # The fingerprint stays the one of the weights the adapters were trained with, before the cast.
-    save_bundle(lslo, settings.out / "bundle", base_name=manifest.base.get("name", ""), pruning=pruning,
-                extra={**extra, "exported_dtype": settings.dtype}, fingerprint=manifest.base["fingerprint"])
+    save_bundle(
+        lslo,
+        settings.out / "bundle",
+        base_name=manifest.base.get("name", ""),
+        pruning=pruning,
+        extra={**extra, "exported_dtype": settings.dtype},
+        fingerprint=manifest.base["fingerprint"],
+    )
     size = sum(f.stat().st_size for f in settings.out.rglob("*") if f.is_file())
     if weighted:
         print("adapter weights: " + ", ".join(f"{c} {w:g}" for c, w in weights.items()), file=sys.stderr)
-    print(f"exported {settings.dtype} base + {len(kept)}-language bundle: {size / 2**20:.1f} MiB "
-          f"-> {settings.out}")
+    print(f"exported {settings.dtype} base + {len(kept)}-language bundle: {size / 2**20:.1f} MiB -> {settings.out}")
     return settings.out

@@ -34,11 +34,13 @@ LOCALES = {"en": "en-US", "zh": "zh-CN", "zh-Hant": "zh-TW", "pt-BR": "pt-BR", "
 # Languages Debian ships LibreOffice's help / interface translations for (Debian 12, LibreOffice 7.4).
 HELP_LOCALES = frozenset(
     "ca cs da de dz el en-GB en-US es et eu fi fr gl hi hu id it ja km ko nl om pl pt pt-BR ru sk sl sv tr vi "
-    "zh-CN zh-TW".split())
+    "zh-CN zh-TW".split()
+)
 UI_LOCALES = frozenset(
     "af am ar as ast be bg bn br bs ca cs cy da de dz el en-GB en-ZA eo es et eu fa fi fr ga gd gl gu gug he hi hr "
     "hu id is it ja ka kk km kmr kn ko lt lv mk ml mn mr nb ne nl nn nr nso oc om or pa-IN pl pt pt-BR ro ru rw si "
-    "sk sl sr ss st sv szl ta te tg th tn tr ts ug uk uz ve vi xh za zh-CN zh-TW zu".split())
+    "sk sl sr ss st sv szl ta te tg th tn tr ts ug uk uz ve vi xh za zh-CN zh-TW zu".split()
+)
 
 _PARAGRAPH_ID = re.compile(r"^(par|hd)_id")
 _PARAGRAPH_TAGS = frozenset({"p", "h1", "h2", "h3", "h4", "h5", "h6"})
@@ -86,8 +88,13 @@ class HelpPage(HTMLParser):
         # Inline switches hold every platform's variant hidden; the page script reveals one: keep the default's.
         hidden = "hidden" in attributes and not ident.startswith("default")
         skipped = hidden or bool(classes & _CODE_CLASSES)
-        if self._current is None and tag in _PARAGRAPH_TAGS and _PARAGRAPH_ID.match(ident) and not self._skipping() \
-                and not skipped:
+        if (
+            self._current is None
+            and tag in _PARAGRAPH_TAGS
+            and _PARAGRAPH_ID.match(ident)
+            and not self._skipping()
+            and not skipped
+        ):
             self._current, self._depth, self._parts = ident, len(self._stack), []
         self._stack.append((tag, skipped))
 
@@ -119,15 +126,24 @@ def help_paragraphs(html: str) -> dict[str, str]:
     return page.paragraphs
 
 
-def _missing_packages(codes: Sequence[str], root: Path, known: frozenset[str], package, kind: str,
-                      subdir: str = "") -> None:
-    missing = [locale_of(c) for c in codes if locale_of(c) in known
-               and not (root / (locale_of(c).replace("-", "_") if kind == "ui" else locale_of(c)) / subdir).is_dir()]
+def _missing_packages(
+    codes: Sequence[str], root: Path, known: frozenset[str], package, kind: str, subdir: str = ""
+) -> None:
+    missing = [
+        locale_of(c)
+        for c in codes
+        if locale_of(c) in known
+        and not (root / (locale_of(c).replace("-", "_") if kind == "ui" else locale_of(c)) / subdir).is_dir()
+    ]
     if missing:
         names = " ".join(package(m) for m in missing)
-        raise ConfigError([f"LibreOffice's {'help' if kind == 'help' else 'interface translations'} for "
-                           f"{', '.join(missing)} is not installed under {root}: apt-get install {names}"],
-                          "corpus source")
+        raise ConfigError(
+            [
+                f"LibreOffice's {'help' if kind == 'help' else 'interface translations'} for "
+                f"{', '.join(missing)} is not installed under {root}: apt-get install {names}"
+            ],
+            "corpus source",
+        )
 
 
 def _pages(root: Path) -> Iterator[Path]:
@@ -198,6 +214,9 @@ def _version(root: Path, codes: Sequence[str]) -> str:
     if not codes or not status.is_file() or not installed:
         return "files under " + str(root)
     package = (help_package if "help" in str(root) else ui_package)(locale_of(codes[0]))
-    match = re.search(rf"^Package: {re.escape(package)}\n(?:[^\n]+\n)*?Version: (\S+)", status.read_text(
-        encoding="utf-8", errors="replace"), re.M)
+    match = re.search(
+        rf"^Package: {re.escape(package)}\n(?:[^\n]+\n)*?Version: (\S+)",
+        status.read_text(encoding="utf-8", errors="replace"),
+        re.M,
+    )
     return f"Debian {match.group(1)}" if match else "files under " + str(root)

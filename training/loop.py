@@ -160,8 +160,11 @@ def train_step(run: TrainingRun, group: list[list[int]]) -> tuple[float, int]:
             rows, weight = batch_ids[:1], 0.0
         batch = collate([run.examples[i] for i in rows], run.pad_id).to(run.device)
         last = micro == len(group) - 1
-        sync = nullcontext() if last or not isinstance(run.trained, nn.parallel.DistributedDataParallel) \
+        sync = (
+            nullcontext()
+            if last or not isinstance(run.trained, nn.parallel.DistributedDataParallel)
             else run.trained.no_sync()
+        )
         amp = torch.autocast(run.device.type, dtype=run.autocast) if run.autocast else nullcontext()
         decoder_input_ids = shift_tokens_right(batch.labels, run.pad_id, run.model.config.decoder_start_token_id)
         with sync, amp, _routing(run, batch.src_langs, batch.tgt_langs):
@@ -169,8 +172,11 @@ def train_step(run: TrainingRun, group: list[list[int]]) -> tuple[float, int]:
                 input_ids=batch.input_ids, attention_mask=batch.attention_mask, decoder_input_ids=decoder_input_ids
             ).logits  # (rows, tgt_len, vocab)
             token_loss = F.cross_entropy(
-                logits.float().view(-1, logits.size(-1)), batch.labels.view(-1),
-                ignore_index=-100, reduction="sum", label_smoothing=s.label_smoothing,
+                logits.float().view(-1, logits.size(-1)),
+                batch.labels.view(-1),
+                ignore_index=-100,
+                reduction="sum",
+                label_smoothing=s.label_smoothing,
             )
             loss = token_loss * (weight * info.world_size / step_tokens)
             if run.scaler is not None:
@@ -201,22 +207,32 @@ def _global_mean_loss(run: TrainingRun, loss_sum: float, tokens: int) -> float:
 
 
 def checkpoint(run: TrainingRun) -> None:
-    save_checkpoint(run.settings.out, run.model, run.optimizer, run.position, run.settings_record, run.info,
-                    run.scaler)
+    save_checkpoint(run.settings.out, run.model, run.optimizer, run.position, run.settings_record, run.info, run.scaler)
 
 
 def train(run: TrainingRun) -> bool:
     """Run from ``run.position`` to the end; returns False when stopped early by ``stop_after_steps``."""
     s = run.settings
-    run.log.write("start", steps_per_epoch=run.steps_per_epoch, total_steps=run.total_steps, warmup=run.warmup,
-                  examples=len(run.examples), world_size=run.info.world_size, position=vars(run.position))
+    run.log.write(
+        "start",
+        steps_per_epoch=run.steps_per_epoch,
+        total_steps=run.total_steps,
+        warmup=run.warmup,
+        examples=len(run.examples),
+        world_size=run.info.world_size,
+        position=vars(run.position),
+    )
     while run.position.epoch <= s.epochs and not run.stop_requested:
         epoch = run.position.epoch
         if run.on_epoch_start:
             run.on_epoch_start(epoch)
         groups = run.batches(epoch)
-        bar = progress(len(groups), f"epoch {epoch}/{s.epochs}", initial=run.position.step_in_epoch,
-                       enabled=s.progress and run.info.is_main)
+        bar = progress(
+            len(groups),
+            f"epoch {epoch}/{s.epochs}",
+            initial=run.position.step_in_epoch,
+            enabled=s.progress and run.info.is_main,
+        )
         window_loss, window_tokens, epoch_loss, epoch_tokens = 0.0, 0, 0.0, 0
         for index in range(run.position.step_in_epoch, len(groups)):
             loss_sum, tokens = train_step(run, groups[index])
@@ -230,8 +246,14 @@ def train(run: TrainingRun) -> bool:
                 epoch_loss += mean * window_tokens
                 epoch_tokens += window_tokens
                 bar.set_postfix(loss=f"{mean:.3f}")
-                run.log.write("step", epoch=epoch, step=run.position.global_step, loss=mean,
-                              lr=run.optimizer.param_groups[0]["lr"], tokens=window_tokens)
+                run.log.write(
+                    "step",
+                    epoch=epoch,
+                    step=run.position.global_step,
+                    loss=mean,
+                    lr=run.optimizer.param_groups[0]["lr"],
+                    tokens=window_tokens,
+                )
                 window_loss, window_tokens = 0.0, 0
             stop = s.stop_after_steps is not None and run.position.global_step >= s.stop_after_steps
             if stop or run.position.global_step % s.save_every == 0:

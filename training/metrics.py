@@ -29,8 +29,9 @@ class SpBleu:
     def corpus_score(self, hypotheses: Sequence[str], references: Sequence[str]) -> float:
         return self.score_and_statistics(hypotheses, references)[0]
 
-    def score_and_statistics(self, hypotheses: Sequence[str], references: Sequence[str]
-                             ) -> tuple[float, list[list[int]]]:
+    def score_and_statistics(
+        self, hypotheses: Sequence[str], references: Sequence[str]
+    ) -> tuple[float, list[list[int]]]:
         """Corpus spBLEU (sacrebleu) and, per segment, the ten BLEU statistics over the same SentencePiece
         pieces (see ``training.bootstrap``), encoding each side once."""
         hyp = [self.pieces(h) for h in hypotheses]
@@ -52,9 +53,7 @@ def group_order(tiers: Mapping[str, str | None]) -> list[str]:
     return [group_name(a, b) for a in present for b in present]
 
 
-def group_averages(
-    scores: Mapping[tuple[str, str], float], tiers: Mapping[str, str | None]
-) -> dict[str, float]:
+def group_averages(scores: Mapping[tuple[str, str], float], tiers: Mapping[str, str | None]) -> dict[str, float]:
     """{"H2H": mean over H->H directions, ..., "AVG": mean over all directions}, in the paper's order."""
     buckets: dict[str, list[float]] = {}
     for (src, tgt), value in scores.items():

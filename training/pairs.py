@@ -51,7 +51,10 @@ def tokenize_split(tokenizer: Any, split: ParallelSplit, max_len: int) -> dict[s
 
 
 def build_examples(
-    tokenizer: Any, split: ParallelSplit, languages: Sequence[str], max_len: int = 256,
+    tokenizer: Any,
+    split: ParallelSplit,
+    languages: Sequence[str],
+    max_len: int = 256,
     chosen: Sequence[tuple[str, str]] | None = None,
 ) -> list[Example]:
     """One example per segment and direction (every ordered pair of ``languages``, or the ``chosen`` ones)."""
@@ -70,8 +73,16 @@ class DirectionSampler:
     (of the ``chosen`` directions): a many-way corpus of n languages has n(n-1) pairs per segment, more than a
     pretraining run can see. Deterministic in (seed, epoch); a segment with fewer pairs gives all of them."""
 
-    def __init__(self, tokenizer: Any, split: ParallelSplit, languages: Sequence[str], per_segment: int,
-                 seed: int, max_len: int = 256, chosen: Sequence[tuple[str, str]] | None = None) -> None:
+    def __init__(
+        self,
+        tokenizer: Any,
+        split: ParallelSplit,
+        languages: Sequence[str],
+        per_segment: int,
+        seed: int,
+        max_len: int = 256,
+        chosen: Sequence[tuple[str, str]] | None = None,
+    ) -> None:
         self.encoded = tokenize_split(tokenizer, split, max_len)
         self.per_segment, self.seed, self.size = per_segment, seed, split.size
         self.allowed = set(chosen if chosen is not None else directions(languages))
@@ -132,8 +143,11 @@ class Batch:
 
     def to(self, device: torch.device) -> Batch:
         return Batch(
-            self.input_ids.to(device), self.attention_mask.to(device), self.labels.to(device),
-            self.src_langs, self.tgt_langs,
+            self.input_ids.to(device),
+            self.attention_mask.to(device),
+            self.labels.to(device),
+            self.src_langs,
+            self.tgt_langs,
         )
 
 

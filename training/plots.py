@@ -29,8 +29,12 @@ def save_figure(fig: Any, path: Path, *, tight: bool = True) -> None:
 def plot_weights(weights: Mapping[str, Sequence[tuple[float, float]]], path: Path, title: str = "") -> None:
     """Figure 1: source and target weights per layer, encoder and decoder."""
     fig, ax = plt.subplots(figsize=(6.4, 4))
-    styles = {("encoder", 0): ("enc_src", "tab:blue", "-"), ("encoder", 1): ("enc_tgt", "tab:orange", "-"),
-              ("decoder", 0): ("dec_src", "tab:blue", "--"), ("decoder", 1): ("dec_tgt", "tab:orange", "--")}
+    styles = {
+        ("encoder", 0): ("enc_src", "tab:blue", "-"),
+        ("encoder", 1): ("enc_tgt", "tab:orange", "-"),
+        ("decoder", 0): ("dec_src", "tab:blue", "--"),
+        ("decoder", 1): ("dec_tgt", "tab:orange", "--"),
+    }
     for stack in ("encoder", "decoder"):
         pairs = weights.get(stack, [])
         layers = np.arange(1, len(pairs) + 1)
@@ -47,8 +51,15 @@ def plot_weights(weights: Mapping[str, Sequence[tuple[float, float]]], path: Pat
     save_figure(fig, path)
 
 
-def _heatmap(ax: Any, values: np.ndarray, rows: Sequence[str], cols: Sequence[str], title: str,
-             vmax: float, row_colours: Sequence[str] | None = None) -> Any:
+def _heatmap(
+    ax: Any,
+    values: np.ndarray,
+    rows: Sequence[str],
+    cols: Sequence[str],
+    title: str,
+    vmax: float,
+    row_colours: Sequence[str] | None = None,
+) -> Any:
     image = ax.imshow(values, cmap="coolwarm_r", vmin=-vmax, vmax=vmax, aspect="auto")
     ax.set_xticks(range(len(cols)), cols)
     ax.set_yticks(range(len(rows)), rows)
@@ -60,8 +71,14 @@ def _heatmap(ax: Any, values: np.ndarray, rows: Sequence[str], cols: Sequence[st
 
 
 def plot_demand(
-    encoder: np.ndarray, decoder: np.ndarray, rows: Sequence[str], enc_cols: Sequence[str],
-    dec_cols: Sequence[str], path: Path, title: str, row_tiers: Sequence[str | None] | None = None,
+    encoder: np.ndarray,
+    decoder: np.ndarray,
+    rows: Sequence[str],
+    enc_cols: Sequence[str],
+    dec_cols: Sequence[str],
+    path: Path,
+    title: str,
+    row_tiers: Sequence[str | None] | None = None,
     row_label: str = "Language id",
 ) -> None:
     """Figures 2/4/5/6: score of Eq. 6 as rows (languages or layers) x modules, encoder and decoder panels.
@@ -70,8 +87,12 @@ def plot_demand(
     """
     vmax = float(np.nanmax(np.abs(np.concatenate([encoder.ravel(), decoder.ravel(), [1e-9]]))))
     colours = [TIER_COLOURS.get(t or "", "black") for t in row_tiers] if row_tiers else None
-    fig, axes = plt.subplots(1, 2, figsize=(3 + 0.55 * (len(enc_cols) + len(dec_cols)), 1.2 + 0.32 * len(rows)),
-                             gridspec_kw={"width_ratios": [max(len(enc_cols), 1), max(len(dec_cols), 1)]})
+    fig, axes = plt.subplots(
+        1,
+        2,
+        figsize=(3 + 0.55 * (len(enc_cols) + len(dec_cols)), 1.2 + 0.32 * len(rows)),
+        gridspec_kw={"width_ratios": [max(len(enc_cols), 1), max(len(dec_cols), 1)]},
+    )
     _heatmap(axes[0], encoder, rows, enc_cols, "Encoder", vmax, colours)
     image = _heatmap(axes[1], decoder, rows, dec_cols, "Decoder", vmax, colours)
     axes[0].set_ylabel(row_label)
@@ -114,9 +135,11 @@ def training_curve(records: Sequence[Mapping[str, Any]]) -> dict[str, list[tuple
             if record.get("chrf") is not None:
                 valid_chrf[int(record["epoch"])] = float(record["chrf"])
     at = {e: epoch_end[e] for e in epoch_end}
-    return {"train_loss": sorted(steps.items()),
-            "valid_loss": sorted((at[e], v) for e, v in valid_loss.items() if e in at),
-            "valid_chrf": sorted((at[e], v) for e, v in valid_chrf.items() if e in at)}
+    return {
+        "train_loss": sorted(steps.items()),
+        "valid_loss": sorted((at[e], v) for e, v in valid_loss.items() if e in at),
+        "valid_chrf": sorted((at[e], v) for e, v in valid_chrf.items() if e in at),
+    }
 
 
 def plot_training_curve(records: Sequence[Mapping[str, Any]], path: Path, title: str = "") -> None:

@@ -53,8 +53,10 @@ def read_base(base: Path, problems: list[str]) -> tuple[Any, M2M100Config | None
         problems.append(f"base model directory {base} has no config.json (is it a Hugging Face model directory?)")
         return None, None
     if not any((base / name).is_file() for name in ("model.safetensors", "model.safetensors.index.json")):
-        problems.append(f"base model directory {base} has no model.safetensors: only safetensors weights are loaded "
-                        "(pickled pytorch_model.bin files never are; convert them in an environment you trust)")
+        problems.append(
+            f"base model directory {base} has no model.safetensors: only safetensors weights are loaded "
+            "(pickled pytorch_model.bin files never are; convert them in an environment you trust)"
+        )
     try:
         config = M2M100Config.from_pretrained(base)
     except (OSError, ValueError, TypeError) as err:
@@ -94,8 +96,9 @@ def gather_inputs(settings: TrainSettings, problems: list[str], validates: bool 
         problems.extend(report.problems)
     has_checkpoint = checkpoint_exists(settings.out)
     if has_checkpoint and not settings.resume:
-        problems.append(f"{settings.out} already holds a checkpoint: pass --resume to continue it, or choose another"
-                        " --out")
+        problems.append(
+            f"{settings.out} already holds a checkpoint: pass --resume to continue it, or choose another --out"
+        )
     if settings.resume and not has_checkpoint:
         problems.append(f"--resume given, but {settings.out} holds no checkpoint")
     return Inputs(tokenizer, config, data)
@@ -124,16 +127,17 @@ def prepare_run(
 ) -> TrainingRun:
     """Optimizer (AdamW, fairseq's betas), mixed precision, DDP and, with --resume, the checkpoint."""
     params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=peak_lr, betas=(0.9, 0.98), eps=1e-8,
-                                  weight_decay=settings.weight_decay)
+    optimizer = torch.optim.AdamW(params, lr=peak_lr, betas=(0.9, 0.98), eps=1e-8, weight_decay=settings.weight_decay)
     amp = autocast_dtype(settings.precision, device)
     scaler = torch.amp.GradScaler("cuda") if amp == torch.float16 else None
     trained: nn.Module = model
     if info.enabled:
         layerdrop = float(getattr(model.config, "encoder_layerdrop", 0) or 0) + float(
-            getattr(model.config, "decoder_layerdrop", 0) or 0)
+            getattr(model.config, "decoder_layerdrop", 0) or 0
+        )
         trained = nn.parallel.DistributedDataParallel(
-            model, device_ids=[device.index] if device.type == "cuda" else None,
+            model,
+            device_ids=[device.index] if device.type == "cuda" else None,
             find_unused_parameters=layerdrop > 0,
             # M2M-100's only buffers are its sinusoidal positions, which grow on the rank that translates a
             # long text (per-epoch evaluation, validation chrF++ run on rank 0): broadcasting them would send
@@ -143,16 +147,28 @@ def prepare_run(
     settings.out.mkdir(parents=True, exist_ok=True)
     record = settings_record(settings, recipe)
     run = TrainingRun(
-        settings=settings, model=model, trained=trained, examples=examples, optimizer=optimizer,
-        pad_id=tokenizer.pad_token_id, device=device, info=info,
-        log=JsonlLog(settings.out / "log.jsonl", enabled=info.is_main), peak_lr=peak_lr, lslo=lslo,
-        autocast=amp, scaler=scaler, settings_record=record,
+        settings=settings,
+        model=model,
+        trained=trained,
+        examples=examples,
+        optimizer=optimizer,
+        pad_id=tokenizer.pad_token_id,
+        device=device,
+        info=info,
+        log=JsonlLog(settings.out / "log.jsonl", enabled=info.is_main),
+        peak_lr=peak_lr,
+        lslo=lslo,
+        autocast=amp,
+        scaler=scaler,
+        settings_record=record,
     )
     if settings.resume:
         position, saved = load_checkpoint(settings.out, model, optimizer, info, scaler)
         changed = sorted(k for k in record if k not in RESUMABLE_CHANGES and saved.get(k) != record[k])
         if changed:
-            raise ConfigError([f"{k}: checkpoint has {saved.get(k)!r}, now {record[k]!r}" for k in changed],
-                              "resume (settings differ from the interrupted run)")
+            raise ConfigError(
+                [f"{k}: checkpoint has {saved.get(k)!r}, now {record[k]!r}" for k in changed],
+                "resume (settings differ from the interrupted run)",
+            )
         run.position = position
     return run

@@ -35,12 +35,19 @@ class LineProgress:
         self._printed_at = self.n
         elapsed = time.monotonic() - self.started
         extra = "".join(f", {k} {v}" for k, v in self.postfix.items())
-        print(f"{self.desc}: {self.unit} {self.n}/{self.total} ({elapsed:.0f}s{extra})", file=self.stream,
-              flush=True)
+        print(f"{self.desc}: {self.unit} {self.n}/{self.total} ({elapsed:.0f}s{extra})", file=self.stream, flush=True)
 
 
-def progress(total: int, desc: str, *, unit: str = "step", initial: int = 0, enabled: bool = True,
-             lines: int = 10, stream: TextIO | None = None) -> Any:
+def progress(
+    total: int,
+    desc: str,
+    *,
+    unit: str = "step",
+    initial: int = 0,
+    enabled: bool = True,
+    lines: int = 10,
+    stream: TextIO | None = None,
+) -> Any:
     """A tqdm bar when ``stream`` (stderr by default) is a terminal; otherwise about ``lines`` lines over the
     whole ``total``. ``enabled=False`` shows nothing."""
     stream = stream or sys.stderr

@@ -31,33 +31,53 @@ class TrainSettings(Settings):
     """Options shared by every training recipe."""
 
     base: Path = Field(description="base model directory (Hugging Face format, with its tokenizer)")
-    data: Path = Field(description="training data: a FLORES directory, aligned <stem>.<lang> files (OPUS/Moses "
-                                   "style), a .jsonl of {\"translation\": {...}} lines, or a .tsv with a header row")
+    data: Path = Field(
+        description="training data: a FLORES directory, aligned <stem>.<lang> files (OPUS/Moses "
+        'style), a .jsonl of {"translation": {...}} lines, or a .tsv with a header row'
+    )
     languages: str = Field("auto", description="auto (every language of the data), lang12, lang30 or a comma list")
     out: Path = Field(description="output directory (checkpoint, log.jsonl, results)")
-    split: str = Field("auto", description="FLORES split to train on (auto: train if there is one, else dev; the "
-                                           "paper trains on dev)")
-    directions: str | None = Field(None, description="directions to train, like 'en>fr,fr>en' (default: both "
-                                                     "directions of every pair in the data)")
-    valid: Path | None = Field(None, description="validation data, in any of --data's forms (default: the data's "
-                                                 "own valid/dev part, FLORES dev when training on another split, "
-                                                 "else a held-out share)")
-    valid_share: float = Field(0.05, ge=0, lt=1, description="share of the training data held out for validation "
-                                                            "when none is given (0: no validation unless --valid is "
-                                                            "given, not even on the data's own valid part or "
-                                                            "FLORES dev)")
+    split: str = Field(
+        "auto", description="FLORES split to train on (auto: train if there is one, else dev; the paper trains on dev)"
+    )
+    directions: str | None = Field(
+        None, description="directions to train, like 'en>fr,fr>en' (default: both directions of every pair in the data)"
+    )
+    valid: Path | None = Field(
+        None,
+        description="validation data, in any of --data's forms (default: the data's "
+        "own valid/dev part, FLORES dev when training on another split, "
+        "else a held-out share)",
+    )
+    valid_share: float = Field(
+        0.05,
+        ge=0,
+        lt=1,
+        description="share of the training data held out for validation "
+        "when none is given (0: no validation unless --valid is "
+        "given, not even on the data's own valid part or "
+        "FLORES dev)",
+    )
     valid_max: int = Field(1000, ge=1, description="most segments held out for validation")
-    valid_pairs: int | None = Field(None, ge=1, description="most validation pairs (segment and direction) scored "
-                                    "for loss each epoch, a seeded sample (default: all)")
+    valid_pairs: int | None = Field(
+        None,
+        ge=1,
+        description="most validation pairs (segment and direction) scored "
+        "for loss each epoch, a seeded sample (default: all)",
+    )
     valid_chrf_sents: int = Field(100, ge=0, description="validation rows translated each epoch for chrF++ (0: off)")
-    select: Literal["best", "last"] = Field("best", description="ship the best epoch (see --select-by) or the "
-                                                                "last one")
-    select_by: Literal["loss", "chrf"] = Field("loss", description="what 'best' means: the lowest validation "
-                                                                     "loss, or the highest chrF++ on the sample")
-    patience: int | None = Field(None, ge=1, description="stop after this many epochs without a better one (by "
-                                                         "--select-by; default: never)")
-    pairs_per_segment: int | None = Field(None, ge=1, description="directions drawn afresh per segment each epoch "
-                                          "(default: every direction, as the paper trains)")
+    select: Literal["best", "last"] = Field("best", description="ship the best epoch (see --select-by) or the last one")
+    select_by: Literal["loss", "chrf"] = Field(
+        "loss", description="what 'best' means: the lowest validation loss, or the highest chrF++ on the sample"
+    )
+    patience: int | None = Field(
+        None, ge=1, description="stop after this many epochs without a better one (by --select-by; default: never)"
+    )
+    pairs_per_segment: int | None = Field(
+        None,
+        ge=1,
+        description="directions drawn afresh per segment each epoch (default: every direction, as the paper trains)",
+    )
     epochs: int = Field(15, ge=1, description="training epochs T")
     lr: float | None = Field(None, gt=0, description="peak learning rate (default: per recipe)")
     lr_schedule: Literal["inverse_sqrt", "constant", "linear"] = Field(

@@ -43,8 +43,10 @@ def run_snapshot(settings: SnapshotSettings) -> Path:
         meta = json.loads((state / "state.json").read_text(encoding="utf-8"))
         recorded = meta.get("settings", {})
         if recorded.get("method") != "full":
-            problems.append(f"{settings.run} is a {recorded.get('recipe')} run of method {recorded.get('method')!r}: "
-                            "only full-training runs hold a whole model (LSLo runs write bundles)")
+            problems.append(
+                f"{settings.run} is a {recorded.get('recipe')} run of method {recorded.get('method')!r}: "
+                "only full-training runs hold a whole model (LSLo runs write bundles)"
+            )
     if settings.out.exists() and any(settings.out.iterdir()):
         problems.append(f"{settings.out} exists and is not empty")
     raise_if_problems(problems, "inputs")
@@ -58,17 +60,28 @@ def run_snapshot(settings: SnapshotSettings) -> Path:
     position = meta["position"]
     step = int(position["global_step"])
     warmup = recorded.get("warmup_steps")
-    info = {"run": str(settings.run), "recipe": recorded.get("recipe"), "base": str(base), "dtype": settings.dtype,
-            "global_step": step, "epoch": position["epoch"], "step_in_epoch": position["step_in_epoch"],
-            "epochs": recorded.get("epochs"), "lr_schedule": recorded.get("lr_schedule"),
-            "lr": lr_at(step, float(recorded["lr"]), int(warmup), 0, recorded["lr_schedule"])
-            if warmup is not None and recorded.get("lr") and recorded.get("lr_schedule") != "linear" else None}
+    info = {
+        "run": str(settings.run),
+        "recipe": recorded.get("recipe"),
+        "base": str(base),
+        "dtype": settings.dtype,
+        "global_step": step,
+        "epoch": position["epoch"],
+        "step_in_epoch": position["step_in_epoch"],
+        "epochs": recorded.get("epochs"),
+        "lr_schedule": recorded.get("lr_schedule"),
+        "lr": lr_at(step, float(recorded["lr"]), int(warmup), 0, recorded["lr_schedule"])
+        if warmup is not None and recorded.get("lr") and recorded.get("lr_schedule") != "linear"
+        else None,
+    }
     if (base / "base_info.json").is_file():  # the languages the base was built for go with it
         (settings.out / "base_info.json").write_bytes((base / "base_info.json").read_bytes())
     log = settings.run / "log.jsonl"
     if log.is_file():  # the run so far
         plot_training_curve(read_log(log), settings.out / "training.png", title=f"{settings.run.name} to step {step}")
     (settings.out / "snapshot.json").write_text(json.dumps(info, indent=1), encoding="utf-8")
-    print(f"snapshot of {settings.run} at step {step} (epoch {position['epoch']}, step {position['step_in_epoch']} "
-          f"in it) -> {settings.out}")
+    print(
+        f"snapshot of {settings.run} at step {step} (epoch {position['epoch']}, step {position['step_in_epoch']} "
+        f"in it) -> {settings.out}"
+    )
     return settings.out

@@ -63,8 +63,14 @@ def _write_json(path: Path, value: Any) -> None:
 class Validator:
     """Scores the model on the validation pairs; keeps the best epoch; says when to stop."""
 
-    def __init__(self, run: TrainingRun, tokenizer: Any, valid: ParallelSplit, pairs: Sequence[tuple[str, str]],
-                 eligible_from: int = 1) -> None:
+    def __init__(
+        self,
+        run: TrainingRun,
+        tokenizer: Any,
+        valid: ParallelSplit,
+        pairs: Sequence[tuple[str, str]],
+        eligible_from: int = 1,
+    ) -> None:
         s = run.settings
         self.run, self.tokenizer, self.eligible_from = run, tokenizer, eligible_from
         present = [p for p in pairs if p[0] in valid.languages and p[1] in valid.languages]
@@ -75,8 +81,13 @@ class Validator:
         rows = [(e.segment, e.src, e.tgt) for e in self.examples]
         self.sample = random.Random(s.seed).sample(rows, min(s.valid_chrf_sents, len(rows)))
         self.valid = valid
-        self.history: dict[str, Any] = {"baseline": None, "epochs": [], "best": None,
-                                        "segments": valid.size, "pairs": len(self.examples)}
+        self.history: dict[str, Any] = {
+            "baseline": None,
+            "epochs": [],
+            "best": None,
+            "segments": valid.size,
+            "pairs": len(self.examples),
+        }
         path = s.out / HISTORY_FILE
         if s.resume and path.is_file():
             self.history = json.loads(path.read_text(encoding="utf-8"))
@@ -98,15 +109,20 @@ class Validator:
             start = run.model.config.decoder_start_token_id
             routing = run.lslo.route(batch.src_langs, batch.tgt_langs) if run.lslo is not None else nullcontext()
             with routing:
-                logits = run.model(input_ids=batch.input_ids, attention_mask=batch.attention_mask,
-                                   decoder_input_ids=shift_tokens_right(batch.labels, run.pad_id, start)).logits
-            total += float(F.cross_entropy(logits.float().view(-1, logits.size(-1)), batch.labels.view(-1),
-                                           ignore_index=-100, reduction="sum"))
+                logits = run.model(
+                    input_ids=batch.input_ids,
+                    attention_mask=batch.attention_mask,
+                    decoder_input_ids=shift_tokens_right(batch.labels, run.pad_id, start),
+                ).logits
+            total += float(
+                F.cross_entropy(
+                    logits.float().view(-1, logits.size(-1)), batch.labels.view(-1), ignore_index=-100, reduction="sum"
+                )
+            )
             tokens += batch.target_tokens
         run.model.train(was_training)
         if info.enabled:
-            sums = torch.tensor([total, float(tokens)], dtype=torch.float64,
-                                device=collective_device(run.device))
+            sums = torch.tensor([total, float(tokens)], dtype=torch.float64, device=collective_device(run.device))
             dist.all_reduce(sums)
             total, tokens = float(sums[0]), int(sums[1])
         return total / max(tokens, 1)
@@ -117,8 +133,7 @@ class Validator:
             return None
         value = self._chrf() if self.run.info.is_main else 0.0
         if self.run.info.enabled:
-            sent = torch.tensor([value], dtype=torch.float64,
-                                device=collective_device(self.run.device))
+            sent = torch.tensor([value], dtype=torch.float64, device=collective_device(self.run.device))
             dist.broadcast(sent, src=0)
             value = float(sent.item())
         return value
@@ -134,8 +149,9 @@ class Validator:
         for i in range(0, len(ordered), CHRF_BATCH):
             rows = ordered[i : i + CHRF_BATCH]
             texts = [self.valid.lines[src][seg] or "" for seg, src, _ in rows]
-            out = translate(run.model, self.tokenizer, texts, [r[1] for r in rows], [r[2] for r in rows],
-                            settings, run.lslo)
+            out = translate(
+                run.model, self.tokenizer, texts, [r[1] for r in rows], [r[2] for r in rows], settings, run.lslo
+            )
             hypotheses += [o[0] for o in out]
             references += [self.valid.lines[tgt][seg] or "" for seg, _, tgt in rows]
         run.model.train(was_training)
@@ -204,31 +220,52 @@ class Validator:
         """Load the best epoch's tensors into the model (when ``--select best``); the record for the manifest."""
         run = self.run
         best = self.history["best"]
-        chosen = best if run.settings.select == "best" and best is not None else (
-            self.history["epochs"][-1] if self.history["epochs"] else None)
+        chosen = (
+            best
+            if run.settings.select == "best" and best is not None
+            else (self.history["epochs"][-1] if self.history["epochs"] else None)
+        )
         if chosen is None:
             return None
         last = self.history["epochs"][-1]["epoch"] if self.history["epochs"] else None
         if chosen["epoch"] != last:  # the model holds the last epoch; the best one is on disk
             path = run.settings.out / BEST_FILE
             restore_trained(run.model, load_file(str(path)), path)
-        return {"selected_epoch": chosen["epoch"], "select": run.settings.select,
-                "select_by": run.settings.select_by, "loss": chosen["loss"],
-                "chrf": chosen["chrf"], "base_loss": self.history["baseline"]["loss"],
-                "base_chrf": self.history["baseline"]["chrf"], "segments": self.history["segments"],
-                "pairs": self.history["pairs"], "chrf_sample": len(self.sample), "epochs": self.history["epochs"]}
+        return {
+            "selected_epoch": chosen["epoch"],
+            "select": run.settings.select,
+            "select_by": run.settings.select_by,
+            "loss": chosen["loss"],
+            "chrf": chosen["chrf"],
+            "base_loss": self.history["baseline"]["loss"],
+            "base_chrf": self.history["baseline"]["chrf"],
+            "segments": self.history["segments"],
+            "pairs": self.history["pairs"],
+            "chrf_sample": len(self.sample),
+            "epochs": self.history["epochs"],
+        }
 
 
-def attach_validation(run: TrainingRun, tokenizer: Any, valid: ParallelSplit | None,
-                      pairs: Sequence[tuple[str, str]], eligible_from: int = 1) -> Validator | None:
+def attach_validation(
+    run: TrainingRun,
+    tokenizer: Any,
+    valid: ParallelSplit | None,
+    pairs: Sequence[tuple[str, str]],
+    eligible_from: int = 1,
+) -> Validator | None:
     """A Validator whose epoch hook runs after ``run``'s other epoch-end hook; None without validation data."""
     if valid is None:
         return None
     validator = Validator(run, tokenizer, valid, pairs, eligible_from)
     if validator.empty:
         if run.settings.valid is not None:
-            raise ConfigError([f"--valid {run.settings.valid} has no segment in a trained direction "
-                               f"({', '.join(f'{s}>{t}' for s, t in pairs)})"], "inputs")
+            raise ConfigError(
+                [
+                    f"--valid {run.settings.valid} has no segment in a trained direction "
+                    f"({', '.join(f'{s}>{t}' for s, t in pairs)})"
+                ],
+                "inputs",
+            )
         run.log.write("note", message="the validation data has no pair in a trained direction: no validation")
         print("note: the validation data has no pair in a trained direction: no validation", file=sys.stderr)
         return None
@@ -248,10 +285,13 @@ def attach_validation(run: TrainingRun, tokenizer: Any, valid: ParallelSplit | N
 
 def validation_line(record: dict[str, Any]) -> str:
     """One line for the log and the terminal: the shipped epoch against the base alone."""
+
     def chrf(value: float | None) -> str:
         return "-" if value is None else f"{value:.2f}"
 
-    return (f"validation ({record['pairs']} pairs): epoch {record['selected_epoch']} ({record['select']} by "
-            f"{record.get('select_by', 'loss')}) "
-            f"loss {record['loss']:.4f} (base alone {record['base_loss']:.4f}), chrF++ {chrf(record['chrf'])} "
-            f"(base alone {chrf(record['base_chrf'])}, {record['chrf_sample']} rows)")
+    return (
+        f"validation ({record['pairs']} pairs): epoch {record['selected_epoch']} ({record['select']} by "
+        f"{record.get('select_by', 'loss')}) "
+        f"loss {record['loss']:.4f} (base alone {record['base_loss']:.4f}), chrF++ {chrf(record['chrf'])} "
+        f"(base alone {chrf(record['base_chrf'])}, {record['chrf_sample']} rows)"
+    )

@@ -32,8 +32,25 @@ LANGUAGES = {"fr": "fr", "de": "de", "it": "it", "nl": "nl", "zh": "zh_CN", "ja"
 OWN_SAMPLE = {"af": "af", "cy": "cy", "oc": "oc", "xh": "xh"}  # the demo's very-low tier: few catalogs each
 PLAIN = re.compile(r"^[^%{}<>_&$\\\n\t|@#]{4,80}$")  # no placeholders, markup, mnemonics, paths or escapes
 NAME_LISTS = ("iso_", "xkeyboard")  # country, language, currency and keyboard names: the demo's CLDR domain
-DESKTOP = ("gtk", "glib", "gdk", "gst", "gsettings", "at-spi", "libhandy", "libsecret", "notification", "shared-mime",
-           "xdg", "upower", "avahi", "PackageKit", "appstream", "cups", "system-config")  # the valid part
+DESKTOP = (
+    "gtk",
+    "glib",
+    "gdk",
+    "gst",
+    "gsettings",
+    "at-spi",
+    "libhandy",
+    "libsecret",
+    "notification",
+    "shared-mime",
+    "xdg",
+    "upower",
+    "avahi",
+    "PackageKit",
+    "appstream",
+    "cups",
+    "system-config",
+)  # the valid part
 
 
 def part_of(catalog: str) -> str:
@@ -67,8 +84,12 @@ def main() -> None:
     parser.add_argument("--out", type=Path, required=True)
     parser.add_argument("--locales", type=Path, default=Path("/usr/share/locale"))
     parser.add_argument("--segments", type=int, default=200)
-    parser.add_argument("--min-segments", type=int, default=50,
-                        help="a very-low-tier language with fewer strings than this gets no pair")
+    parser.add_argument(
+        "--min-segments",
+        type=int,
+        default=50,
+        help="a very-low-tier language with fewer strings than this gets no pair",
+    )
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args()
 
@@ -97,8 +118,10 @@ def main() -> None:
     for code in OWN_SAMPLE:
         candidates = sorted(set(tables[code]) - seen - other)
         if len(candidates) < args.min_segments:
-            print(f"{code}: {len(candidates)} strings in the {args.part} part's catalogs, fewer than "
-                  f"{args.min_segments}: no pair")
+            print(
+                f"{code}: {len(candidates)} strings in the {args.part} part's catalogs, fewer than "
+                f"{args.min_segments}: no pair"
+            )
             continue
         samples[code] = random.Random(args.seed).sample(candidates, min(args.segments, len(candidates)))
         own[code] = {"segments": len(samples[code]), "candidates": len(candidates)}
@@ -107,11 +130,16 @@ def main() -> None:
         (args.out / f"{stem}.en").write_text("".join(f"{s}\n" for s in sample), encoding="utf-8")
         (args.out / f"{stem}.{code}").write_text("".join(f"{tables[code][s]}\n" for s in sample), encoding="utf-8")
     used = {domain: langs for domain, langs in sources.items() if set(LANGUAGES) <= set(langs)}
-    record = {"part": args.part, "segments": len(chosen), "candidates": len(shared), "seed": args.seed,
-              "catalogs_in_all_languages": sorted(used), "own_samples": own,
-              "own_sample_catalogs": {code: sorted(d for d, langs in sources.items() if code in langs)
-                                      for code in own},
-              "locales": str(args.locales)}
+    record = {
+        "part": args.part,
+        "segments": len(chosen),
+        "candidates": len(shared),
+        "seed": args.seed,
+        "catalogs_in_all_languages": sorted(used),
+        "own_samples": own,
+        "own_sample_catalogs": {code: sorted(d for d, langs in sources.items() if code in langs) for code in own},
+        "locales": str(args.locales),
+    }
     (args.out / "sources.json").write_text(json.dumps(record, indent=1), encoding="utf-8")
     print(f"{len(chosen)} of {len(shared)} strings, from {len(used)} catalogs -> {args.out}")
 

@@ -42,16 +42,33 @@ from lslo.io import read_manifest, save_bundle
 LANGUAGES = ["en", "fr", "de", "it", "nl", "ja", "ko", "zh"]
 
 
-def workload(n: int, threads: int, dtype: str, seed: int = 0, base: Path = DEMO / "base",
-             bundle: Path = DEMO_BUNDLE, max_new: int = 200) -> dict[str, Any]:
+def workload(
+    n: int,
+    threads: int,
+    dtype: str,
+    seed: int = 0,
+    base: Path = DEMO / "base",
+    bundle: Path = DEMO_BUNDLE,
+    max_new: int = 200,
+) -> dict[str, Any]:
     pool = sentence_pool(LANGUAGES, n=n)
     rng = random.Random(seed)
     rows = []
     for i in range(n):
         src, tgt = rng.sample(LANGUAGES, 2)
         rows.append((pool[src][i], src, tgt))
-    return {"rows": rows, "settings": {"base": str(base), "bundle": str(bundle), "beam": 4, "batch": 32,
-                                       "max_new": max_new, "threads": threads, "dtype": dtype}}
+    return {
+        "rows": rows,
+        "settings": {
+            "base": str(base),
+            "bundle": str(bundle),
+            "beam": 4,
+            "batch": 32,
+            "max_new": max_new,
+            "threads": threads,
+            "dtype": dtype,
+        },
+    }
 
 
 def random_model(out: Path, size: str, seed: int = 0) -> tuple[Path, Path]:
@@ -69,8 +86,12 @@ def random_model(out: Path, size: str, seed: int = 0) -> tuple[Path, Path]:
     AutoTokenizer.from_pretrained(DEMO / "base").save_pretrained(base)
     manifest = read_manifest(DEMO_BUNDLE)
     ranks = {code: int(entry["rank"]) for code, entry in manifest.languages.items()}
-    lslo = inject(model, LSLoConfig.from_strings(list(ranks), ranks, modules=manifest.modules,
-                                                 fc_mode=manifest.fc_mode, layer_map="paper"))
+    lslo = inject(
+        model,
+        LSLoConfig.from_strings(
+            list(ranks), ranks, modules=manifest.modules, fc_mode=manifest.fc_mode, layer_map="paper"
+        ),
+    )
     generator = torch.Generator().manual_seed(seed)
     with torch.no_grad():
         for p in lslo.trainable_parameters():
@@ -90,8 +111,19 @@ def convert_for_ctranslate2(base: Path, out: Path) -> bool:
 
 
 def worker(path: Path, engine: str, repeats: int, device: torch.device, ct2_model: Path) -> dict[str, Any]:
-    cmd = [sys.executable, "-m", "bench.engine_worker", str(path), engine, "--repeats", str(repeats),
-           "--device", str(device), "--ct2-model", str(ct2_model)]
+    cmd = [
+        sys.executable,
+        "-m",
+        "bench.engine_worker",
+        str(path),
+        engine,
+        "--repeats",
+        str(repeats),
+        "--device",
+        str(device),
+        "--ct2-model",
+        str(ct2_model),
+    ]
     done = subprocess.run(cmd, capture_output=True, text=True, cwd=Path(__file__).resolve().parents[2])
     if done.returncode != 0:
         raise RuntimeError(f"{engine} failed:\n{done.stderr[-3000:]}")
@@ -117,24 +149,45 @@ def step_totals(url: str) -> tuple[float, float]:
     return (float(total.group(1)), float(count.group(1))) if total and count else (0.0, 0.0)
 
 
-def serve_load(work: dict[str, Any], device: torch.device, dtype: torch.dtype, quick: bool, workers: int = 1,
-               one_client: bool = True) -> dict[str, dict[str, float]]:
+def serve_load(
+    work: dict[str, Any],
+    device: torch.device,
+    dtype: torch.dtype,
+    quick: bool,
+    workers: int = 1,
+    one_client: bool = True,
+) -> dict[str, dict[str, float]]:
     """The server over HTTP on the workload's model (beam 4, translations as long as the engines may make them):
     1 and 32 closed-loop clients sending the workload's rows, one sentence per request; with the core's mean
     step time under the 32 clients."""
     settings = work["settings"]
     rows = [tuple(r) for r in work["rows"]]
-    flags = ["--base", settings["base"], "--bundle", settings["bundle"], "--max-batch-size", "32", "--beam", "4",
-             "--max-new-tokens", str(settings["max_new"]), "--max-length-ratio", "0", "--workers", str(workers)]
+    flags = [
+        "--base",
+        settings["base"],
+        "--bundle",
+        settings["bundle"],
+        "--max-batch-size",
+        "32",
+        "--beam",
+        "4",
+        "--max-new-tokens",
+        str(settings["max_new"]),
+        "--max-length-ratio",
+        "0",
+        "--workers",
+        str(workers),
+    ]
     server = start_server([*flags, *device_args(device, dtype)])
     out = {}
     try:
-        for clients in ((1, 32) if one_client else (32,)):
+        for clients in (1, 32) if one_client else (32,):
             requests = len(rows) if clients == 32 else min(len(rows), 40 if quick else 150)
             asyncio.run(run_load(server.url, {}, clients, 16, max_seconds=60, body=rows_body(rows)))  # warm-up
             before = step_totals(server.url)
-            out[str(clients)] = asyncio.run(run_load(server.url, {}, clients, requests, max_seconds=600,
-                                                     body=rows_body(rows))).summary()
+            out[str(clients)] = asyncio.run(
+                run_load(server.url, {}, clients, requests, max_seconds=600, body=rows_body(rows))
+            ).summary()
             after = step_totals(server.url)
             steps = after[1] - before[1]
             out[str(clients)]["step_ms"] = 1000 * (after[0] - before[0]) / steps if steps else float("nan")
@@ -143,8 +196,9 @@ def serve_load(work: dict[str, Any], device: torch.device, dtype: torch.dtype, q
     return out
 
 
-def measure(tmp: Path, label: str, work: dict[str, Any], device: torch.device, repeats: int
-            ) -> dict[str, dict[str, Any]]:
+def measure(
+    tmp: Path, label: str, work: dict[str, Any], device: torch.device, repeats: int
+) -> dict[str, dict[str, Any]]:
     """Every engine on one workload, each in its own process: {engine: {"rates": [...], "texts": [...]}}."""
     path, ct2 = tmp / f"{label}-workload.json", tmp / f"{label}-ct2"
     path.write_text(json.dumps(work), encoding="utf-8")
@@ -173,8 +227,10 @@ def ratios_of(results: dict[str, dict[str, Any]]) -> dict[str, float]:
     def same(a: str, b: str) -> float:
         return sum(x == y for x, y in zip(texts[a], texts[b])) / len(texts[a])
 
-    out = {"engine_adapters_vs_engine_base": best["lslo-adapters"] / best["lslo-base"],
-           "engine_adapters_vs_generate": best["lslo-adapters"] / best["generate-adapters"]}
+    out = {
+        "engine_adapters_vs_engine_base": best["lslo-adapters"] / best["lslo-base"],
+        "engine_adapters_vs_generate": best["lslo-adapters"] / best["generate-adapters"],
+    }
     if "ct2-float32" in best:
         out["engine_adapters_vs_ct2_fp32"] = best["lslo-adapters"] / best["ct2-float32"]
         out["engine_base_vs_ct2_fp32"] = best["lslo-base"] / best["ct2-float32"]
@@ -217,31 +273,56 @@ def run(device: torch.device, dtype: torch.dtype, quick: bool) -> dict[str, Any]
         ratios["server_32_clients_vs_ct2_fp32"] = load["32"]["rps"] / reference
     for size, results in randoms.items():
         ratios.update({f"{size}_{key}": value for key, value in ratios_of(results).items()})
-        ratios[f"{size}_server_32_clients_vs_engine_adapters"] = (
-            loads[size]["32"]["rps"] / max(results["lslo-adapters"]["rates"]))
+        ratios[f"{size}_server_32_clients_vs_engine_adapters"] = loads[size]["32"]["rps"] / max(
+            results["lslo-adapters"]["rates"]
+        )
     rows = []
     for label, results in (("demo", demo), *randoms.items()):
         best = {e: max(r["rates"]) for e, r in results.items()}
         for server_label, server_load in loads.items():
             if server_label.split(",")[0] == label:
-                best[f"server over HTTP, 32 clients{server_label[len(label):]}"] = server_load["32"]["rps"]
+                best[f"server over HTTP, 32 clients{server_label[len(label) :]}"] = server_load["32"]["rps"]
         ct2 = best.get("ct2-float32")
-        rows += [{"model": label, "engine": e, "sentences/s": rate,
-                  "vs CTranslate2 fp32": rate / ct2 if ct2 else float("nan"),
-                  "vs lslo-adapters": rate / best["lslo-adapters"]} for e, rate in best.items()]
-    print(table(rows, ["model", "engine", "sentences/s", "vs CTranslate2 fp32", "vs lslo-adapters"],
-                f"demo: {n} sentences, at most 200 new tokens; "
-                + "; ".join(f"{size}: {count} sentences, at most 48" for size, count in sizes.items())
-                + "; 8 languages in "
-                f"random pairs, beam 4, batch 32, {threads} threads, {device}"))
+        rows += [
+            {
+                "model": label,
+                "engine": e,
+                "sentences/s": rate,
+                "vs CTranslate2 fp32": rate / ct2 if ct2 else float("nan"),
+                "vs lslo-adapters": rate / best["lslo-adapters"],
+            }
+            for e, rate in best.items()
+        ]
+    print(
+        table(
+            rows,
+            ["model", "engine", "sentences/s", "vs CTranslate2 fp32", "vs lslo-adapters"],
+            f"demo: {n} sentences, at most 200 new tokens; "
+            + "; ".join(f"{size}: {count} sentences, at most 48" for size, count in sizes.items())
+            + "; 8 languages in "
+            f"random pairs, beam 4, batch 32, {threads} threads, {device}",
+        )
+    )
     for key, value in ratios.items():
         print(f"{key} = {value:.2f}")
-    print(f"server p50 latency: 1 client {load['1']['p50_ms']:.0f} ms, 32 clients {load['32']['p50_ms']:.0f} ms; "
-          f"decoding step: engine alone {min(demo['lslo-adapters']['step_ms']):.1f} ms, in the server under 32 "
-          f"clients {load['32']['step_ms']:.1f} ms; failed requests "
-          f"{sum(v['failures'] for one in loads.values() for v in one.values())}")
-    return {"rows": rows, "ratios": ratios, "server": loads,
-            "rates": {f"{label}/{e}": r["rates"] for label, res in (("demo", demo), *randoms.items())
-                      for e, r in res.items()},
-            "params": {"sentences": {"demo": n, **sizes}, "repeats": repeats, "beam": 4, "batch": 32,
-                       "max_new_tokens": {"demo": 200, **{size: 48 for size in sizes}}}}
+    print(
+        f"server p50 latency: 1 client {load['1']['p50_ms']:.0f} ms, 32 clients {load['32']['p50_ms']:.0f} ms; "
+        f"decoding step: engine alone {min(demo['lslo-adapters']['step_ms']):.1f} ms, in the server under 32 "
+        f"clients {load['32']['step_ms']:.1f} ms; failed requests "
+        f"{sum(v['failures'] for one in loads.values() for v in one.values())}"
+    )
+    return {
+        "rows": rows,
+        "ratios": ratios,
+        "server": loads,
+        "rates": {
+            f"{label}/{e}": r["rates"] for label, res in (("demo", demo), *randoms.items()) for e, r in res.items()
+        },
+        "params": {
+            "sentences": {"demo": n, **sizes},
+            "repeats": repeats,
+            "beam": 4,
+            "batch": 32,
+            "max_new_tokens": {"demo": 200, **{size: 48 for size in sizes}},
+        },
+    }

@@ -58,8 +58,14 @@ def catalog_pairs(locale: str) -> dict[str, str]:
         except (OSError, ValueError):
             continue
         for entry in entries:
-            if entry.msgid and not entry.msgid_plural and not entry.msgctxt and entry.msgstr.strip() and \
-                    "\n" not in entry.msgid and 12 <= len(entry.msgid) <= 160:
+            if (
+                entry.msgid
+                and not entry.msgid_plural
+                and not entry.msgctxt
+                and entry.msgstr.strip()
+                and "\n" not in entry.msgid
+                and 12 <= len(entry.msgid) <= 160
+            ):
                 out.setdefault(entry.msgid, entry.msgstr)
     return out
 
@@ -87,34 +93,50 @@ def _pot(messages: list[str]) -> bytes:
 def placeholders(url: str, library: Any, target: str, table_: dict[str, str], n: int, rng: random.Random) -> dict:
     with_ph = sorted(m for m in table_ if DEFAULT.find(m))
     messages = rng.sample(with_ph, min(n, len(with_ph)))
-    response = httpx.post(url + "/translate_file", files={"file": ("bench.pot", _pot(messages))},
-                          data={"source": "en", "target": target}, timeout=3600)
+    response = httpx.post(
+        url + "/translate_file",
+        files={"file": ("bench.pot", _pot(messages))},
+        data={"source": "en", "target": target},
+        timeout=3600,
+    )
     response.raise_for_status()
     written = httpx.get(response.json()["translatedFileUrl"], timeout=60).content
     with tempfile.TemporaryDirectory() as folder:
         path = Path(folder) / "out.po"
         path.write_bytes(written)
-        check = (subprocess.run(["msgfmt", "-c", "-o", "/dev/null", str(path)], capture_output=True).returncode == 0
-                 if shutil.which("msgfmt") else None)
+        check = (
+            subprocess.run(["msgfmt", "-c", "-o", "/dev/null", str(path)], capture_output=True).returncode == 0
+            if shutil.which("msgfmt")
+            else None
+        )
         catalog = polib.pofile(str(path))
     served = {e.msgid: e.msgstr for e in catalog if e.msgid}
     done = [m for m in messages if served.get(m)]
     kept = [m for m in done if syntax_for_flags(flags_of(m)).intact(m, served[m])]
     raw = library(messages, target)
     raw_kept = [m for m, t in zip(messages, raw) if syntax_for_flags(flags_of(m)).intact(m, t)]
-    return {"pair": f"en-{target}", "messages": len(messages), "translated": len(done), "kept": len(kept),
-            "kept_share": len(kept) / max(len(done), 1), "untranslated_share": 1 - len(done) / max(len(messages), 1),
-            "msgfmt_c": check, "library_kept_share": len(raw_kept) / max(len(messages), 1),
-            "chrf_served": chrf([served[m] or m for m in messages], [table_[m] for m in messages]),
-            "chrf_library": chrf(raw, [table_[m] for m in messages])}
+    return {
+        "pair": f"en-{target}",
+        "messages": len(messages),
+        "translated": len(done),
+        "kept": len(kept),
+        "kept_share": len(kept) / max(len(done), 1),
+        "untranslated_share": 1 - len(done) / max(len(messages), 1),
+        "msgfmt_c": check,
+        "library_kept_share": len(raw_kept) / max(len(messages), 1),
+        "chrf_served": chrf([served[m] or m for m in messages], [table_[m] for m in messages]),
+        "chrf_library": chrf(raw, [table_[m] for m in messages]),
+    }
 
 
 def _translate(url: str, texts: list[str], target: str, **extra: Any) -> list[dict]:
     out = []
     for start in range(0, len(texts), 16):
-        response = httpx.post(url + "/translate", json={"q": texts[start : start + 16], "source": "en",
-                                                         "target": target, "confidence": True, **extra},
-                              timeout=600)
+        response = httpx.post(
+            url + "/translate",
+            json={"q": texts[start : start + 16], "source": "en", "target": target, "confidence": True, **extra},
+            timeout=600,
+        )
         response.raise_for_status()
         body = response.json()
         out += [{"text": t, "confidence": c} for t, c in zip(body["translatedText"], body["confidence"])]
@@ -122,8 +144,13 @@ def _translate(url: str, texts: list[str], target: str, **extra: Any) -> list[di
 
 
 def glossary(url: str, target: str, table_: dict[str, str], n: int, rng: random.Random) -> dict | None:
-    terms = {m: t for m, t in table_.items() if re.fullmatch(r"[A-Za-z]{4,}(?: [A-Za-z]{3,})?", m) and
-             re.fullmatch(r"[^\W\d_][\w' -]{2,30}", t) and len(t.split()) <= 3}
+    terms = {
+        m: t
+        for m, t in table_.items()
+        if re.fullmatch(r"[A-Za-z]{4,}(?: [A-Za-z]{3,})?", m)
+        and re.fullmatch(r"[^\W\d_][\w' -]{2,30}", t)
+        and len(t.split()) <= 3
+    }
     by_words = {term.lower(): (term, translation) for term, translation in terms.items()}
     cases = []
     for sentence, reference in table_.items():
@@ -155,24 +182,37 @@ def glossary(url: str, target: str, table_: dict[str, str], n: int, rng: random.
         return sum(c[3].lower() in o["text"].lower() for c, o in zip(cases, out)) / len(cases)
 
     references = [c[1] for c in cases]
-    return {"pair": f"en-{target}", "sentences": len(cases), "terms": len({c[2] for c in cases}),
-            "success_plain": success(plain), "success_glossary": success(forced),
-            "chrf_plain": chrf([o["text"] for o in plain], references),
-            "chrf_glossary": chrf([o["text"] for o in forced], references),
-            "sents_per_s_glossary": len(cases) / forced_s, "sents_per_s_plain": len(cases) / single_s,
-            "sents_per_s_batched_plain": len(cases) / plain_s}
+    return {
+        "pair": f"en-{target}",
+        "sentences": len(cases),
+        "terms": len({c[2] for c in cases}),
+        "success_plain": success(plain),
+        "success_glossary": success(forced),
+        "chrf_plain": chrf([o["text"] for o in plain], references),
+        "chrf_glossary": chrf([o["text"] for o in forced], references),
+        "sents_per_s_glossary": len(cases) / forced_s,
+        "sents_per_s_plain": len(cases) / single_s,
+        "sents_per_s_batched_plain": len(cases) / plain_s,
+    }
 
 
 def confidence(url: str, target: str, table_: dict[str, str], n: int, rng: random.Random) -> dict:
     plain = sorted(m for m in table_ if not DEFAULT.find(m) and len(m.split()) >= 3)
     texts = rng.sample(plain, min(n, len(plain)))
     out = _translate(url, texts, target)
-    scored = [(o["confidence"], CHRF_PP.sentence_score(o["text"], [table_[t]]).score) for t, o in zip(texts, out)
-              if o["confidence"] is not None]
+    scored = [
+        (o["confidence"], CHRF_PP.sentence_score(o["text"], [table_[t]]).score)
+        for t, o in zip(texts, out)
+        if o["confidence"] is not None
+    ]
     rho = spearmanr([c for c, _ in scored], [s for _, s in scored]).statistic if len(scored) > 2 else float("nan")
-    return {"pair": f"en-{target}", "sentences": len(scored), "spearman": float(rho),
-            "mean_confidence": sum(c for c, _ in scored) / max(len(scored), 1),
-            "chrf": chrf([o["text"] for o in out], [table_[t] for t in texts])}
+    return {
+        "pair": f"en-{target}",
+        "sentences": len(scored),
+        "spearman": float(rho),
+        "mean_confidence": sum(c for c, _ in scored) / max(len(scored), 1),
+        "chrf": chrf([o["text"] for o in out], [table_[t] for t in texts]),
+    }
 
 
 def run(device: torch.device, dtype: torch.dtype, quick: bool) -> dict[str, Any]:
@@ -188,8 +228,15 @@ def run(device: torch.device, dtype: torch.dtype, quick: bool) -> dict[str, Any]
     handle = load_bundle(model, DEMO_DIR / "bundle-paper")
 
     def library(texts: list[str], target: str) -> list[str]:
-        out = translate(model, tokenizer, texts, ["en"] * len(texts), [target] * len(texts),
-                        GenerationSettings(num_beams=4, max_new_tokens=128), handle)
+        out = translate(
+            model,
+            tokenizer,
+            texts,
+            ["en"] * len(texts),
+            [target] * len(texts),
+            GenerationSettings(num_beams=4, max_new_tokens=128),
+            handle,
+        )
         return [o[0] for o in out]
 
     server = start_server([*demo_args(), *device_args(device, dtype)])
@@ -200,19 +247,54 @@ def run(device: torch.device, dtype: torch.dtype, quick: bool) -> dict[str, Any]
         rows_cf = [confidence(server.url, t, tables[t], n, rng) for t in tables]
     finally:
         server.stop()
-    print(table(rows_ph, ["pair", "messages", "translated", "kept_share", "untranslated_share", "msgfmt_c",
-                          "library_kept_share", "chrf_served", "chrf_library"], "placeholders (.pot through the API)"))
+    print(
+        table(
+            rows_ph,
+            [
+                "pair",
+                "messages",
+                "translated",
+                "kept_share",
+                "untranslated_share",
+                "msgfmt_c",
+                "library_kept_share",
+                "chrf_served",
+                "chrf_library",
+            ],
+            "placeholders (.pot through the API)",
+        )
+    )
     print()
-    print(table(rows_gl, ["pair", "sentences", "terms", "success_plain", "success_glossary", "chrf_plain",
-                          "chrf_glossary", "sents_per_s_plain", "sents_per_s_glossary"], "glossary terms"))
+    print(
+        table(
+            rows_gl,
+            [
+                "pair",
+                "sentences",
+                "terms",
+                "success_plain",
+                "success_glossary",
+                "chrf_plain",
+                "chrf_glossary",
+                "sents_per_s_plain",
+                "sents_per_s_glossary",
+            ],
+            "glossary terms",
+        )
+    )
     print()
     print(table(rows_cf, ["pair", "sentences", "spearman", "mean_confidence", "chrf"], "confidence vs chrF++"))
     kept = sum(r["kept"] for r in rows_ph) / max(sum(r["translated"] for r in rows_ph), 1)
-    success = (sum(r["success_glossary"] * r["sentences"] for r in rows_gl) / max(sum(r["sentences"]
-                                                                                      for r in rows_gl), 1))
-    throughput = (sum(r["sents_per_s_glossary"] for r in rows_gl) / max(sum(r["sents_per_s_plain"]
-                                                                            for r in rows_gl), 1e-9))
-    ratios = {"placeholders_kept_share": kept, "term_success_share": success,
-              "glossary_throughput_vs_plain": throughput}
+    success = sum(r["success_glossary"] * r["sentences"] for r in rows_gl) / max(
+        sum(r["sentences"] for r in rows_gl), 1
+    )
+    throughput = sum(r["sents_per_s_glossary"] for r in rows_gl) / max(
+        sum(r["sents_per_s_plain"] for r in rows_gl), 1e-9
+    )
+    ratios = {
+        "placeholders_kept_share": kept,
+        "term_success_share": success,
+        "glossary_throughput_vs_plain": throughput,
+    }
     print("\nratios:", {k: round(v, 3) for k, v in ratios.items()})
     return {"placeholders": rows_ph, "glossary": rows_gl, "confidence": rows_cf, "ratios": ratios}

@@ -29,25 +29,45 @@ def run(device: torch.device, dtype: torch.dtype, quick: bool) -> dict[str, Any]
             runs: dict[str, list] = {"batched": [], "unbatched": []}
             for rep in range(repeats):
                 for mode, server in servers.items():
-                    result = asyncio.run(run_load(server.url, pool, clients, requests[clients],
-                                                  max_seconds=60 if quick else 180, seed=rep))
+                    result = asyncio.run(
+                        run_load(
+                            server.url, pool, clients, requests[clients], max_seconds=60 if quick else 180, seed=rep
+                        )
+                    )
                     runs[mode].append(result.summary())
             for mode, summaries in runs.items():
-                row = {"mode": mode, "clients": clients,
-                       **{k: median([s[k] for s in summaries]) for k in ("rps", "p50_ms", "p95_ms", "p99_ms")},
-                       "requests": sum(s["requests"] for s in summaries),
-                       "failures": sum(s["failures"] for s in summaries)}
+                row = {
+                    "mode": mode,
+                    "clients": clients,
+                    **{k: median([s[k] for s in summaries]) for k in ("rps", "p50_ms", "p95_ms", "p99_ms")},
+                    "requests": sum(s["requests"] for s in summaries),
+                    "failures": sum(s["failures"] for s in summaries),
+                }
                 rows.append(row)
                 raw[f"{mode}/{clients}"] = summaries
             ratios[f"batched_vs_unbatched_throughput[{clients}clients]"] = (
-                rows[-2]["rps"] / rows[-1]["rps"] if rows[-1]["rps"] else float("nan"))
+                rows[-2]["rps"] / rows[-1]["rps"] if rows[-1]["rps"] else float("nan")
+            )
     finally:
         exits = {mode: s.stop() for mode, s in servers.items()}
     ratios["batched_vs_unbatched_throughput"] = ratios["batched_vs_unbatched_throughput[32clients]"]
     failures = sum(r["failures"] for r in rows)
-    print(table(rows, ["mode", "clients", "rps", "p50_ms", "p95_ms", "p99_ms", "requests", "failures"],
-                "demo bundle, random pairs of 12 languages, one text per request, loopback"))
-    print(f"\nbatched_vs_unbatched_throughput at 32 clients = {ratios['batched_vs_unbatched_throughput']:.2f} "
-          f"(target >= 3); failed requests: {failures}")
-    return {"rows": rows, "raw": raw, "ratios": ratios, "failures": failures, "server_exit_codes": exits,
-            "params": {"repeats": repeats, "requests": requests, "beam": 4, "max_wait_ms": 5}}
+    print(
+        table(
+            rows,
+            ["mode", "clients", "rps", "p50_ms", "p95_ms", "p99_ms", "requests", "failures"],
+            "demo bundle, random pairs of 12 languages, one text per request, loopback",
+        )
+    )
+    print(
+        f"\nbatched_vs_unbatched_throughput at 32 clients = {ratios['batched_vs_unbatched_throughput']:.2f} "
+        f"(target >= 3); failed requests: {failures}"
+    )
+    return {
+        "rows": rows,
+        "raw": raw,
+        "ratios": ratios,
+        "failures": failures,
+        "server_exit_codes": exits,
+        "params": {"repeats": repeats, "requests": requests, "beam": 4, "max_wait_ms": 5},
+    }

@@ -48,8 +48,13 @@ def run(device: torch.device, dtype: torch.dtype, quick: bool) -> dict[str, Any]
                 server = start_server(["--base", str(base), "--bundle", str(bundle), *common])
                 times.append(server.started_s)
                 server.stop()
-            rows.append({"model": f"m2m124-size random ({size_gb:.2f} GiB on disk)", "seconds to ready": median(times),
-                         "runs": repeats})
+            rows.append(
+                {
+                    "model": f"m2m124-size random ({size_gb:.2f} GiB on disk)",
+                    "seconds to ready": median(times),
+                    "runs": repeats,
+                }
+            )
             ratios["startup_seconds[m2m124]"] = median(times)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)

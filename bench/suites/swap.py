@@ -52,8 +52,10 @@ def engine_swap_m2m124(quick: bool) -> dict[str, float]:
     lslo = work.lslo
     fingerprint, config = model_fingerprint(lslo), adapter_config(lslo)
     same = encode_language_file("oc", lslo.language_state_dict("oc"), fingerprint, config)
-    bigger_state = {k: torch.randn(16, v.shape[1]) * 0.02 if k.endswith("lora_A") else torch.randn(v.shape[0], 16)
-                    * 0.02 for k, v in lslo.language_state_dict("oc").items()}
+    bigger_state = {
+        k: torch.randn(16, v.shape[1]) * 0.02 if k.endswith("lora_A") else torch.randn(v.shape[0], 16) * 0.02
+        for k, v in lslo.language_state_dict("oc").items()
+    }
     bigger = encode_language_file("oc", bigger_state, fingerprint, config)
     out: dict[str, Any] = {"file_mb_rank8": len(same) / 2**20, "file_mb_rank16": len(bigger) / 2**20}
     for name, data in (("same_rank", same), ("new_rank", bigger), ("back_to_rank8", same)):
@@ -83,33 +85,61 @@ def run(device: torch.device, dtype: torch.dtype, quick: bool) -> dict[str, Any]
         for _ in range(repeats):
             load, _ = asyncio.run(_traffic(server.url, pool, 8, seconds, None))
             steady.append(load)
-            load, swaps = asyncio.run(_traffic(server.url, pool, 8, seconds, {
-                "files": files, "code": code, "token": token, "every": 0.5}))
+            load, swaps = asyncio.run(
+                _traffic(server.url, pool, 8, seconds, {"files": files, "code": code, "token": token, "every": 0.5})
+            )
             swapping.append(load)
             swap_latency += swaps.latencies
             failures += len(swaps.failures) + load.failures
         failures += sum(s.failures for s in steady)
-        p99 = {name: median([percentile(r.latencies, 99) for r in runs]) for name, runs in
-               (("steady", steady), ("swaps", swapping))}
+        p99 = {
+            name: median([percentile(r.latencies, 99) for r in runs])
+            for name, runs in (("steady", steady), ("swaps", swapping))
+        }
         ratios["p99_during_swaps_vs_steady"] = p99["swaps"] / p99["steady"]
-        rows.append({"case": "traffic without swaps", "p99_ms": 1000 * p99["steady"],
-                     "rps": median([r.rps for r in steady]), "requests": sum(r.requests for r in steady)})
-        rows.append({"case": "traffic with a swap every 0.5 s", "p99_ms": 1000 * p99["swaps"],
-                     "rps": median([r.rps for r in swapping]), "requests": sum(r.requests for r in swapping)})
-        demo_swap = {"swaps": len(swap_latency), "median_ms": 1000 * median(swap_latency),
-                     "p99_ms": 1000 * percentile(swap_latency, 99)}
+        rows.append(
+            {
+                "case": "traffic without swaps",
+                "p99_ms": 1000 * p99["steady"],
+                "rps": median([r.rps for r in steady]),
+                "requests": sum(r.requests for r in steady),
+            }
+        )
+        rows.append(
+            {
+                "case": "traffic with a swap every 0.5 s",
+                "p99_ms": 1000 * p99["swaps"],
+                "rps": median([r.rps for r in swapping]),
+                "requests": sum(r.requests for r in swapping),
+            }
+        )
+        demo_swap = {
+            "swaps": len(swap_latency),
+            "median_ms": 1000 * median(swap_latency),
+            "p99_ms": 1000 * percentile(swap_latency, 99),
+        }
     finally:
         exit_code = server.stop()
     m2m124 = engine_swap_m2m124(quick)
     print(table(rows, ["case", "rps", "p99_ms", "requests"], "demo server, 8 clients"))
-    print(f"\ndemo adapter swap (PUT upload -> first request served with it), under load: median "
-          f"{demo_swap['median_ms']:.0f} ms, p99 {demo_swap['p99_ms']:.0f} ms over {demo_swap['swaps']} swaps")
-    print(f"M2M-124-sized adapter ({m2m124['file_mb_rank8']:.1f} MiB) parse + install in the engine: same rank "
-          f"{1000 * m2m124['same_rank_s']:.0f} ms, new rank {1000 * m2m124['new_rank_s']:.0f} ms")
-    print(f"p99_during_swaps_vs_steady = {ratios['p99_during_swaps_vs_steady']:.2f} (target <= 1.5); "
-          f"failed requests: {failures}")
-    return {"rows": rows, "ratios": ratios, "failures": failures, "demo_swap": demo_swap,
-            "m2m124_engine_swap": m2m124, "server_exit_code": exit_code,
-            "params": {"clients": 8, "seconds": seconds, "repeats": repeats, "swap_every_s": 0.5}}
-
-
+    print(
+        f"\ndemo adapter swap (PUT upload -> first request served with it), under load: median "
+        f"{demo_swap['median_ms']:.0f} ms, p99 {demo_swap['p99_ms']:.0f} ms over {demo_swap['swaps']} swaps"
+    )
+    print(
+        f"M2M-124-sized adapter ({m2m124['file_mb_rank8']:.1f} MiB) parse + install in the engine: same rank "
+        f"{1000 * m2m124['same_rank_s']:.0f} ms, new rank {1000 * m2m124['new_rank_s']:.0f} ms"
+    )
+    print(
+        f"p99_during_swaps_vs_steady = {ratios['p99_during_swaps_vs_steady']:.2f} (target <= 1.5); "
+        f"failed requests: {failures}"
+    )
+    return {
+        "rows": rows,
+        "ratios": ratios,
+        "failures": failures,
+        "demo_swap": demo_swap,
+        "m2m124_engine_swap": m2m124,
+        "server_exit_code": exit_code,
+        "params": {"clients": 8, "seconds": seconds, "repeats": repeats, "swap_every_s": 0.5},
+    }

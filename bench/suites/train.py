@@ -27,8 +27,11 @@ def step_fn(model, params, batch, lslo=None):
 
     def run() -> None:
         def forward():
-            out = model(input_ids=batch["input_ids"], attention_mask=batch["attention_mask"],
-                        decoder_input_ids=decoder_input_ids).logits
+            out = model(
+                input_ids=batch["input_ids"],
+                attention_mask=batch["attention_mask"],
+                decoder_input_ids=decoder_input_ids,
+            ).logits
             return F.cross_entropy(out.float().view(-1, out.size(-1)), labels.view(-1))
 
         if lslo is not None:
@@ -59,8 +62,13 @@ def peak_memory(size: str, variant: str, device: str, rows: int) -> float:
     # A fixed mmap threshold makes glibc return freed tensors to the OS at once, so the copy of the model that
     # the variant does not use, freed before the steps, does not linger in RSS and get reused unseen.
     env = {**os.environ, "MALLOC_MMAP_THRESHOLD_": str(128 * 1024)}
-    out = subprocess.run([sys.executable, "-m", "bench.suites.train", size, variant, device, str(rows)],
-                         capture_output=True, text=True, check=True, env=env)
+    out = subprocess.run(
+        [sys.executable, "-m", "bench.suites.train", size, variant, device, str(rows)],
+        capture_output=True,
+        text=True,
+        check=True,
+        env=env,
+    )
     child = json.loads(out.stdout.strip().splitlines()[-1])
     if device == "cpu" and not child["peak_reset"]:  # the peak may include the freed model copy
         raise RuntimeError("cannot reset the peak RSS (/proc/self/clear_refs): CPU peak memory is not measurable here")
@@ -117,32 +125,64 @@ def run(device: torch.device, dtype: torch.dtype, quick: bool) -> dict[str, Any]
         repeats = 3 if quick or big_on_cpu else 7
         work, batch = prepare(size, device, torch.float32, rows_per_batch)
         models[size] = work.dims()
-        times = interleaved({
-            "lslo": step_fn(work.model, work.lslo.trainable_parameters(), batch, work.lslo),
-            "full": step_fn(work.base, list(work.base.parameters()), batch),
-        }, repeats, device)
+        times = interleaved(
+            {
+                "lslo": step_fn(work.model, work.lslo.trainable_parameters(), batch, work.lslo),
+                "full": step_fn(work.base, list(work.base.parameters()), batch),
+            },
+            repeats,
+            device,
+        )
         del work
         memory = {v: peak_memory(size, v, str(device), rows_per_batch) for v in ("lslo", "full")}
         step = {k: median(v) for k, v in times.items()}
-        rows.append({"model": size, "batch rows": rows_per_batch, "lslo step s": step["lslo"],
-                     "full step s": step["full"],
-                     "time lslo/full": step["lslo"] / step["full"], "lslo peak MiB": memory["lslo"],
-                     "full peak MiB": memory["full"], "memory lslo/full": memory["lslo"] / memory["full"],
-                     "times": times})
+        rows.append(
+            {
+                "model": size,
+                "batch rows": rows_per_batch,
+                "lslo step s": step["lslo"],
+                "full step s": step["full"],
+                "time lslo/full": step["lslo"] / step["full"],
+                "lslo peak MiB": memory["lslo"],
+                "full peak MiB": memory["full"],
+                "memory lslo/full": memory["lslo"] / memory["full"],
+                "times": times,
+            }
+        )
         ratios[f"lslo_vs_full_step_time[{size}]"] = step["lslo"] / step["full"]
         ratios[f"lslo_vs_full_peak_memory[{size}]"] = memory["lslo"] / memory["full"]
     largest = sizes[-1]
     ratios["lslo_vs_full_step_time"] = ratios[f"lslo_vs_full_step_time[{largest}]"]
     ratios["lslo_vs_full_peak_memory"] = ratios[f"lslo_vs_full_peak_memory[{largest}]"]
-    print(table(rows, ["model", "batch rows", "lslo step s", "full step s", "time lslo/full", "lslo peak MiB",
-                       "full peak MiB", "memory lslo/full"], "training step, 24 source tokens per row, AdamW, fp32"))
-    print(f"\nlslo_vs_full_step_time ({largest}) = {ratios['lslo_vs_full_step_time']:.2f} (target <= 0.8); "
-          f"lslo_vs_full_peak_memory ({largest}) = {ratios['lslo_vs_full_peak_memory']:.2f} (target <= 0.6)")
-    memory_note = "torch.cuda.max_memory_allocated" if device.type == "cuda" else (
-        "peak RSS over three steps minus the RSS before the model was built (fresh process per variant; the "
-        "peak is reset after the unused model copy is freed)")
-    return {"rows": rows, "ratios": ratios, "models": models,
-            "params": {"source_tokens": 24, "memory": memory_note}}
+    print(
+        table(
+            rows,
+            [
+                "model",
+                "batch rows",
+                "lslo step s",
+                "full step s",
+                "time lslo/full",
+                "lslo peak MiB",
+                "full peak MiB",
+                "memory lslo/full",
+            ],
+            "training step, 24 source tokens per row, AdamW, fp32",
+        )
+    )
+    print(
+        f"\nlslo_vs_full_step_time ({largest}) = {ratios['lslo_vs_full_step_time']:.2f} (target <= 0.8); "
+        f"lslo_vs_full_peak_memory ({largest}) = {ratios['lslo_vs_full_peak_memory']:.2f} (target <= 0.6)"
+    )
+    memory_note = (
+        "torch.cuda.max_memory_allocated"
+        if device.type == "cuda"
+        else (
+            "peak RSS over three steps minus the RSS before the model was built (fresh process per variant; the "
+            "peak is reset after the unused model copy is freed)"
+        )
+    )
+    return {"rows": rows, "ratios": ratios, "models": models, "params": {"source_tokens": 24, "memory": memory_note}}
 
 
 if __name__ == "__main__":

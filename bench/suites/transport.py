@@ -104,12 +104,18 @@ def run(device: torch.device, dtype: torch.dtype, quick: bool) -> dict[str, Any]
                 inbox.put(requests)
                 outbox.get()
 
-            figures = {name: _timed(fn, repeats) for name, fn in
-                       (("zeromq ipc + msgpack", zmq_rt), ("multiprocessing Pipe + pickle", pipe_rt),
-                        ("multiprocessing Queue + pickle", queue_rt))}
+            figures = {
+                name: _timed(fn, repeats)
+                for name, fn in (
+                    ("zeromq ipc + msgpack", zmq_rt),
+                    ("multiprocessing Pipe + pickle", pipe_rt),
+                    ("multiprocessing Queue + pickle", queue_rt),
+                )
+            }
             for name, (wall, cpu) in figures.items():
-                rows_out.append({"transport": name, "rows per message": rows, "round trip us": wall,
-                                 "front-end CPU us": cpu})
+                rows_out.append(
+                    {"transport": name, "rows per message": rows, "round trip us": wall, "front-end CPU us": cpu}
+                )
                 ratios[f"round_trip_us[{name}, {rows} rows]"] = wall
             base = figures["zeromq ipc + msgpack"][0]
             ratios[f"pipe_vs_zeromq_round_trip[{rows} rows]"] = figures["multiprocessing Pipe + pickle"][0] / base
@@ -119,6 +125,11 @@ def run(device: torch.device, dtype: torch.dtype, quick: bool) -> dict[str, Any]
         inbox.put(None)
         for p in (zproc, pproc, qproc):
             p.join(5)
-    print(table(rows_out, ["transport", "rows per message", "round trip us", "front-end CPU us"],
-                "front end <-> core round trips (echo, nothing decoded)"))
+    print(
+        table(
+            rows_out,
+            ["transport", "rows per message", "round trip us", "front-end CPU us"],
+            "front end <-> core round trips (echo, nothing decoded)",
+        )
+    )
     return {"rows": rows_out, "ratios": ratios, "params": {"repeats": repeats}}

@@ -55,8 +55,12 @@ def projection_side(projection: Projection) -> Side | None:
     for part in projection.parts:
         if isinstance(part, LSLoLinear):
             if len(part.sides) != 1:
-                raise ConfigError(["the decoding engine serves models with a layer map (one side per layer); this "
-                                   "one is in Weight Learning mode (both sides per layer)"])
+                raise ConfigError(
+                    [
+                        "the decoding engine serves models with a layer map (one side per layer); this "
+                        "one is in Weight Learning mode (both sides per layer)"
+                    ]
+                )
             sides.add(part.sides[0])
     if len(sides) > 1:
         raise ConfigError([f"{projection.name}: its parts are routed by different sides {sorted(sides)}"])
@@ -182,14 +186,16 @@ class AdapterPack:
                         b_pack[row : row + size, off : off + rank] = given[1]
                 row += size
             bias = projection.bias
-            fused_bias = None if fused is None or bias is None else torch.cat(
-                (bias, bias.new_zeros(fused.shape[0] - weight.shape[0])))
+            fused_bias = (
+                None
+                if fused is None or bias is None
+                else torch.cat((bias, bias.new_zeros(fused.shape[0] - weight.shape[0])))
+            )
             self.packed[index] = PackedProjection(a_pack, b_pack, side, parts, fused, fused_bias)
         self.generation += 1
 
     # --------------------------------------------------------------------------------- coefficients
-    def coefficients(self, keys: Sequence[ColumnKey | None], device: torch.device, dtype: torch.dtype
-                     ) -> torch.Tensor:
+    def coefficients(self, keys: Sequence[ColumnKey | None], device: torch.device, dtype: torch.dtype) -> torch.Tensor:
         """(rows, R): ``scaling`` on the columns of each row's column set, 0 elsewhere (and for None)."""
         coef = torch.zeros(len(keys), self.total_rank, dtype=dtype)
         for i, key in enumerate(keys):

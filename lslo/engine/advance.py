@@ -12,8 +12,9 @@ from lslo.engine.search import BeamStep, beam_step
 from lslo.engine.slots import SlotState
 
 
-def advance_greedy(group: list[RunningRequest], logits: torch.Tensor, eos_id: int, writes: list,
-               device: torch.device) -> list[RunningRequest]:
+def advance_greedy(
+    group: list[RunningRequest], logits: torch.Tensor, eos_id: int, writes: list, device: torch.device
+) -> list[RunningRequest]:
     """Greedy requests (one row each): the argmax token (as ``generate()``: on the raw logits); queues the
     history writes; returns the requests that are done."""
     tokens = logits.argmax(dim=-1)  # (B,)
@@ -29,8 +30,10 @@ def advance_greedy(group: list[RunningRequest], logits: torch.Tensor, eos_id: in
             done.append(r)
     return done
 
-def advance_beams(slots: SlotState, group: list[RunningRequest], logits: torch.Tensor, k: int, eos_id: int,
-              copies: list, writes: list) -> list[RunningRequest]:
+
+def advance_beams(
+    slots: SlotState, group: list[RunningRequest], logits: torch.Tensor, k: int, eos_id: int, copies: list, writes: list
+) -> list[RunningRequest]:
     """Requests of k beams: one ``beam_step`` (a ``constrained_step`` each for requests with constraints);
     updates scores and finished hypotheses, reassigns the running beams to the requests' slots (queuing a prefix
     copy where two beams share a parent, and the history writes); returns the requests that are done, their
@@ -50,9 +53,18 @@ def advance_beams(slots: SlotState, group: list[RunningRequest], logits: torch.T
             r.constraint_states = [ConstraintState()] * k
         home = r.home
         step, states = constrained_step(
-            log_probs[i], slots.running_score[r.order].tolist(), slots.finished_score[home].tolist(),
-            slots.finished_flag[home].tolist(), r.constraint_states, r.request.constraints, _generated(r),
-            r.max_new_tokens, r.length_penalty, r.num_return_sequences, eos_id)
+            log_probs[i],
+            slots.running_score[r.order].tolist(),
+            slots.finished_score[home].tolist(),
+            slots.finished_flag[home].tolist(),
+            r.constraint_states,
+            r.request.constraints,
+            _generated(r),
+            r.max_new_tokens,
+            r.length_penalty,
+            r.num_return_sequences,
+            eos_id,
+        )
         r.constraint_states = states
         done += _move(slots, [r], step, k, copies, writes)
     return done
@@ -69,12 +81,21 @@ def _plain_step(slots: SlotState, group: list[RunningRequest], log_probs: torch.
     generated = torch.tensor([_generated(r) for r in group], device=device)
     limits = torch.tensor([r.max_new_tokens for r in group], device=device)
     penalties = torch.tensor([r.length_penalty for r in group], dtype=torch.float32, device=device)
-    return beam_step(log_probs, slots.running_score[order], slots.finished_score[home],
-                     slots.finished_flag[home], generated, limits, penalties, eos_id)
+    return beam_step(
+        log_probs,
+        slots.running_score[order],
+        slots.finished_score[home],
+        slots.finished_flag[home],
+        generated,
+        limits,
+        penalties,
+        eos_id,
+    )
 
 
-def _move(slots: SlotState, group: list[RunningRequest], result: BeamStep, k: int, copies: list,
-          writes: list) -> list[RunningRequest]:
+def _move(
+    slots: SlotState, group: list[RunningRequest], result: BeamStep, k: int, copies: list, writes: list
+) -> list[RunningRequest]:
     """Write one step's results into the group's slots: finished hypotheses, running beams (a prefix copy
     where two beams share a parent), history; returns the requests that are done, their results collected."""
     device = slots.device

@@ -109,7 +109,7 @@ def allocate(banks: dict[int, list[_Candidate]], k: int) -> list[_Candidate]:
     for b in order[: k % len(order)]:
         quota[b] += 1
     chosen = [c for b in order for c in banks[b][: quota[b]]]
-    rest = sorted((c for b in order for c in banks[b][quota[b]:]), key=lambda c: (-c.score, -c.state.met_tokens()))
+    rest = sorted((c for b in order for c in banks[b][quota[b] :]), key=lambda c: (-c.score, -c.state.met_tokens()))
     chosen += rest[: k - len(chosen)]
     return sorted(chosen, key=lambda c: -c.score)
 

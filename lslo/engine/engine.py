@@ -26,7 +26,6 @@ from lslo.engine.forward import Routing, cross_keys_values, decode_step, encode,
 from lslo.engine.plan import StepPlan, plan_step
 from lslo.engine.request import DecodeOutput, DecodeRequest
 from lslo.engine.running import RunningRequest
-from lslo.engine.search import NEG
 from lslo.engine.slots import SlotState
 from lslo.engine.step_inputs import source_batch, step_inputs
 from lslo.engine.weights import model_weights
@@ -68,8 +67,14 @@ class DecodingEngine:
         self.device, self.dtype = param.device, param.dtype
         self.max_prefill_tokens = max_prefill_tokens
         self.min_beams = max(1, min_beams)
-        self.slots = SlotState(self.weights, max_rows, self.max_length, self.device, self.dtype,
-                               requests=max(1, max_rows // self.min_beams))
+        self.slots = SlotState(
+            self.weights,
+            max_rows,
+            self.max_length,
+            self.device,
+            self.dtype,
+            requests=max(1, max_rows // self.min_beams),
+        )
         self.rows = 0  # live rows are [0, rows)
         self.reserved = 0  # rows promised to running requests still in their prompt (one row until then)
         self.owner: list[RunningRequest | None] = [None] * max_rows
@@ -203,8 +208,7 @@ class DecodingEngine:
         if not plan.decodes:
             return None
         x = step_inputs(self.running, self.slots, plan.rows, self.dtype)
-        hidden = decode_step(self.weights, x.tokens, x.positions, x.self_cache, x.cross_cache, x.self_bias,
-                             x.cross_bias, x.groups, x.ungroup, self._routing(plan.rows))  # (n, d)
+        hidden = decode_step(self.weights, x, self._routing(plan.rows))  # (n, d)
         if not plan.scored:
             return hidden.new_zeros((0, self.weights.lm_head.shape[0]))
         return logits(self.weights, hidden[torch.tensor(plan.scored, device=self.device)])  # (scored, V)
@@ -282,8 +286,10 @@ class DecodingEngine:
         for r in newcomers:
             given = r.request
             use = given.adapters and self.lslo is not None
-            r.keys = (self.pack.current_key(given.source_lang) if use and given.source_lang else None,
-                      self.pack.current_key(given.target_lang) if use and given.target_lang else None)
+            r.keys = (
+                self.pack.current_key(given.source_lang) if use and given.source_lang else None,
+                self.pack.current_key(given.target_lang) if use and given.target_lang else None,
+            )
             r.slot = len(self.running)
             # Beam 0 alone until the prompt is read: generate()'s other beams start at -1e9 and only ever copy
             # beam 0's first step, so their rows are added then (``_expand``).
@@ -306,17 +312,14 @@ class DecodingEngine:
         ids, mask = source_batch([r.request.source_ids for r in newcomers], width, self.weights.pad_id, device)
         coef = None
         if self.pack.total_rank:
-            coef = {side: self.pack.coefficients([r.keys[j] for r in newcomers], device, self.dtype)
-                    for j, side in enumerate(("src", "tgt"))}
+            coef = {
+                side: self.pack.coefficients([r.keys[j] for r in newcomers], device, self.dtype)
+                for j, side in enumerate(("src", "tgt"))
+            }
         routing = Routing(self.pack, coef)
         states = encode(self.weights, ids, mask, routing)  # (m, S, d)
         cross = cross_keys_values(self.weights, states, routing)
-        first_slot = newcomers[0].slot
-        for layer, (k, v) in enumerate(cross):
-            slots.cross_k[layer][first_slot : first_slot + len(newcomers), :, :width] = k
-            slots.cross_v[layer][first_slot : first_slot + len(newcomers), :, :width] = v
-        lengths = [len(r.request.source_ids) for r in newcomers]
-        slots.source_length[first_slot : first_slot + len(newcomers)] = torch.tensor(lengths, device=device)
+        slots.store_sources(newcomers[0].slot, cross, [len(r.request.source_ids) for r in newcomers])
         rows = [s for r in newcomers for s in r.home]
         row_index = torch.tensor(rows, device=device)
         for r in newcomers:
@@ -341,14 +344,7 @@ class DecodingEngine:
             source += [r.home[0]] * len(extra)
             r.home = r.home + extra
             r.order = list(r.home)
-        slots, d, s = self.slots, torch.tensor(new, device=self.device), torch.tensor(source, device=self.device)
-        slots.position[d] = slots.position[s]
-        slots.running_score[d] = NEG
-        slots.finished_score[d] = NEG
-        slots.finished_flag[d] = False
-        slots.finished_length[d] = 0
-        for coef in slots.coef.values():
-            coef[d] = coef[s]
+        self.slots.add_beams(torch.tensor(new, device=self.device), torch.tensor(source, device=self.device))
 
     # ---------------------------------------------------------------------------------------- retiring
     def _drop_aborted(self) -> list[RunningRequest]:

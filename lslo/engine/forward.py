@@ -8,12 +8,17 @@ one GEMM, ``scaled_dot_product_attention``, the KV cache written in place by slo
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import torch
 import torch.nn.functional as F
 
 from lslo.engine.adapters import AdapterPack, PackedProjection
 from lslo.engine.quantize import int8_linear
 from lslo.engine.weights import ModelWeights, Norm, Projection
+
+if TYPE_CHECKING:
+    from lslo.engine.step_inputs import StepInputs
 
 
 class Routing:
@@ -91,8 +96,9 @@ def encode(w: ModelWeights, ids: torch.Tensor, mask: torch.Tensor, routing: Rout
     return layer_norm(x, w.encoder_norm)
 
 
-def cross_keys_values(w: ModelWeights, states: torch.Tensor, routing: Routing
-                      ) -> list[tuple[torch.Tensor, torch.Tensor]]:
+def cross_keys_values(
+    w: ModelWeights, states: torch.Tensor, routing: Routing
+) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """Per decoder layer, cross-attention (keys, values), each (m, H, S, hd), from encoder states (m, S, d)."""
     out = []
     for layer in w.decoder:
@@ -110,19 +116,8 @@ def attend(q: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, bias: torc
     return torch.bmm(torch.softmax(scores, dim=-1), values)
 
 
-def decode_step(
-    w: ModelWeights,
-    tokens: torch.Tensor,
-    positions: torch.Tensor,
-    self_cache: list[tuple[torch.Tensor, torch.Tensor]],
-    cross_cache: list[tuple[torch.Tensor, torch.Tensor]],
-    self_bias: torch.Tensor,
-    cross_bias: torch.Tensor,
-    groups: torch.Tensor,
-    ungroup: torch.Tensor,
-    routing: Routing,
-) -> torch.Tensor:
-    """One token per row -> decoder states (n, d) after the final norm.
+def decode_step(w: ModelWeights, inputs: StepInputs, routing: Routing) -> torch.Tensor:
+    """One token per row -> decoder states (n, d) after the final norm. ``inputs`` (``StepInputs``):
 
     tokens, positions (n,): each row's input token and its index in the row's decoder sequence (0 = start).
     self_cache: per layer (keys, values), each (n, H, T, hd) views of the slot cache; this step's keys/values are
@@ -131,6 +126,9 @@ def decode_step(
     lists each request's rows (padded with any of its rows), ungroup (n,) each row's place in ``groups``
     flattened; cross_bias (b * H, 1, S).
     """
+    tokens, positions, groups, ungroup = inputs.tokens, inputs.positions, inputs.groups, inputs.ungroup
+    self_cache, cross_cache = inputs.self_cache, inputs.cross_cache
+    self_bias, cross_bias = inputs.self_bias, inputs.cross_bias
     n, d, n_heads = tokens.shape[0], w.d_model, w.decoder_heads
     hd = d // n_heads
     b, k = groups.shape
@@ -144,8 +142,12 @@ def decode_step(
         keys[rows, :, positions] = key
         values[rows, :, positions] = value
         t = keys.shape[2]
-        attn = attend(q.reshape(n * n_heads, 1, hd), keys.reshape(n * n_heads, t, hd),
-                      values.reshape(n * n_heads, t, hd), self_bias)  # (n * H, 1, hd)
+        attn = attend(
+            q.reshape(n * n_heads, 1, hd),
+            keys.reshape(n * n_heads, t, hd),
+            values.reshape(n * n_heads, t, hd),
+            self_bias,
+        )  # (n * H, 1, hd)
         x = x + project(attn.view(n, d), layer.out, routing)
         h = layer_norm(x, layer.cross_norm)
         q = project(h, layer.cross_q, routing)  # (n, d)

@@ -28,8 +28,12 @@ class StepPlan:
         return self.rows > 0
 
 
-def plan_step(aborted: tuple[RunningRequest, ...], admitted: tuple[RunningRequest, ...],
-              running: Sequence[RunningRequest], rows: int) -> StepPlan:
+def plan_step(
+    aborted: tuple[RunningRequest, ...],
+    admitted: tuple[RunningRequest, ...],
+    running: Sequence[RunningRequest],
+    rows: int,
+) -> StepPlan:
     """The plan over ``running`` (newcomers included) once admission is done: requests past their prompt are
     scored, grouped by beam count (greedy first); one at its first generating step is scored on beam 0's row
     for each of its beams (all beams read the same prompt, as in ``generate()``)."""
@@ -39,6 +43,10 @@ def plan_step(aborted: tuple[RunningRequest, ...], admitted: tuple[RunningReques
         by_beams.setdefault(r.num_beams, []).append(r)
     groups = tuple((k, tuple(group)) for k, group in sorted(by_beams.items()))
     fresh = tuple(r for r in generating if len(r.home) < r.num_beams)
-    scored = tuple(s for _, group in groups for r in group
-                   for s in ([r.order[0]] * r.num_beams if len(r.home) < r.num_beams else r.order))
+    scored = tuple(
+        s
+        for _, group in groups
+        for r in group
+        for s in ([r.order[0]] * r.num_beams if len(r.home) < r.num_beams else r.order)
+    )
     return StepPlan(aborted, admitted, rows, groups, scored, fresh)

@@ -30,8 +30,9 @@ class Int8Weight:
 def quantize_weight(weight: torch.Tensor) -> Int8Weight:
     """(out, in) float -> int8 per output channel."""
     if weight.device.type != "cpu" or not hasattr(torch, "_int_mm"):
-        raise ConfigError([f"int8 weights need the CPU and torch._int_mm (weights on {weight.device}, "
-                           f"torch {torch.__version__})"])
+        raise ConfigError(
+            [f"int8 weights need the CPU and torch._int_mm (weights on {weight.device}, torch {torch.__version__})"]
+        )
     w = weight.detach().float()
     scale = w.abs().amax(dim=1).clamp_min(_TINY) / 127.0  # (out,)
     values = torch.round(w / scale[:, None]).to(torch.int8)  # (out, in)

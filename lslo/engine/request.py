@@ -31,8 +31,11 @@ class DecodeRequest:
     def __post_init__(self) -> None:  # lists are accepted and kept as tuples (hashable, never shared)
         object.__setattr__(self, "source_ids", tuple(int(t) for t in self.source_ids))
         object.__setattr__(self, "prefix", tuple(int(t) for t in self.prefix))
-        object.__setattr__(self, "constraints", tuple(tuple(tuple(int(t) for t in alternative) for alternative in c)
-                                                      for c in self.constraints))
+        object.__setattr__(
+            self,
+            "constraints",
+            tuple(tuple(tuple(int(t) for t in alternative) for alternative in c) for c in self.constraints),
+        )
         if self.constraints:
             if self.num_beams < 2:
                 raise ValueError("constraints need beam search (num_beams >= 2)")

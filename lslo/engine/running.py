@@ -52,5 +52,8 @@ class RunningRequest:
     def output(self, aborted: bool = False) -> DecodeOutput:
         if aborted:
             return DecodeOutput(self.request_id, aborted=True)
-        return DecodeOutput(self.request_id, tuple(tuple(s) for s in self.sequences or ()),
-                            None if self.scores is None else tuple(self.scores))
+        return DecodeOutput(
+            self.request_id,
+            tuple(tuple(s) for s in self.sequences or ()),
+            None if self.scores is None else tuple(self.scores),
+        )

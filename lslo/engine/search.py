@@ -81,5 +81,4 @@ def beam_step(
         finished_scores = merged_scores.gather(1, source)
         finished_flags = merged_flags.gather(1, source)
     done = finished_flags.all(dim=1) | at_limit[:, 0]
-    return BeamStep(new_parents, new_tokens, new_scores, finished_scores, finished_flags, source, parents, tokens,
-                    done)
+    return BeamStep(new_parents, new_tokens, new_scores, finished_scores, finished_flags, source, parents, tokens, done)

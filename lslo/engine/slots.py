@@ -23,8 +23,15 @@ def copy_rows(view: torch.Tensor, dst: torch.Tensor, src: torch.Tensor, dim: int
 
 
 class SlotState:
-    def __init__(self, w: ModelWeights, capacity: int, max_length: int, device: torch.device,
-                 dtype: torch.dtype, requests: int | None = None) -> None:
+    def __init__(
+        self,
+        w: ModelWeights,
+        capacity: int,
+        max_length: int,
+        device: torch.device,
+        dtype: torch.dtype,
+        requests: int | None = None,
+    ) -> None:
         """capacity: rows; max_length: decoder tokens per row (prefix + generated); requests: request slots
         (cross-attention caches; default one per row)."""
         self.capacity, self.max_length = capacity, max_length
@@ -59,8 +66,10 @@ class SlotState:
             return
         new = max(length, min(2 * self.source_capacity, limit or 2 * self.source_capacity))
         shape = (self.requests, self.heads, new, self.head_dim)
-        grown = [[torch.zeros(shape, device=self.device, dtype=self.dtype) for _ in range(self.layers)]
-                 for _ in (self.cross_k, self.cross_v)]
+        grown = [
+            [torch.zeros(shape, device=self.device, dtype=self.dtype) for _ in range(self.layers)]
+            for _ in (self.cross_k, self.cross_v)
+        ]
         for store, fresh in zip((self.cross_k, self.cross_v), grown):
             for old, tensor in zip(store, fresh):
                 tensor[:, :, : self.source_capacity] = old
@@ -74,6 +83,26 @@ class SlotState:
         self.finished_score[rows] = NEG
         self.finished_flag[rows] = False
         self.finished_length[rows] = 0
+
+    def add_beams(self, rows: torch.Tensor, beam0: torch.Tensor) -> None:
+        """A request's other beams join at its first generating step: ``rows`` start at ``beam0``'s position and
+        coefficients, with nothing scored or finished yet (the beam step then copies beam 0's cache into them)."""
+        self.position[rows] = self.position[beam0]
+        self.running_score[rows] = NEG
+        self.finished_score[rows] = NEG
+        self.finished_flag[rows] = False
+        self.finished_length[rows] = 0
+        for coef in self.coef.values():
+            coef[rows] = coef[beam0]
+
+    def store_sources(self, first: int, cross: list[tuple[torch.Tensor, torch.Tensor]], lengths: list[int]) -> None:
+        """Request slots ``[first, first + m)`` take the cross-attention keys/values of m newcomers (per layer,
+        each (m, H, S, hd)) and their source lengths."""
+        m = len(lengths)
+        for layer, (k, v) in enumerate(cross):
+            self.cross_k[layer][first : first + m, :, : k.shape[2]] = k
+            self.cross_v[layer][first : first + m, :, : v.shape[2]] = v
+        self.source_length[first : first + m] = torch.tensor(lengths, device=self.device)
 
     def set_coefficients(self, side: str, rows: torch.Tensor, values: torch.Tensor) -> None:
         """Write (len(rows), R) coefficients for ``side`` (reallocated when R changed)."""
@@ -98,8 +127,16 @@ class SlotState:
         d = torch.tensor(dst, device=self.device)
         s = torch.tensor(src, device=self.device)
         copy_rows(self.self_kv[:, :, :, :, :length], d, s, dim=2)
-        for t in (self.history, self.position, self.running_score, self.finished_score, self.finished_flag,
-                  self.finished_history, self.finished_length, *self.coef.values()):
+        for t in (
+            self.history,
+            self.position,
+            self.running_score,
+            self.finished_score,
+            self.finished_flag,
+            self.finished_history,
+            self.finished_length,
+            *self.coef.values(),
+        ):
             t[d] = t[s]
 
     @torch.no_grad()

@@ -37,8 +37,9 @@ def step_inputs(running: Sequence[RunningRequest], slots: SlotState, rows: int, 
     self_bias = torch.zeros(n, longest, dtype=dtype, device=device)
     self_bias.masked_fill_(torch.arange(longest, device=device)[None, :] > position[:, None], float("-inf"))
     cross_bias = torch.zeros(requests, source, dtype=dtype, device=device)
-    cross_bias.masked_fill_(torch.arange(source, device=device)[None, :] >= slots.source_length[:requests, None],
-                            float("-inf"))
+    cross_bias.masked_fill_(
+        torch.arange(source, device=device)[None, :] >= slots.source_length[:requests, None], float("-inf")
+    )
     width = max(r.num_beams for r in running)
     groups = [[0] * width for _ in range(requests)]
     ungroup = [0] * n
@@ -49,14 +50,21 @@ def step_inputs(running: Sequence[RunningRequest], slots: SlotState, rows: int, 
             ungroup[s] = r.slot * width + j
         for j in range(len(r.home), width):
             row[j] = r.home[0]
-    return StepInputs(tokens, position, self_cache, cross_cache,
-                      self_bias.repeat_interleave(slots.heads, dim=0)[:, None, :],
-                      cross_bias.repeat_interleave(slots.heads, dim=0)[:, None, :],
-                      torch.tensor(groups, device=device), torch.tensor(ungroup, device=device))
+    return StepInputs(
+        tokens,
+        position,
+        self_cache,
+        cross_cache,
+        self_bias.repeat_interleave(slots.heads, dim=0)[:, None, :],
+        cross_bias.repeat_interleave(slots.heads, dim=0)[:, None, :],
+        torch.tensor(groups, device=device),
+        torch.tensor(ungroup, device=device),
+    )
 
 
-def source_batch(sources: Sequence[Sequence[int]], width: int, pad_id: int,
-                 device: torch.device) -> tuple[torch.Tensor, torch.Tensor]:
+def source_batch(
+    sources: Sequence[Sequence[int]], width: int, pad_id: int, device: torch.device
+) -> tuple[torch.Tensor, torch.Tensor]:
     """Source rows padded to ``width``: ids (m, width) and their mask (m, width), True on real tokens."""
     ids = torch.full((len(sources), width), pad_id, dtype=torch.long)
     mask = torch.zeros((len(sources), width), dtype=torch.bool)

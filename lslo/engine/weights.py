@@ -64,7 +64,8 @@ def reserve_rows(projection: Projection, rows: int) -> torch.Tensor | None:
     ``generate()``), so that the engine and the model share one copy."""
     linears = [base_linear(p) for p in projection.parts]
     if projection.int8 is not None or any(
-            t is not None and t.requires_grad for lin in linears for t in (lin.weight, lin.bias)):
+        t is not None and t.requires_grad for lin in linears for t in (lin.weight, lin.bias)
+    ):
         return None
     out, width = projection.weight.shape
     spare = 0 if projection.storage is None else projection.storage.shape[0] - out
@@ -176,7 +177,9 @@ def model_weights(model: nn.Module, max_positions: int, int8: bool = False) -> M
             norm(layer.self_attn_layer_norm),
             fuse("self_qkv", layer.self_attn.q_proj, layer.self_attn.k_proj, layer.self_attn.v_proj),
             fuse("self_out", layer.self_attn.out_proj),
-            norm(layer.final_layer_norm), fuse("fc1", layer.fc1), fuse("fc2", layer.fc2),
+            norm(layer.final_layer_norm),
+            fuse("fc1", layer.fc1),
+            fuse("fc2", layer.fc2),
         )
         for layer in encoder.layers
     ]
@@ -189,7 +192,9 @@ def model_weights(model: nn.Module, max_positions: int, int8: bool = False) -> M
             fuse("cross_q", layer.encoder_attn.q_proj),
             fuse("cross_kv", layer.encoder_attn.k_proj, layer.encoder_attn.v_proj),
             fuse("cross_out", layer.encoder_attn.out_proj),
-            norm(layer.final_layer_norm), fuse("fc1", layer.fc1), fuse("fc2", layer.fc2),
+            norm(layer.final_layer_norm),
+            fuse("fc1", layer.fc1),
+            fuse("fc2", layer.fc2),
         )
         for layer in decoder.layers
     ]

@@ -86,8 +86,12 @@ class BundleManifest:
         except json.JSONDecodeError as err:
             raise AdapterFileError(path, f"manifest is not valid JSON ({err})") from None
         if not isinstance(data, dict) or data.get("format") != BUNDLE_FORMAT:
-            raise AdapterFileError(path, f"not an LSLo bundle manifest (format is {data.get('format')!r})"
-                                   if isinstance(data, dict) else "manifest is not a JSON object")
+            raise AdapterFileError(
+                path,
+                f"not an LSLo bundle manifest (format is {data.get('format')!r})"
+                if isinstance(data, dict)
+                else "manifest is not a JSON object",
+            )
         check_format_version(data.get("format_version"), path, "bundle manifest")
         known = {f for f in cls.__dataclass_fields__}
         try:
@@ -196,11 +200,13 @@ def check_config(adapter: AdapterFile, ours: dict[str, Any], whose: str) -> None
     """Refuse a file whose adapter configuration (``adapter_config``'s keys) is not ``ours``."""
     for key in ("modules", "fc_mode", "layer_map"):
         if adapter.config.get(key) != ours[key]:
-            raise AdapterFileError(adapter.path, f"made for {key} {adapter.config.get(key)!r}, {whose} use "
-                                                 f"{ours[key]!r}")
+            raise AdapterFileError(
+                adapter.path, f"made for {key} {adapter.config.get(key)!r}, {whose} use {ours[key]!r}"
+            )
     if float(adapter.config.get("scaling", 1.0)) != float(ours["scaling"]):
-        raise AdapterFileError(adapter.path,
-                               f"made with scaling {adapter.config.get('scaling')}, not {ours['scaling']}")
+        raise AdapterFileError(
+            adapter.path, f"made with scaling {adapter.config.get('scaling')}, not {ours['scaling']}"
+        )
 
 
 def check_adapter(lslo: LSLoHandle, adapter: AdapterFile, code: str | None = None) -> str:
@@ -241,9 +247,13 @@ def inject_for_file(model: nn.Module, adapter: AdapterFile, code: str | None = N
     modules = parse_modules(adapter.config.get("modules", []), problems)
     try:
         layer_map = LayerMap.from_dict(adapter.config.get("layer_map", {}))
-        config = LSLoConfig(languages=(LanguageSpec(code or adapter.language, adapter.rank),), modules=modules,
-                            fc_mode=adapter.config.get("fc_mode", "full"), layer_map=layer_map,
-                            scaling=float(adapter.config.get("scaling", 1.0)))
+        config = LSLoConfig(
+            languages=(LanguageSpec(code or adapter.language, adapter.rank),),
+            modules=modules,
+            fc_mode=adapter.config.get("fc_mode", "full"),
+            layer_map=layer_map,
+            scaling=float(adapter.config.get("scaling", 1.0)),
+        )
     except (ConfigError, TypeError, ValueError) as err:
         raise AdapterFileError(adapter.path, f"its adapter configuration is not valid ({err})") from None
     if problems:
@@ -298,9 +308,12 @@ def load_bundle(model: nn.Module, bundle_dir: str | Path, languages: Iterable[st
             entry = manifest.languages[code]
             adapter = read_language_file(bundle / entry["file"])
             if entry.get("sha256") and adapter.sha256 != entry["sha256"]:
-                raise AdapterFileError(adapter.path, f"sha256 {adapter.sha256[:12]}… is not the manifest's "
-                                                     f"{str(entry['sha256'])[:12]}… (damaged, or changed without "
-                                                     "the manifest)")
+                raise AdapterFileError(
+                    adapter.path,
+                    f"sha256 {adapter.sha256[:12]}… is not the manifest's "
+                    f"{str(entry['sha256'])[:12]}… (damaged, or changed without "
+                    "the manifest)",
+                )
             install_adapter(lslo, adapter, code, entry.get("tier"))
     except BaseException:
         lslo.remove()

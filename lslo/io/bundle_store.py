@@ -86,17 +86,26 @@ def _fits_bundle(manifest: BundleManifest, adapter: AdapterFile) -> None:
     problems = compare_fingerprints(adapter.fingerprint, base) if same_method else []
     if problems:
         raise AdapterFileError(adapter.path, "made for another base model than the bundle's: " + problems[0])
-    ours = {"modules": manifest.modules, "fc_mode": manifest.fc_mode, "layer_map": manifest.layer_map,
-            "scaling": manifest.scaling}
+    ours = {
+        "modules": manifest.modules,
+        "fc_mode": manifest.fc_mode,
+        "layer_map": manifest.layer_map,
+        "scaling": manifest.scaling,
+    }
     check_config(adapter, ours, "the bundle's adapters")
 
 
 def _new_manifest(adapter: AdapterFile) -> BundleManifest:
     config = adapter.config
-    return BundleManifest(base={"fingerprint": adapter.fingerprint, "name": ""}, modules=list(config["modules"]),
-                          fc_mode=str(config["fc_mode"]), scaling=float(config.get("scaling", 1.0)),
-                          layer_map=dict(config["layer_map"]), languages={},
-                          created=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()))
+    return BundleManifest(
+        base={"fingerprint": adapter.fingerprint, "name": ""},
+        modules=list(config["modules"]),
+        fc_mode=str(config["fc_mode"]),
+        scaling=float(config.get("scaling", 1.0)),
+        layer_map=dict(config["layer_map"]),
+        languages={},
+        created=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+    )
 
 
 def file_name(code: str, sha256: str) -> str:
@@ -138,8 +147,9 @@ def _commit(bundle: Path, manifest: BundleManifest) -> None:
     _sync_directory(bundle)
 
 
-def persist_language(bundle: Path, code: str, data: bytes, adapter: AdapterFile, tier: str | None = None,
-                     timeout_s: float = 30.0) -> BundleManifest:
+def persist_language(
+    bundle: Path, code: str, data: bytes, adapter: AdapterFile, tier: str | None = None, timeout_s: float = 30.0
+) -> BundleManifest:
     """Write ``data`` (the file ``adapter`` was parsed from, kept byte for byte) as ``code``'s adapter into the
     bundle, then the manifest naming it (the commit); the file it replaces goes afterwards. An empty directory
     becomes a bundle. AdapterFileError when the file does not fit the bundle's adapters; TimeoutError when the

@@ -97,8 +97,10 @@ def fingerprint_method(fingerprint: object) -> Method:
     if not _positive_int(version):
         raise ValueError(f"malformed base-model fingerprint (version {version!r})")
     if version > VERSION:
-        raise ValueError(f"base-model fingerprint version {version} is newer than this software reads "
-                         f"(up to {VERSION}): upgrade lslo-mt")
+        raise ValueError(
+            f"base-model fingerprint version {version} is newer than this software reads "
+            f"(up to {VERSION}): upgrade lslo-mt"
+        )
     if version == 1:
         return 1, None
     rows = fingerprint.get("sample_rows")

@@ -45,16 +45,23 @@ class CoreStopped(Overloaded):
     """The core process ended while a row was in flight (the client answers 503 and restarts it)."""
 
 
-def spawn_core(settings: ServerSettings, root: Path | None = None,
-               target: Callable[[dict[str, Any], str, str], None] = core_main) -> mp.process.BaseProcess:
+def spawn_core(
+    settings: ServerSettings, root: Path | None = None, target: Callable[[dict[str, Any], str, str], None] = core_main
+) -> mp.process.BaseProcess:
     """Start a core process serving ``settings`` on ``root``'s socket and journal (a new private directory by
     default; ``process.lslo_root`` names it). ``target``: the process's entry point (``core_main``; tests wrap
     it to inject faults)."""
     root = root or Path(tempfile.mkdtemp(prefix="lslo-core-"))
     process = mp.get_context("spawn").Process(
-        target=target, name="lslo-core", daemon=True,
-        args=(settings.model_dump(mode="json", exclude={"admin_token"}), f"ipc://{root / 'core.sock'}",
-              str(root / "journal")))
+        target=target,
+        name="lslo-core",
+        daemon=True,
+        args=(
+            settings.model_dump(mode="json", exclude={"admin_token"}),
+            f"ipc://{root / 'core.sock'}",
+            str(root / "journal"),
+        ),
+    )
     process.start()
     process.lslo_root = root  # type: ignore[attr-defined]
     process.lslo_target = target  # type: ignore[attr-defined]
@@ -86,10 +93,15 @@ def wait_until_up(process: mp.process.BaseProcess, timeout_s: float) -> None:
 
 
 class CoreClient:
-    def __init__(self, settings: ServerSettings, start_timeout_s: float = 600.0,
-                 on_state: Callable[[m.State], None] | None = None,
-                 on_results: Callable[[m.Results], None] | None = None,
-                 process: mp.process.BaseProcess | None = None, shared: Path | None = None) -> None:
+    def __init__(
+        self,
+        settings: ServerSettings,
+        start_timeout_s: float = 600.0,
+        on_state: Callable[[m.State], None] | None = None,
+        on_results: Callable[[m.Results], None] | None = None,
+        process: mp.process.BaseProcess | None = None,
+        shared: Path | None = None,
+    ) -> None:
         """on_state: called with every State the core announces (adapters changed, a core (re)started);
         on_results: with every Results message (its step durations and splits feed the metrics); process: a core
         already started (``spawn_core``), else ``start`` starts one; shared: the directory of a core another
@@ -102,8 +114,13 @@ class CoreClient:
         self.process = process
         self.target = getattr(process, "lslo_target", core_main)  # a restarted core runs what the first ran
         self.shared = shared is not None
-        self.root: Path = shared or (process.lslo_root if process is not None else Path(  # type: ignore[attr-defined]
-            tempfile.mkdtemp(prefix="lslo-core-")))  # the socket and the journal, this service's own
+        self.root: Path = shared or (
+            process.lslo_root
+            if process is not None
+            else Path(  # type: ignore[attr-defined]
+                tempfile.mkdtemp(prefix="lslo-core-")
+            )
+        )  # the socket and the journal, this service's own
         self.address = f"ipc://{self.root / 'core.sock'}"
         self.state: m.State | None = None
         self.ready = False
@@ -231,8 +248,9 @@ class CoreClient:
         self.ready = False
         self.restarts += 1
         log.error("the engine core %s; waiting for a new one", what)
-        self._fail_all(CoreStopped(f"the engine core {what} and is being restarted; retry shortly",
-                                   {"Retry-After": "5"}))
+        self._fail_all(
+            CoreStopped(f"the engine core {what} and is being restarted; retry shortly", {"Retry-After": "5"})
+        )
 
     def _fail_all(self, error: Exception) -> None:
         for futures in (self._rows, self._calls):
@@ -251,10 +269,22 @@ class CoreClient:
         ids = [next(self._ids) for _ in requests]
         futures = [loop.create_future() for _ in requests]
         self._rows.update(zip(ids, futures))
-        items = [m.Item(i, list(r.source_ids), list(r.prefix), r.source_lang, r.target_lang, r.num_beams,
-                        r.num_return_sequences, r.max_new_tokens, r.length_penalty, r.adapters,
-                        [[list(a) for a in c] for c in r.constraints])
-                 for i, r in zip(ids, requests)]
+        items = [
+            m.Item(
+                i,
+                list(r.source_ids),
+                list(r.prefix),
+                r.source_lang,
+                r.target_lang,
+                r.num_beams,
+                r.num_return_sequences,
+                r.max_new_tokens,
+                r.length_penalty,
+                r.adapters,
+                [[list(a) for a in c] for c in r.constraints],
+            )
+            for i, r in zip(ids, requests)
+        ]
         await self._socket.send(m.encoder.encode(m.Submit(items)))
         try:
             results = await asyncio.gather(*futures)
@@ -268,9 +298,12 @@ class CoreClient:
             if pending and self.ready:
                 await self._socket.send(m.encoder.encode(m.Abort(pending)))
             raise
-        return [DecodeOutput(rid, tuple(tuple(s) for s in r.sequences),
-                             None if r.scores is None else tuple(r.scores), r.aborted)
-                for rid, r in zip(ids, results)]
+        return [
+            DecodeOutput(
+                rid, tuple(tuple(s) for s in r.sequences), None if r.scores is None else tuple(r.scores), r.aborted
+            )
+            for rid, r in zip(ids, results)
+        ]
 
     async def call(self, op: str, **args: Any) -> Any:
         """Run ``op`` in the core between two steps; its return value, or its error re-raised (AdapterFileError

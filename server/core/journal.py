@@ -20,7 +20,8 @@ class Journal:
         root.mkdir(parents=True, exist_ok=True)
         index = root / INDEX
         self.entries: dict[str, dict[str, Any] | None] = (
-            json.loads(index.read_text(encoding="utf-8")) if index.is_file() else {})
+            json.loads(index.read_text(encoding="utf-8")) if index.is_file() else {}
+        )
         self._next = 1 + max((int(Path(e["file"]).stem) for e in self.entries.values() if e), default=0)
 
     def installed(self, code: str, data: bytes, source: str, tier: str | None) -> None:

@@ -90,29 +90,40 @@ class ServedModel:
         self.adapters: dict[str, AdapterRecord] = {}
         bundle = settings.bundle_dir
         if settings.bundle_poll_s and bundle is None:
-            raise StartupError("--bundle-poll-s needs a bundle directory to follow (--bundle DIR; an empty "
-                               "directory is a bundle yet to be written)")
+            raise StartupError(
+                "--bundle-poll-s needs a bundle directory to follow (--bundle DIR; an empty "
+                "directory is a bundle yet to be written)"
+            )
         if bundle is not None and not is_empty_bundle(bundle):  # an empty directory: a bundle yet to be written
             self.lslo, self.adapters, self.fingerprint = self._load_bundle(bundle)
             self._count_nonzero()
         else:
             self.fingerprint = base_fingerprint(self.model)  # what uploaded adapters are checked against
         positions = int(getattr(self.model.config, "max_position_embeddings", 1024)) - 2
-        self.generation = GenerationSettings(num_beams=settings.beam,
-                                             max_new_tokens=min(settings.max_new_tokens, positions),
-                                             max_input_tokens=min(settings.max_input_tokens, positions),
-                                             fallback_to_base=True)
-        self.decoder = DecodingEngine(self.model, self.lslo, max_rows=self._row_budget(),
-                                      max_new_tokens=self.generation.max_new_tokens,
-                                      max_source_tokens=self.generation.max_input_tokens, min_beams=settings.beam,
-                                      int8=settings.dtype == "int8")
+        self.generation = GenerationSettings(
+            num_beams=settings.beam,
+            max_new_tokens=min(settings.max_new_tokens, positions),
+            max_input_tokens=min(settings.max_input_tokens, positions),
+            fallback_to_base=True,
+        )
+        self.decoder = DecodingEngine(
+            self.model,
+            self.lslo,
+            max_rows=self._row_budget(),
+            max_new_tokens=self.generation.max_new_tokens,
+            max_source_tokens=self.generation.max_input_tokens,
+            min_beams=settings.beam,
+            int8=settings.dtype == "int8",
+        )
         self.decoder_start = decoder_start(self.model)
 
     # ----------------------------------------------------------------------------------------- loading
     def _load_base(self, base: Path) -> tuple[Any, M2M100ForConditionalGeneration]:
         if not (base / "config.json").is_file():
-            raise StartupError(f"base model not found: {base} has no config.json (set --base or LSLO_BASE to a "
-                               "Hugging Face model directory)")
+            raise StartupError(
+                f"base model not found: {base} has no config.json (set --base or LSLO_BASE to a "
+                "Hugging Face model directory)"
+            )
         try:
             tokenizer = AutoTokenizer.from_pretrained(base)
             model = M2M100ForConditionalGeneration.from_pretrained(base, dtype=self.dtype, use_safetensors=True)
@@ -133,8 +144,10 @@ class ServedModel:
             except LSLoError:
                 missing.append(code)
         if missing:
-            raise StartupError(f"bundle {bundle} has languages {missing} that the base tokenizer at "
-                               f"{self.settings.base} has no token for")
+            raise StartupError(
+                f"bundle {bundle} has languages {missing} that the base tokenizer at "
+                f"{self.settings.base} has no token for"
+            )
         records = {
             code: AdapterRecord(code, int(entry["rank"]), entry.get("tier"), entry.get("sha256", ""), "bundle")
             for code, entry in manifest.languages.items()
@@ -152,8 +165,13 @@ class ServedModel:
         if self.device.type == "cuda":
             c = self.model.config
             element = torch.empty(0, dtype=self.dtype).element_size()
-            per_row = 2 * c.decoder_layers * c.d_model * element * (self.generation.max_new_tokens + 2
-                                                                    + self.generation.max_input_tokens)
+            per_row = (
+                2
+                * c.decoder_layers
+                * c.d_model
+                * element
+                * (self.generation.max_new_tokens + 2 + self.generation.max_input_tokens)
+            )
             free, _ = torch.cuda.mem_get_info(self.device)
             rows = max(s.max_alternatives + 1, s.beam, min(rows, int(free * 0.5 // per_row)))
         return rows
@@ -214,8 +232,15 @@ class ServedModel:
             return []
         params = self.lslo.parameter_counts()
         return [
-            {"code": c, "rank": r.rank, "tier": r.tier, "parameters": params.get(c, 0), "nonzero": r.nonzero,
-             "sha256": r.sha256, "source": r.source,
-             "loaded_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(r.loaded_at))}
+            {
+                "code": c,
+                "rank": r.rank,
+                "tier": r.tier,
+                "parameters": params.get(c, 0),
+                "nonzero": r.nonzero,
+                "sha256": r.sha256,
+                "source": r.source,
+                "loaded_at": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(r.loaded_at)),
+            }
             for c, r in self.adapters.items()
         ]

@@ -101,9 +101,20 @@ class EngineCore:
         refused = []
         for it in items:
             try:
-                engine_id = self.decoder.submit(DecodeRequest(
-                    it.source_ids, it.prefix, it.source_lang, it.target_lang, it.num_beams, it.num_return_sequences,
-                    it.max_new_tokens, it.length_penalty, it.adapters, it.constraints))
+                engine_id = self.decoder.submit(
+                    DecodeRequest(
+                        it.source_ids,
+                        it.prefix,
+                        it.source_lang,
+                        it.target_lang,
+                        it.num_beams,
+                        it.num_return_sequences,
+                        it.max_new_tokens,
+                        it.length_penalty,
+                        it.adapters,
+                        it.constraints,
+                    )
+                )
             except Exception as err:  # noqa: BLE001 - this row's own problem (e.g. a language removed meanwhile)
                 refused.append(m.Result(it.request_id, error=str(err), status=400))
                 continue
@@ -133,8 +144,13 @@ class EngineCore:
                 continue
             del self.ids[owner]
             by_frontend.setdefault(owner[0], []).append(
-                m.Result(owner[1], [list(s) for s in out.sequences],
-                         None if out.scores is None else list(out.scores), out.aborted))
+                m.Result(
+                    owner[1],
+                    [list(s) for s in out.sequences],
+                    None if out.scores is None else list(out.scores),
+                    out.aborted,
+                )
+            )
             if self.recovering is not None and not out.aborted:
                 self.recovering = self.recovering * 2 if self.recovering * 2 < self.decoder.capacity else None
         for identity, results in by_frontend.items():
@@ -147,8 +163,12 @@ class EngineCore:
         self.recent_splits.append(type(err).__name__)
         if len(evicted) > 1:
             self.recovering = max(1, len(evicted) // 2)
-            log.warning("a decoding step over %d requests failed (%s); retrying with at most %d at a time",
-                        len(evicted), type(err).__name__, self.recovering)
+            log.warning(
+                "a decoding step over %d requests failed (%s); retrying with at most %d at a time",
+                len(evicted),
+                type(err).__name__,
+                self.recovering,
+            )
             return
         queued = self.decoder.queued_ids
         engine_id = evicted[0] if evicted else (queued[0] if queued else None)
@@ -159,8 +179,9 @@ class EngineCore:
         owner = self.owners.pop(engine_id, None)
         if owner is not None:
             del self.ids[owner]
-            self.send(owner[0], m.Results([m.Result(owner[1], error=f"{type(err).__name__}: {err}")],
-                                          self.decoder.queued))
+            self.send(
+                owner[0], m.Results([m.Result(owner[1], error=f"{type(err).__name__}: {err}")], self.decoder.queued)
+            )
 
     # -------------------------------------------------------------------------------------------- calls
     def call(self, identity: bytes, msg: m.Call) -> None:
@@ -178,8 +199,16 @@ class EngineCore:
     def op_check(self, code: str, data: bytes, label: str) -> None:
         self.engine.check(code, parse_language_file(data, label))
 
-    def op_install(self, code: str, data: bytes, label: str, source: str, tier: str | None = None,
-                   expected: str | None = None, unless_changed_from: str | None = None) -> dict[str, Any] | None:
+    def op_install(
+        self,
+        code: str,
+        data: bytes,
+        label: str,
+        source: str,
+        tier: str | None = None,
+        expected: str | None = None,
+        unless_changed_from: str | None = None,
+    ) -> dict[str, Any] | None:
         """Add or replace ``code``; ``expected``: the sha256 the file must have; ``unless_changed_from``: only
         if ``code`` is still served with that sha256 ("" for none) (the bundle poller's compare-and-set)."""
         if unless_changed_from is not None and self.served_sha(code) != (unless_changed_from or None):
@@ -204,8 +233,14 @@ class EngineCore:
         return True
 
     def op_stats(self) -> dict[str, Any]:
-        return {"queued": self.decoder.queued, "running": len(self.decoder.running), "steps": self.steps,
-                "step_seconds": self.step_seconds, "frontends": len(self.frontends), "generation": self.generation}
+        return {
+            "queued": self.decoder.queued,
+            "running": len(self.decoder.running),
+            "steps": self.steps,
+            "step_seconds": self.step_seconds,
+            "frontends": len(self.frontends),
+            "generation": self.generation,
+        }
 
     def op_drain(self) -> None:
         """Finish what is held, then exit (answered at once; the process ends when the rows are done)."""
@@ -225,8 +260,15 @@ class EngineCore:
     def state(self) -> m.State:
         e = self.engine
         dtype = "int8" if self.decoder.int8 else str(e.dtype).split(".")[-1]
-        return m.State(self.generation, e.adapter_table(), sorted(e.adapters), e.fingerprint["id"], e.decoder_start,
-                       str(e.device), dtype)
+        return m.State(
+            self.generation,
+            e.adapter_table(),
+            sorted(e.adapters),
+            e.fingerprint["id"],
+            e.decoder_start,
+            str(e.device),
+            dtype,
+        )
 
     def send(self, identity: bytes, msg: m.ToFrontend) -> None:
         if isinstance(msg, m.Results) and (self.recent_steps or self.recent_splits):

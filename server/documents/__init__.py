@@ -20,8 +20,18 @@ from server.documents.word import WordDocument
 
 __all__ = ["FORMATS", "Document", "DocumentError", "FileFormat", "file_format", "read_document"]
 
-Document = (TextDocument | HtmlDocument | SubtitleDocument | WebVttDocument | MarkdownDocument | CatalogDocument
-            | WordDocument | ToolkitDocument | WorkbookDocument | PresentationDocument)
+Document = (
+    TextDocument
+    | HtmlDocument
+    | SubtitleDocument
+    | WebVttDocument
+    | MarkdownDocument
+    | CatalogDocument
+    | WordDocument
+    | ToolkitDocument
+    | WorkbookDocument
+    | PresentationDocument
+)
 
 
 @dataclass(frozen=True)
@@ -52,21 +62,36 @@ FORMATS: dict[str, FileFormat] = {
     ".yml": FileFormat("yml", "application/yaml"),
     ".yaml": FileFormat("yaml", "application/yaml"),
 }
-READERS = {".txt": TextDocument.read, ".html": HtmlDocument.read, ".htm": HtmlDocument.read,
-           ".docx": WordDocument.read, ".xlsx": WorkbookDocument.read, ".pptx": PresentationDocument.read,
-           ".po": CatalogDocument.read, ".pot": CatalogDocument.read,
-           ".srt": SubtitleDocument.read, ".vtt": WebVttDocument.read, ".md": MarkdownDocument.read,
-           ".xlf": toolkit.read_xliff, ".xliff": toolkit.read_xliff,
-           ".ts": toolkit.read_ts, ".properties": toolkit.read_properties, ".strings": toolkit.read_strings,
-           ".xml": toolkit.read_android, ".json": toolkit.read_json, ".yml": toolkit.read_yaml,
-           ".yaml": toolkit.read_yaml}
+READERS = {
+    ".txt": TextDocument.read,
+    ".html": HtmlDocument.read,
+    ".htm": HtmlDocument.read,
+    ".docx": WordDocument.read,
+    ".xlsx": WorkbookDocument.read,
+    ".pptx": PresentationDocument.read,
+    ".po": CatalogDocument.read,
+    ".pot": CatalogDocument.read,
+    ".srt": SubtitleDocument.read,
+    ".vtt": WebVttDocument.read,
+    ".md": MarkdownDocument.read,
+    ".xlf": toolkit.read_xliff,
+    ".xliff": toolkit.read_xliff,
+    ".ts": toolkit.read_ts,
+    ".properties": toolkit.read_properties,
+    ".strings": toolkit.read_strings,
+    ".xml": toolkit.read_android,
+    ".json": toolkit.read_json,
+    ".yml": toolkit.read_yaml,
+    ".yaml": toolkit.read_yaml,
+}
 
 
 def file_format(filename: str) -> tuple[str, FileFormat]:
     suffix = PurePath(filename).suffix.lower()
     if suffix not in FORMATS:
-        raise DocumentError(f"files of type {suffix or '(no extension)'!r} are not translated; supported: "
-                            f"{', '.join(FORMATS)}")
+        raise DocumentError(
+            f"files of type {suffix or '(no extension)'!r} are not translated; supported: {', '.join(FORMATS)}"
+        )
     return suffix, FORMATS[suffix]
 
 

@@ -20,8 +20,7 @@ from server.documents.formats import BOM, DocumentError, Measured, decode_text
 from server.text.placeholders import Syntax, syntax_for_flags
 
 LOST_NOTE = "not machine-translated: no translation kept all of this message's placeholders"
-CONFIDENCE_NOTE = re.compile(r"^machine translation, confidence [0-9.]+$|^not machine-translated: confidence .*$",
-                             re.M)
+CONFIDENCE_NOTE = re.compile(r"^machine translation, confidence [0-9.]+$|^not machine-translated: confidence .*$", re.M)
 
 
 def confidence_note(confidence: float, threshold: float = 0.0) -> str:
@@ -80,14 +79,16 @@ class CatalogDocument(Measured):
                 raise DocumentError(f"not a valid .po file: {str(err).replace(' ' + f.name, '')}") from None
         if not catalog and not catalog.metadata:
             raise DocumentError("not a .po file: no messages and no header in it")
-        todo = [e for e in catalog if not e.obsolete and e.msgid and not e.msgstr
-                and not any(e.msgstr_plural.values())]
+        todo = [e for e in catalog if not e.obsolete and e.msgid and not e.msgstr and not any(e.msgstr_plural.values())]
         return cls(catalog, todo)
 
     @property
     def texts(self) -> list[str]:
-        return [t for entry in self.todo for t in ((entry.msgid, entry.msgid_plural) if entry.msgid_plural
-                                                    else (entry.msgid,))]
+        return [
+            t
+            for entry in self.todo
+            for t in ((entry.msgid, entry.msgid_plural) if entry.msgid_plural else (entry.msgid,))
+        ]
 
     @property
     def syntaxes(self) -> list[Syntax]:
@@ -108,8 +109,14 @@ class CatalogDocument(Measured):
             raise DocumentError(f"Plural-Forms says nplurals={count}; a language has 1 to {MAX_PLURALS}")
         return count
 
-    def render(self, translations: Sequence[str], target: str = "", untranslated: Collection[int] = (),
-               confidences: Sequence[float | None] = (), threshold: float = 0.0) -> bytes:
+    def render(
+        self,
+        translations: Sequence[str],
+        target: str = "",
+        untranslated: Collection[int] = (),
+        confidences: Sequence[float | None] = (),
+        threshold: float = 0.0,
+    ) -> bytes:
         """untranslated: indices (into ``texts``) of texts whose translation lost placeholders: their messages
         stay untranslated, with a translator comment. confidences (per text): each translated message gets a
         translator comment with its lowest; a message under ``threshold`` stays untranslated, saying so."""

@@ -27,8 +27,9 @@ def decode_text(data: bytes, what: str, encoding: str = "utf-8") -> str:
     try:
         return data.decode(encoding)
     except UnicodeDecodeError as err:
-        raise DocumentError(f"not a {what} file in {encoding.upper()} (byte {err.start} is not {encoding.upper()})") \
-            from None
+        raise DocumentError(
+            f"not a {what} file in {encoding.upper()} (byte {err.start} is not {encoding.upper()})"
+        ) from None
     except LookupError:
         raise DocumentError(f"not a {what} file: its encoding {encoding!r} is not known") from None
 
@@ -170,8 +171,10 @@ class SubtitleDocument(Measured):
         for number, block in enumerate(re.split(r"\n[ \t]*\n+", text.strip("\n")), 1):
             rows = block.split("\n")
             if len(rows) < 2 or not rows[0].strip().isdigit() or not TIMING.match(rows[1].strip()):
-                raise DocumentError(f"not an .srt file: block {number} does not start with a number and a timing "
-                                    "line like '00:00:01,000 --> 00:00:02,500'")
+                raise DocumentError(
+                    f"not an .srt file: block {number} does not start with a number and a timing "
+                    "line like '00:00:01,000 --> 00:00:02,500'"
+                )
             cues.append(Cue(rows[0].strip(), rows[1].strip(), rows[2:]))
         if not cues:
             raise DocumentError("not an .srt file: no subtitles in it")
@@ -234,8 +237,9 @@ class WebVttDocument(SubtitleDocument):
                 continue
             at = 0 if VTT_TIMING.match(rows[0].strip()) else 1
             if at >= len(rows) or not VTT_TIMING.match(rows[at].strip()) or "-->" in rows[0] and at == 1:
-                raise DocumentError(f"not a .vtt file: block {number} has no timing line like "
-                                    "'00:01.000 --> 00:04.000'")
+                raise DocumentError(
+                    f"not a .vtt file: block {number} has no timing line like '00:01.000 --> 00:04.000'"
+                )
             cues.append(Cue(rows[0] if at else "", rows[at], rows[at + 1 :]))
         return cls(cues, lines)
 

@@ -82,8 +82,11 @@ class Inline:
                 number += 1
                 stack.append(number)
                 opening[number] = "[" if kind == "link" else child.markup
-                closing[number] = (f"]({child.attrs.get('href', '')}{_title(str(child.attrs.get('title', '')))})"
-                                   if kind == "link" else child.markup)
+                closing[number] = (
+                    f"]({child.attrs.get('href', '')}{_title(str(child.attrs.get('title', '')))})"
+                    if kind == "link"
+                    else child.markup
+                )
                 out.append(f"<g{number}>")
             elif child.type.endswith("_close") and kind in PAIRED and stack:
                 out.append(f"</g{stack.pop()}>")
@@ -97,8 +100,9 @@ class Inline:
                 out.append(f"<x{number}/>")
             i += 1
         start, end = token.map or (0, 1)
-        return cls(start, token.content.count("\n") + 1, token.content.split("\n")[0], "".join(out),
-                   opening, closing, atoms)
+        return cls(
+            start, token.content.count("\n") + 1, token.content.split("\n")[0], "".join(out), opening, closing, atoms
+        )
 
     def markdown(self, translation: str, continuation: str) -> str | None:
         """The translation as Markdown; None when its tags are not this text's or do not nest."""
@@ -112,8 +116,11 @@ class Inline:
                     return None
                 out.append(self.closing[stack.pop()])
                 continue
-            if number in used or (kind == "x") != bool(empty) or number not in (self.atoms if kind == "x"
-                                                                                 else self.opening):
+            if (
+                number in used
+                or (kind == "x") != bool(empty)
+                or number not in (self.atoms if kind == "x" else self.opening)
+            ):
                 return None
             used.add(number)
             if kind == "x":
@@ -127,7 +134,7 @@ class Inline:
         text = "".join(out).strip()
         number = re.match(r"\d+(?=[.)](?:\s|$))", text)
         if number:  # "1. " would start a list
-            return f"{text[: number.end()]}\\{text[number.end():]}"
+            return f"{text[: number.end()]}\\{text[number.end() :]}"
         return "\\" + text if re.match(r"[#>+=-]", text) else text  # a heading, a quote, a list, a rule
 
 
@@ -142,7 +149,7 @@ class MarkdownDocument(Measured):
         lines, text = Lines.read(data, ".md")
         front = FRONT_MATTER.match(text)
         skip = front.group().count("\n") if front else 0
-        body = "\n" * skip + text[front.end():] if front else text  # line numbers stay the file's
+        body = "\n" * skip + text[front.end() :] if front else text  # line numbers stay the file's
         parser = MarkdownIt("commonmark").enable("table").enable("strikethrough")
         try:
             tokens = parser.parse(body)
@@ -170,7 +177,7 @@ class MarkdownDocument(Measured):
             current = out[inline.line] or ""
             shift = len(current) - len(line)  # earlier cells of this row changed its length
             if inline.lines == 1:
-                out[inline.line] = current[: at + shift] + written + current[at + shift + len(inline.source):]
+                out[inline.line] = current[: at + shift] + written + current[at + shift + len(inline.source) :]
                 cursor[inline.line] = at + len(inline.source)
             else:
                 out[inline.line] = prefix + written

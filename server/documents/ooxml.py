@@ -42,8 +42,7 @@ def check_archive(data: bytes, what: str, required: str) -> zipfile.ZipFile:
     try:
         archive = zipfile.ZipFile(io.BytesIO(data))
     except zipfile.BadZipFile:
-        raise DocumentError(f"not a {what} file: it is not a zip archive (a renamed file of another kind?)") \
-            from None
+        raise DocumentError(f"not a {what} file: it is not a zip archive (a renamed file of another kind?)") from None
     names = set(archive.namelist())
     if "[Content_Types].xml" not in names or not any(n.startswith(required) for n in names):
         raise DocumentError(f"not a {what} file: the archive has no {required}")
@@ -53,8 +52,10 @@ def check_archive(data: bytes, what: str, required: str) -> zipfile.ZipFile:
         if total > MAX_EXPANDED_BYTES:
             raise DocumentError(f"the {what} expands to more than {MAX_EXPANDED_BYTES // 2**20} MiB")
         if info.compress_size and info.file_size / info.compress_size > MAX_RATIO:
-            raise DocumentError(f"the {what} member {info.filename} expands {info.file_size // info.compress_size}"
-                                f" times; more than {MAX_RATIO} looks like a zip bomb")
+            raise DocumentError(
+                f"the {what} member {info.filename} expands {info.file_size // info.compress_size}"
+                f" times; more than {MAX_RATIO} looks like a zip bomb"
+            )
     return archive
 
 
@@ -199,8 +200,9 @@ class PackageDocument(Measured):
         with zipfile.ZipFile(out, "w") as archive:
             for info, content in self.archive_members:
                 if info.filename in self.parts:
-                    content = etree.tostring(self.parts[info.filename], xml_declaration=True, encoding="UTF-8",
-                                             standalone=True)
+                    content = etree.tostring(
+                        self.parts[info.filename], xml_declaration=True, encoding="UTF-8", standalone=True
+                    )
                 archive.writestr(info, content)
         return out.getvalue()
 
@@ -208,8 +210,15 @@ class PackageDocument(Measured):
 class WorkbookDocument(PackageDocument):
     @classmethod
     def read(cls, data: bytes) -> WorkbookDocument:
-        document = cls._open(data, ".xlsx", "xl/workbook.xml", re.compile(r"xl/sharedStrings\.xml|xl/worksheets/"
-                                                                          r"sheet\d+\.xml"))
+        document = cls._open(
+            data,
+            ".xlsx",
+            "xl/workbook.xml",
+            re.compile(
+                r"xl/sharedStrings\.xml|xl/worksheets/"
+                r"sheet\d+\.xml"
+            ),
+        )
         found = []
         for name, root in document.parts.items():
             if name.endswith("sharedStrings.xml"):
@@ -223,11 +232,13 @@ class WorkbookDocument(PackageDocument):
 class PresentationDocument(PackageDocument):
     @classmethod
     def read(cls, data: bytes) -> PresentationDocument:
-        document = cls._open(data, ".pptx", "ppt/presentation.xml",
-                             re.compile(r"ppt/(?:slides/slide|notesSlides/notesSlide)\d+\.xml"))
+        document = cls._open(
+            data, ".pptx", "ppt/presentation.xml", re.compile(r"ppt/(?:slides/slide|notesSlides/notesSlide)\d+\.xml")
+        )
         found = []
-        for name in sorted(document.parts, key=lambda n: (n.startswith("ppt/notes"),
-                                                          int(re.search(r"(\d+)\.xml$", n).group(1)))):
+        for name in sorted(
+            document.parts, key=lambda n: (n.startswith("ppt/notes"), int(re.search(r"(\d+)\.xml$", n).group(1)))
+        ):
             found += [_slide_runs(p) for p in document.parts[name].iter(f"{{{DRAWING}}}p")]
         document._collect(found)
         return document  # type: ignore[return-value]

@@ -68,8 +68,7 @@ def _check_xml(data: bytes, what: str) -> None:
     try:
         SafeXml.fromstring(data, forbid_dtd=False, forbid_entities=True, forbid_external=True)
     except DefusedXmlException:
-        raise DocumentError(f"not translated: the {what} file declares entities or refers to external ones") \
-            from None
+        raise DocumentError(f"not translated: the {what} file declares entities or refers to external ones") from None
     except SafeXml.ParseError as err:
         raise DocumentError(f"not a well-formed {what} file: {err}") from None
 
@@ -93,8 +92,14 @@ class ToolkitDocument(Measured):
     def syntaxes(self) -> list[Syntax]:
         return [self.syntax] * sum(len(m.forms) for m in self.messages)
 
-    def render(self, translations: Sequence[str], target: str = "", untranslated: Collection[int] = (),
-               confidences: Sequence[float | None] = (), threshold: float = 0.0) -> bytes:
+    def render(
+        self,
+        translations: Sequence[str],
+        target: str = "",
+        untranslated: Collection[int] = (),
+        confidences: Sequence[float | None] = (),
+        threshold: float = 0.0,
+    ) -> bytes:
         """As ``CatalogDocument.render``: in bilingual files, a unit under ``threshold`` gets no target and a
         note saying why; monolingual files carry no notes (the caller sends the source text for such units)."""
         lost_texts = set(untranslated)
@@ -124,8 +129,7 @@ class ToolkitDocument(Measured):
             return done[0]
         if self.plural_count:  # Qt: the target's count of forms, the singular first
             forms = (plural_forms(target) or (2, ""))[0] if target else len(done)
-            return multistring([done[0] if i == 0 and forms > 1 and len(done) > 1 else done[-1]
-                                for i in range(forms)])
+            return multistring([done[0] if i == 0 and forms > 1 and len(done) > 1 else done[-1] for i in range(forms)])
         source = self.store.sourcelanguage or "en"
         source_tags = get_cldr_plural_tags(source.replace("_", "-").split("-")[0], len(done))
         by_tag = dict(zip(source_tags, done)) if len(source_tags) == len(done) else {}
@@ -218,8 +222,9 @@ def _source_element(unit: Any) -> etree._Element | None:
     return None
 
 
-def _document(store: Any, what: str, bilingual: bool, syntax: Syntax = DEFAULT, inline: bool = False,
-              plural_count: bool = False) -> ToolkitDocument:
+def _document(
+    store: Any, what: str, bilingual: bool, syntax: Syntax = DEFAULT, inline: bool = False, plural_count: bool = False
+) -> ToolkitDocument:
     messages = []
     for unit in store.units:
         if unit.isheader() or not unit.istranslatable() or unit.isobsolete():
@@ -260,8 +265,9 @@ def read_ts(data: bytes) -> ToolkitDocument:
 def read_android(data: bytes) -> ToolkitDocument:
     _check_xml(data, "Android strings.xml")
     if not re.search(rb"<resources\b", data[:4096]):
-        raise DocumentError("not an Android strings.xml: its root is not <resources> (other .xml files are not "
-                            "translated)")
+        raise DocumentError(
+            "not an Android strings.xml: its root is not <resources> (other .xml files are not translated)"
+        )
     return _document(_parse(aresource.AndroidResourceFile, data, "Android strings.xml"), "strings.xml", False)
 
 
@@ -303,7 +309,8 @@ def read_json(data: bytes) -> ToolkitDocument:
 def _has_plural_keys(content: Any) -> bool:
     if isinstance(content, dict):
         return any(PLURAL_KEY.search(k) and isinstance(v, str) for k, v in content.items()) or any(
-            _has_plural_keys(v) for v in content.values())
+            _has_plural_keys(v) for v in content.values()
+        )
     return False
 
 
@@ -328,7 +335,10 @@ class _RailsYamlFile(_ScalarsKept, toolkit_yaml.RubyYAMLFile):
 def read_yaml(data: bytes) -> ToolkitDocument:
     text = decode_text(data, ".yml").removeprefix(BOM)
     first = re.search(r"^([A-Za-z][\w-]*):\s*(?:#.*)?$", text, re.M)
-    rails = first is not None and LANGUAGE_ROOT.match(first.group(1)) is not None and len(
-        re.findall(r"^[^\s#-][^:]*:", text, re.M)) == 1
+    rails = (
+        first is not None
+        and LANGUAGE_ROOT.match(first.group(1)) is not None
+        and len(re.findall(r"^[^\s#-][^:]*:", text, re.M)) == 1
+    )
     cls = _RailsYamlFile if rails else _YamlFile
     return _document(_parse(cls, text.encode("utf-8"), ".yml"), ".yml", False)

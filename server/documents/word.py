@@ -37,8 +37,14 @@ def _paragraphs(document) -> Iterator:  # noqa: ANN001 - python-docx objects
 
     yield from of(document)
     for section in document.sections:
-        for part in (section.header, section.footer, section.first_page_header, section.first_page_footer,
-                     section.even_page_header, section.even_page_footer):
+        for part in (
+            section.header,
+            section.footer,
+            section.first_page_header,
+            section.first_page_footer,
+            section.even_page_header,
+            section.even_page_footer,
+        ):
             if not part.is_linked_to_previous:
                 yield from of(part)
 

@@ -32,8 +32,9 @@ _UPLOAD_DOC = {
         "required": False,
         "content": {
             "application/octet-stream": {"schema": {"type": "string", "format": "binary"}},
-            "multipart/form-data": {"schema": {"type": "object", "properties": {
-                "file": {"type": "string", "format": "binary"}}}},
+            "multipart/form-data": {
+                "schema": {"type": "object", "properties": {"file": {"type": "string", "format": "binary"}}}
+            },
         },
     }
 }
@@ -43,8 +44,12 @@ _UPLOAD_DOC = {
 async def list_adapters(request: Request) -> AdapterList:
     service = request.app.state.service
     bundle = service.settings.bundle_dir
-    return AdapterList(bundle=str(bundle) if bundle else "none", base_fingerprint=service.fingerprint,
-                       languages=[AdapterEntry(**row) for row in service.adapter_table], sync=service.bundle_state)
+    return AdapterList(
+        bundle=str(bundle) if bundle else "none",
+        base_fingerprint=service.fingerprint,
+        languages=[AdapterEntry(**row) for row in service.adapter_table],
+        sync=service.bundle_state,
+    )
 
 
 USER_CODE = re.compile(r"^[a-z]{2,3}(-[A-Z][a-z]{3})?$")
@@ -61,8 +66,11 @@ def checked_code(lang: str, engine: FrontEnd) -> str:
     return code
 
 
-PERSIST = Query(False, description="also write the change into the bundle directory, which replicas following "
-                                    "it (--bundle-poll-s) then serve")
+PERSIST = Query(
+    False,
+    description="also write the change into the bundle directory, which replicas following "
+    "it (--bundle-poll-s) then serve",
+)
 
 
 def persisting_bundle(service: Service, persist: bool) -> Path | None:
@@ -75,9 +83,15 @@ def persisting_bundle(service: Service, persist: bool) -> Path | None:
     return bundle if persist else None
 
 
-@router.put("/{lang}", response_model=AdapterChange, response_model_exclude_none=True, responses=ERRORS,
-            openapi_extra=_UPLOAD_DOC, dependencies=[Depends(require_admin)],
-            summary="Load or replace one language's adapter")
+@router.put(
+    "/{lang}",
+    response_model=AdapterChange,
+    response_model_exclude_none=True,
+    responses=ERRORS,
+    openapi_extra=_UPLOAD_DOC,
+    dependencies=[Depends(require_admin)],
+    summary="Load or replace one language's adapter",
+)
 async def put_adapter(lang: str, request: Request, persist: bool = PERSIST) -> AdapterChange:
     service = request.app.state.service
     code = checked_code(lang, service.front)
@@ -116,8 +130,9 @@ async def put_adapter(lang: str, request: Request, persist: bool = PERSIST) -> A
     replaced = change["replaced"]
     action = "replaced" if replaced else "added"
     service.metrics.swaps.labels(action=action, result="ok").inc()
-    return AdapterChange(language=code, action=action, rank=adapter.rank, sha256=change["sha256"],
-                         persisted=True if persist else None)
+    return AdapterChange(
+        language=code, action=action, rank=adapter.rank, sha256=change["sha256"], persisted=True if persist else None
+    )
 
 
 def bundle_source(bundle: Path | None, code: str) -> tuple[bytes, str, str | None, str | None]:
@@ -172,8 +187,14 @@ def restore(bundle: Path, code: str, previous: bytes | None) -> None:
         log.exception("the bundle could not be restored after a failed install", extra={"language": code})
 
 
-@router.delete("/{lang}", response_model=AdapterChange, response_model_exclude_none=True, responses=ERRORS,
-               dependencies=[Depends(require_admin)], summary="Unload one language's adapter")
+@router.delete(
+    "/{lang}",
+    response_model=AdapterChange,
+    response_model_exclude_none=True,
+    responses=ERRORS,
+    dependencies=[Depends(require_admin)],
+    summary="Unload one language's adapter",
+)
 async def delete_adapter(lang: str, request: Request, persist: bool = PERSIST) -> AdapterChange:
     service = request.app.state.service
     code = checked_code(lang, service.front)

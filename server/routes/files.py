@@ -38,23 +38,46 @@ class FileRequest(BaseModel):
     target: str = Field(description="target language code")
     api_key: str | None = None
     glossary_id: str | None = Field(None, description="a stored glossary (PUT /glossaries/{id}) for this pair")
-    glossary: str | None = Field(None, description='inline terms as JSON: [{"source": ..., "target": ...}] or '
-                                 '{"source term": "target term"}')
-    dnt: str | None = Field(None, description='terms kept as they are: a JSON list, or comma-separated')
-    min_confidence: float = Field(0.0, ge=0.0, le=1.0, description="texts translated with a lower confidence are "
-                                  "left untranslated (gettext and XLIFF/.ts: with a translator note saying so)")
+    glossary: str | None = Field(
+        None, description='inline terms as JSON: [{"source": ..., "target": ...}] or {"source term": "target term"}'
+    )
+    dnt: str | None = Field(None, description="terms kept as they are: a JSON list, or comma-separated")
+    min_confidence: float = Field(
+        0.0,
+        ge=0.0,
+        le=1.0,
+        description="texts translated with a lower confidence are "
+        "left untranslated (gettext and XLIFF/.ts: with a translator note saying so)",
+    )
 
 
 class FileResponse_(BaseModel):  # noqa: N801 - not to be confused with Starlette's FileResponse
     translatedFileUrl: str  # noqa: N815 - LibreTranslate's field name
 
 
-_UPLOAD_DOC = {"requestBody": {"required": True, "content": {"multipart/form-data": {"schema": {
-    "type": "object", "required": ["file", "source", "target"],
-    "properties": {"file": {"type": "string", "format": "binary"}, "source": {"type": "string"},
-                   "target": {"type": "string"}, "api_key": {"type": "string"},
-                   "glossary_id": {"type": "string"}, "glossary": {"type": "string"},
-                   "dnt": {"type": "string"}, "min_confidence": {"type": "number", "minimum": 0, "maximum": 1}}}}}}}
+_UPLOAD_DOC = {
+    "requestBody": {
+        "required": True,
+        "content": {
+            "multipart/form-data": {
+                "schema": {
+                    "type": "object",
+                    "required": ["file", "source", "target"],
+                    "properties": {
+                        "file": {"type": "string", "format": "binary"},
+                        "source": {"type": "string"},
+                        "target": {"type": "string"},
+                        "api_key": {"type": "string"},
+                        "glossary_id": {"type": "string"},
+                        "glossary": {"type": "string"},
+                        "dnt": {"type": "string"},
+                        "min_confidence": {"type": "number", "minimum": 0, "maximum": 1},
+                    },
+                }
+            }
+        },
+    }
+}
 
 
 def inline_glossary(req: FileRequest) -> Glossary:
@@ -65,8 +88,11 @@ def inline_glossary(req: FileRequest) -> Glossary:
             dnt = json.loads(req.dnt)
         else:
             dnt = [t.strip() for t in (req.dnt or "").split(",") if t.strip()]
-        if not (terms is None or isinstance(terms, (list, dict))) or not isinstance(dnt, list) or not all(
-                isinstance(t, str) for t in dnt):
+        if (
+            not (terms is None or isinstance(terms, (list, dict)))
+            or not isinstance(dnt, list)
+            or not all(isinstance(t, str) for t in dnt)
+        ):
             raise GlossaryError("glossary must be a JSON list or object, dnt a JSON list of strings")
         return parse_inline(terms, dnt)
     except json.JSONDecodeError as err:
@@ -82,8 +108,13 @@ def download_name(filename: str, target: str) -> str:
     return f"{stem}.{target}{path.suffix.lower()}"
 
 
-@router.post("/translate_file", response_model=FileResponse_, responses=ERRORS, openapi_extra=_UPLOAD_DOC,
-             summary="Translate a file (text, HTML, Word, Markdown, gettext, subtitles, XLIFF, Qt, Android, JSON...)")
+@router.post(
+    "/translate_file",
+    response_model=FileResponse_,
+    responses=ERRORS,
+    openapi_extra=_UPLOAD_DOC,
+    summary="Translate a file (text, HTML, Word, Markdown, gettext, subtitles, XLIFF, Qt, Android, JSON...)",
+)
 async def translate_file(request: Request) -> FileResponse_:
     service = request.app.state.service
     settings = service.settings
@@ -110,30 +141,46 @@ async def translate_file(request: Request) -> FileResponse_:
     except DocumentError as err:
         raise BadRequest(str(err)) from None
     if document.characters > settings.max_file_chars:
-        raise PayloadTooLarge(f"the file holds {document.characters} characters of text; the limit is "
-                              f"{settings.max_file_chars}")
+        raise PayloadTooLarge(
+            f"the file holds {document.characters} characters of text; the limit is {settings.max_file_chars}"
+        )
     if source == "auto":
         detected = await run_in_threadpool(detect_sources, service, [document.sample], False)
         source = detected_sources(service.front, detected, target)[0]
     (glossary,) = request_glossaries(request, req.api_key, req.glossary_id, inline_glossary(req), [source], target)
     results = await service.translator.translate(
-        [Text(t, source, target, syntax=syntax, glossary=glossary)
-         for t, syntax in zip(document.texts, document.syntaxes)],
-        settings.file_timeout_s, document=True)
+        [
+            Text(t, source, target, syntax=syntax, glossary=glossary)
+            for t, syntax in zip(document.texts, document.syntaxes)
+        ],
+        settings.file_timeout_s,
+        document=True,
+    )
     confidences = [r.confidences[0] for r in results]
     # under the threshold: the source text (formats that can say why get the confidences and do so)
-    versions = [text if c is not None and c < req.min_confidence else r.versions[0]
-                for text, r, c in zip(document.texts, results, confidences)]
+    versions = [
+        text if c is not None and c < req.min_confidence else r.versions[0]
+        for text, r, c in zip(document.texts, results, confidences)
+    ]
     lost = [i for i, r in enumerate(results) if r.kept_source]
-    noted = {"confidences": confidences, "threshold": req.min_confidence} if isinstance(
-        document, (CatalogDocument, ToolkitDocument)) else {}
+    noted = (
+        {"confidences": confidences, "threshold": req.min_confidence}
+        if isinstance(document, (CatalogDocument, ToolkitDocument))
+        else {}
+    )
     try:
-        translated = await run_in_threadpool(partial(document.render, versions, service.front.user_code(target),
-                                                     lost, **noted))
+        translated = await run_in_threadpool(
+            partial(document.render, versions, service.front.user_code(target), lost, **noted)
+        )
     except DocumentError as err:
         raise BadRequest(str(err)) from None
-    name = await run_in_threadpool(service.files.save, translated, kind.extension,
-                                   download_name(upload.filename or "", req.target), kind.media_type)
+    name = await run_in_threadpool(
+        service.files.save,
+        translated,
+        kind.extension,
+        download_name(upload.filename or "", req.target),
+        kind.media_type,
+    )
     return FileResponse_(translatedFileUrl=str(request.url_for("download_file", name=name)))
 
 

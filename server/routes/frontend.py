@@ -48,6 +48,8 @@ async def frontend_settings(request: Request) -> dict[str, Any]:
         "filesTranslation": True,
         "supportedFilesFormat": list(FORMATS),
         "maxAlternatives": settings.max_alternatives,
-        "language": {"source": {"code": "auto", "name": "Detect language"},
-                     "target": {"code": target, "name": language_name(target)}},
+        "language": {
+            "source": {"code": "auto", "name": "Detect language"},
+            "target": {"code": target, "name": language_name(target)},
+        },
     }

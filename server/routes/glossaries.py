@@ -29,8 +29,9 @@ _UPLOAD_DOC = {
             "text/csv": {"schema": {"type": "string"}},
             "text/tab-separated-values": {"schema": {"type": "string"}},
             "application/x-tbx+xml": {"schema": {"type": "string"}},
-            "multipart/form-data": {"schema": {"type": "object", "properties": {
-                "file": {"type": "string", "format": "binary"}}}},
+            "multipart/form-data": {
+                "schema": {"type": "object", "properties": {"file": {"type": "string", "format": "binary"}}}
+            },
         },
     }
 }
@@ -52,8 +53,14 @@ def managing_owner(request: Request) -> str:
     return owner_of(None)
 
 
-def request_glossaries(request: Request, api_key: str | None, glossary_id: str | None, inline: Glossary,
-                       sources: Sequence[str], target: str) -> list[Glossary]:
+def request_glossaries(
+    request: Request,
+    api_key: str | None,
+    glossary_id: str | None,
+    inline: Glossary,
+    sources: Sequence[str],
+    target: str,
+) -> list[Glossary]:
     """The glossary of each text of a request (model codes ``sources``, ``target``): the stored one named by
     ``glossary_id`` where its pair is the text's, with the inline terms over it. 404 for an unknown id, 400 for
     a glossary of another pair."""
@@ -67,9 +74,11 @@ def request_glossaries(request: Request, api_key: str | None, glossary_id: str |
         raise NotFound(f"no glossary {glossary_id!r}")
     source, stored_target = served_code(service.front, stored.source), served_code(service.front, stored.target)
     if stored_target != target or source not in sources:
-        raise BadRequest(f"glossary {glossary_id!r} is {stored.source}→{stored.target}; this request translates "
-                         f"{', '.join(sorted({service.front.user_code(s) for s in sources}))}"
-                         f"→{service.front.user_code(target)}")
+        raise BadRequest(
+            f"glossary {glossary_id!r} is {stored.source}→{stored.target}; this request translates "
+            f"{', '.join(sorted({service.front.user_code(s) for s in sources}))}"
+            f"→{service.front.user_code(target)}"
+        )
     return [stored.glossary.merged(inline) if s == source else inline for s in sources]
 
 
@@ -80,18 +89,29 @@ def checked_id(glossary_id: str) -> str:
 
 
 def info(glossary_id: str, glossary: GlossaryFile, created: bool | None = None) -> GlossaryInfo:
-    return GlossaryInfo(id=glossary_id, source=glossary.source, target=glossary.target,
-                        terms=len(glossary.glossary.terms), created=created)
+    return GlossaryInfo(
+        id=glossary_id,
+        source=glossary.source,
+        target=glossary.target,
+        terms=len(glossary.glossary.terms),
+        created=created,
+    )
 
 
-@router.put("/{glossary_id}", response_model=GlossaryInfo, response_model_exclude_none=True, responses=ERRORS,
-            openapi_extra=_UPLOAD_DOC, summary="Store or replace a glossary (CSV/TSV with a header row naming "
-                                               "the two languages, or TBX)")
-async def put_glossary(glossary_id: str, request: Request,
-                       source: str | None = Query(None, description="TBX: the source language (default: its "
-                                                                    "first)"),
-                       target: str | None = Query(None, description="TBX: the target language (default: its "
-                                                                    "second)")) -> GlossaryInfo:
+@router.put(
+    "/{glossary_id}",
+    response_model=GlossaryInfo,
+    response_model_exclude_none=True,
+    responses=ERRORS,
+    openapi_extra=_UPLOAD_DOC,
+    summary="Store or replace a glossary (CSV/TSV with a header row naming the two languages, or TBX)",
+)
+async def put_glossary(
+    glossary_id: str,
+    request: Request,
+    source: str | None = Query(None, description="TBX: the source language (default: its first)"),
+    target: str | None = Query(None, description="TBX: the target language (default: its second)"),
+) -> GlossaryInfo:
     service = request.app.state.service
     owner = managing_owner(request)
     checked_id(glossary_id)
@@ -119,8 +139,13 @@ async def list_glossaries(request: Request) -> GlossaryList:
     return GlossaryList(glossaries=await run_in_threadpool(service.glossaries.ids, owner))
 
 
-@router.get("/{glossary_id}", response_model=GlossaryInfo, response_model_exclude_none=True, responses=ERRORS,
-            summary="A stored glossary, its terms included")
+@router.get(
+    "/{glossary_id}",
+    response_model=GlossaryInfo,
+    response_model_exclude_none=True,
+    responses=ERRORS,
+    summary="A stored glossary, its terms included",
+)
 async def get_glossary(glossary_id: str, request: Request) -> GlossaryInfo:
     service = request.app.state.service
     owner = managing_owner(request)

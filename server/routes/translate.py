@@ -18,14 +18,7 @@ from server.errors import BadRequest, PayloadTooLarge, RateLimited
 from server.front_end import FrontEnd
 from server.routes.glossaries import request_glossaries
 from server.routes.payload import read_payload, validated
-from server.schemas import (
-    ERRORS,
-    DetectedLanguage,
-    DetectRequest,
-    LanguageEntry,
-    TranslateRequest,
-    TranslateResponse,
-)
+from server.schemas import ERRORS, DetectedLanguage, DetectRequest, LanguageEntry, TranslateRequest, TranslateResponse
 from server.settings import ServerSettings
 from server.text.clean import clean
 from server.text.glossary import GlossaryError, parse_inline
@@ -44,8 +37,15 @@ router = APIRouter()
 
 def _body_doc(model: type) -> dict:
     schema = model.model_json_schema()  # type: ignore[attr-defined]
-    return {"requestBody": {"required": False, "content": {
-        "application/json": {"schema": schema}, "application/x-www-form-urlencoded": {"schema": schema}}}}
+    return {
+        "requestBody": {
+            "required": False,
+            "content": {
+                "application/json": {"schema": schema},
+                "application/x-www-form-urlencoded": {"schema": schema},
+            },
+        }
+    }
 
 
 def check_access(request: Request, api_key: str | None) -> None:
@@ -57,15 +57,19 @@ def check_access(request: Request, api_key: str | None) -> None:
         wait = service.rate_limits.take(key)
         if wait > 0:
             service.metrics.rejected.labels(reason="rate_limit").inc()
-            raise RateLimited(f"rate limit of {settings.rate_limit_per_minute} requests per minute reached",
-                              {"Retry-After": str(max(1, math.ceil(wait)))})
+            raise RateLimited(
+                f"rate limit of {settings.rate_limit_per_minute} requests per minute reached",
+                {"Retry-After": str(max(1, math.ceil(wait)))},
+            )
 
 
 def resolve_pair(engine: FrontEnd, source: str, target: str) -> tuple[str, str]:
     """The model codes of a request's source (or ``auto``) and target, from the codes the client sent; 400 for a
     language the service does not offer, naming the ones it does."""
-    resolved = {role: ("auto" if role == "source" and code == "auto" else engine.model_code(code))
-                for role, code in (("source", source), ("target", target))}
+    resolved = {
+        role: ("auto" if role == "source" and code == "auto" else engine.model_code(code))
+        for role, code in (("source", source), ("target", target))
+    }
     unknown = [f"{role} {code!r}" for role, code in (("source", source), ("target", target)) if resolved[role] is None]
     if unknown:
         offered = ", ".join(engine.user_code(c) for c in engine.languages)
@@ -96,8 +100,11 @@ def detect_sources(service: Service, texts: list[str], html: bool) -> list[Detec
     for text in texts:
         visible = " ".join(u.model_text() for u in parse(text).units) if html else text
         guesses = service.detector.detect(visible, top=1)
-        found.append(DetectedLanguage(language=guesses[0].language, confidence=round(100 * guesses[0].confidence, 1))
-                     if guesses else DetectedLanguage(language=service.fallback_language, confidence=0.0))
+        found.append(
+            DetectedLanguage(language=guesses[0].language, confidence=round(100 * guesses[0].confidence, 1))
+            if guesses
+            else DetectedLanguage(language=service.fallback_language, confidence=0.0)
+        )
     return found
 
 
@@ -106,14 +113,18 @@ def detected_sources(engine: FrontEnd, detected: list[DetectedLanguage], target:
     return [(engine.model_code(d.language) or target) if d.confidence > 0 else target for d in detected]
 
 
-@router.post("/translate", response_model=TranslateResponse, response_model_exclude_none=True,
-             responses=ERRORS, openapi_extra=_body_doc(TranslateRequest),
-             summary="Translate text or HTML (LibreTranslate-compatible)")
+@router.post(
+    "/translate",
+    response_model=TranslateResponse,
+    response_model_exclude_none=True,
+    responses=ERRORS,
+    openapi_extra=_body_doc(TranslateRequest),
+    summary="Translate text or HTML (LibreTranslate-compatible)",
+)
 async def translate(request: Request, response: Response) -> TranslateResponse:
     service = request.app.state.service
     settings: ServerSettings = service.settings
-    req = validated(TranslateRequest, await read_payload(
-        request, '{"q": "Hello", "source": "en", "target": "fr"}'))
+    req = validated(TranslateRequest, await read_payload(request, '{"q": "Hello", "source": "en", "target": "fr"}'))
     check_access(request, req.api_key)
     raw = [req.q] if isinstance(req.q, str) else list(req.q)
     source, target = resolve_pair(service.front, req.source, req.target)
@@ -133,11 +144,11 @@ async def translate(request: Request, response: Response) -> TranslateResponse:
     if req.format == "html":
         results = await translate_html(service.translator, texts, sources, target, n_best, glossaries=glossaries)
     else:
-        results = await service.translator.translate([Text(t, s, target, n_best, glossary=g)
-                                                      for t, s, g in zip(texts, sources, glossaries)])
+        results = await service.translator.translate(
+            [Text(t, s, target, n_best, glossary=g) for t, s, g in zip(texts, sources, glossaries)]
+        )
     for code in sources:
-        service.metrics.items.labels(source=service.front.user_code(code),
-                                     target=service.front.user_code(target)).inc()
+        service.metrics.items.labels(source=service.front.user_code(code), target=service.front.user_code(target)).inc()
     kept_source = sum(r.kept_source for r in results)
     if kept_source:  # sentences whose every translation lost a placeholder: sent back as they came
         response.headers[UNTRANSLATED_HEADER] = str(kept_source)
@@ -146,18 +157,28 @@ async def translate(request: Request, response: Response) -> TranslateResponse:
     confidences = [r.confidences for r in results] if req.confidence else None
     if isinstance(req.q, str):
         return TranslateResponse(
-            translatedText=best[0], alternatives=alternatives[0] if alternatives else None,
+            translatedText=best[0],
+            alternatives=alternatives[0] if alternatives else None,
             detectedLanguage=detected[0] if detected else None,
             confidence=confidences[0][0] if confidences else None,
-            alternativesConfidence=confidences[0][1:] if confidences and req.alternatives else None)
+            alternativesConfidence=confidences[0][1:] if confidences and req.alternatives else None,
+        )
     return TranslateResponse(
-        translatedText=best, alternatives=alternatives, detectedLanguage=detected,
+        translatedText=best,
+        alternatives=alternatives,
+        detectedLanguage=detected,
         confidence=[c[0] for c in confidences] if confidences else None,
-        alternativesConfidence=[c[1:] for c in confidences] if confidences and req.alternatives else None)
+        alternativesConfidence=[c[1:] for c in confidences] if confidences and req.alternatives else None,
+    )
 
 
-@router.post("/detect", response_model=list[DetectedLanguage], responses=ERRORS, openapi_extra=_body_doc(DetectRequest),
-             summary="Detect the language of a text, among the languages served (best first)")
+@router.post(
+    "/detect",
+    response_model=list[DetectedLanguage],
+    responses=ERRORS,
+    openapi_extra=_body_doc(DetectRequest),
+    summary="Detect the language of a text, among the languages served (best first)",
+)
 async def detect(request: Request) -> list[DetectedLanguage]:
     service = request.app.state.service
     req = validated(DetectRequest, await read_payload(request, '{"q": "Bonjour"}'))
@@ -170,11 +191,16 @@ async def detect(request: Request) -> list[DetectedLanguage]:
     return [DetectedLanguage(language=g.language, confidence=round(100 * g.confidence, 1)) for g in guesses]
 
 
-@router.get("/languages", response_model=list[LanguageEntry],
-            summary="Languages served; 'adapter' says which have a language-specific adapter")
+@router.get(
+    "/languages",
+    response_model=list[LanguageEntry],
+    summary="Languages served; 'adapter' says which have a language-specific adapter",
+)
 async def languages(request: Request) -> list[LanguageEntry]:
     engine = request.app.state.service.front
     codes = [(engine.user_code(c), c) for c in engine.languages]
     users = [u for u, _ in codes]
-    return [LanguageEntry(code=u, name=language_name(m), targets=[t for t in users if t != u],
-                          adapter=m in engine.adapters) for u, m in codes]
+    return [
+        LanguageEntry(code=u, name=language_name(m), targets=[t for t in users if t != u], adapter=m in engine.adapters)
+        for u, m in codes
+    ]

@@ -19,12 +19,33 @@ from lslo.language_codes import lookup
 
 # Unicode character-name prefixes of each FLORES-200 script (what a language written in it may contain).
 SCRIPT_LETTERS: dict[str, tuple[str, ...]] = {
-    "Latn": ("LATIN",), "Cyrl": ("CYRILLIC",), "Arab": ("ARABIC",), "Grek": ("GREEK",), "Hebr": ("HEBREW",),
-    "Armn": ("ARMENIAN",), "Geor": ("GEORGIAN",), "Ethi": ("ETHIOPIC",), "Deva": ("DEVANAGARI",),
-    "Beng": ("BENGALI",), "Gujr": ("GUJARATI",), "Guru": ("GURMUKHI",), "Orya": ("ORIYA",), "Taml": ("TAMIL",),
-    "Telu": ("TELUGU",), "Knda": ("KANNADA",), "Mlym": ("MALAYALAM",), "Sinh": ("SINHALA",), "Thai": ("THAI",),
-    "Laoo": ("LAO",), "Khmr": ("KHMER",), "Mymr": ("MYANMAR",), "Tibt": ("TIBETAN",), "Hang": ("HANGUL",),
-    "Hans": ("CJK",), "Hant": ("CJK",), "Jpan": ("CJK", "HIRAGANA", "KATAKANA"),
+    "Latn": ("LATIN",),
+    "Cyrl": ("CYRILLIC",),
+    "Arab": ("ARABIC",),
+    "Grek": ("GREEK",),
+    "Hebr": ("HEBREW",),
+    "Armn": ("ARMENIAN",),
+    "Geor": ("GEORGIAN",),
+    "Ethi": ("ETHIOPIC",),
+    "Deva": ("DEVANAGARI",),
+    "Beng": ("BENGALI",),
+    "Gujr": ("GUJARATI",),
+    "Guru": ("GURMUKHI",),
+    "Orya": ("ORIYA",),
+    "Taml": ("TAMIL",),
+    "Telu": ("TELUGU",),
+    "Knda": ("KANNADA",),
+    "Mlym": ("MALAYALAM",),
+    "Sinh": ("SINHALA",),
+    "Thai": ("THAI",),
+    "Laoo": ("LAO",),
+    "Khmr": ("KHMER",),
+    "Mymr": ("MYANMAR",),
+    "Tibt": ("TIBETAN",),
+    "Hang": ("HANGUL",),
+    "Hans": ("CJK",),
+    "Hant": ("CJK",),
+    "Jpan": ("CJK", "HIRAGANA", "KATAKANA"),
 }
 # Letters that only one script has, so that their presence decides between scripts sharing the others.
 DECISIVE = {"HIRAGANA": "Jpan", "KATAKANA": "Jpan"}
@@ -126,12 +147,18 @@ class Detector:
                 by_label.setdefault(self._labels[code], []).append(code)
         if not by_label:  # none of them is in the statistical model: the script narrowed it down to these
             return [Guess(c, round(1.0 / len(possible), 4)) for c in possible[:top]]
-        ranked = [(label, p) for label, p in self._identifier.rank(text)  # type: ignore[attr-defined]
-                  if label in by_label]
+        ranked = [
+            (label, p)
+            for label, p in self._identifier.rank(text)  # type: ignore[attr-defined]
+            if label in by_label
+        ]
         total = sum(p for _, p in ranked) or 1.0
         share = sum(len(v) for v in by_label.values()) / len(possible)  # the rest: candidates outside the model
-        guesses = [Guess(code, round(p / total * share / len(by_label[label]), 4))  # codes sharing a label share
-                   for label, p in ranked for code in by_label[label]]
+        guesses = [
+            Guess(code, round(p / total * share / len(by_label[label]), 4))  # codes sharing a label share
+            for label, p in ranked
+            for code in by_label[label]
+        ]
         outside = [c for c in possible if c not in self._labels]
         guesses += [Guess(c, round((1 - share) / len(outside), 4)) for c in outside]
         return sorted(guesses, key=lambda g: -g.confidence)[:top]

@@ -52,8 +52,7 @@ class Glossary:
                 raise GlossaryError(f"a glossary term is longer than {MAX_TERM_CHARS} characters: {source[:40]!r}…")
             key = source.casefold()
             if key in terms and terms[key].target != target:
-                raise GlossaryError(f"the glossary gives {source!r} two targets: {terms[key].target!r} and "
-                                    f"{target!r}")
+                raise GlossaryError(f"the glossary gives {source!r} two targets: {terms[key].target!r} and {target!r}")
             terms[key] = Term(source, target)
         if len(terms) > MAX_TERMS:
             raise GlossaryError(f"the glossary has {len(terms)} terms; the limit is {MAX_TERMS}")

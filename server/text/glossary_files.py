@@ -25,8 +25,9 @@ class GlossaryFile:
     glossary: Glossary
 
 
-def read_glossary_file(data: bytes, filename: str = "", source: str | None = None,
-                       target: str | None = None) -> GlossaryFile:
+def read_glossary_file(
+    data: bytes, filename: str = "", source: str | None = None, target: str | None = None
+) -> GlossaryFile:
     """The glossary in ``data``: TBX when it is XML (or named ``.tbx``), else CSV or TSV (the delimiter
     sniffed from the header row). ``source`` / ``target``: the pair wanted, for a TBX of more languages (default:
     its first two)."""
@@ -54,8 +55,9 @@ def _delimited(text: str) -> GlossaryFile:
         raise GlossaryError(f"not a valid CSV/TSV glossary: {err}") from None
     head = [c.strip() for c in rows[0]]
     if len(head) != 2 or not all(head):
-        raise GlossaryError("the first row of a CSV/TSV glossary names its two languages, e.g. 'en,fr'; "
-                            f"found {len(head)} columns")
+        raise GlossaryError(
+            f"the first row of a CSV/TSV glossary names its two languages, e.g. 'en,fr'; found {len(head)} columns"
+        )
     pairs = []
     for number, row in enumerate(rows[1:], start=2):
         if not any(c.strip() for c in row):

@@ -151,8 +151,10 @@ def _distribute(nodes: Sequence[Node], numbered: bool) -> tuple[Node | Leaf, ...
     choice = nodes[index]
     assert isinstance(choice, Choice)
     before, after = list(nodes[:index]), list(nodes[index + 1 :])
-    branches = tuple((key, _distribute(before + list(message) + after, numbered or choice.kind != "select"))
-                     for key, message in choice.branches)
+    branches = tuple(
+        (key, _distribute(before + list(message) + after, numbered or choice.kind != "select"))
+        for key, message in choice.branches
+    )
     return (Choice(choice.argument, choice.kind, choice.offset, branches),)  # type: ignore[arg-type]
 
 

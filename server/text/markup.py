@@ -31,13 +31,15 @@ from html.parser import HTMLParser
 from server.text.placement import place_spans
 from server.text.segment import has_letters
 
-INLINE = frozenset({"a", "abbr", "b", "bdi", "bdo", "big", "cite", "data", "del", "dfn", "em", "font", "i", "ins",
-                    "label", "mark", "nobr", "q", "s", "small", "span", "strike", "strong", "sub", "sup", "time",
-                    "tt", "u", "code", "kbd", "samp", "var", "img", "wbr"})
+INLINE = frozenset(
+    "a abbr b bdi bdo big cite data del dfn em font i ins label mark nobr q s small span strike strong sub sup time tt u"
+    " code kbd samp var img wbr".split()
+)
 KEPT_INLINE = frozenset({"code", "kbd", "samp", "var"})
 KEPT_BLOCK = frozenset({"script", "style", "pre", "textarea", "svg", "math", "template"})
-VOID = frozenset({"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param", "source",
-                  "track", "wbr"})
+VOID = frozenset(
+    {"area", "base", "br", "col", "embed", "hr", "img", "input", "link", "meta", "param", "source", "track", "wbr"}
+)
 MAX_ALIGNED_SPANS = 32  # inline elements per unit placed by their own translation; beyond, by position
 WHITESPACE = re.compile(r"[ \t\n\r\f]+")  # HTML's white space (a no-break space is text)
 
@@ -116,13 +118,14 @@ def render_unit(unit: Unit, translation: str, span_translations: Sequence[str]) 
     """The unit's HTML: its leading and trailing white space, the escaped translation, and its inline elements."""
     text = unit.text
     lead = text[: len(text) - len(text.lstrip(" \t\n\r\f"))]
-    trail = text[len(text.rstrip(" \t\n\r\f")):]
+    trail = text[len(text.rstrip(" \t\n\r\f")) :]
     model, where = _collapsed(text)
     spans = [(where[s.start], where[s.end]) for s in unit.spans]
     aligned = iter(span_translations)
     wanted = [text[s.start : s.end].strip() if s.kept else next(aligned, "") for s in unit.spans]
-    places = place_spans(model, spans, translation, wanted, [s.kept for s in unit.spans],
-                         [s.parent for s in unit.spans])
+    places = place_spans(
+        model, spans, translation, wanted, [s.kept for s in unit.spans], [s.parent for s in unit.spans]
+    )
     # At one position: closes of spans that began earlier (innermost first), then opens in source order, each
     # empty span closing right after it opens. A kept span found in the translation replaces that text.
     inserts: list[tuple[tuple[int, ...], str, int]] = []  # (sort key, tag, where the translation resumes)

@@ -40,8 +40,9 @@ ICU_QUOTED = "icu_quoted"  # ICU's quoted literal text: '{' '}' '#'
 LENGTH = r"(?:hh|h|ll|l|L|q|j|z|Z|t|I64|I32|I)?"
 CONVERSIONS = "diouxXeEfFgGaAcspnCS@"  # %@: an Objective-C object (Apple .strings)
 PATTERNS: dict[str, str] = {
-    PRINTF: r"%(?:%|(?:\d+\$)?[-+ #0']*(?:\d+|\*(?:\d+\$)?)?(?:\.(?:\d+|\*(?:\d+\$)?))?" + LENGTH
-            + f"[{CONVERSIONS}]|<PRI[diouxX](?:8|16|32|64|MAX|PTR)>)",
+    PRINTF: r"%(?:%|(?:\d+\$)?[-+ #0']*(?:\d+|\*(?:\d+\$)?)?(?:\.(?:\d+|\*(?:\d+\$)?))?"
+    + LENGTH
+    + f"[{CONVERSIONS}]|<PRI[diouxX](?:8|16|32|64|MAX|PTR)>)",
     PYTHON: r"%\([^()\s]+\)[-+ #0]*(?:\d+|\*)?(?:\.(?:\d+|\*))?[diouxXeEfFgGcrsa%]",
     BRACE: r"\{\{\s*[\w.]+\s*\}\}|(?<!\{)\{(?:[A-Za-z_][\w.]*(?:\[[^\]{}]*\])*|\d+)?(?:![rsa])?(?::[^{}\s]*)?\}(?!\})",
     SHELL: r"\$\{[A-Za-z_]\w*\}|\$[A-Za-z_]\w*|%[A-Za-z_]\w*%",
@@ -50,27 +51,35 @@ PATTERNS: dict[str, str] = {
     MARKUP: r"</?[A-Za-z][\w:.-]*(?:\s+[\w:.-]+(?:\s*=\s*(?:\"[^\"<>]*\"|'[^'<>]*'|[^\s<>\"']+))?)*\s*/?>",
     ENTITY: r"&(?:[A-Za-z][A-Za-z0-9]{1,31}|#\d{1,7}|#[xX][0-9A-Fa-f]{1,6});",
     URL: r"\b(?:https?|ftp|file)://[^\s<>\"'{}]*[^\s<>\"'{}.,;:!?)\]]|\bwww\.[\w-]+(?:\.[\w-]+)+(?:/[^\s<>\"'{}]*"
-         r"[^\s<>\"'{}.,;:!?)\]])?",
+    r"[^\s<>\"'{}.,;:!?)\]])?",
     EMAIL: r"\b[\w.+-]+@[\w-]+(?:\.[\w-]+)+\b",
     PATH: r"(?<![\w/.~$%{])(?:~|\.{1,2})?/(?:[\w.+-]+/)*[\w+-](?:[\w.+-]*[\w+-])?/?(?![\w/])"
-          r"|\b[A-Za-z]:\\(?:[\w .+-]+\\)*[\w+-](?:[\w.+-]*[\w+-])?",
+    r"|\b[A-Za-z]:\\(?:[\w .+-]+\\)*[\w+-](?:[\w.+-]*[\w+-])?",
     ICU_QUOTED: r"'[{}#][^']*'",
     ICU_NUMBER: r"#",
 }
 # printf in text that does not declare it: no space flag, no ' flag, and not followed by a letter or digit.
-AUTO_PRINTF = (r"%(?:%(?![A-Za-z0-9])|(?:\d+\$)?[-+#0]*(?:\d+|\*)?(?:\.(?:\d+|\*))?" + LENGTH
-               + f"[{CONVERSIONS}](?![A-Za-z0-9]))")
+AUTO_PRINTF = (
+    r"%(?:%(?![A-Za-z0-9])|(?:\d+\$)?[-+#0]*(?:\d+|\*)?(?:\.(?:\d+|\*))?" + LENGTH + f"[{CONVERSIONS}](?![A-Za-z0-9]))"
+)
 # Earlier kinds win where two overlap (a URL's %20 is not a directive; a path inside a URL is the URL's).
 ORDER = (ICU_QUOTED, URL, EMAIL, MARKUP, ENTITY, RUBY, PYTHON, PRINTF, BRACE, NESTING, SHELL, PATH, ICU_NUMBER)
 AUTO = frozenset({PRINTF, PYTHON, BRACE, SHELL, RUBY, NESTING, MARKUP, ENTITY, URL, EMAIL, PATH})
 
 # gettext's format flags (``#, c-format`` ...) and the syntaxes they mean; the kinds every text has too.
 FLAG_SYNTAXES: dict[str, frozenset[str]] = {
-    "c-format": frozenset({PRINTF}), "objc-format": frozenset({PRINTF}), "sh-format": frozenset({SHELL}),
-    "python-format": frozenset({PYTHON, PRINTF}), "python-brace-format": frozenset({BRACE}),
-    "php-format": frozenset({PRINTF}), "gcc-internal-format": frozenset({PRINTF}),
-    "qt-format": frozenset(), "kde-format": frozenset(), "java-format": frozenset({BRACE}),
-    "csharp-format": frozenset({BRACE}), "perl-brace-format": frozenset({BRACE}),
+    "c-format": frozenset({PRINTF}),
+    "objc-format": frozenset({PRINTF}),
+    "sh-format": frozenset({SHELL}),
+    "python-format": frozenset({PYTHON, PRINTF}),
+    "python-brace-format": frozenset({BRACE}),
+    "php-format": frozenset({PRINTF}),
+    "gcc-internal-format": frozenset({PRINTF}),
+    "qt-format": frozenset(),
+    "kde-format": frozenset(),
+    "java-format": frozenset({BRACE}),
+    "csharp-format": frozenset({BRACE}),
+    "perl-brace-format": frozenset({BRACE}),
 }
 ALWAYS = frozenset({MARKUP, ENTITY, URL, EMAIL, PATH})
 QT_ARGUMENT = r"%L?\d{1,2}|%L?n"  # Qt/KDE %1 %L2, and %n: the count of a plural message
@@ -100,8 +109,11 @@ class Syntax:
         self._pattern = _compile(self.kinds, declared, qt)
 
     def __eq__(self, other: object) -> bool:
-        return isinstance(other, Syntax) and (self.kinds, self.declared, self.qt) == (other.kinds, other.declared,
-                                                                                     other.qt)
+        return isinstance(other, Syntax) and (self.kinds, self.declared, self.qt) == (
+            other.kinds,
+            other.declared,
+            other.qt,
+        )
 
     def __hash__(self) -> int:
         return hash((self.kinds, self.declared, self.qt))
@@ -140,9 +152,12 @@ class Syntax:
 
 
 def _ordered(found: list[tuple[str, str]]) -> list[str]:
-    return [p for kind, p in found
-            if (kind in (PRINTF, PYTHON) and p != "%%" and "$" not in p and not p.startswith("%("))
-            or (kind == BRACE and re.fullmatch(r"\{(?:![rsa])?(?::[^{}]*)?\}", p))]
+    return [
+        p
+        for kind, p in found
+        if (kind in (PRINTF, PYTHON) and p != "%%" and "$" not in p and not p.startswith("%("))
+        or (kind == BRACE and re.fullmatch(r"\{(?:![rsa])?(?::[^{}]*)?\}", p))
+    ]
 
 
 DEFAULT = Syntax()
@@ -158,8 +173,7 @@ def syntax_for_flags(flags: Iterable[str]) -> Syntax:
     kinds = set(ALWAYS)
     for flag in declared:
         kinds |= FLAG_SYNTAXES[flag]
-    return Syntax(kinds, declared=bool(kinds & {PRINTF, PYTHON}),
-                  qt=bool(declared & {"qt-format", "kde-format"}))
+    return Syntax(kinds, declared=bool(kinds & {PRINTF, PYTHON}), qt=bool(declared & {"qt-format", "kde-format"}))
 
 
 # ---------------------------------------------------------------------------------------------- accelerators
@@ -171,12 +185,15 @@ def split_accelerator(text: str) -> tuple[str, str | None, str | None]:
     """``(text without the marker, marker, letter)`` when ``text`` has exactly one accelerator marker (``~``,
     ``&`` or ``_`` at the start of a word, before a letter); else ``(text, None, None)``. ``&amp;``-style
     entities and doubled markers (``&&``) are not accelerators."""
-    found = [m for m in ACCELERATOR.finditer(text)
-             if not (m.group(1) == "&" and re.match(PATTERNS[ENTITY], text[m.start():]))]
+    found = [
+        m
+        for m in ACCELERATOR.finditer(text)
+        if not (m.group(1) == "&" and re.match(PATTERNS[ENTITY], text[m.start() :]))
+    ]
     if len(found) != 1 or len(text) > MAX_ACCELERATED:
         return text, None, None
     m = found[0]
-    return text[: m.start()] + text[m.end():], m.group(1), text[m.end()]
+    return text[: m.start()] + text[m.end() :], m.group(1), text[m.end()]
 
 
 def restore_accelerator(translation: str, marker: str | None, letter: str | None) -> str:
@@ -184,11 +201,15 @@ def restore_accelerator(translation: str, marker: str | None, letter: str | None
     else before the first letter."""
     if marker is None or letter is None:
         return translation
-    for pattern in (rf"(?<!\w)(?={re.escape(letter)})", rf"(?<!\w)(?=(?i:{re.escape(letter)}))",
-                    rf"(?=(?i:{re.escape(letter)}))", r"(?=[^\W\d_])"):
+    for pattern in (
+        rf"(?<!\w)(?={re.escape(letter)})",
+        rf"(?<!\w)(?=(?i:{re.escape(letter)}))",
+        rf"(?=(?i:{re.escape(letter)}))",
+        r"(?=[^\W\d_])",
+    ):
         m = re.search(pattern, translation)
         if m:
-            return translation[: m.start()] + marker + translation[m.start():]
+            return translation[: m.start()] + marker + translation[m.start() :]
     return marker + translation
 
 

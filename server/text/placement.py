@@ -48,8 +48,14 @@ def parents(spans: Sequence[tuple[int, int]]) -> list[int]:
     return out
 
 
-def place_spans(source: str, spans: Sequence[tuple[int, int]], translation: str, span_translations: Sequence[str],
-                exact: Sequence[bool] = (), parent_of: Sequence[int] | None = None) -> list[tuple[int, int]]:
+def place_spans(
+    source: str,
+    spans: Sequence[tuple[int, int]],
+    translation: str,
+    span_translations: Sequence[str],
+    exact: Sequence[bool] = (),
+    parent_of: Sequence[int] | None = None,
+) -> list[tuple[int, int]]:
     """``[a, b)`` in ``translation`` for each span ``[start, end)`` of ``source``. ``span_translations[i]`` is
     what to look for (empty: place by position); ``exact[i]``: match it case-sensitively (kept text);
     ``parent_of[i]``: the span it is nested in (default: the innermost earlier span containing it)."""
@@ -66,8 +72,13 @@ def place_spans(source: str, spans: Sequence[tuple[int, int]], translation: str,
         low = max(outer_low, sibling_end.get(parent, outer_low))  # after the previous sibling
         guess = max(guess, low)
         wanted = span_translations[i].strip() if i < len(span_translations) else ""
-        found = _nearest(translation if i < len(exact) and exact[i] else lowered,
-                         wanted if i < len(exact) and exact[i] else wanted.lower(), low, high, guess)
+        found = _nearest(
+            translation if i < len(exact) and exact[i] else lowered,
+            wanted if i < len(exact) and exact[i] else wanted.lower(),
+            low,
+            high,
+            guess,
+        )
         if found is not None:
             a, b = found
         else:

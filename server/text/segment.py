@@ -17,14 +17,17 @@ from dataclasses import dataclass
 import sentencex
 
 # Languages written without spaces between words or sentences (ISO 639-1/3 codes, and FLORES-200 scripts).
-UNSPACED_LANGUAGES = frozenset({"zh", "ja", "th", "lo", "km", "my", "bo", "zho", "jpn", "tha", "lao", "khm", "mya",
-                                "bod", "yue"})
+UNSPACED_LANGUAGES = frozenset(
+    {"zh", "ja", "th", "lo", "km", "my", "bo", "zho", "jpn", "tha", "lao", "khm", "mya", "bod", "yue"}
+)
 UNSPACED_SCRIPTS = frozenset({"Hans", "Hant", "Jpan", "Thai", "Laoo", "Khmr", "Mymr", "Tibt"})
 LINE_BREAK = re.compile(r"(\r\n|\r|\n|\u2028|\u2029)")
 # Indentation (any white space but line breaks) and a list marker: "- ", "* ", "• ", "1. ", "2) ", "a) ", "(b) ",
 # "iv. ", "(iv) ". A capital and a full stop ("A. Smith") is read as an initial, not a marker.
-LEAD = re.compile(r"^[^\S\r\n]*(?:(?:[-*+•‣◦·▪–—]|\(?\d{1,3}[.)]|\(?[a-z]\)|\(?x{0,3}(?:ix|iv|v?i{1,3}|v)[.)])"
-                  r"[^\S\r\n]+)?")
+LEAD = re.compile(
+    r"^[^\S\r\n]*(?:(?:[-*+•‣◦·▪–—]|\(?\d{1,3}[.)]|\(?[a-z]\)|\(?x{0,3}(?:ix|iv|v?i{1,3}|v)[.)])"
+    r"[^\S\r\n]+)?"
+)
 CLAUSE_END = re.compile(r"[,;:、，；：…—–](?=\s*\S)\s*")
 # zh / ja: a full stop that sentencex lets run into a following Latin word ("…です。geometry…").
 CJK_BREAK = re.compile(r"(?<=[。！？])(?=[^」』”’）)\]\s。！？])")
@@ -62,8 +65,13 @@ class Layout:
                 if respace and i and pieces[i - 1].translate:  # sentences the source wrote without a space
                     out.append(joiner)
                 out.append(next(it).strip())
-            elif (respace and 0 < i < len(pieces) - 1 and pieces[i - 1].translate and pieces[i + 1].translate
-                  and piece.text.strip() == ""):
+            elif (
+                respace
+                and 0 < i < len(pieces) - 1
+                and pieces[i - 1].translate
+                and pieces[i + 1].translate
+                and piece.text.strip() == ""
+            ):
                 out.append(joiner)
             else:
                 out.append(piece.text)
@@ -173,11 +181,11 @@ def _line_pieces(line: str, language: str, fits: Callable[[str], bool]) -> Itera
             stripped = chunk.rstrip()
             yield Piece(stripped, True) if has_letters(stripped) else Piece(stripped, False)
             if len(chunk) > len(stripped):
-                yield Piece(chunk[len(stripped):], False)
+                yield Piece(chunk[len(stripped) :], False)
         if len(sentence) > len(body):
-            yield Piece(sentence[len(body):], False)
+            yield Piece(sentence[len(body) :], False)
     if len(line) > start + len(core):
-        yield Piece(line[start + len(core):], False)
+        yield Piece(line[start + len(core) :], False)
 
 
 def segment(text: str, language: str, fits: Callable[[str], bool]) -> Layout:

@@ -111,8 +111,14 @@ def lslo_config(settings: LSLoSettings, inputs: Inputs, problems: list[str], **o
     if settings.tiers:
         named = (p.partition(":")[0].strip().upper() for p in settings.tiers.split(";") if p.strip())
         order = [t for t in dict.fromkeys(named) if t in ("H", "M", "L", "V")]
-    values = dict(modules=settings.modules, fc_mode=settings.fc_mode, layer_map=layer_map, scaling=settings.scaling,
-                  dropout=settings.lora_dropout, init_seed=settings.seed)
+    values = dict(
+        modules=settings.modules,
+        fc_mode=settings.fc_mode,
+        layer_map=layer_map,
+        scaling=settings.scaling,
+        dropout=settings.lora_dropout,
+        init_seed=settings.seed,
+    )
     values.update(overrides)
     ranks = values.pop("ranks", settings.ranks)
     if isinstance(ranks, str):
@@ -136,8 +142,9 @@ class Started:
     tiers: dict[str, str | None]  # {code: tier} of every trained language, None where it has none
 
 
-def run_tiers(settings: TrainSettings, config: LSLoConfig | None, inputs: Inputs,
-              problems: list[str]) -> dict[str, str | None]:
+def run_tiers(
+    settings: TrainSettings, config: LSLoConfig | None, inputs: Inputs, problems: list[str]
+) -> dict[str, str | None]:
     """The languages' resource tiers: the LSLo config's, or for full fine-tuning ``--tiers`` (default: the
     shipped tables). Per-epoch evaluation groups directions by tier, so there every language needs one."""
     if config is not None:
@@ -148,8 +155,10 @@ def run_tiers(settings: TrainSettings, config: LSLoConfig | None, inputs: Inputs
         tiers = {code: assigned.get(code) for code in inputs.languages}
     missing = [code for code, tier in tiers.items() if tier is None]
     if settings.eval_groups and missing:
-        problems.append(f"--eval-groups needs a resource tier for every language; none for {missing}: "
-                        "give --tiers like 'H:en,fr;V:oc'")
+        problems.append(
+            f"--eval-groups needs a resource tier for every language; none for {missing}: "
+            "give --tiers like 'H:en,fr;V:oc'"
+        )
     return tiers
 
 
@@ -188,13 +197,20 @@ def start_run(
         model.train()
         sampler = None
         if settings.pairs_per_segment is not None:
-            sampler = DirectionSampler(inputs.tokenizer, inputs.data.train, inputs.languages,
-                                       settings.pairs_per_segment, settings.seed, settings.max_len,
-                                       inputs.data.directions)
+            sampler = DirectionSampler(
+                inputs.tokenizer,
+                inputs.data.train,
+                inputs.languages,
+                settings.pairs_per_segment,
+                settings.seed,
+                settings.max_len,
+                inputs.data.directions,
+            )
             examples = sampler(1)
         else:
-            examples = build_examples(inputs.tokenizer, inputs.data.train, inputs.languages, settings.max_len,
-                                      inputs.data.directions)
+            examples = build_examples(
+                inputs.tokenizer, inputs.data.train, inputs.languages, settings.max_len, inputs.data.directions
+            )
         peak = settings.lr or DEFAULT_LR[method]
         run = prepare_run(settings, recipe, model, inputs.tokenizer, examples, info, device, peak, lslo)
         run.sample = sampler
@@ -218,5 +234,3 @@ def attach_pruning(started: Started, pools: list, schedule: PruningSchedule) -> 
 
     run.on_epoch_start = prune
     return pruner
-
-

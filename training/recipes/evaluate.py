@@ -39,21 +39,35 @@ class EvaluateSettings(Settings):
     base: Path = Field(description="base model directory")
     bundle: Path | None = Field(None, description="LSLo adapter bundle to evaluate")
     model: Path | None = Field(None, description="fully fine-tuned model directory to evaluate instead of the base")
-    data: Path = Field(description="test data: a FLORES directory (--split), or any form finetune's --data takes "
-                                   "(its test*/devtest* part when it has one, else all of it)")
-    split: str = Field("auto", description="FLORES split (auto: devtest); other data: auto (the test part, else "
-                                           "all), test, valid, train or all")
-    languages: str | None = Field(None, description="default: the bundle's languages, else every language of the "
-                                                    "data that the base has; a language without an adapter in "
-                                                    "the bundle is translated by the base alone on its side")
-    tiers: str | None = Field(None, description="tier assignment; default: the bundle's tiers, else the lang30 table "
-                                                "(languages without a tier count in AVG only)")
+    data: Path = Field(
+        description="test data: a FLORES directory (--split), or any form finetune's --data takes "
+        "(its test*/devtest* part when it has one, else all of it)"
+    )
+    split: str = Field(
+        "auto",
+        description="FLORES split (auto: devtest); other data: auto (the test part, else "
+        "all), test, valid, train or all",
+    )
+    languages: str | None = Field(
+        None,
+        description="default: the bundle's languages, else every language of the "
+        "data that the base has; a language without an adapter in "
+        "the bundle is translated by the base alone on its side",
+    )
+    tiers: str | None = Field(
+        None,
+        description="tier assignment; default: the bundle's tiers, else the lang30 table "
+        "(languages without a tier count in AVG only)",
+    )
     base_row: bool = Field(True, description="evaluate the base alone too, next to a --bundle or --model")
     beam: int = Field(5, ge=1)
     max_sents: int | None = Field(None, ge=1, description="segments per direction (default: all)")
     max_tokens: int = Field(6000, ge=64, description="token budget of one generation batch (divided by the beam)")
-    spm: Path | None = Field(None, description="SentencePiece model for spBLEU (default: the base model's; give "
-                                               "the FLORES-101 SPM model to match the paper)")
+    spm: Path | None = Field(
+        None,
+        description="SentencePiece model for spBLEU (default: the base model's; give "
+        "the FLORES-101 SPM model to match the paper)",
+    )
     name: str | None = Field(None, description="row label in the table")
     json_out: Path | None = Field(None, alias="json", description="write the full result as JSON here")
     markdown: Path | None = Field(None, description="write the group table as Markdown here")
@@ -78,8 +92,13 @@ class EvaluationInputs:
     split: ParallelSplit
 
 
-def evaluation_languages(settings: EvaluateSettings, manifest: BundleManifest | None, vocabulary: LanguageVocabulary,
-                         found: list[str], problems: list[str]) -> tuple[list[str], dict[str, str | None]]:
+def evaluation_languages(
+    settings: EvaluateSettings,
+    manifest: BundleManifest | None,
+    vocabulary: LanguageVocabulary,
+    found: list[str],
+    problems: list[str],
+) -> tuple[list[str], dict[str, str | None]]:
     """Languages (given, else the bundle's, else the data's) and tiers (given, else the bundle's, else the lang30
     table), in the model's codes."""
     if settings.languages:
@@ -136,11 +155,16 @@ def check_inputs(settings: EvaluateSettings) -> EvaluationInputs:
     raise_if_problems(problems, "inputs")
     adapters = [c for c in codes if manifest is not None and c in manifest.languages]
     if manifest is not None and not adapters:
-        raise_if_problems([f"the bundle has no adapter for any of {', '.join(codes)}: evaluate the base alone "
-                           "(without --bundle)"], "inputs")
+        raise_if_problems(
+            [f"the bundle has no adapter for any of {', '.join(codes)}: evaluate the base alone (without --bundle)"],
+            "inputs",
+        )
     if manifest is not None and len(adapters) < len(codes):
-        print(f"note: the bundle has no adapter for {', '.join(c for c in codes if c not in adapters)}: the base "
-              "alone on their side (the server's fallback)", file=sys.stderr)
+        print(
+            f"note: the bundle has no adapter for {', '.join(c for c in codes if c not in adapters)}: the base "
+            "alone on their side (the server's fallback)",
+            file=sys.stderr,
+        )
     return EvaluationInputs(tokenizer, base_tokenizer, codes, adapters, tiers, Path(spm_model), split)
 
 
@@ -172,12 +196,24 @@ def run_evaluate(settings: EvaluateSettings) -> dict:
     lslo = load_bundle(model, settings.bundle, languages=inputs.adapters) if settings.bundle is not None else None
 
     def evaluate(model: Any, tokenizer: Any, lslo: LSLoHandle | None) -> EvaluationResult:
-        return evaluate_split(model, tokenizer, split, codes, tiers, inputs.spm_model, lslo,
-                              max_sents=settings.max_sents, beam=settings.beam, max_tokens=settings.max_tokens,
-                              progress=settings.progress, fallback=True)
+        return evaluate_split(
+            model,
+            tokenizer,
+            split,
+            codes,
+            tiers,
+            inputs.spm_model,
+            lslo,
+            max_sents=settings.max_sents,
+            beam=settings.beam,
+            max_tokens=settings.max_tokens,
+            progress=settings.progress,
+            fallback=True,
+        )
 
-    name = settings.name or ("Ft-all" if settings.model else
-                             f"LSLo ({settings.bundle.name})" if settings.bundle else "Pretrain")
+    name = settings.name or (
+        "Ft-all" if settings.model else f"LSLo ({settings.bundle.name})" if settings.bundle else "Pretrain"
+    )
     rows: dict[str, EvaluationResult] = {}
     if settings.base_row and lslo is not None:
         with lslo.base_only():
@@ -193,18 +229,28 @@ def run_evaluate(settings: EvaluateSettings) -> dict:
     per_direction = direction_table(rows, "chrf")
     seconds = round(time.time() - started, 1)
     most = max((len(rows) for rows in result.segment_rows.values()), default=0)
-    print(f"spBLEU on {settings.data} ({split.name}), beam {settings.beam}, "
-          f"up to {most} segments per direction, {len(result.spbleu)} directions "
-          f"(SentencePiece model: {result.spm_model})\n")
+    print(
+        f"spBLEU on {settings.data} ({split.name}), beam {settings.beam}, "
+        f"up to {most} segments per direction, {len(result.spbleu)} directions "
+        f"(SentencePiece model: {result.spm_model})\n"
+    )
     print(table)
     print(f"\nchrF++\n\n{chrf_table}\n\nchrF++ by direction\n\n{per_direction}\n\n({seconds}s)")
-    payload = {"name": name, "table_markdown": table, "chrf_table_markdown": chrf_table,
-               "directions_markdown": per_direction, "seconds": seconds,
-               "bundle": str(settings.bundle) if settings.bundle else None,
-               "model": str(settings.model) if settings.model else None, **result.to_json(),
-               "base_alone": rows[BASE_ROW].to_json() if BASE_ROW in rows else None}
-    for path, text in ((settings.json_out, json.dumps(payload, indent=1, ensure_ascii=False)),
-                       (settings.markdown, table + "\n")):
+    payload = {
+        "name": name,
+        "table_markdown": table,
+        "chrf_table_markdown": chrf_table,
+        "directions_markdown": per_direction,
+        "seconds": seconds,
+        "bundle": str(settings.bundle) if settings.bundle else None,
+        "model": str(settings.model) if settings.model else None,
+        **result.to_json(),
+        "base_alone": rows[BASE_ROW].to_json() if BASE_ROW in rows else None,
+    }
+    for path, text in (
+        (settings.json_out, json.dumps(payload, indent=1, ensure_ascii=False)),
+        (settings.markdown, table + "\n"),
+    ):
         if path:
             path.parent.mkdir(parents=True, exist_ok=True)
             path.write_text(text, encoding="utf-8")

@@ -65,8 +65,14 @@ class PretrainSettings(FinetuneSettings):
     warmup_steps: int | None = Field(None, ge=0)
 
 
-def per_epoch_evaluator(settings: TrainSettings, run: TrainingRun, tokenizer: Any, languages: list[str],
-                        tiers: dict[str, str | None], history: list[dict[str, Any]]):
+def per_epoch_evaluator(
+    settings: TrainSettings,
+    run: TrainingRun,
+    tokenizer: Any,
+    languages: list[str],
+    tiers: dict[str, str | None],
+    history: list[dict[str, Any]],
+):
     """Figure 3's curves: evaluate the chosen direction groups after each epoch (rank 0; others wait)."""
     if not settings.eval_groups:
         return None
@@ -76,8 +82,19 @@ def per_epoch_evaluator(settings: TrainSettings, run: TrainingRun, tokenizer: An
 
     def hook(epoch: int) -> None:
         if run.info.is_main:
-            result = evaluate_split(run.model, tokenizer, split, languages, tiers, spm_model, run.lslo, groups,
-                                    settings.eval_max_sents, settings.eval_beam, progress=settings.progress)
+            result = evaluate_split(
+                run.model,
+                tokenizer,
+                split,
+                languages,
+                tiers,
+                spm_model,
+                run.lslo,
+                groups,
+                settings.eval_max_sents,
+                settings.eval_beam,
+                progress=settings.progress,
+            )
             history[:] = [h for h in history if h["epoch"] < epoch]  # an epoch re-run after a resume
             history.append({"epoch": epoch, **result.groups})
             run.log.write("eval", epoch=epoch, split=settings.eval_split, groups=result.groups)
@@ -108,25 +125,46 @@ def run_finetune(settings: FinetuneSettings, recipe: str = "finetune") -> Path:
         history: list[dict[str, Any]] = run.log.earlier_evaluations() if settings.resume else []
         if settings.resume:
             started_at -= run.log.earlier_seconds()
-        run.on_epoch_end = per_epoch_evaluator(settings, run, started.inputs.tokenizer, started.inputs.languages,
-                                               started.tiers, history)
+        run.on_epoch_end = per_epoch_evaluator(
+            settings, run, started.inputs.tokenizer, started.inputs.languages, started.tiers, history
+        )
         data = started.inputs.data
-        validator = attach_validation(run, started.inputs.tokenizer, data.valid, data.directions,
-                                      schedule.start + schedule.duration if schedule else 1)
+        validator = attach_validation(
+            run,
+            started.inputs.tokenizer,
+            data.valid,
+            data.directions,
+            schedule.start + schedule.duration if schedule else 1,
+        )
         if not train(run):
             return settings.out
-        return write_outputs(settings, recipe, run, started.inputs, started.lslo, schedule, prune_codes, history,
-                             started_at, validator)
+        return write_outputs(
+            settings, recipe, run, started.inputs, started.lslo, schedule, prune_codes, history, started_at, validator
+        )
 
 
-def write_outputs(settings: FinetuneSettings, recipe: str, run: TrainingRun, inputs: Inputs, lslo: LSLoHandle | None,
-                  schedule: PruningSchedule | None, prune_codes: list[str], history: list[dict[str, Any]],
-                  started: float, validator: Validator | None = None) -> Path:
+def write_outputs(
+    settings: FinetuneSettings,
+    recipe: str,
+    run: TrainingRun,
+    inputs: Inputs,
+    lslo: LSLoHandle | None,
+    schedule: PruningSchedule | None,
+    prune_codes: list[str],
+    history: list[dict[str, Any]],
+    started: float,
+    validator: Validator | None = None,
+) -> Path:
     out = settings.out
     if not run.info.is_main:
         return out
-    summary: dict[str, Any] = {"recipe": recipe, "method": settings.method, "seconds": round(time.time() - started, 1),
-                               "steps": run.position.global_step, "examples_per_epoch": len(run.examples)}
+    summary: dict[str, Any] = {
+        "recipe": recipe,
+        "method": settings.method,
+        "seconds": round(time.time() - started, 1),
+        "steps": run.position.global_step,
+        "examples_per_epoch": len(run.examples),
+    }
     validation = validator.restore_best() if validator is not None else None
     if validation is not None:
         summary["validation"] = validation
@@ -134,21 +172,38 @@ def write_outputs(settings: FinetuneSettings, recipe: str, run: TrainingRun, inp
     if lslo is not None:
         pruning = None
         if schedule is not None:
-            pruning = {**schedule.to_dict(), "tiers": sorted(settings.prune_tier_set), "languages": prune_codes,
-                       "pool": "language", "method": "global L1 unstructured on B, mask at each epoch start"}
+            pruning = {
+                **schedule.to_dict(),
+                "tiers": sorted(settings.prune_tier_set),
+                "languages": prune_codes,
+                "pool": "language",
+                "method": "global L1 unstructured on B, mask at each epoch start",
+            }
         target = out / "bundle"
-        save_bundle(lslo, target, base_name=str(settings.base), pruning=pruning,
-                    extra={"recipe": recipe, "settings": run.settings_record, "validation": validation})
+        save_bundle(
+            lslo,
+            target,
+            base_name=str(settings.base),
+            pruning=pruning,
+            extra={"recipe": recipe, "settings": run.settings_record, "validation": validation},
+        )
         counts, nonzero = lslo.parameter_counts(), lslo.nonzero_counts()
-        summary.update(bundle=str(target), parameters=sum(counts.values()), nonzero=sum(nonzero.values()),
-                       per_language={c: {"params": counts[c], "nonzero": nonzero[c]} for c in counts})
+        summary.update(
+            bundle=str(target),
+            parameters=sum(counts.values()),
+            nonzero=sum(nonzero.values()),
+            per_language={c: {"params": counts[c], "nonzero": nonzero[c]} for c in counts},
+        )
     else:
         target = out / "model"
         run.model.save_pretrained(target)
         inputs.tokenizer.save_pretrained(target)
         trained = [p for p in run.model.parameters() if p.requires_grad]  # tied embeddings counted once
-        summary.update(model=str(target), parameters=sum(p.numel() for p in trained),
-                       nonzero=sum(int(p.count_nonzero()) for p in trained))
+        summary.update(
+            model=str(target),
+            parameters=sum(p.numel() for p in trained),
+            nonzero=sum(int(p.count_nonzero()) for p in trained),
+        )
         plot_training_curve(read_log(run.log.path), out / "training.png", title=f"{recipe}: {out.name}")
     if history:
         summary["per_epoch_eval"] = history

@@ -35,8 +35,11 @@ class SubspaceSettings(LSLoSettings):
     ratio: float = Field(0.7, gt=0, lt=1, description="pruning ratio P_ISE / P_LSP")
     prune_start: int = Field(2, description="E")
     prune_epochs: int = Field(8, description="k")
-    bitext: str = Field("table", description="bitext sizes for the correlation: 'table' (Appendix A) or a corpus "
-                                             "stats.json (training segments per language)")
+    bitext: str = Field(
+        "table",
+        description="bitext sizes for the correlation: 'table' (Appendix A) or a corpus "
+        "stats.json (training segments per language)",
+    )
 
     def problems(self) -> list[str]:
         problems = super().problems()
@@ -101,15 +104,29 @@ def plot_average(scores: Sequence[SubspaceScore], mode: str, tiers: dict[str, st
     if mode == "ise":
         by_lang = average_by(scores, lambda s: (s.language, s.stack, s.module))
         langs = list(tiers)
-        plot_demand(matrix(by_lang, langs, "encoder"), matrix(by_lang, langs, "decoder"), langs, ENCODER_MODULES,
-                    DECODER_MODULES, path, "Intrinsic Subspace Estimation, averaged over layers (Figure 2)",
-                    [tiers[c] for c in langs])
+        plot_demand(
+            matrix(by_lang, langs, "encoder"),
+            matrix(by_lang, langs, "decoder"),
+            langs,
+            ENCODER_MODULES,
+            DECODER_MODULES,
+            path,
+            "Intrinsic Subspace Estimation, averaged over layers (Figure 2)",
+            [tiers[c] for c in langs],
+        )
     else:
         by_layer = average_by(scores, lambda s: (s.layer, s.stack, s.module))
         layers = list(range(max(s.layer for s in scores) + 1))
-        plot_demand(matrix(by_layer, layers, "encoder"), matrix(by_layer, layers, "decoder"),
-                    [str(i + 1) for i in layers], ENCODER_MODULES, DECODER_MODULES, path,
-                    "Language-specific pruning, averaged over languages (Figure 4)", row_label="Layer id")
+        plot_demand(
+            matrix(by_layer, layers, "encoder"),
+            matrix(by_layer, layers, "decoder"),
+            [str(i + 1) for i in layers],
+            ENCODER_MODULES,
+            DECODER_MODULES,
+            path,
+            "Language-specific pruning, averaged over languages (Figure 4)",
+            row_label="Layer id",
+        )
 
 
 def run_subspace(settings: SubspaceSettings) -> Path:
@@ -128,9 +145,13 @@ def run_subspace(settings: SubspaceSettings) -> Path:
         langs = sorted(lslo.layout.codes, key=lambda c: (order.get(tiers.get(c) or "", 9), lslo.layout.index(c)))
         out, figures = settings.out, settings.out / "figures"
         figures.mkdir(parents=True, exist_ok=True)
-        result: dict = {"mode": settings.mode, "ratio": settings.ratio, "schedule": schedule.to_dict(),
-                        "languages": {c: tiers.get(c) for c in langs},
-                        "scores": [vars(s) for s in scores]}
+        result: dict = {
+            "mode": settings.mode,
+            "ratio": settings.ratio,
+            "schedule": schedule.to_dict(),
+            "languages": {c: tiers.get(c) for c in langs},
+            "scores": [vars(s) for s in scores],
+        }
         by_lang = average_by(scores, lambda s: (s.language, s.stack, s.module))
         by_layer = average_by(scores, lambda s: (s.layer, s.stack, s.module))
         result["by_language_module"] = {f"{k[0]}|{k[1]}.{k[2]}": v for k, v in by_lang.items()}
@@ -141,10 +162,16 @@ def run_subspace(settings: SubspaceSettings) -> Path:
             per_layer = average_by(scores, lambda s: (s.language, s.layer, s.stack, s.module))
             for layer in range(n_layers):
                 values = {(c, st, m): v for (c, la, st, m), v in per_layer.items() if la == layer}
-                plot_demand(matrix(values, langs, "encoder"), matrix(values, langs, "decoder"), langs,
-                            ENCODER_MODULES, DECODER_MODULES, figures / f"ise_layer_{layer + 1:02d}.png",
-                            f"Intrinsic Subspace Estimation, layer {layer + 1} (Figure 5)",
-                            [tiers.get(c) for c in langs])
+                plot_demand(
+                    matrix(values, langs, "encoder"),
+                    matrix(values, langs, "decoder"),
+                    langs,
+                    ENCODER_MODULES,
+                    DECODER_MODULES,
+                    figures / f"ise_layer_{layer + 1:02d}.png",
+                    f"Intrinsic Subspace Estimation, layer {layer + 1} (Figure 5)",
+                    [tiers.get(c) for c in langs],
+                )
             sizes = bitext_sizes(settings.bitext, langs)
             result["bitext"] = {"source": settings.bitext, "sizes": sizes}
             result["correlation"] = correlations(by_lang, sizes)
@@ -155,9 +182,16 @@ def run_subspace(settings: SubspaceSettings) -> Path:
             per_lang = average_by(scores, lambda s: (s.language, s.layer, s.stack, s.module))
             for code in langs:
                 values = {(la, st, m): v for (c, la, st, m), v in per_lang.items() if c == code}
-                plot_demand(matrix(values, layers, "encoder"), matrix(values, layers, "decoder"), labels,
-                            ENCODER_MODULES, DECODER_MODULES, figures / f"lsp_{code}.png",
-                            f"Language-specific pruning: {code} (Figure 6)", row_label="Layer id")
+                plot_demand(
+                    matrix(values, layers, "encoder"),
+                    matrix(values, layers, "decoder"),
+                    labels,
+                    ENCODER_MODULES,
+                    DECODER_MODULES,
+                    figures / f"lsp_{code}.png",
+                    f"Language-specific pruning: {code} (Figure 6)",
+                    row_label="Layer id",
+                )
         (out / "scores.json").write_text(json.dumps(result, indent=1), encoding="utf-8")
         run.log.write("outputs", scores=str(out / "scores.json"))
         return out / "scores.json"

@@ -30,8 +30,10 @@ def run_weight_learning(settings: WeightLearningSettings) -> Path:
         weights = read_weights(started.lslo.router.gates)
         layer_map = layer_map_from_weights(weights)
         out = settings.out / "layer_map.json"
-        out.write_text(json.dumps({**layer_map.to_dict(), "weights": weights, "describe": layer_map.describe()},
-                                  indent=1), encoding="utf-8")
+        out.write_text(
+            json.dumps({**layer_map.to_dict(), "weights": weights, "describe": layer_map.describe()}, indent=1),
+            encoding="utf-8",
+        )
         plot_weights(weights, settings.out / "weight_learning.png")
         run.log.write("outputs", layer_map=layer_map.to_dict(), weights=weights)
         print(f"layer map: {layer_map.describe()}  ->  {out}")
