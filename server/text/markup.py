@@ -32,8 +32,8 @@ from server.text.placement import place_spans
 from server.text.segment import has_letters
 
 INLINE = frozenset(
-    "a abbr b bdi bdo big cite data del dfn em font i ins label mark nobr q s small span strike strong sub sup time tt u"
-    " code kbd samp var img wbr".split()
+    "a abbr b bdi bdo big cite data del dfn em font i ins label mark nobr q s small span strike strong sub sup time"
+    " tt u code kbd samp var img wbr".split()
 )
 KEPT_INLINE = frozenset({"code", "kbd", "samp", "var"})
 KEPT_BLOCK = frozenset({"script", "style", "pre", "textarea", "svg", "math", "template"})
