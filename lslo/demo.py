@@ -30,7 +30,9 @@ def tiny_model(seed: int = 0) -> M2M100ForConditionalGeneration:
         attention_dropout=0.0,
         activation_dropout=0.0,
     )
-    return M2M100ForConditionalGeneration(config).eval()
+    model = M2M100ForConditionalGeneration(config)
+    model.eval()
+    return model
 
 
 def run_demo(seed: int = 0) -> None:

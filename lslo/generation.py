@@ -18,6 +18,7 @@ from torch import nn
 from lslo.engine import DecodeRequest, DecodingEngine
 from lslo.engine.constraints import constrained_beams
 from lslo.handle import LSLoHandle
+from lslo.hf import hf_config, hf_generation_config
 from lslo.tokenization import decoder_prefix, encode_sources, framed, lang_token_id, phrase_alternatives, piece_ids
 
 
@@ -61,7 +62,8 @@ def generate_ids(
     prefix = decoder_prefix(tokenizer, tgt_langs, decoder_start(model))
     routing = lslo.route(src_langs, tgt_langs, settings.fallback_to_base) if lslo is not None else nullcontext()
     with routing:
-        return model.generate(
+        generate: Any = getattr(model, "generate")  # noqa: B009 (a Hugging Face model's)
+        return generate(
             input_ids=enc["input_ids"].to(device),
             attention_mask=enc["attention_mask"].to(device),
             decoder_input_ids=prefix.to(device),
@@ -75,8 +77,8 @@ def generate_ids(
 
 
 def decoder_start(model: nn.Module) -> int:
-    start = model.generation_config.decoder_start_token_id
-    return int(start if start is not None else model.config.decoder_start_token_id)
+    start = getattr(hf_generation_config(model), "decoder_start_token_id", None)
+    return int(start if start is not None else hf_config(model).decoder_start_token_id)
 
 
 def requests_for(
@@ -94,8 +96,8 @@ def requests_for(
     body = piece_ids(tokenizer, texts, settings.max_input_tokens - 2)
     return [
         DecodeRequest(
-            framed(tokenizer, s, ids),
-            [start, lang_token_id(tokenizer, t)],
+            tuple(framed(tokenizer, s, ids)),
+            (start, lang_token_id(tokenizer, t)),
             s,
             t,
             num_beams=settings.num_beams,

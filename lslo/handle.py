@@ -7,7 +7,7 @@ The Hugging Face model is modified in place; the handle does not wrap it, so ``h
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from itertools import count
@@ -20,8 +20,8 @@ from lslo.config import LSLoConfig
 from lslo.devices import FLOAT_DTYPES
 from lslo.errors import LSLoError
 from lslo.languages import LanguageSpec
-from lslo.layer import LSLoLinear
-from lslo.layer_map import LayerMap
+from lslo.layer import AdapterBank, LSLoLinear
+from lslo.layer_map import LayerMap, Side
 from lslo.layout import BankLayout
 from lslo.router import Router
 
@@ -121,7 +121,7 @@ class LSLoHandle:
         sl = self.layout.slice(code)
         out: dict[str, torch.Tensor] = {}
         for m in self.modules:
-            for side, bank in m.module.banks.items():
+            for side, bank in m.module.bank_items():
                 prefix = self._key_prefix(m.module, side)
                 out[f"{prefix}.lora_A"] = bank.lora_A.detach()[sl].clone().contiguous()
                 out[f"{prefix}.lora_B"] = bank.lora_B.detach()[:, sl].clone().contiguous()
@@ -173,7 +173,7 @@ class LSLoHandle:
         if code in layout and layout.rank(code) == rank:
             sl = layout.slice(code)
             for m in self.modules:
-                for side, bank in m.module.banks.items():
+                for side, bank in m.module.bank_items():
                     prefix = self._key_prefix(m.module, side)
                     bank.lora_A[sl] = tensors[f"{prefix}.lora_A"].to(bank.lora_A)
                     bank.lora_B[:, sl] = tensors[f"{prefix}.lora_B"].to(bank.lora_B)
@@ -200,16 +200,20 @@ class LSLoHandle:
         self.tiers.pop(code, None)
         self.language_versions.pop(code, None)
 
-    def _relayout(self, new_layout: BankLayout, source) -> None:
+    def _relayout(
+        self, new_layout: BankLayout, source: Callable[[Any, Side, str], tuple[torch.Tensor, torch.Tensor] | None]
+    ) -> None:
         """Rebuild every bank for ``new_layout``: languages kept copy their slices, ``source`` gives new ones.
 
         All new tensors are built before any module changes, so a failure leaves the model as it was.
         """
         old = self.layout
-        planned = []
+        planned: list[tuple[AdapterBank, torch.Tensor, torch.Tensor, torch.Tensor | None]] = []
         for m in self.modules:
-            for side, bank in m.module.banks.items():
-                a_parts, b_parts, mask_parts = [], [], []
+            for side, bank in m.module.bank_items():
+                a_parts: list[torch.Tensor] = []
+                b_parts: list[torch.Tensor] = []
+                mask_parts: list[torch.Tensor] = []
                 for lang in new_layout.codes:
                     given = source(m, side, lang)
                     if given is not None:
@@ -256,7 +260,7 @@ class LSLoHandle:
         """Non-zero LSLo parameters per language (pruning zeroes entries of B)."""
         counts = dict.fromkeys(self.layout.codes, 0)
         for m in self.modules:
-            for bank in m.module.banks.values():
+            for _, bank in m.module.bank_items():
                 for code in counts:
                     sl = self.layout.slice(code)
                     counts[code] += int(torch.count_nonzero(bank.lora_A[sl])) + int(

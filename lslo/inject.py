@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from torch import nn
 
 from lslo.config import LSLoConfig
 from lslo.errors import ConfigError, raise_if_problems
 from lslo.handle import AdaptedModule, LSLoHandle
+from lslo.hf import hf_config
 from lslo.layer import LSLoLinear
+from lslo.layer_map import Side
 from lslo.layout import BankLayout
 from lslo.modules import MODULE_ATTRIBUTES
 from lslo.router import Router
@@ -16,7 +20,7 @@ from lslo.weight_learning import build_gates, gate_key
 
 def layer_stacks(model: nn.Module) -> tuple[nn.ModuleList, nn.ModuleList]:
     """(encoder layers, decoder layers) of an M2M100 model or its conditional-generation wrapper."""
-    core = getattr(model, "model", model)
+    core: Any = getattr(model, "model", model)
     try:
         return core.encoder.layers, core.decoder.layers
     except AttributeError:
@@ -29,8 +33,9 @@ def square_fc_problems(encoder_layers: nn.ModuleList, decoder_layers: nn.ModuleL
     """The ``square`` fc mode adapts a d x d slice of fc1/fc2: their ffn dimension must be at least d_model."""
     problems = []
     for stack, layers in (("encoder", encoder_layers), ("decoder", decoder_layers)):
-        if len(layers) and layers[0].fc1.out_features < d_model:
-            ffn = layers[0].fc1.out_features
+        first: Any = layers[0] if len(layers) else None
+        if first is not None and first.fc1.out_features < d_model:
+            ffn = first.fc1.out_features
             problems.append(f"square fc mode needs {stack} ffn dim >= d_model ({ffn} < {d_model})")
     return problems
 
@@ -53,7 +58,7 @@ def inject(model: nn.Module, config: LSLoConfig, *, initialize: bool = True) -> 
         raise ConfigError(["this model already has LSLo injected; call .remove() on its handle first"])
     encoder_layers, decoder_layers = layer_stacks(model)
     layer_map = config.resolve_layer_map(len(encoder_layers), len(decoder_layers))
-    d_model = int(model.config.d_model)
+    d_model = int(hf_config(model).d_model)
     if config.fc_mode == "square":
         raise_if_problems(square_fc_problems(encoder_layers, decoder_layers, d_model))
 
@@ -71,7 +76,7 @@ def inject(model: nn.Module, config: LSLoConfig, *, initialize: bool = True) -> 
     adapted: list[AdaptedModule] = []
     for stack, layers in (("encoder", encoder_layers), ("decoder", decoder_layers)):
         for index, layer in enumerate(layers):
-            sides = ("src", "tgt") if config.weight_learning else (layer_map.of(stack)[index],)
+            sides: tuple[Side, ...] = ("src", "tgt") if config.weight_learning else (layer_map.of(stack)[index],)
             for name in config.modules.of(stack):
                 parent_attr, _, attr = MODULE_ATTRIBUTES[name].rpartition(".")
                 parent = layer.get_submodule(parent_attr) if parent_attr else layer

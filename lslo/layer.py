@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import math
 import zlib
+from typing import cast
 
 import torch
 import torch.nn.functional as F
@@ -28,6 +29,8 @@ class AdapterBank(nn.Module):
     ``prune_mask`` (bool, like ``lora_B``, True = kept) exists once pruning has started.
     """
 
+    lora_A: nn.Parameter
+    lora_B: nn.Parameter
     prune_mask: torch.Tensor | None
 
     def __init__(
@@ -104,7 +107,7 @@ class LSLoLinear(nn.Module):
             }
         )
         if initialize and base.weight.device.type != "meta":
-            for side, bank in self.banks.items():
+            for side, bank in self.bank_items():
                 with torch.no_grad():
                     for code in layout.codes:
                         bank.lora_A[layout.slice(code)] = self.initial_A(side, code, layout.rank(code))
@@ -128,7 +131,14 @@ class LSLoLinear(nn.Module):
 
     @property
     def sides(self) -> tuple[Side, ...]:
-        return tuple(self.banks.keys())  # type: ignore[return-value]
+        return tuple(side for side, _ in self.bank_items())
+
+    def bank_items(self) -> list[tuple[Side, AdapterBank]]:
+        """(side, its bank), in the order the banks were made."""
+        return [(cast(Side, side), cast(AdapterBank, bank)) for side, bank in self.banks.items()]
+
+    def bank(self, side: Side) -> AdapterBank:
+        return cast(AdapterBank, self.banks[side])
 
     def initial_A(self, side: str, code: str, rank: int) -> torch.Tensor:
         a = kaiming_A(rank, self.lora_in, init_seed_for(self.init_seed, self.path, side, code))
@@ -146,7 +156,7 @@ class LSLoLinear(nn.Module):
         x_lora = self.dropout(x_lora)
         rows = x.shape[0]
         gates = self._router.gate_weights(self.layer_key) if self.weight_learning else None
-        for side, bank in self.banks.items():
+        for side, bank in self.bank_items():
             coef = self._router.coefficients(side, rows, x.device, bank.lora_A.dtype)  # (rows, R)
             if gates is not None:
                 coef = coef * gates[0 if side == "src" else 1]
@@ -162,7 +172,7 @@ class LSLoLinear(nn.Module):
     def _forward_inference(self, x: torch.Tensor) -> torch.Tensor:
         """Same result as ``forward`` without autograd, in fewer kernels: the adapter's delta is added to the
         base output in place by one ``addmm_`` (generation runs this path thousands of times per request)."""
-        side, bank = next(iter(self.banks.items()))
+        side, bank = self.bank_items()[0]
         y = F.linear(x, self.base.weight, self.base.bias)  # (rows, ..., out)
         x_lora = x if self.lora_in == self.base.in_features else x[..., : self.lora_in]
         h = F.linear(x_lora, bank.lora_A)  # (rows, ..., R)

@@ -21,6 +21,10 @@ def paper_encoder_src_layers(n_encoder: int) -> int:
     return (3 * n_encoder + 2) // 4
 
 
+def _sides(side: Side, n: int) -> tuple[Side, ...]:
+    return (side,) * n
+
+
 @dataclass(frozen=True)
 class LayerMap:
     encoder: tuple[Side, ...]
@@ -30,13 +34,13 @@ class LayerMap:
     def preset(cls, name: str, n_encoder: int, n_decoder: int) -> LayerMap:
         if name == "paper":
             n_src = paper_encoder_src_layers(n_encoder)
-            return cls(("src",) * n_src + ("tgt",) * (n_encoder - n_src), ("tgt",) * n_decoder)
+            return cls(_sides("src", n_src) + _sides("tgt", n_encoder - n_src), _sides("tgt", n_decoder))
         if name == "all-src":
-            return cls(("src",) * n_encoder, ("src",) * n_decoder)
+            return cls(_sides("src", n_encoder), _sides("src", n_decoder))
         if name == "all-tgt":  # also the paper's Table 3 "TGT" (encoder target-indexed, decoder as learned)
-            return cls(("tgt",) * n_encoder, ("tgt",) * n_decoder)
+            return cls(_sides("tgt", n_encoder), _sides("tgt", n_decoder))
         if name == "src-encoder":  # the paper's Table 3 "SRC": encoder source-indexed, decoder target-indexed
-            return cls(("src",) * n_encoder, ("tgt",) * n_decoder)
+            return cls(_sides("src", n_encoder), _sides("tgt", n_decoder))
         raise KeyError(f"unknown layer-map preset {name!r}; known: {', '.join(LAYER_MAP_PRESETS)}")
 
     @classmethod

@@ -21,6 +21,7 @@ from torch import nn
 from lslo.errors import RoutingError
 from lslo.layer_map import SIDES, Side
 from lslo.layout import BankLayout
+from lslo.weight_learning import layer_gate
 
 
 class Router:
@@ -31,7 +32,7 @@ class Router:
         self.scaling = float(scaling)
         self.gates = gates
         self._rows: dict[Side, torch.Tensor] | None = None  # side -> (batch,) language indices
-        self._cache: dict[tuple, torch.Tensor] = {}
+        self._cache: dict[tuple[Side, int, torch.device, torch.dtype], torch.Tensor] = {}
         self.base_only = False  # set by LSLoHandle.base_only(): every LSLo module is its base layer
 
     @property
@@ -113,7 +114,7 @@ class Router:
         """(2,) softmax weights (w_src, w_tgt) of one layer in Weight Learning mode."""
         if self.gates is None:
             raise RoutingError("gate weights asked for outside Weight Learning mode")
-        return self.gates[layer_key].weights()
+        return layer_gate(self.gates, layer_key).weights()
 
 
 __all__ = ["Router", "SIDES"]

@@ -29,6 +29,13 @@ class LayerGate(nn.Module):
         return torch.softmax(self.logits.float(), dim=0).to(self.logits.dtype)  # (2,) = (w_src, w_tgt)
 
 
+def layer_gate(gates: nn.ModuleDict, key: str) -> LayerGate:
+    """The gate of one layer (``gate_key``) in a model's gates."""
+    gate = gates[key]
+    assert isinstance(gate, LayerGate)
+    return gate
+
+
 def build_gates(n_encoder: int, n_decoder: int, device: torch.device | None = None) -> nn.ModuleDict:
     gates = {gate_key("encoder", i): LayerGate(device) for i in range(n_encoder)}
     gates.update({gate_key("decoder", i): LayerGate(device) for i in range(n_decoder)})
@@ -41,7 +48,7 @@ def read_weights(gates: nn.ModuleDict) -> dict[str, list[tuple[float, float]]]:
     for stack in out:
         i = 0
         while gate_key(stack, i) in gates:
-            w = gates[gate_key(stack, i)].weights().detach().float().cpu()
+            w = layer_gate(gates, gate_key(stack, i)).weights().detach().float().cpu()
             out[stack].append((float(w[0]), float(w[1])))
             i += 1
     return out

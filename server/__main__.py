@@ -50,7 +50,7 @@ def main(argv: list[str] | None = None) -> int:
         port=settings.port,
         log_config=None,
         access_log=False,
-        timeout_graceful_shutdown=settings.graceful_timeout_s,
+        timeout_graceful_shutdown=settings.graceful_timeout_s,  # type: ignore[arg-type]  # a float works (wait_for)
     )
     return 0
 
@@ -69,7 +69,7 @@ def serve_workers(settings: ServerSettings, core: mp.process.BaseProcess) -> int
             port=settings.port,
             log_config=None,
             access_log=False,
-            timeout_graceful_shutdown=settings.graceful_timeout_s,
+            timeout_graceful_shutdown=settings.graceful_timeout_s,  # type: ignore[arg-type]  # a float works (wait_for)
         )
     finally:  # the workers are done (SIGTERM: each finished its requests): the core finishes and exits
         code = supervisor.stop(settings.graceful_timeout_s)

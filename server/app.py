@@ -6,7 +6,7 @@ from __future__ import annotations
 import logging
 import multiprocessing as mp
 import os
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from contextlib import asynccontextmanager
 from pathlib import Path
 
@@ -79,7 +79,7 @@ def worker_app() -> FastAPI:
     return create_app(shared_settings(root), shared_core=root)
 
 
-def body_limits(settings: ServerSettings):  # noqa: ANN201 - a path -> bytes function
+def body_limits(settings: ServerSettings) -> Callable[[str], int]:
     """Files and adapters may be large; every other request holds at most a few texts."""
     slack = 64 * 1024  # multipart boundaries and headers, JSON quoting
 

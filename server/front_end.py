@@ -130,8 +130,8 @@ class FrontEnd:
         if constraints:
             beams = constrained_beams(beams, len(constraints), self.max_constrained_beams)
         return DecodeRequest(
-            framed(self.tokenizer, sentence.source, ids),
-            [self.state.decoder_start, lang_token_id(self.tokenizer, sentence.target)],
+            tuple(framed(self.tokenizer, sentence.source, ids)),
+            (self.state.decoder_start, lang_token_id(self.tokenizer, sentence.target)),
             sentence.source,
             sentence.target,
             num_beams=beams,
@@ -144,7 +144,7 @@ class FrontEnd:
     def hypotheses_of(self, output: DecodeOutput) -> list[Hypothesis]:
         """The output's translations with their log-probabilities (beam search scores are the sum over the tokens
         divided by ``tokens ** length_penalty``; the sum is restored here)."""
-        sequences = list(output.sequences) or [[]]
+        sequences: list[list[int]] = [list(s) for s in output.sequences] or [[]]
         texts = [t.strip() for t in self.tokenizer.batch_decode(sequences, skip_special_tokens=True)]
         if output.scores is None:
             return [Hypothesis(t, None, len(s)) for t, s in zip(texts, sequences)]

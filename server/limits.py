@@ -6,9 +6,9 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from server.errors import PayloadTooLarge
+from starlette.types import Message, Receive, Scope, Send
 
-Scope = dict[str, Any]
+from server.errors import PayloadTooLarge
 
 
 class BodyLimit:
@@ -18,7 +18,7 @@ class BodyLimit:
         self.app = app
         self.limit_for = limit_for
 
-    async def __call__(self, scope: Scope, receive: Callable, send: Callable) -> None:
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
@@ -26,14 +26,14 @@ class BodyLimit:
         declared = dict(scope.get("headers") or []).get(b"content-length", b"")
         if declared.isdigit() and int(declared) > limit:
 
-            async def refuse() -> dict:
+            async def refuse() -> Message:
                 raise PayloadTooLarge(f"request body of {int(declared)} bytes; the limit is {limit}")
 
             await self.app(scope, refuse, send)
             return
         received = 0
 
-        async def counted() -> dict:
+        async def counted() -> Message:
             nonlocal received
             message = await receive()
             if message["type"] == "http.request":

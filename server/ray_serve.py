@@ -99,7 +99,8 @@ def build(settings: ServerSettings, deployment: RayDeployment) -> Any:
     class Translator:
         pass
 
-    return Translator.bind()
+    app: Any = Translator  # serve.deployment made the class a Deployment
+    return app.bind()
 
 
 def split(values: dict[str, Any]) -> tuple[ServerSettings, RayDeployment]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
@@ -129,4 +129,6 @@ class AdapterChange(BaseModel):
     persisted: bool | None = Field(None, description="with persist=true: whether the bundle was changed")
 
 
-ERRORS = {status: {"model": ErrorBody} for status in (400, 401, 403, 404, 409, 413, 429, 500, 503)}
+ERRORS: dict[int | str, dict[str, Any]] = {
+    status: {"model": ErrorBody} for status in (400, 401, 403, 404, 409, 413, 429, 500, 503)
+}

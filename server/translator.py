@@ -78,7 +78,11 @@ class TextTranslator:
             out = []
             for text, source, syntax in zip(texts, sources, syntaxes):
                 masked, table = mask(text, syntax)
-                layout = segment(masked, source, lambda t, table=table: self.front.fits(unmask(t, table)))
+
+                def fits(t: str, table: list[str] = table) -> bool:
+                    return self.front.fits(unmask(t, table))
+
+                layout = segment(masked, source, fits)
                 if table:
                     layout = Layout(
                         tuple(Piece(unmask(p.text, table), p.translate) for p in layout.pieces), layout.language

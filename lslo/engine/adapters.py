@@ -110,9 +110,9 @@ class AdapterPack:
         wanted = current | set(live)
         for key in [k for k in self._sets if k not in wanted]:
             del self._sets[key], self._ranks[key]
-        for key in current:
-            if key not in self._sets:
-                self._sets[key], self._ranks[key] = self._extract(key[0])  # type: ignore[index]
+        for wanted_key in current:
+            if wanted_key is not None and wanted_key not in self._sets:
+                self._sets[wanted_key], self._ranks[wanted_key] = self._extract(wanted_key[0])
 
     def activate(self, needed: Iterable[ColumnKey]) -> bool:
         """Pack (at least) the column sets ``needed`` by the rows about to be decoded; True when the packing
@@ -143,7 +143,7 @@ class AdapterPack:
                 if not isinstance(part, LSLoLinear):
                     parts.append(None)
                     continue
-                bank = part.banks[part.sides[0]]
+                bank = part.bank(part.sides[0])
                 base = base_linear(part)
                 a = bank.lora_A.detach().new_zeros(rank, base.in_features)
                 a[:, : part.lora_in] = bank.lora_A.detach()[sl]

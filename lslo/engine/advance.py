@@ -11,9 +11,12 @@ from lslo.engine.running import RunningRequest
 from lslo.engine.search import BeamStep, beam_step
 from lslo.engine.slots import SlotState
 
+Copy = tuple[int, int, int]  # (row, from row, positions): a beam takes its parent's prefix
+Write = tuple[torch.Tensor, torch.Tensor, torch.Tensor]  # (rows, columns, tokens) written into the history
+
 
 def advance_greedy(
-    group: list[RunningRequest], logits: torch.Tensor, eos_id: int, writes: list, device: torch.device
+    group: list[RunningRequest], logits: torch.Tensor, eos_id: int, writes: list[Write], device: torch.device
 ) -> list[RunningRequest]:
     """Greedy requests (one row each): the argmax token (as ``generate()``: on the raw logits); queues the
     history writes; returns the requests that are done."""
@@ -32,7 +35,13 @@ def advance_greedy(
 
 
 def advance_beams(
-    slots: SlotState, group: list[RunningRequest], logits: torch.Tensor, k: int, eos_id: int, copies: list, writes: list
+    slots: SlotState,
+    group: list[RunningRequest],
+    logits: torch.Tensor,
+    k: int,
+    eos_id: int,
+    copies: list[Copy],
+    writes: list[Write],
 ) -> list[RunningRequest]:
     """Requests of k beams: one ``beam_step`` (a ``constrained_step`` each for requests with constraints);
     updates scores and finished hypotheses, reassigns the running beams to the requests' slots (queuing a prefix
@@ -94,7 +103,7 @@ def _plain_step(slots: SlotState, group: list[RunningRequest], log_probs: torch.
 
 
 def _move(
-    slots: SlotState, group: list[RunningRequest], result: BeamStep, k: int, copies: list, writes: list
+    slots: SlotState, group: list[RunningRequest], result: BeamStep, k: int, copies: list[Copy], writes: list[Write]
 ) -> list[RunningRequest]:
     """Write one step's results into the group's slots: finished hypotheses, running beams (a prefix copy
     where two beams share a parent), history; returns the requests that are done, their results collected."""

@@ -170,7 +170,7 @@ def constrained_step(
     ending.sort(key=lambda c: -c.score)
     ending = ending[: 2 * k]
     normaliser = float(generated + 1) ** length_penalty
-    pool = [(s, f, None) for s, f in zip(finished_scores, finished_flags)]
+    pool: list[tuple[float, bool, _Candidate | None]] = [(s, f, None) for s, f in zip(finished_scores, finished_flags)]
     full = all(finished_flags)
     pool += [(c.score / normaliser if not full else NEG, not full, c) for c in ending]
     ranked = sorted(range(len(pool)), key=lambda i: -pool[i][0])[:k]

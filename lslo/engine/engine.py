@@ -21,7 +21,7 @@ import torch
 from torch import nn
 
 from lslo.engine.adapters import AdapterPack
-from lslo.engine.advance import advance_beams, advance_greedy
+from lslo.engine.advance import Copy, Write, advance_beams, advance_greedy
 from lslo.engine.forward import Routing, cross_keys_values, decode_step, encode, logits
 from lslo.engine.plan import StepPlan, plan_step
 from lslo.engine.request import DecodeOutput, DecodeRequest
@@ -31,6 +31,7 @@ from lslo.engine.step_inputs import source_batch, step_inputs
 from lslo.engine.weights import model_weights
 from lslo.errors import RoutingError
 from lslo.handle import LSLoHandle
+from lslo.hf import hf_config, hf_generation_config
 
 
 class DecodingEngine:
@@ -52,7 +53,7 @@ class DecodingEngine:
         beyond wait a step, so running rows are not stalled by a large arrival); min_beams: the fewest beams any
         request will ask for (sizes the per-request cross-attention caches: ``max_rows // min_beams``); int8: run
         the frozen base's GEMMs in int8 (an fp32 model on the CPU; adapters stay fp32; ``lslo.engine.quantize``)."""
-        config = model.config
+        config = hf_config(model)
         positions = int(getattr(config, "max_position_embeddings", 1024))
         self.max_source_tokens = int(max_source_tokens or positions)
         self.max_length = max_new_tokens + 2  # decoder tokens per row: [start, language] + generated
@@ -61,7 +62,7 @@ class DecodingEngine:
         self.lslo = lslo
         self.pack = AdapterPack(self.weights, lslo)
         self.fallback_to_base = fallback_to_base
-        eos = getattr(model.generation_config, "eos_token_id", None) or config.eos_token_id
+        eos = getattr(hf_generation_config(model), "eos_token_id", None) or config.eos_token_id
         self.eos_id = int(eos[0] if isinstance(eos, (list, tuple)) else eos)
         param = self.weights.lm_head
         self.device, self.dtype = param.device, param.dtype
@@ -225,7 +226,9 @@ class DecodingEngine:
             self._expand(list(plan.fresh))
         done: list[RunningRequest] = []
         if plan.scored:
-            start, copies, writes = 0, [], []
+            start = 0
+            copies: list[Copy] = []
+            writes: list[Write] = []
             for k, group in plan.groups:
                 part = scores[start : start + k * len(group)]
                 start += k * len(group)
@@ -390,7 +393,8 @@ class DecodingEngine:
         moved = dict(zip(movers, holes))
         for old, new in moved.items():
             self.owner[new], self.owner[old] = self.owner[old], None
-        for r in {id(self.owner[h]): self.owner[h] for h in holes if self.owner[h] is not None}.values():
-            r.home = [moved.get(s, s) for s in r.home]  # type: ignore[union-attr]
-            r.order = [moved.get(s, s) for s in r.order]  # type: ignore[union-attr]
+        owners = {id(o): o for h in holes if (o := self.owner[h]) is not None}
+        for r in owners.values():
+            r.home = [moved.get(s, s) for s in r.home]
+            r.order = [moved.get(s, s) for s in r.order]
         self.rows = remaining

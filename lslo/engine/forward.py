@@ -60,6 +60,7 @@ def project(x: torch.Tensor, p: Projection, routing: Routing) -> torch.Tensor:
         if packed is None:
             return y
         h = F.linear(x, packed.A)  # (rows, ..., parts * R)
+    assert coef is not None  # an adapter's projection always has its coefficients
     rows = x.shape[0]
     h.mul_(coef.view(rows, *([1] * (h.dim() - 2)), -1))
     if y.dim() == 2:

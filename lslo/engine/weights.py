@@ -10,6 +10,7 @@ model's linears are re-pointed at views of it (same values), so that base and A 
 from __future__ import annotations
 
 import math
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import torch
@@ -19,6 +20,7 @@ from transformers.activations import ACT2FN
 
 from lslo.engine.quantize import Int8Weight, quantize_weight
 from lslo.errors import ConfigError
+from lslo.hf import hf_config
 from lslo.layer import LSLoLinear
 
 
@@ -46,11 +48,13 @@ def base_linear(module: nn.Module) -> nn.Linear:
 def fuse(name: str, *modules: nn.Module) -> Projection:
     linears = [base_linear(m) for m in modules]
     if len(linears) == 1:
-        weight, bias = linears[0].weight, linears[0].bias
+        weight: torch.Tensor = linears[0].weight
+        bias: torch.Tensor | None = linears[0].bias
     else:
         weight = torch.cat([lin.weight for lin in linears], 0).contiguous()
         biases = [lin.bias for lin in linears]
-        bias = None if any(b is None for b in biases) else torch.cat(biases, 0).contiguous()  # type: ignore[arg-type]
+        present: list[torch.Tensor] = [b for b in biases if b is not None]
+        bias = torch.cat(present, 0).contiguous() if len(present) == len(biases) else None
     return Projection(weight.detach(), None if bias is None else bias.detach(), tuple(modules), name)
 
 
@@ -133,7 +137,7 @@ class ModelWeights:
     encoder_norm: Norm
     decoder: list[DecoderLayerWeights]
     decoder_norm: Norm
-    activation: object
+    activation: Callable[[torch.Tensor], torch.Tensor]
     clamp_fp16: bool
     lm_head_int8: Int8Weight | None = None
 
@@ -168,7 +172,7 @@ def model_weights(model: nn.Module, max_positions: int, int8: bool = False) -> M
     if int8 and model.lm_head.weight.dtype != torch.float32:
         raise ConfigError([f"int8 weights are made from an fp32 model, got {model.lm_head.weight.dtype}"])
     core = model.model
-    config = model.config
+    config = hf_config(model)
     encoder, decoder = core.encoder, core.decoder
     dtype, device = model.lm_head.weight.dtype, model.lm_head.weight.device
     table = sinusoidal_table(max_positions + 2, int(config.d_model), int(config.pad_token_id))

@@ -104,10 +104,10 @@ class BundleManifest:
         bad = [c for c, e in manifest.languages.items() if not isinstance(e, dict)]
         if bad:
             raise AdapterFileError(path, f"manifest entries of {bad[:3]} are not objects")
-        files = [e.get("file") for e in manifest.languages.values()]
-        bad = [f for f in files if not isinstance(f, str) or not SAFE_FILE.fullmatch(f)]
-        if bad:  # a manifest names files inside its own directory only
-            raise AdapterFileError(path, f"manifest names files that are not plain .safetensors names: {bad[:3]}")
+        files: list[object] = [e.get("file") for e in manifest.languages.values()]
+        unsafe = [f for f in files if not (isinstance(f, str) and SAFE_FILE.fullmatch(f))]
+        if unsafe:  # a manifest names files inside its own directory only
+            raise AdapterFileError(path, f"manifest names files that are not plain .safetensors names: {unsafe[:3]}")
         if not isinstance(manifest.revision, int) or isinstance(manifest.revision, bool):
             raise AdapterFileError(path, f"manifest revision {manifest.revision!r} is not an integer")
         return manifest

@@ -20,6 +20,8 @@ from typing import Any
 import torch
 from torch import nn
 
+from lslo.hf import hf_config
+
 ARCH_KEYS = (
     "d_model",
     "encoder_layers",
@@ -39,13 +41,15 @@ BLOCK_ROWS = 1024  # rows converted to float64 at a time
 def _weight(model: nn.Module, path: str) -> torch.Tensor:
     module = model.get_submodule(path)
     base = getattr(module, "base", None)  # an LSLo-wrapped linear
-    return (base if isinstance(base, nn.Linear) else module).weight
+    weight = (base if isinstance(base, nn.Linear) else module).weight
+    assert isinstance(weight, torch.Tensor)
+    return weight
 
 
 def _sampled_paths(model: nn.Module) -> list[str]:
     core = "model." if hasattr(model, "model") else ""
-    n_enc = int(model.config.encoder_layers)
-    n_dec = int(model.config.decoder_layers)
+    config = hf_config(model)
+    n_enc, n_dec = int(config.encoder_layers), int(config.decoder_layers)
     return [
         f"{core}shared",
         f"{core}encoder.layers.0.self_attn.q_proj",
@@ -106,7 +110,7 @@ def fingerprint_method(fingerprint: object) -> Method:
     rows = fingerprint.get("sample_rows")
     if not _positive_int(rows):
         raise ValueError(f"malformed base-model fingerprint (sample_rows {rows!r})")
-    return version, rows  # type: ignore[return-value]
+    return version, rows
 
 
 @torch.no_grad()
@@ -117,7 +121,7 @@ def base_fingerprint(model: nn.Module, version: int = VERSION, rows_per_matrix: 
     if version not in (1, 2):
         raise ValueError(f"fingerprint version {version} is not known (1 or 2)")
     rows_per_matrix = (rows_per_matrix or SAMPLE_ROWS) if version >= 2 else None
-    arch = {k: int(getattr(model.config, k)) for k in ARCH_KEYS}
+    arch = {k: int(getattr(hf_config(model), k)) for k in ARCH_KEYS}
     stats = {}
     for path in _sampled_paths(model):
         w = _weight(model, path)

@@ -15,6 +15,7 @@ import torch
 
 from lslo.handle import AdaptedModule, LSLoHandle
 from lslo.layer import AdapterBank
+from lslo.layer_map import Side
 
 
 @dataclass(frozen=True)
@@ -22,12 +23,12 @@ class PoolMember:
     """One language's B matrix in one module and side: ``bank.lora_B[:, layout.slice(code)]``."""
 
     module: AdaptedModule
-    side: str
+    side: Side
     code: str
 
     @property
     def bank(self) -> AdapterBank:
-        return self.module.module.banks[self.side]  # type: ignore[return-value]
+        return self.module.module.bank(self.side)
 
 
 @dataclass(frozen=True)

@@ -30,7 +30,7 @@ def subspace_scores(lslo: LSLoHandle, ratio: float) -> list[SubspaceScore]:
     """Score every (module, side, language) B matrix from its pruning mask (zeros of B where no mask)."""
     rows = []
     for m in lslo.modules:
-        for side, bank in m.module.banks.items():
+        for side, bank in m.module.bank_items():
             for code in lslo.layout.codes:
                 sl = lslo.layout.slice(code)
                 if bank.prune_mask is not None:

@@ -115,11 +115,7 @@ class CoreClient:
         self.target = getattr(process, "lslo_target", core_main)  # a restarted core runs what the first ran
         self.shared = shared is not None
         self.root: Path = shared or (
-            process.lslo_root
-            if process is not None
-            else Path(  # type: ignore[attr-defined]
-                tempfile.mkdtemp(prefix="lslo-core-")
-            )
+            getattr(process, "lslo_root") if process is not None else Path(tempfile.mkdtemp(prefix="lslo-core-"))  # noqa: B009
         )  # the socket and the journal, this service's own
         self.address = f"ipc://{self.root / 'core.sock'}"
         self.state: m.State | None = None
@@ -127,13 +123,13 @@ class CoreClient:
         self.restarts = 0
         self.queued = 0  # requests waiting in the core, as last reported
         self._ids = itertools.count(1)
-        self._rows: dict[int, asyncio.Future] = {}
-        self._calls: dict[int, asyncio.Future] = {}
+        self._rows: dict[int, asyncio.Future[Any]] = {}  # request id -> its result
+        self._calls: dict[int, asyncio.Future[Any]] = {}  # call id -> its reply
         self._announced: asyncio.Event | None = None
         self._context = zmq.asyncio.Context()
         self._socket: zmq.asyncio.Socket | None = None
         self._monitor: zmq.asyncio.Socket | None = None
-        self._tasks: list[asyncio.Task] = []
+        self._tasks: list[asyncio.Task[None]] = []
         self._stopping = False
 
     # ---------------------------------------------------------------------------------------- lifecycle

@@ -43,7 +43,7 @@ class Journal:
 
     def replay(self) -> list[tuple[str, bytes | None, str, str | None]]:
         """(code, file bytes or None for a removal, source, tier), in the order the changes were made."""
-        out = []
+        out: list[tuple[str, bytes | None, str, str | None]] = []
         for code, entry in self.entries.items():
             if entry is None:
                 out.append((code, None, "", None))

@@ -129,7 +129,9 @@ class ServedModel:
             model = M2M100ForConditionalGeneration.from_pretrained(base, dtype=self.dtype, use_safetensors=True)
         except (OSError, ValueError, KeyError) as err:
             raise StartupError(f"cannot load the base model from {base}: {err}") from None
-        return tokenizer, model.to(self.device).eval()
+        model.to(self.device)  # type: ignore[arg-type]  # transformers types the decorated to() wrongly
+        model.eval()
+        return tokenizer, model
 
     def _load_bundle(self, bundle: Path) -> tuple[LSLoHandle, dict[str, AdapterRecord], dict[str, Any]]:
         try:

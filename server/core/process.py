@@ -40,7 +40,7 @@ Owner = tuple[bytes, int]  # (front end's socket identity, its request id)
 class EngineCore:
     """The one owner of a ``ServedModel`` in the core process."""
 
-    def __init__(self, engine: ServedModel, journal: Journal, socket: zmq.Socket) -> None:
+    def __init__(self, engine: ServedModel, journal: Journal, socket: zmq.Socket[bytes]) -> None:
         self.engine, self.decoder, self.journal, self.socket = engine, engine.decoder, journal, socket
         self.frontends: set[bytes] = set()
         self.owners: dict[int, Owner] = {}  # the engine's request id -> its front end's
@@ -103,8 +103,8 @@ class EngineCore:
             try:
                 engine_id = self.decoder.submit(
                     DecodeRequest(
-                        it.source_ids,
-                        it.prefix,
+                        tuple(it.source_ids),
+                        tuple(it.prefix),
                         it.source_lang,
                         it.target_lang,
                         it.num_beams,
@@ -112,7 +112,7 @@ class EngineCore:
                         it.max_new_tokens,
                         it.length_penalty,
                         it.adapters,
-                        it.constraints,
+                        tuple(tuple(tuple(p) for p in c) for c in it.constraints),
                     )
                 )
             except Exception as err:  # noqa: BLE001 - this row's own problem (e.g. a language removed meanwhile)

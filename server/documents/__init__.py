@@ -7,6 +7,7 @@ writes the translated file. Reading and rendering are synchronous (call them off
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import PurePath
 
@@ -62,7 +63,7 @@ FORMATS: dict[str, FileFormat] = {
     ".yml": FileFormat("yml", "application/yaml"),
     ".yaml": FileFormat("yaml", "application/yaml"),
 }
-READERS = {
+READERS: dict[str, Callable[[bytes], Document]] = {
     ".txt": TextDocument.read,
     ".html": HtmlDocument.read,
     ".htm": HtmlDocument.read,

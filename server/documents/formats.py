@@ -57,17 +57,21 @@ class Measured:
     """``characters``, ``sample`` and ``syntaxes`` of a document whose ``texts`` are its text."""
 
     @property
+    def texts(self) -> list[str]:
+        raise NotImplementedError
+
+    @property
     def syntaxes(self) -> list[Syntax]:
         """The placeholder syntax of each text (a format that does not declare one: ``DEFAULT`` for all)."""
-        return [DEFAULT] * len(self.texts)  # type: ignore[attr-defined]
+        return [DEFAULT] * len(self.texts)
 
     @property
     def characters(self) -> int:
-        return sum(len(t) for t in self.texts)  # type: ignore[attr-defined]
+        return sum(len(t) for t in self.texts)
 
     @property
     def sample(self) -> str:
-        return " ".join(self.texts)[:2000]  # type: ignore[attr-defined]
+        return " ".join(self.texts)[:2000]
 
 
 @dataclass
@@ -126,6 +130,14 @@ class HtmlDocument(Measured):
 TIMING = re.compile(r"^\d{1,2}:\d{2}:\d{2}[,.]\d{1,3} --> \d{1,2}:\d{2}:\d{2}[,.]\d{1,3}(?: .*)?$")
 VTT_TIMING = re.compile(r"^(?:\d+:)?\d{2}:\d{2}\.\d{3}[ \t]+-->[ \t]+(?:\d+:)?\d{2}:\d{2}\.\d{3}(?:[ \t].*)?$")
 WRAPPING_TAGS = re.compile(r"^((?:<[^<>]+>)*)(.*?)((?:</[^<>]+>)*)$", re.S)  # "<i>text</i>": tags around a line
+
+
+def _wrapping(line: str) -> tuple[str, str, str]:
+    """(opening tags, text, closing tags) of a subtitle line (the pattern matches every string)."""
+    match = WRAPPING_TAGS.match(line.strip())
+    assert match is not None
+    opening, text, closing = match.groups()
+    return opening, text, closing
 
 
 @dataclass
@@ -187,9 +199,9 @@ class SubtitleDocument(Measured):
         if not lines or cue.verbatim:
             return []
         if cue.dialogue:
-            return [WRAPPING_TAGS.match(line.strip()).groups() for line in lines]  # type: ignore[union-attr]
-        opening, _, _ = WRAPPING_TAGS.match(lines[0].strip()).groups()  # type: ignore[union-attr]
-        _, _, closing = WRAPPING_TAGS.match(lines[-1].strip()).groups()  # type: ignore[union-attr]
+            return [_wrapping(line) for line in lines]
+        opening, _, _ = _wrapping(lines[0])
+        _, _, closing = _wrapping(lines[-1])
         inner = [WRAPPING_TAGS.match(line.strip()).group(2) for line in lines]  # type: ignore[union-attr]
         return [(opening, join_lines(inner), closing)]
 
@@ -251,7 +263,8 @@ def wrap(text: str, n_lines: int) -> list[str]:
     words = text.split(" ") if " " in text else list(text)
     joiner = " " if " " in text else ""
     target = len(text) / n_lines
-    lines, current = [], ""
+    lines: list[str] = []
+    current = ""
     for word in words:
         candidate = current + joiner + word if current else word
         overshoot = len(candidate) - target

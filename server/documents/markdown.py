@@ -63,7 +63,9 @@ class Inline:
 
     @classmethod
     def of(cls, token: Token) -> Inline:
-        out, stack, number = [], [], 0
+        out: list[str] = []
+        stack: list[int] = []
+        number = 0
         opening: dict[int, str] = {}
         closing: dict[int, str] = {}
         atoms: dict[int, str] = {}
@@ -106,7 +108,10 @@ class Inline:
 
     def markdown(self, translation: str, continuation: str) -> str | None:
         """The translation as Markdown; None when its tags are not this text's or do not nest."""
-        out, stack, used, position = [], [], set(), 0
+        out: list[str] = []
+        stack: list[int] = []
+        used: set[int] = set()
+        position = 0
         for m in CODE.finditer(translation):
             out.append(_escape(translation[position : m.start()]))
             position = m.end()
@@ -132,9 +137,9 @@ class Inline:
         if stack or used != set(self.atoms) | set(self.opening):
             return None
         text = "".join(out).strip()
-        number = re.match(r"\d+(?=[.)](?:\s|$))", text)
-        if number:  # "1. " would start a list
-            return f"{text[: number.end()]}\\{text[number.end() :]}"
+        numbered = re.match(r"\d+(?=[.)](?:\s|$))", text)
+        if numbered:  # "1. " would start a list
+            return f"{text[: numbered.end()]}\\{text[numbered.end() :]}"
         return "\\" + text if re.match(r"[#>+=-]", text) else text  # a heading, a quote, a list, a rule
 
 

@@ -73,7 +73,8 @@ class Runs:
             return "".join((t.text or "") for _, _, t in self.pieces if t is not None)
         out = []
         for number, (kind, _, element) in enumerate(self.pieces, 1):
-            out.append(f"<g{number}>{element.text or ''}</g{number}>" if kind == "run" else f"<x{number}/>")
+            text = (element.text or "") if element is not None else ""
+            out.append(f"<g{number}>{text}</g{number}>" if kind == "run" else f"<x{number}/>")
         return "".join(out)
 
     def write(self, translation: str) -> bool:
@@ -82,10 +83,12 @@ class Runs:
             runs = [p for p in self.pieces if p[0] == "run"]
             if len(runs) != 1 or len(self.pieces) != 1:
                 return False
-            runs[0][2].text = translation
-            _preserve(runs[0][2], translation)
+            element = runs[0][2]
+            assert element is not None  # a run has its text element
+            element.text = translation
+            _preserve(element, translation)
             return True
-        order: list[list] = []  # [piece number, its text (None: an atom)]
+        order: list[tuple[int, str | None]] = []  # (piece number, its text (None: an atom))
         used: set[int] = set()
         position, open_ = 0, None
         for m in CODE.finditer(translation):
@@ -96,24 +99,25 @@ class Runs:
             if open_ is not None:  # inside a run only its closing tag may come
                 if not closing or number != open_:
                     return False
-                order.append([number, gap])
+                order.append((number, gap))
                 open_ = None
                 continue
             if closing or number in used or gap.strip():  # text outside every run has no formatting to take
                 return False
-            if gap and order and order[-1][1] is not None:
-                order[-1][1] += gap  # a space between two runs goes to the first
+            if gap:
+                _extend_last(order, gap)  # a space between two runs goes to the first
             used.add(number)
             if kind == "g":
                 open_ = number
             else:
-                order.append([number, None])
+                order.append((number, None))
         tail = translation[position:]
         if open_ is not None or used != set(range(1, len(self.pieces) + 1)) or tail.strip():
             return False
-        if tail and order and order[-1][1] is not None:
-            order[-1][1] += tail
+        if tail:
+            _extend_last(order, tail)
         first = self.pieces[0][1]
+        assert first is not None  # every piece has its run or atom element
         parent = first.getparent()
         at = parent.index(first)
         for _, element, _ in self.pieces:
@@ -121,12 +125,20 @@ class Runs:
         for offset, (number, text) in enumerate(order):
             kind, element, text_element = self.pieces[number - 1]
             clone = copy.deepcopy(element)
+            assert clone is not None
             if kind == "run":
+                assert text_element is not None and text is not None  # a run has its text element and text
                 clone_text = clone.find(text_element.tag)
                 clone_text.text = text
                 _preserve(clone_text, text)
             parent.insert(at + offset, clone)
         return True
+
+
+def _extend_last(order: list[tuple[int, str | None]], text: str) -> None:
+    """Append ``text`` to the last piece's text, if the last piece is a run."""
+    if order and (last := order[-1])[1] is not None:
+        order[-1] = (last[0], f"{last[1]}{text}")
 
 
 def _preserve(element: etree._Element, text: str) -> None:
@@ -143,6 +155,12 @@ def _sheet_runs(container: etree._Element) -> Runs | None:
     if not pieces or any(t is None for _, _, t in pieces):
         return None
     return Runs(container, pieces)
+
+
+def _slide_order(part: str) -> tuple[bool, int]:
+    """Slides before notes, each by its number (``ppt/slides/slide12.xml`` -> (False, 12))."""
+    number = re.search(r"(\d+)\.xml$", part)
+    return part.startswith("ppt/notes"), int(number.group(1)) if number else 0
 
 
 def _slide_runs(paragraph: etree._Element) -> Runs | None:
@@ -236,9 +254,7 @@ class PresentationDocument(PackageDocument):
             data, ".pptx", "ppt/presentation.xml", re.compile(r"ppt/(?:slides/slide|notesSlides/notesSlide)\d+\.xml")
         )
         found = []
-        for name in sorted(
-            document.parts, key=lambda n: (n.startswith("ppt/notes"), int(re.search(r"(\d+)\.xml$", n).group(1)))
-        ):
+        for name in sorted(document.parts, key=_slide_order):
             found += [_slide_runs(p) for p in document.parts[name].iter(f"{{{DRAWING}}}p")]
         document._collect(found)
         return document  # type: ignore[return-value]

@@ -20,6 +20,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from server.documents import FORMATS
 
@@ -89,7 +90,7 @@ class FileStore:
     def _names(self) -> list[str]:
         return [p.name[: -len(META)] for p in self.directory.glob("*" + META) if NAME.match(p.name[: -len(META)])]
 
-    def _meta(self, name: str) -> dict | None:
+    def _meta(self, name: str) -> dict[str, Any] | None:
         try:
             return json.loads((self.directory / (name + META)).read_text(encoding="utf-8"))
         except (FileNotFoundError, ValueError):

@@ -12,9 +12,12 @@ from __future__ import annotations
 import io
 from collections.abc import Collection, Iterator, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 from docx.oxml.ns import qn
 from docx.text.hyperlink import Hyperlink
+from docx.text.paragraph import Paragraph
+from docx.text.run import Run
 
 from server.documents.formats import DocumentError, Measured
 from server.documents.ooxml import check_archive as check_archive_of
@@ -27,8 +30,8 @@ def check_archive(data: bytes) -> None:
     check_archive_of(data, ".docx", "word/document.xml").close()
 
 
-def _paragraphs(document) -> Iterator:  # noqa: ANN001 - python-docx objects
-    def of(container) -> Iterator:  # noqa: ANN001
+def _paragraphs(document: Any) -> Iterator[Paragraph]:
+    def of(container: Any) -> Iterator[Paragraph]:  # a document, a cell, a header or a footer
         yield from container.paragraphs
         for table in getattr(container, "tables", []):
             for row in table.rows:
@@ -49,15 +52,15 @@ def _paragraphs(document) -> Iterator:  # noqa: ANN001 - python-docx objects
                 yield from of(part)
 
 
-def _runs(paragraph) -> list:  # noqa: ANN001
+def _runs(paragraph: Paragraph) -> list[Run]:
     """The paragraph's runs with text, those inside hyperlinks included, in order."""
-    runs = []
+    runs: list[Run] = []
     for item in paragraph.iter_inner_content():
         runs.extend(item.runs if isinstance(item, Hyperlink) else [item])
     return [r for r in runs if r.text]
 
 
-def set_run_text(run, text: str) -> None:  # noqa: ANN001
+def set_run_text(run: Run, text: str) -> None:
     """Replace a run's text but not its other content (breaks, tabs, symbols, drawings): the first text element
     takes the text, the others are emptied."""
     elements = run._r.findall(qn("w:t"))
@@ -78,7 +81,7 @@ class WordDocument(Measured):
     is not reached."""
 
     document: object  # docx.Document
-    paragraphs: list  # those with text, in order
+    paragraphs: list[Paragraph]  # those with text, in order
 
     @classmethod
     def read(cls, data: bytes) -> WordDocument:

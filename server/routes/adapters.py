@@ -95,10 +95,10 @@ def persisting_bundle(service: Service, persist: bool) -> Path | None:
 async def put_adapter(lang: str, request: Request, persist: bool = PERSIST) -> AdapterChange:
     service = request.app.state.service
     code = checked_code(lang, service.front)
-    data, _ = await read_upload(request, service.settings.max_upload_bytes)
+    upload, _ = await read_upload(request, service.settings.max_upload_bytes)
     target: Path | None = None
     expected, tier = None, None
-    if data is None:
+    if upload is None:
         if persist:
             raise BadRequest("persist=true needs the adapter file in the body")
         if service.sync is not None:
@@ -106,7 +106,7 @@ async def put_adapter(lang: str, request: Request, persist: bool = PERSIST) -> A
         data, label, expected, tier = await run_in_threadpool(bundle_source, service.settings.bundle_dir, code)
         source = "bundle"
     else:
-        label, source = f"upload for {code}", "upload"
+        data, label, source = upload, f"upload for {code}", "upload"
         target = persisting_bundle(service, persist)
     try:
         adapter = await run_in_threadpool(parse_language_file, data, label)

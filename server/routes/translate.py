@@ -7,9 +7,10 @@ text of a document and keeps its markup. Long texts are translated whole, senten
 from __future__ import annotations
 
 import math
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from fastapi import APIRouter, Request, Response
+from pydantic import BaseModel
 from starlette.concurrency import run_in_threadpool
 
 from lslo.language_codes import language_name
@@ -35,8 +36,8 @@ if TYPE_CHECKING:
 router = APIRouter()
 
 
-def _body_doc(model: type) -> dict:
-    schema = model.model_json_schema()  # type: ignore[attr-defined]
+def _body_doc(model: type[BaseModel]) -> dict[str, Any]:
+    schema = model.model_json_schema()
     return {
         "requestBody": {
             "required": False,

@@ -95,7 +95,8 @@ class Glossary:
     def missing(targets: Iterable[str], translation: str) -> list[str]:
         """The required target terms ``translation`` lacks (case-insensitively; one per occurrence)."""
         folded = translation.casefold()
-        out, counts = [], {}
+        out: list[str] = []
+        counts: dict[str, int] = {}
         for target in targets:
             key = target.casefold()
             counts[key] = counts.get(key, 0) + 1

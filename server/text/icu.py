@@ -165,7 +165,7 @@ def _leaves(tree: Sequence[Node | Leaf]) -> list[Leaf]:
             out.append(node)
         elif isinstance(node, Choice):
             for _, message in node.branches:
-                out += _leaves(message)  # type: ignore[arg-type]
+                out += _leaves(message)
     return out
 
 

@@ -282,7 +282,14 @@ def _events(source: str) -> tuple[list[tuple[int, str, str, list[tuple[str, str 
         def handle_comment(self, data: str) -> None:
             events.append((self.at(), "other", "", []))
 
-        handle_decl = handle_pi = unknown_decl = handle_comment
+        def handle_decl(self, decl: str) -> None:
+            events.append((self.at(), "other", "", []))
+
+        def handle_pi(self, data: str) -> None:
+            events.append((self.at(), "other", "", []))
+
+        def unknown_decl(self, data: str) -> None:
+            events.append((self.at(), "other", "", []))
 
     recorder = Recorder(convert_charrefs=False)
     try:

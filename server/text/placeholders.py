@@ -225,7 +225,9 @@ def mask(text: str, syntax: Syntax) -> tuple[str, list[str]]:
     found = list(syntax._pattern.finditer(text))
     if not found or len(found) > MASK_LIMIT - MASK_BASE or any(MASK_BASE <= ord(c) <= MASK_LIMIT for c in text):
         return text, []
-    parts, table, start = [], [], 0
+    parts: list[str] = []
+    table: list[str] = []
+    start = 0
     for m in found:
         parts += [text[start : m.start()], chr(MASK_BASE + len(table))]
         table.append(m.group())

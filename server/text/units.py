@@ -56,9 +56,10 @@ Score = tuple[float, int] | None  # (log-probability, tokens) of a whole version
 
 def combined(scores: list[Score]) -> Score:
     """The score of a text made of parts so scored (None if any part is unscored)."""
-    if any(s is None for s in scores):
+    known = [s for s in scores if s is not None]
+    if len(known) < len(scores):
         return None
-    return sum(s[0] for s in scores), sum(s[1] for s in scores)  # type: ignore[index]
+    return sum(s[0] for s in known), sum(s[1] for s in known)
 
 
 def confidence(score: Score) -> float | None:
