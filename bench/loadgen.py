@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import os
 import random
@@ -245,10 +246,8 @@ async def swap_loop(
             if response.status_code != 200:
                 log.failures.append(response.status_code)
             log.latencies.append(time.perf_counter() - start)
-            try:
+            with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(stop.wait(), every)
-            except asyncio.TimeoutError:
-                pass
     return log
 
 

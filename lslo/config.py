@@ -49,20 +49,7 @@ class LSLoConfig:
         raise_if_problems(self.problems())
 
     def problems(self) -> list[str]:
-        problems: list[str] = []
-        if not self.languages:
-            problems.append("no languages given")
-        seen: set[str] = set()
-        for spec in self.languages:
-            if not is_valid_code(spec.code):
-                problems.append(f"language code {spec.code!r} is not a valid code (like 'en', 'kam' or 'eng_Latn')")
-            if spec.code in seen:
-                problems.append(f"language {spec.code!r} is listed twice")
-            seen.add(spec.code)
-            if not isinstance(spec.rank, int) or spec.rank <= 0:
-                problems.append(f"rank of {spec.code!r} is {spec.rank!r}; ranks must be positive integers")
-            if spec.tier is not None and spec.tier not in TIERS:
-                problems.append(f"tier of {spec.code!r} is {spec.tier!r}; tiers are {', '.join(TIERS)}")
+        problems = self._language_problems()
         problems.extend(self.modules.validate())
         if self.fc_mode not in FC_MODES:
             problems.append(f"fc_mode {self.fc_mode!r} must be one of {', '.join(FC_MODES)}")
@@ -77,6 +64,23 @@ class LSLoConfig:
             problems.append(f"scaling {self.scaling!r} must be a positive finite number")
         if not (isinstance(self.dropout, (int, float)) and 0.0 <= self.dropout < 1.0):
             problems.append(f"dropout {self.dropout!r} must be in [0, 1)")
+        return problems
+
+    def _language_problems(self) -> list[str]:
+        problems: list[str] = []
+        if not self.languages:
+            problems.append("no languages given")
+        seen: set[str] = set()
+        for spec in self.languages:
+            if not is_valid_code(spec.code):
+                problems.append(f"language code {spec.code!r} is not a valid code (like 'en', 'kam' or 'eng_Latn')")
+            if spec.code in seen:
+                problems.append(f"language {spec.code!r} is listed twice")
+            seen.add(spec.code)
+            if not isinstance(spec.rank, int) or spec.rank <= 0:
+                problems.append(f"rank of {spec.code!r} is {spec.rank!r}; ranks must be positive integers")
+            if spec.tier is not None and spec.tier not in TIERS:
+                problems.append(f"tier of {spec.code!r} is {spec.tier!r}; tiers are {', '.join(TIERS)}")
         return problems
 
     @property

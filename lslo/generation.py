@@ -72,7 +72,7 @@ def generate_ids(
             max_new_tokens=settings.max_new_tokens,
             length_penalty=settings.length_penalty,
             do_sample=False,
-            early_stopping=True if settings.num_beams > 1 else False,
+            early_stopping=settings.num_beams > 1,
         )
 
 

@@ -176,7 +176,7 @@ def test_evaluate_bundle_and_base(base_dir, corpus_dir, tmp_path):
             max_sents=4,
             beam=2,
             progress=False,
-            **{"json": tmp_path / "eval.json"},
+            json=tmp_path / "eval.json",
         )
     )
     assert set(result["groups_spbleu"]) == {"H2H", "H2M", "H2V", "M2H", "M2V", "V2H", "V2M", "AVG"}

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import shutil
 import sys
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
@@ -156,7 +157,23 @@ def weigh_on_validation(
     )
 
 
-def run_export(settings: ExportSettings) -> Path:
+@dataclass
+class _Plan:
+    """What an export was asked for, checked: the inputs read and the languages and weights to export."""
+
+    tokenizer: Any
+    manifest: BundleManifest
+    kept: list[str]
+    subset: bool  # fewer languages than the bundle has
+    weights: Weights | None  # None: chosen on the validation data (--adapter-weight auto)
+    weighted: bool
+    valid_data: ParallelSplit | None
+    recorded: dict[str, Any] | None  # the bundle's own validation record
+    problem: str | None  # what the ship gate says of that record (exported anyway with --force)
+
+
+def _plan(settings: ExportSettings) -> _Plan:
+    """The checked inputs; ConfigError naming every problem at once."""
     problems: list[str] = settings.problems()
     tokenizer, _ = read_base(settings.base, problems)
     if settings.out.exists() and any(settings.out.iterdir()):
@@ -170,18 +187,14 @@ def run_export(settings: ExportSettings) -> Path:
     kept = kept_languages(settings.languages, manifest, vocabulary, problems) if manifest is not None else []
     subset = manifest is not None and len(kept) < len(manifest.languages)
     if subset and settings.valid is None and not settings.force:
+        assert manifest is not None
         problems.append(
             f"--languages keeps {len(kept)} of the bundle's {len(manifest.languages)} adapters, and its "
             "validation record measured all of them together: give --valid to measure these"
         )
     weights = parse_weights(settings.adapter_weight, kept, vocabulary, problems)
-    if weights is None and settings.valid is None:
-        problems.append("--adapter-weight auto chooses the weights on validation data: give --valid")
     weighted = weights is None or any(w != 1.0 for w in weights.values())
-    if weights is not None and weighted and settings.valid is None and not settings.force:
-        problems.append(
-            "--adapter-weight changes the adapters that training validated: give --valid to measure them (or --force)"
-        )
+    problems += _weight_problems(settings, weights, weighted)
     valid_data = read_validation_data(settings.valid, vocabulary, problems) if settings.valid is not None else None
     recorded = manifest.extra.get("validation") if manifest is not None else None
     problem = ship_problem(recorded) if settings.valid is None and not subset and not weighted else None
@@ -189,6 +202,22 @@ def run_export(settings: ExportSettings) -> Path:
         problems.append(problem)
     raise_if_problems(problems, "inputs")
     assert manifest is not None
+    return _Plan(tokenizer, manifest, kept, subset, weights, weighted, valid_data, recorded, problem)
+
+
+def _weight_problems(settings: ExportSettings, weights: Weights | None, weighted: bool) -> list[str]:
+    if weights is None and settings.valid is None:
+        return ["--adapter-weight auto chooses the weights on validation data: give --valid"]
+    if weighted and settings.valid is None and not settings.force:
+        return [
+            "--adapter-weight changes the adapters that training validated: give --valid to measure them (or --force)"
+        ]
+    return []
+
+
+def run_export(settings: ExportSettings) -> Path:
+    plan = _plan(settings)
+    manifest = plan.manifest
     if settings.threads:
         torch.set_num_threads(settings.threads)
     extra = dict(manifest.extra)
@@ -196,25 +225,40 @@ def run_export(settings: ExportSettings) -> Path:
     previous: dict[str, float] = extra.pop("adapter_weights", None) or {}
     extra.pop("adapter_weight_grid", None)
     measured = None
-    if weights is None:
-        assert valid_data is not None
-        weights, kept, measured = weigh_on_validation(settings, kept, tokenizer, valid_data)
+    if plan.weights is None:
+        assert plan.valid_data is not None
+        plan.weights, plan.kept, measured = weigh_on_validation(settings, plan.kept, plan.tokenizer, plan.valid_data)
         extra["adapter_weight_grid"] = list(GRID)
-        subset = len(kept) < len(manifest.languages)
-    if weighted or previous:
-        extra["adapter_weights"] = {c: previous.get(c, 1.0) * weights.get(c, 1.0) for c in kept}
-    if valid_data is not None:
+        plan.subset = len(plan.kept) < len(manifest.languages)
+    weights = plan.weights
+    if plan.weighted or previous:
+        extra["adapter_weights"] = {c: previous.get(c, 1.0) * weights.get(c, 1.0) for c in plan.kept}
+    _validate(settings, plan, extra, measured)
+    _write(settings, plan, extra)
+    size = sum(f.stat().st_size for f in settings.out.rglob("*") if f.is_file())
+    if plan.weighted:
+        print("adapter weights: " + ", ".join(f"{c} {w:g}" for c, w in weights.items()), file=sys.stderr)
+    print(
+        f"exported {settings.dtype} base + {len(plan.kept)}-language bundle: {size / 2**20:.1f} MiB -> {settings.out}"
+    )
+    return settings.out
+
+
+def _validate(settings: ExportSettings, plan: _Plan, extra: dict[str, Any], measured: dict[str, Any] | None) -> None:
+    """Measure the exported adapters against the base on --valid (into ``extra``), or say why nothing did."""
+    recorded, problem = plan.recorded, plan.problem
+    if plan.valid_data is not None:
         if measured is None:
             measured = measure_against_base(
                 settings.base,
                 settings.bundle,
-                kept,
-                tokenizer,
-                valid_data,
+                plan.kept,
+                plan.tokenizer,
+                plan.valid_data,
                 settings.valid_beam,
                 settings.valid_max_sents,
                 settings.device,
-                weights,
+                plan.weights,
             )
         measured["data"] = str(settings.valid)
         print(measured.pop("table"), file=sys.stderr)
@@ -224,35 +268,40 @@ def run_export(settings: ExportSettings) -> Path:
         problem = measured_problem(measured)
         if problem and not settings.force:
             raise ConfigError([problem], "inputs")
-    elif (subset or weighted) and recorded:  # --force without --valid: the record measured other adapters
+    elif (plan.subset or plan.weighted) and recorded:  # --force without --valid: the record measured other adapters
         extra["training_validation"] = extra.pop("validation")
         recorded = None
         print(
-            f"warning (--force): the validation record measured all {len(manifest.languages)} adapters "
+            f"warning (--force): the validation record measured all {len(plan.manifest.languages)} adapters "
             "together, at full weight; nothing measured these",
             file=sys.stderr,
         )
     if problem:
         print(f"warning (--force): {problem.split('. Serving')[0]}", file=sys.stderr)
-    elif not recorded and not subset and not weighted:
+    elif not recorded and not plan.subset and not plan.weighted:
         print(
             "note: the bundle was trained without validation data; nothing shows it beats its base alone",
             file=sys.stderr,
         )
+
+
+def _write(settings: ExportSettings, plan: _Plan, extra: dict[str, Any]) -> None:
+    """The base cast to --dtype and the kept adapters, weighted, into --out."""
+    manifest, kept = plan.manifest, plan.kept
     pruning = manifest.pruning
-    if subset:
+    if plan.subset:
         extra["languages_left_out"] = [c for c in manifest.languages if c not in kept]
         if pruning and isinstance(pruning.get("languages"), list):
             pruning = {**pruning, "languages": [c for c in pruning["languages"] if c in kept]}
     model = load_base_model(settings.base, torch.device("cpu")).eval()
     model.to(DTYPES[settings.dtype])
     model.save_pretrained(settings.out / "base")
-    tokenizer.save_pretrained(settings.out / "base")
-    for name in ("base_info.json",):
-        if (settings.base / name).is_file():
-            shutil.copy(settings.base / name, settings.out / "base" / name)
+    plan.tokenizer.save_pretrained(settings.out / "base")
+    if (settings.base / "base_info.json").is_file():
+        shutil.copy(settings.base / "base_info.json", settings.out / "base" / "base_info.json")
     lslo = load_bundle(model, settings.bundle, languages=kept)  # into the cast model: banks take its dtype
-    apply_weights(lslo, weights)
+    assert plan.weights is not None
+    apply_weights(lslo, plan.weights)
     # The fingerprint stays the one of the weights the adapters were trained with, before the cast.
     save_bundle(
         lslo,
@@ -262,8 +311,3 @@ def run_export(settings: ExportSettings) -> Path:
         extra={**extra, "exported_dtype": settings.dtype},
         fingerprint=manifest.base["fingerprint"],
     )
-    size = sum(f.stat().st_size for f in settings.out.rglob("*") if f.is_file())
-    if weighted:
-        print("adapter weights: " + ", ".join(f"{c} {w:g}" for c, w in weights.items()), file=sys.stderr)
-    print(f"exported {settings.dtype} base + {len(kept)}-language bundle: {size / 2**20:.1f} MiB -> {settings.out}")
-    return settings.out

@@ -13,6 +13,7 @@ when it has said so.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import logging
 import multiprocessing as mp
@@ -204,10 +205,8 @@ class CoreClient:
         self._stopping = True
         process = self.process
         if process is not None and process.is_alive() and not self.shared:
-            try:
+            with contextlib.suppress(asyncio.TimeoutError, Overloaded):
                 await asyncio.wait_for(self.call("drain"), 5)
-            except (asyncio.TimeoutError, Overloaded):
-                pass
             await asyncio.get_running_loop().run_in_executor(None, process.join, timeout_s)
             if process.is_alive():
                 process.kill()
@@ -319,23 +318,26 @@ class CoreClient:
             raise RuntimeError(f"the engine core failed on {op!r}: {reply.error_type}: {reply.error}")
         return reply.value
 
+    def _deliver(self, msg: m.Results) -> None:
+        """Each result to the request waiting for it (a row's error as its exception)."""
+        self.queued = msg.queued
+        if self.on_results is not None:
+            self.on_results(msg)
+        for result in msg.results:
+            future = self._rows.pop(result.request_id, None)
+            if future is None or future.done():
+                continue
+            if result.error is not None:
+                future.set_exception(BadRequest(result.error) if result.status == 400 else RuntimeError(result.error))
+            else:
+                future.set_result(result)
+
     async def _receive(self) -> None:
         assert self._socket is not None
         while True:
             msg = m.to_frontend.decode(await self._socket.recv())
             if isinstance(msg, m.Results):
-                self.queued = msg.queued
-                if self.on_results is not None:
-                    self.on_results(msg)
-                for result in msg.results:
-                    future = self._rows.pop(result.request_id, None)
-                    if future is None or future.done():
-                        continue
-                    if result.error is not None:
-                        error = BadRequest(result.error) if result.status == 400 else RuntimeError(result.error)
-                        future.set_exception(error)
-                    else:
-                        future.set_result(result)
+                self._deliver(msg)
             elif isinstance(msg, m.Reply):
                 future = self._calls.pop(msg.call_id, None)
                 if future is not None and not future.done():

@@ -88,34 +88,9 @@ class Runs:
             element.text = translation
             _preserve(element, translation)
             return True
-        order: list[tuple[int, str | None]] = []  # (piece number, its text (None: an atom))
-        used: set[int] = set()
-        position, open_ = 0, None
-        for m in CODE.finditer(translation):
-            gap, position = translation[position : m.start()], m.end()
-            closing, kind, number = m.group(1), m.group(2), int(m.group(3))
-            if not 1 <= number <= len(self.pieces) or (self.pieces[number - 1][0] == "run") != (kind == "g"):
-                return False
-            if open_ is not None:  # inside a run only its closing tag may come
-                if not closing or number != open_:
-                    return False
-                order.append((number, gap))
-                open_ = None
-                continue
-            if closing or number in used or gap.strip():  # text outside every run has no formatting to take
-                return False
-            if gap:
-                _extend_last(order, gap)  # a space between two runs goes to the first
-            used.add(number)
-            if kind == "g":
-                open_ = number
-            else:
-                order.append((number, None))
-        tail = translation[position:]
-        if open_ is not None or used != set(range(1, len(self.pieces) + 1)) or tail.strip():
+        order = self._order(translation)
+        if order is None:
             return False
-        if tail:
-            _extend_last(order, tail)
         first = self.pieces[0][1]
         assert first is not None  # every piece has its run or atom element
         parent = first.getparent()
@@ -133,6 +108,39 @@ class Runs:
                 _preserve(clone_text, text)
             parent.insert(at + offset, clone)
         return True
+
+    def _order(self, translation: str) -> list[tuple[int, str | None]] | None:
+        """(piece number, its text; None for an atom) in the translation's order; None when the translation's
+        tags are not the source's (each piece exactly once, runs opened and closed, no text outside them)."""
+        order: list[tuple[int, str | None]] = []
+        used: set[int] = set()
+        position, open_ = 0, None
+        for m in CODE.finditer(translation):
+            gap, position = translation[position : m.start()], m.end()
+            closing, kind, number = m.group(1), m.group(2), int(m.group(3))
+            if not 1 <= number <= len(self.pieces) or (self.pieces[number - 1][0] == "run") != (kind == "g"):
+                return None
+            if open_ is not None:  # inside a run only its closing tag may come
+                if not closing or number != open_:
+                    return None
+                order.append((number, gap))
+                open_ = None
+                continue
+            if closing or number in used or gap.strip():  # text outside every run has no formatting to take
+                return None
+            if gap:
+                _extend_last(order, gap)  # a space between two runs goes to the first
+            used.add(number)
+            if kind == "g":
+                open_ = number
+            else:
+                order.append((number, None))
+        tail = translation[position:]
+        if open_ is not None or used != set(range(1, len(self.pieces) + 1)) or tail.strip():
+            return None
+        if tail:
+            _extend_last(order, tail)
+        return order
 
 
 def _extend_last(order: list[tuple[int, str | None]], text: str) -> None:

@@ -323,41 +323,13 @@ def parse(source: str) -> HtmlLayout:
 
 
 def _dispatch(reader: _Reader, kind: str, tag: str, attrs: list[tuple[str, str | None]], raw: str) -> None:
-    if reader.skip:  # inside a kept block: follow its nesting until it closes (or its parent does)
-        if kind == "start" and tag not in VOID:
-            reader.skip.append(tag)
-        elif kind == "end" and tag in reader.skip:
-            while reader.skip and reader.skip.pop() != tag:
-                pass
-        elif kind == "end" and reader.skip[0] not in ("script", "style", "textarea"):
-            reader.skip.clear()  # the end of an enclosing element closes the kept one, as in a browser
-            _dispatch(reader, kind, tag, attrs, raw)
-            return
-        reader.parts.append(raw)
-        return
-    if reader.atom:  # inside a kept inline element
-        if kind == "start" and tag not in VOID:
-            reader.atom.append(tag)
-        elif kind == "end" and tag in reader.atom:
-            while reader.atom and reader.atom.pop() != tag:
-                pass
-            reader.atom_raw.append(raw)
-            if not reader.atom:
-                reader.end_atom()
-            return
-        elif kind in ("start", "end", "startend") and tag not in INLINE:
-            reader.end_atom()  # a block starts or ends: the kept element ends with the unit
-            _dispatch(reader, kind, tag, attrs, raw)
-            return
-        if kind in ("data", "ref"):
-            reader.add_text(raw, html.unescape(raw) if kind == "ref" else raw)
-        else:
-            reader.atom_raw.append(raw)
-        return
-    if kind == "data":
-        reader.add_text(raw, raw)
-    elif kind == "ref":
-        reader.add_text(raw, html.unescape(raw))
+    """One parser event into the reader: inside a kept block, inside a kept inline element, or in the text."""
+    if reader.skip:
+        _in_kept_block(reader, kind, tag, attrs, raw)
+    elif reader.atom:
+        _in_kept_inline(reader, kind, tag, attrs, raw)
+    elif kind in ("data", "ref"):
+        reader.add_text(raw, html.unescape(raw) if kind == "ref" else raw)
     elif kind in ("start", "startend") and tag in INLINE:
         if kind == "start" and tag not in VOID and (tag in KEPT_INLINE or _marked_no(attrs)):
             reader.start_atom(tag, raw)
@@ -369,6 +341,41 @@ def _dispatch(reader: _Reader, kind: str, tag: str, attrs: list[tuple[str, str |
         reader.keep(raw)
         if kind == "start" and tag not in VOID and (tag in KEPT_BLOCK or _marked_no(attrs)):
             reader.skip.append(tag)
+
+
+def _in_kept_block(reader: _Reader, kind: str, tag: str, attrs: list[tuple[str, str | None]], raw: str) -> None:
+    """Follow the kept block's nesting until it closes (or its parent does)."""
+    if kind == "start" and tag not in VOID:
+        reader.skip.append(tag)
+    elif kind == "end" and tag in reader.skip:
+        while reader.skip and reader.skip.pop() != tag:
+            pass
+    elif kind == "end" and reader.skip[0] not in ("script", "style", "textarea"):
+        reader.skip.clear()  # the end of an enclosing element closes the kept one, as in a browser
+        _dispatch(reader, kind, tag, attrs, raw)
+        return
+    reader.parts.append(raw)
+
+
+def _in_kept_inline(reader: _Reader, kind: str, tag: str, attrs: list[tuple[str, str | None]], raw: str) -> None:
+    """Inside a kept inline element: its text is the model's, its markup comes back as it was."""
+    if kind == "start" and tag not in VOID:
+        reader.atom.append(tag)
+    elif kind == "end" and tag in reader.atom:
+        while reader.atom and reader.atom.pop() != tag:
+            pass
+        reader.atom_raw.append(raw)
+        if not reader.atom:
+            reader.end_atom()
+        return
+    elif kind in ("start", "end", "startend") and tag not in INLINE:
+        reader.end_atom()  # a block starts or ends: the kept element ends with the unit
+        _dispatch(reader, kind, tag, attrs, raw)
+        return
+    if kind in ("data", "ref"):
+        reader.add_text(raw, html.unescape(raw) if kind == "ref" else raw)
+    else:
+        reader.atom_raw.append(raw)
 
 
 def _merge_strings(parts: list[str | Unit]) -> list[str | Unit]:

@@ -100,8 +100,8 @@ def _nearest(text: str, wanted: str, low: int, high: int, guess: int) -> tuple[i
     best = None
     position = text.find(wanted, low, high)
     while position >= 0:
-        if _on_boundaries(text, position, position + len(wanted)):
-            if best is None or abs(position - guess) < abs(best - guess):
-                best = position
+        closer = best is None or abs(position - guess) < abs(best - guess)
+        if closer and _on_boundaries(text, position, position + len(wanted)):
+            best = position
         position = text.find(wanted, position + 1, high)
     return None if best is None else (best, best + len(wanted))
