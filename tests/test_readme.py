@@ -1,6 +1,7 @@
-"""The README's code blocks run as written: the Python block, each shell command (``python`` is this
-environment's), and the curl examples against a real server of the demo, whose answers must match the sample
-outputs the README prints. A block preceded by ``<!-- not run: reason -->`` is exempt, and says why."""
+"""The code blocks of the README and of the reference pages in ``PAGES`` run as written: the Python block,
+each shell command (``python`` is this environment's), and the curl examples against a real server of the demo,
+whose answers must match the sample outputs printed beside them. A block preceded by
+``<!-- not run: reason -->`` is exempt, and says why."""
 
 from __future__ import annotations
 
@@ -21,13 +22,19 @@ BLOCK = re.compile(r"(?P<before>[^\n]*)\n```(?P<lang>\w+)\n(?P<body>.*?)```", re
 NOT_RUN = re.compile(r"<!-- not run: .+ -->")
 
 
-def blocks() -> list[tuple[str, str, int]]:
-    """(language, body, line) of every block that claims to run."""
-    text = (ROOT / "README.md").read_text(encoding="utf-8")
+# The README and the reference pages its examples continue in, in the order their blocks run.
+PAGES = ("README.md", "docs/library.md", "docs/training.md", "docs/serving.md", "docs/development.md")
+
+
+def blocks() -> list[tuple[str, str, str]]:
+    """(language, body, "page line N") of every block that claims to run."""
     out = []
-    for match in BLOCK.finditer(text):
-        if not NOT_RUN.search(match.group("before")):
-            out.append((match.group("lang"), match.group("body"), text[: match.start("body")].count("\n") + 1))
+    for page in PAGES:
+        text = (ROOT / page).read_text(encoding="utf-8")
+        for match in BLOCK.finditer(text):
+            if not NOT_RUN.search(match.group("before")):
+                line = text[: match.start("body")].count("\n") + 1
+                out.append((match.group("lang"), match.group("body"), f"{page} line {line}"))
     return out
 
 
@@ -50,18 +57,28 @@ def commands(body: str) -> list[tuple[str, str | None]]:
     return out
 
 
-def test_every_block_is_run_or_says_why_not():
-    text = (ROOT / "README.md").read_text(encoding="utf-8")
+@pytest.mark.parametrize("page", PAGES)
+def test_every_block_is_run_or_says_why_not(page):
+    text = (ROOT / page).read_text(encoding="utf-8")
     fenced = BLOCK.findall(text)
-    assert len(blocks()) >= 4 and len(fenced) == len(re.findall(r"^```\w+$", text, re.M))
+    assert len(fenced) == len(re.findall(r"^```\w+$", text, re.M))
     assert {lang for _, lang, _ in fenced} <= {"bash", "python"}
+
+
+def test_the_readme_is_a_front_page():
+    """At most ~1,500 words, and every page it links to exists."""
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    assert len(text.split()) <= 1500
+    assert len(blocks()) >= 4
+    for target in re.findall(r"\]\(([^)#:]+)(?:#[^)]*)?\)", text):
+        assert (ROOT / target).exists(), target
 
 
 def test_python_blocks_run(tmp_path):
     for lang, body, line in blocks():
         if lang == "python":
             run = subprocess.run([sys.executable, "-c", body], cwd=ROOT, capture_output=True, text=True, timeout=300)
-            assert run.returncode == 0, f"README line {line}:\n{run.stderr[-3000:]}"
+            assert run.returncode == 0, f"{line}:\n{run.stderr[-3000:]}"
 
 
 @pytest.fixture(scope="module")
@@ -98,9 +115,9 @@ def test_shell_blocks_run(demo_server):
                 env={**env, "PATH": path},
                 timeout=300,
             )
-            assert run.returncode == 0, f"README line {line}: {command}\n{run.stdout[-2000:]}{run.stderr[-2000:]}"
+            assert run.returncode == 0, f"{line}: {command}\n{run.stdout[-2000:]}{run.stderr[-2000:]}"
             if expected is not None:
                 value, _ = json.JSONDecoder().raw_decode(expected)
-                assert json.loads(run.stdout) == value, f"README line {line}: {command}\nprinted {run.stdout}"
+                assert json.loads(run.stdout) == value, f"{line}: {command}\nprinted {run.stdout}"
             ran += 1
     assert ran >= 15
