@@ -101,3 +101,13 @@ def test_no_file_of_the_product_exceeds_400_lines(package):
         if (n := len(p.read_text(encoding="utf-8").splitlines())) > 400
     }
     assert long == {}
+
+
+@pytest.mark.parametrize("package", ["lslo", "server", "training"])
+def test_no_function_of_the_product_exceeds_60_lines(package):
+    long = {}
+    for path in (ROOT / package).rglob("*.py"):
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            if isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef)) and node.end_lineno - node.lineno >= 60:
+                long[f"{path.relative_to(ROOT)}:{node.name}"] = node.end_lineno - node.lineno + 1
+    assert long == {}

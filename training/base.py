@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import torch
 from pydantic import Field
@@ -84,27 +84,10 @@ def tokenizer_text(settings: InitBaseSettings, problems: list[str]) -> tuple[lis
     return lines, codes, splits
 
 
-def run_init_base(settings: InitBaseSettings) -> Path:
-    problems: list[str] = settings.problems()
-    lines, codes, splits = tokenizer_text(settings, problems)
-    if settings.tokenizer == "m2m":
-        vocabulary = LanguageVocabulary(None, {c: -1 for c in M2M100_CODES})
-        unsupported = [c for c in codes if vocabulary.model_code(c) is None]
-        if unsupported:
-            problems.append(
-                f"languages {unsupported} have no M2M-100 language token: use --tokenizer nllb (202 languages)"
-            )
-    if settings.out.exists() and any(settings.out.iterdir()):
-        problems.append(f"{settings.out} exists and is not empty")
-    raise_if_problems(problems, "inputs")
-
-    settings.out.mkdir(parents=True, exist_ok=True)
-    build = build_tokenizer if settings.tokenizer == "m2m" else build_nllb_tokenizer
-    tokenizer = build(lines, settings.out, settings.vocab_size)
-    model_codes = LanguageVocabulary(tokenizer)
-    codes = [model_codes.model_code(c) or c for c in codes]
+def model_config_for(settings: InitBaseSettings, tokenizer: Any) -> M2M100Config:
+    """The M2M100 configuration of ``settings.preset`` around ``tokenizer``'s vocabulary and special tokens."""
     size = SIZE_PRESETS[settings.preset]
-    config = M2M100Config(
+    return M2M100Config(
         vocab_size=model_vocab_size(tokenizer),
         d_model=size["d_model"],
         encoder_layers=size["layers"],
@@ -126,6 +109,28 @@ def run_init_base(settings: InitBaseSettings) -> Path:
         scale_embedding=True,
         tie_word_embeddings=True,
     )
+
+
+def run_init_base(settings: InitBaseSettings) -> Path:
+    problems: list[str] = settings.problems()
+    lines, codes, splits = tokenizer_text(settings, problems)
+    if settings.tokenizer == "m2m":
+        vocabulary = LanguageVocabulary(None, {c: -1 for c in M2M100_CODES})
+        unsupported = [c for c in codes if vocabulary.model_code(c) is None]
+        if unsupported:
+            problems.append(
+                f"languages {unsupported} have no M2M-100 language token: use --tokenizer nllb (202 languages)"
+            )
+    if settings.out.exists() and any(settings.out.iterdir()):
+        problems.append(f"{settings.out} exists and is not empty")
+    raise_if_problems(problems, "inputs")
+
+    settings.out.mkdir(parents=True, exist_ok=True)
+    build = build_tokenizer if settings.tokenizer == "m2m" else build_nllb_tokenizer
+    tokenizer = build(lines, settings.out, settings.vocab_size)
+    model_codes = LanguageVocabulary(tokenizer)
+    codes = [model_codes.model_code(c) or c for c in codes]
+    config = model_config_for(settings, tokenizer)
     torch.manual_seed(settings.seed)
     model = M2M100ForConditionalGeneration(config)
     generation = model.generation_config

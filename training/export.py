@@ -90,8 +90,25 @@ def read_validation_data(path: Path, vocabulary: LanguageVocabulary, problems: l
     return in_model_codes(data, vocabulary) if data is not None else None
 
 
+def _measure(
+    settings: ExportSettings, kept: list[str], tokenizer: Any, valid_data: ParallelSplit, weights: Weights | None
+) -> dict[str, Any]:
+    """The kept adapters, weighted, against the base alone on the validation data (``measure_against_base``)."""
+    return measure_against_base(
+        settings.base,
+        settings.bundle,
+        kept,
+        tokenizer,
+        valid_data,
+        settings.valid_beam,
+        settings.valid_max_sents,
+        settings.device,
+        weights,
+    )
+
+
 def weigh_on_validation(
-    settings: ExportSettings, kept: list[str], tokenizer, valid_data: ParallelSplit
+    settings: ExportSettings, kept: list[str], tokenizer: Any, valid_data: ParallelSplit
 ) -> tuple[Weights, list[str], dict[str, Any]]:
     """``--adapter-weight auto``: every kept adapter at each weight of ``GRID`` on the validation data, each
     language's best weight (``training.adapter_weights.choose_weights``), then the chosen weights measured
@@ -125,17 +142,7 @@ def weigh_on_validation(
     while chosen:
         kept = [c for c in kept if c in chosen]
         weights = {c: chosen[c] for c in kept}
-        measured = measure_against_base(
-            settings.base,
-            settings.bundle,
-            kept,
-            tokenizer,
-            valid_data,
-            settings.valid_beam,
-            settings.valid_max_sents,
-            settings.device,
-            weights,
-        )
+        measured = _measure(settings, kept, tokenizer, valid_data, weights)
         measured["weights_chosen_on_this_data"] = True
         worse = worse_languages(measured["per_language"])
         if not worse:
@@ -249,17 +256,7 @@ def _validate(settings: ExportSettings, plan: _Plan, extra: dict[str, Any], meas
     recorded, problem = plan.recorded, plan.problem
     if plan.valid_data is not None:
         if measured is None:
-            measured = measure_against_base(
-                settings.base,
-                settings.bundle,
-                plan.kept,
-                plan.tokenizer,
-                plan.valid_data,
-                settings.valid_beam,
-                settings.valid_max_sents,
-                settings.device,
-                plan.weights,
-            )
+            measured = _measure(settings, plan.kept, plan.tokenizer, plan.valid_data, plan.weights)
         measured["data"] = str(settings.valid)
         print(measured.pop("table"), file=sys.stderr)
         if recorded:

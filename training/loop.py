@@ -226,47 +226,10 @@ def train(run: TrainingRun) -> bool:
         epoch = run.position.epoch
         if run.on_epoch_start:
             run.on_epoch_start(epoch)
-        groups = run.batches(epoch)
-        bar = progress(
-            len(groups),
-            f"epoch {epoch}/{s.epochs}",
-            initial=run.position.step_in_epoch,
-            enabled=s.progress and run.info.is_main,
-        )
-        window_loss, window_tokens, epoch_loss, epoch_tokens = 0.0, 0, 0.0, 0
-        for index in range(run.position.step_in_epoch, len(groups)):
-            loss_sum, tokens = train_step(run, groups[index])
-            run.position.step_in_epoch = index + 1
-            run.position.global_step += 1
-            window_loss += loss_sum
-            window_tokens += tokens
-            bar.update(1)
-            if run.position.global_step % s.log_every == 0:
-                mean = _global_mean_loss(run, window_loss, window_tokens)
-                epoch_loss += mean * window_tokens
-                epoch_tokens += window_tokens
-                bar.set_postfix(loss=f"{mean:.3f}")
-                run.log.write(
-                    "step",
-                    epoch=epoch,
-                    step=run.position.global_step,
-                    loss=mean,
-                    lr=run.optimizer.param_groups[0]["lr"],
-                    tokens=window_tokens,
-                )
-                window_loss, window_tokens = 0.0, 0
-            stop = s.stop_after_steps is not None and run.position.global_step >= s.stop_after_steps
-            if stop or run.position.global_step % s.save_every == 0:
-                checkpoint(run)
-            if stop:
-                bar.close()
-                run.log.write("stopped", step=run.position.global_step)
-                return False
-        bar.close()
-        if window_tokens:
-            mean = _global_mean_loss(run, window_loss, window_tokens)
-            epoch_loss += mean * window_tokens
-            epoch_tokens += window_tokens
+        totals = _train_epoch(run, epoch)
+        if totals is None:
+            return False
+        epoch_loss, epoch_tokens = totals
         run.position = Position(epoch + 1, 0, run.position.global_step)
         run.log.write("epoch", epoch=epoch, loss=epoch_loss / max(epoch_tokens, 1), step=run.position.global_step)
         checkpoint(run)
@@ -274,3 +237,51 @@ def train(run: TrainingRun) -> bool:
             run.on_epoch_end(epoch)
     run.log.write("done", step=run.position.global_step)
     return True
+
+
+def _train_epoch(run: TrainingRun, epoch: int) -> tuple[float, int] | None:
+    """The steps of ``epoch`` from ``run.position``: (its loss x tokens, its tokens), or None when stopped by
+    ``stop_after_steps``. Logs the loss every ``log_every`` steps and checkpoints every ``save_every``."""
+    s = run.settings
+    groups = run.batches(epoch)
+    bar = progress(
+        len(groups),
+        f"epoch {epoch}/{s.epochs}",
+        initial=run.position.step_in_epoch,
+        enabled=s.progress and run.info.is_main,
+    )
+    window_loss, window_tokens, epoch_loss, epoch_tokens = 0.0, 0, 0.0, 0
+    for index in range(run.position.step_in_epoch, len(groups)):
+        loss_sum, tokens = train_step(run, groups[index])
+        run.position.step_in_epoch = index + 1
+        run.position.global_step += 1
+        window_loss += loss_sum
+        window_tokens += tokens
+        bar.update(1)
+        if run.position.global_step % s.log_every == 0:
+            mean = _global_mean_loss(run, window_loss, window_tokens)
+            epoch_loss += mean * window_tokens
+            epoch_tokens += window_tokens
+            bar.set_postfix(loss=f"{mean:.3f}")
+            run.log.write(
+                "step",
+                epoch=epoch,
+                step=run.position.global_step,
+                loss=mean,
+                lr=run.optimizer.param_groups[0]["lr"],
+                tokens=window_tokens,
+            )
+            window_loss, window_tokens = 0.0, 0
+        stop = s.stop_after_steps is not None and run.position.global_step >= s.stop_after_steps
+        if stop or run.position.global_step % s.save_every == 0:
+            checkpoint(run)
+        if stop:
+            bar.close()
+            run.log.write("stopped", step=run.position.global_step)
+            return None
+    bar.close()
+    if window_tokens:
+        mean = _global_mean_loss(run, window_loss, window_tokens)
+        epoch_loss += mean * window_tokens
+        epoch_tokens += window_tokens
+    return epoch_loss, epoch_tokens

@@ -114,6 +114,60 @@ def allocate(banks: dict[int, list[_Candidate]], k: int) -> list[_Candidate]:
     return sorted(chosen, key=lambda c: -c.score)
 
 
+def _candidates(
+    log_probs: torch.Tensor,
+    running_scores: list[float],
+    states: list[ConstraintState],
+    constraints: tuple[Constraint, ...],
+    at_limit: bool,
+    eos_id: int,
+) -> tuple[dict[int, list[_Candidate]], list[_Candidate]]:
+    """(banks: the continuing candidates by the number of constraint tokens they have met, ending: those that
+    finish here). The candidates are the best 2k continuations overall, each beam's own best, and each token
+    that advances a beam's constraints (k beams, log_probs (k, V))."""
+    k, vocab = log_probs.shape
+    scores = log_probs + torch.tensor(running_scores, dtype=log_probs.dtype, device=log_probs.device)[:, None]
+    _, top_index = torch.topk(scores.reshape(-1), k=min(2 * k, k * vocab))
+    best_own = scores.argmax(dim=1)  # (k,)
+    proposals: set[tuple[int, int]] = {(int(i) // vocab, int(i) % vocab) for i in top_index.tolist()}
+    for beam in range(k):
+        if running_scores[beam] <= NEG / 2:  # a beam not yet started (first step) proposes nothing
+            continue
+        proposals.add((beam, int(best_own[beam])))
+        proposals.update((beam, t) for t in states[beam].wanted(constraints))
+    pairs = sorted(proposals)
+    values = scores[[p for p, _ in pairs], [t for _, t in pairs]].tolist()
+    banks: dict[int, list[_Candidate]] = {}
+    ending: list[_Candidate] = []
+    for (parent, token), value in zip(pairs, values):
+        if value <= NEG / 2:
+            continue
+        state = states[parent].after(token, constraints)
+        candidate = _Candidate(value, parent, token, state)
+        if at_limit:  # every hypothesis ends here, whatever it met; one that met everything outranks it
+            penalty = 0.0 if state.complete(constraints) else NEG / 4
+            ending.append(_Candidate(value + penalty, parent, token, state))
+        elif token == eos_id:
+            if state.complete(constraints):
+                ending.append(candidate)
+        else:
+            banks.setdefault(state.met_tokens(), []).append(candidate)
+    return banks, ending
+
+
+def _merge_finished(
+    finished_scores: list[float], finished_flags: list[bool], ending: list[_Candidate], normaliser: float, k: int
+) -> tuple[list[int], list[float], list[bool], bool]:
+    """The best k of the old finished list and the ending candidates (scores divided by ``normaliser``):
+    (their places in old list + ending, their scores, their flags, whether any ending candidate got in)."""
+    pool: list[tuple[float, bool]] = list(zip(finished_scores, finished_flags))
+    full = all(finished_flags)
+    pool += [(c.score / normaliser if not full else NEG, not full) for c in ending]
+    ranked = sorted(range(len(pool)), key=lambda i: -pool[i][0])[:k]
+    changed = any(i >= k for i in ranked if pool[i][1])
+    return ranked, [pool[i][0] for i in ranked], [pool[i][1] for i in ranked], changed
+
+
 def constrained_step(
     log_probs: torch.Tensor,
     running_scores: list[float],
@@ -131,37 +185,9 @@ def constrained_step(
     other arguments are the request's beams' (length k) and its finished list's. Returns the step in
     ``BeamStep``'s layout with a batch of one (so that ``lslo.engine.advance`` moves it into the slots like an
     unconstrained one) and the constraint states of the new running beams, in their logical order."""
-    k, vocab = log_probs.shape
+    k = log_probs.shape[0]
     at_limit = generated + 1 >= max_new_tokens
-    scores = log_probs + torch.tensor(running_scores, dtype=log_probs.dtype, device=log_probs.device)[:, None]
-    top_scores, top_index = torch.topk(scores.reshape(-1), k=min(2 * k, k * vocab))
-    best_own = scores.argmax(dim=1)  # (k,)
-    proposals: set[tuple[int, int]] = {(int(i) // vocab, int(i) % vocab) for i in top_index.tolist()}
-    for beam in range(k):
-        if running_scores[beam] <= NEG / 2:  # a beam not yet started (first step) proposes nothing
-            continue
-        proposals.add((beam, int(best_own[beam])))
-        proposals.update((beam, t) for t in states[beam].wanted(constraints))
-    pairs = sorted(proposals)
-    values = scores[[p for p, _ in pairs], [t for _, t in pairs]].tolist()
-
-    banks: dict[int, list[_Candidate]] = {}
-    ending: list[_Candidate] = []
-    for (parent, token), value in zip(pairs, values):
-        if value <= NEG / 2:
-            continue
-        state = states[parent].after(token, constraints)
-        candidate = _Candidate(value, parent, token, state)
-        if at_limit:  # every hypothesis ends here, whatever it met; one that met everything outranks it
-            penalty = 0.0 if state.complete(constraints) else NEG / 4
-            ending.append(_Candidate(value + penalty, parent, token, state))
-            continue
-        if token == eos_id:
-            if state.complete(constraints):
-                ending.append(candidate)
-            continue
-        banks.setdefault(state.met_tokens(), []).append(candidate)
-
+    banks, ending = _candidates(log_probs, running_scores, states, constraints, at_limit, eos_id)
     running = allocate(banks, k) if banks else []
     while len(running) < k:  # too few candidates (a short vocabulary, or at the limit): dead beams
         running.append(_Candidate(NEG, 0, eos_id, ConstraintState()))
@@ -170,13 +196,9 @@ def constrained_step(
     ending.sort(key=lambda c: -c.score)
     ending = ending[: 2 * k]
     normaliser = float(generated + 1) ** length_penalty
-    pool: list[tuple[float, bool, _Candidate | None]] = [(s, f, None) for s, f in zip(finished_scores, finished_flags)]
-    full = all(finished_flags)
-    pool += [(c.score / normaliser if not full else NEG, not full, c) for c in ending]
-    ranked = sorted(range(len(pool)), key=lambda i: -pool[i][0])[:k]
-    new_finished_scores = [pool[i][0] for i in ranked]
-    new_finished_flags = [pool[i][1] for i in ranked]
-    changed = any(i >= k for i in ranked if pool[i][1])
+    ranked, new_finished_scores, new_finished_flags, changed = _merge_finished(
+        finished_scores, finished_flags, ending, normaliser, k
+    )
     finished_source = None
     candidate_parents = [c.parent for c in ending] + [0] * (2 * k - len(ending))
     candidate_tokens = [c.token for c in ending] + [eos_id] * (2 * k - len(ending))

@@ -12,6 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 import torch
 from torch import nn
@@ -164,6 +165,34 @@ def sinusoidal_table(rows: int, dim: int, padding_idx: int) -> torch.Tensor:
     return table
 
 
+def _encoder_layer(layer: Any) -> EncoderLayerWeights:
+    """An ``M2M100EncoderLayer``'s norms and projections (q, k, v fused into one)."""
+    return EncoderLayerWeights(
+        norm(layer.self_attn_layer_norm),
+        fuse("self_qkv", layer.self_attn.q_proj, layer.self_attn.k_proj, layer.self_attn.v_proj),
+        fuse("self_out", layer.self_attn.out_proj),
+        norm(layer.final_layer_norm),
+        fuse("fc1", layer.fc1),
+        fuse("fc2", layer.fc2),
+    )
+
+
+def _decoder_layer(layer: Any) -> DecoderLayerWeights:
+    """An ``M2M100DecoderLayer``'s norms and projections (self-attention q, k, v fused; cross-attention k, v)."""
+    return DecoderLayerWeights(
+        norm(layer.self_attn_layer_norm),
+        fuse("self_qkv", layer.self_attn.q_proj, layer.self_attn.k_proj, layer.self_attn.v_proj),
+        fuse("self_out", layer.self_attn.out_proj),
+        norm(layer.encoder_attn_layer_norm),
+        fuse("cross_q", layer.encoder_attn.q_proj),
+        fuse("cross_kv", layer.encoder_attn.k_proj, layer.encoder_attn.v_proj),
+        fuse("cross_out", layer.encoder_attn.out_proj),
+        norm(layer.final_layer_norm),
+        fuse("fc1", layer.fc1),
+        fuse("fc2", layer.fc2),
+    )
+
+
 def model_weights(model: nn.Module, max_positions: int, int8: bool = False) -> ModelWeights:
     """Read an ``M2M100ForConditionalGeneration`` (with or without LSLo) for ``lslo.engine``; ``int8``: also
     quantize every projection and the output layer (fp32 models on the CPU; ``lslo.engine.quantize``)."""
@@ -176,32 +205,8 @@ def model_weights(model: nn.Module, max_positions: int, int8: bool = False) -> M
     encoder, decoder = core.encoder, core.decoder
     dtype, device = model.lm_head.weight.dtype, model.lm_head.weight.device
     table = sinusoidal_table(max_positions + 2, int(config.d_model), int(config.pad_token_id))
-    enc_layers = [
-        EncoderLayerWeights(
-            norm(layer.self_attn_layer_norm),
-            fuse("self_qkv", layer.self_attn.q_proj, layer.self_attn.k_proj, layer.self_attn.v_proj),
-            fuse("self_out", layer.self_attn.out_proj),
-            norm(layer.final_layer_norm),
-            fuse("fc1", layer.fc1),
-            fuse("fc2", layer.fc2),
-        )
-        for layer in encoder.layers
-    ]
-    dec_layers = [
-        DecoderLayerWeights(
-            norm(layer.self_attn_layer_norm),
-            fuse("self_qkv", layer.self_attn.q_proj, layer.self_attn.k_proj, layer.self_attn.v_proj),
-            fuse("self_out", layer.self_attn.out_proj),
-            norm(layer.encoder_attn_layer_norm),
-            fuse("cross_q", layer.encoder_attn.q_proj),
-            fuse("cross_kv", layer.encoder_attn.k_proj, layer.encoder_attn.v_proj),
-            fuse("cross_out", layer.encoder_attn.out_proj),
-            norm(layer.final_layer_norm),
-            fuse("fc1", layer.fc1),
-            fuse("fc2", layer.fc2),
-        )
-        for layer in decoder.layers
-    ]
+    enc_layers = [_encoder_layer(layer) for layer in encoder.layers]
+    dec_layers = [_decoder_layer(layer) for layer in decoder.layers]
     weights = ModelWeights(
         d_model=int(config.d_model),
         encoder_heads=int(config.encoder_attention_heads),

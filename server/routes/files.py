@@ -16,6 +16,7 @@ from fastapi import APIRouter, Request
 from fastapi.responses import FileResponse
 from pydantic import BaseModel, ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
+from starlette.datastructures import UploadFile
 
 from server.documents import DocumentError, file_format, read_document
 from server.documents.catalog import CatalogDocument
@@ -108,16 +109,8 @@ def download_name(filename: str, target: str) -> str:
     return f"{stem}.{target}{path.suffix.lower()}"
 
 
-@router.post(
-    "/translate_file",
-    response_model=FileResponse_,
-    responses=ERRORS,
-    openapi_extra=_UPLOAD_DOC,
-    summary="Translate a file (text, HTML, Word, Markdown, gettext, subtitles, XLIFF, Qt, Android, JSON...)",
-)
-async def translate_file(request: Request) -> FileResponse_:
-    service = request.app.state.service
-    settings = service.settings
+async def _read_form(request: Request, max_file_bytes: int) -> tuple[FileRequest, UploadFile, bytes]:
+    """The request's fields (form and query string, validated), its file and the file's bytes."""
     content_type = request.headers.get("content-type", "").split(";")[0].strip().lower()
     if content_type != "multipart/form-data":
         raise BadRequest("send the file as multipart/form-data, in a field named 'file'")
@@ -132,8 +125,22 @@ async def translate_file(request: Request) -> FileResponse_:
     if upload is None or isinstance(upload, str):
         raise BadRequest("no file: send it in a multipart field named 'file'")
     data = await upload.read()
-    if len(data) > settings.max_file_bytes:
-        raise PayloadTooLarge(f"the file has {len(data)} bytes; the limit is {settings.max_file_bytes}")
+    if len(data) > max_file_bytes:
+        raise PayloadTooLarge(f"the file has {len(data)} bytes; the limit is {max_file_bytes}")
+    return req, upload, data
+
+
+@router.post(
+    "/translate_file",
+    response_model=FileResponse_,
+    responses=ERRORS,
+    openapi_extra=_UPLOAD_DOC,
+    summary="Translate a file (text, HTML, Word, Markdown, gettext, subtitles, XLIFF, Qt, Android, JSON...)",
+)
+async def translate_file(request: Request) -> FileResponse_:
+    service = request.app.state.service
+    settings = service.settings
+    req, upload, data = await _read_form(request, settings.max_file_bytes)
     source, target = resolve_pair(service.front, req.source, req.target)
     try:
         suffix, kind = file_format(upload.filename or "")

@@ -222,15 +222,27 @@ def run_evaluate(settings: EvaluateSettings) -> dict:
         base = load_base_model(settings.base, device).eval()
         rows[BASE_ROW] = evaluate(base, inputs.base_tokenizer, None)
         del base
-    result = rows[name] = evaluate(model, inputs.tokenizer, lslo)
-    columns = [*group_order({c: tiers[c] for c in codes}), "AVG"]
+    rows[name] = evaluate(model, inputs.tokenizer, lslo)
+    seconds = round(time.time() - started, 1)
+    return _report(settings, name, rows, split.name, [*group_order({c: tiers[c] for c in codes}), "AVG"], seconds)
+
+
+def _report(
+    settings: EvaluateSettings,
+    name: str,
+    rows: dict[str, EvaluationResult],
+    split_name: str,
+    columns: list[str],
+    seconds: float,
+) -> dict[str, Any]:
+    """The tables printed and written (--json, --markdown): the group tables and chrF++ by direction."""
     table = markdown_table({n: r.groups for n, r in rows.items()}, columns)
     chrf_table = markdown_table({n: r.chrf_groups for n, r in rows.items()}, columns)
     per_direction = direction_table(rows, "chrf")
-    seconds = round(time.time() - started, 1)
+    result = rows[name]
     most = max((len(rows) for rows in result.segment_rows.values()), default=0)
     print(
-        f"spBLEU on {settings.data} ({split.name}), beam {settings.beam}, "
+        f"spBLEU on {settings.data} ({split_name}), beam {settings.beam}, "
         f"up to {most} segments per direction, {len(result.spbleu)} directions "
         f"(SentencePiece model: {result.spm_model})\n"
     )

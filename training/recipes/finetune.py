@@ -170,30 +170,7 @@ def write_outputs(
         summary["validation"] = validation
         print(validation_line(validation), file=sys.stderr)
     if lslo is not None:
-        pruning = None
-        if schedule is not None:
-            pruning = {
-                **schedule.to_dict(),
-                "tiers": sorted(settings.prune_tier_set),
-                "languages": prune_codes,
-                "pool": "language",
-                "method": "global L1 unstructured on B, mask at each epoch start",
-            }
-        target = out / "bundle"
-        save_bundle(
-            lslo,
-            target,
-            base_name=str(settings.base),
-            pruning=pruning,
-            extra={"recipe": recipe, "settings": run.settings_record, "validation": validation},
-        )
-        counts, nonzero = lslo.parameter_counts(), lslo.nonzero_counts()
-        summary.update(
-            bundle=str(target),
-            parameters=sum(counts.values()),
-            nonzero=sum(nonzero.values()),
-            per_language={c: {"params": counts[c], "nonzero": nonzero[c]} for c in counts},
-        )
+        target = _save_lslo(settings, recipe, run, lslo, schedule, prune_codes, validation, summary)
     else:
         target = out / "model"
         run.model.save_pretrained(target)
@@ -210,4 +187,43 @@ def write_outputs(
         plot_curves(history, out / "curves.png", title=f"{recipe}: spBLEU per epoch ({settings.eval_split})")
     (out / "summary.json").write_text(json.dumps(summary, indent=1), encoding="utf-8")
     run.log.write("outputs", **{k: v for k, v in summary.items() if k in ("bundle", "model", "seconds")})
+    return target
+
+
+def _save_lslo(
+    settings: FinetuneSettings,
+    recipe: str,
+    run: TrainingRun,
+    lslo: LSLoHandle,
+    schedule: PruningSchedule | None,
+    prune_codes: list[str],
+    validation: dict[str, Any] | None,
+    summary: dict[str, Any],
+) -> Path:
+    """The bundle into ``<out>/bundle`` with its pruning and validation record; its counts into ``summary``."""
+    out = settings.out
+    pruning = None
+    if schedule is not None:
+        pruning = {
+            **schedule.to_dict(),
+            "tiers": sorted(settings.prune_tier_set),
+            "languages": prune_codes,
+            "pool": "language",
+            "method": "global L1 unstructured on B, mask at each epoch start",
+        }
+    target = out / "bundle"
+    save_bundle(
+        lslo,
+        target,
+        base_name=str(settings.base),
+        pruning=pruning,
+        extra={"recipe": recipe, "settings": run.settings_record, "validation": validation},
+    )
+    counts, nonzero = lslo.parameter_counts(), lslo.nonzero_counts()
+    summary.update(
+        bundle=str(target),
+        parameters=sum(counts.values()),
+        nonzero=sum(nonzero.values()),
+        per_language={c: {"params": counts[c], "nonzero": nonzero[c]} for c in counts},
+    )
     return target

@@ -13,7 +13,7 @@ import json
 from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
-from typing import Literal
+from typing import Any, Literal
 
 import numpy as np
 from pydantic import Field
@@ -158,40 +158,64 @@ def run_subspace(settings: SubspaceSettings) -> Path:
         result["by_layer_module"] = {f"{k[0]}|{k[1]}.{k[2]}": v for k, v in by_layer.items()}
         n_layers = max(s.layer for s in scores) + 1
         if settings.mode == "ise":
-            plot_average(scores, settings.mode, {c: tiers.get(c) for c in langs}, figures / "ise_languages.png")
-            per_layer = average_by(scores, lambda s: (s.language, s.layer, s.stack, s.module))
-            for layer in range(n_layers):
-                values = {(c, st, m): v for (c, la, st, m), v in per_layer.items() if la == layer}
-                plot_demand(
-                    matrix(values, langs, "encoder"),
-                    matrix(values, langs, "decoder"),
-                    langs,
-                    ENCODER_MODULES,
-                    DECODER_MODULES,
-                    figures / f"ise_layer_{layer + 1:02d}.png",
-                    f"Intrinsic Subspace Estimation, layer {layer + 1} (Figure 5)",
-                    [tiers.get(c) for c in langs],
-                )
-            sizes = bitext_sizes(settings.bitext, langs)
-            result["bitext"] = {"source": settings.bitext, "sizes": sizes}
-            result["correlation"] = correlations(by_lang, sizes)
+            result.update(_ise_figures(settings, scores, langs, tiers, n_layers, by_lang, figures))
         else:
-            layers = list(range(n_layers))
-            labels = [str(i + 1) for i in layers]
-            plot_average(scores, settings.mode, {c: tiers.get(c) for c in langs}, figures / "lsp_average.png")
-            per_lang = average_by(scores, lambda s: (s.language, s.layer, s.stack, s.module))
-            for code in langs:
-                values = {(la, st, m): v for (c, la, st, m), v in per_lang.items() if c == code}
-                plot_demand(
-                    matrix(values, layers, "encoder"),
-                    matrix(values, layers, "decoder"),
-                    labels,
-                    ENCODER_MODULES,
-                    DECODER_MODULES,
-                    figures / f"lsp_{code}.png",
-                    f"Language-specific pruning: {code} (Figure 6)",
-                    row_label="Layer id",
-                )
+            _lsp_figures(settings, scores, langs, tiers, n_layers, figures)
         (out / "scores.json").write_text(json.dumps(result, indent=1), encoding="utf-8")
         run.log.write("outputs", scores=str(out / "scores.json"))
         return out / "scores.json"
+
+
+def _ise_figures(
+    settings: SubspaceSettings,
+    scores: list[Any],
+    langs: list[str],
+    tiers: dict[str, str | None],
+    n_layers: int,
+    by_lang: dict[Any, float],
+    figures: Path,
+) -> dict[str, Any]:
+    """Intrinsic Subspace Estimation: the figures (2, 5) and the correlation of scores with bitext size."""
+    plot_average(scores, settings.mode, {c: tiers.get(c) for c in langs}, figures / "ise_languages.png")
+    per_layer = average_by(scores, lambda s: (s.language, s.layer, s.stack, s.module))
+    for layer in range(n_layers):
+        values = {(c, st, m): v for (c, la, st, m), v in per_layer.items() if la == layer}
+        plot_demand(
+            matrix(values, langs, "encoder"),
+            matrix(values, langs, "decoder"),
+            langs,
+            ENCODER_MODULES,
+            DECODER_MODULES,
+            figures / f"ise_layer_{layer + 1:02d}.png",
+            f"Intrinsic Subspace Estimation, layer {layer + 1} (Figure 5)",
+            [tiers.get(c) for c in langs],
+        )
+    sizes = bitext_sizes(settings.bitext, langs)
+    return {"bitext": {"source": settings.bitext, "sizes": sizes}, "correlation": correlations(by_lang, sizes)}
+
+
+def _lsp_figures(
+    settings: SubspaceSettings,
+    scores: list[Any],
+    langs: list[str],
+    tiers: dict[str, str | None],
+    n_layers: int,
+    figures: Path,
+) -> None:
+    """Language-specific pruning: the average figure and one per language (Figure 6)."""
+    layers = list(range(n_layers))
+    labels = [str(i + 1) for i in layers]
+    plot_average(scores, settings.mode, {c: tiers.get(c) for c in langs}, figures / "lsp_average.png")
+    per_lang = average_by(scores, lambda s: (s.language, s.layer, s.stack, s.module))
+    for code in langs:
+        values = {(la, st, m): v for (c, la, st, m), v in per_lang.items() if c == code}
+        plot_demand(
+            matrix(values, layers, "encoder"),
+            matrix(values, layers, "decoder"),
+            labels,
+            ENCODER_MODULES,
+            DECODER_MODULES,
+            figures / f"lsp_{code}.png",
+            f"Language-specific pruning: {code} (Figure 6)",
+            row_label="Layer id",
+        )
