@@ -283,3 +283,23 @@ def test_evaluate_falls_back_to_the_base_for_languages_without_adapters(base_dir
         assert tuned["samples"][pair] == plain["samples"][pair]
         assert tuned["directions"][pair] == plain["directions"][pair]
     assert tuned["samples"]["en-fr"] != plain["samples"]["en-fr"]
+
+
+def test_evaluate_by_default_evaluates_the_languages_the_data_holds(base_dir, corpus_dir, gate_case, tmp_path, capsys):
+    """A bundle of en, fr, de and test data in en and fr only: both directions evaluated, de named as skipped
+    (before: refused, "the data has no text in de")."""
+    from training.recipes.evaluate import EvaluateSettings, run_evaluate
+
+    bundle, _ = gate_case
+    english = (corpus_dir / "devtest" / "eng.devtest").read_text(encoding="utf-8").splitlines()[:4]
+    french = (corpus_dir / "devtest" / "fra.devtest").read_text(encoding="utf-8").splitlines()[:4]
+    test = tmp_path / "test.jsonl"
+    test.write_text(
+        "".join(
+            json.dumps({"translation": {"en": e, "fr": f}}, ensure_ascii=False) + "\n" for e, f in zip(english, french)
+        ),
+        encoding="utf-8",
+    )
+    result = run_evaluate(EvaluateSettings(base=base_dir, bundle=bundle, data=test, beam=1, progress=False))
+    assert set(result["directions"]) == {"en-fr", "fr-en"}
+    assert "the data has no text in de: their adapters are not evaluated" in capsys.readouterr().err

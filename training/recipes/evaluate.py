@@ -50,9 +50,9 @@ class EvaluateSettings(Settings):
     )
     languages: str | None = Field(
         None,
-        description="default: the bundle's languages, else every language of the "
-        "data that the base has; a language without an adapter in "
-        "the bundle is translated by the base alone on its side",
+        description="default: every language of the data that the base has (the bundle's languages the data "
+        "lacks are named and skipped); a language without an adapter in the bundle is translated by the base "
+        "alone on its side",
     )
     tiers: str | None = Field(
         None,
@@ -99,8 +99,9 @@ def evaluation_languages(
     found: list[str],
     problems: list[str],
 ) -> tuple[list[str], dict[str, str | None]]:
-    """Languages (given, else the bundle's, else the data's) and tiers (given, else the bundle's, else the lang30
-    table), in the model's codes."""
+    """Languages (given, else every language of the data, the bundle's ones first; the bundle's languages the data
+    lacks are named and skipped) and tiers (given, else the bundle's, else the lang30 table), in the model's
+    codes."""
     if settings.languages:
         codes = []
         for code in parse_language_list(settings.languages, problems):
@@ -109,10 +110,14 @@ def evaluation_languages(
                 problems.append(vocabulary.unknown(code))
             else:
                 codes.append(model)
-    elif manifest is not None:
-        codes = list(manifest.languages)
-    else:
-        codes = found
+    else:  # what the data holds: the bundle's languages first, the others through the base alone on their side
+        codes = [c for c in (manifest.languages if manifest is not None else []) if c in found]
+        codes += [c for c in found if c not in codes]
+        skipped = [c for c in (manifest.languages if manifest is not None else []) if c not in found]
+        if skipped:
+            print(
+                f"note: the data has no text in {', '.join(skipped)}: their adapters are not evaluated", file=sys.stderr
+            )
     if settings.tiers is not None or manifest is None:
         assigned = tier_assignment(settings.tiers, problems)
         tiers: dict[str, str | None] = {c: None for c in codes}
