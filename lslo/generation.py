@@ -16,7 +16,7 @@ import torch
 from torch import nn
 
 from lslo.engine import DecodeRequest, DecodingEngine
-from lslo.engine.constraints import constrained_beams
+from lslo.engine.constraints import Constraint, constrained_beams
 from lslo.handle import LSLoHandle
 from lslo.hf import hf_config, hf_generation_config
 from lslo.tokenization import decoder_prefix, encode_sources, framed, lang_token_id, phrase_alternatives, piece_ids
@@ -95,19 +95,39 @@ def requests_for(
         raise ValueError(f"{len(texts)} texts, {len(src_langs)} source and {len(tgt_langs)} target languages")
     body = piece_ids(tokenizer, texts, settings.max_input_tokens - 2)
     return [
-        DecodeRequest(
-            tuple(framed(tokenizer, s, ids)),
-            (start, lang_token_id(tokenizer, t)),
-            s,
-            t,
-            num_beams=settings.num_beams,
-            num_return_sequences=settings.num_return_sequences,
-            max_new_tokens=settings.new_tokens_for(len(ids)),
-            length_penalty=settings.length_penalty,
-            adapters=adapters,
-        )
+        decode_request(tokenizer, ids, s, t, start, settings, adapters=adapters)
         for ids, s, t in zip(body, src_langs, tgt_langs)
     ]
+
+
+def decode_request(
+    tokenizer: Any,
+    ids: Sequence[int],
+    src: str,
+    tgt: str,
+    start: int,
+    settings: GenerationSettings,
+    *,
+    num_beams: int | None = None,
+    num_return_sequences: int | None = None,
+    constraints: tuple[Constraint, ...] = (),
+    adapters: bool = True,
+) -> DecodeRequest:
+    """The engine request of one source's pieces ``ids`` (no language token, no ``</s>``) from ``src`` into
+    ``tgt``: ``[src] ids </s>`` in, ``[start, tgt]`` as the decoder's prefix, at most
+    ``settings.new_tokens_for(len(ids))`` new tokens; beams and returned sequences the settings' unless given."""
+    return DecodeRequest(
+        tuple(framed(tokenizer, src, ids)),
+        (start, lang_token_id(tokenizer, tgt)),
+        src,
+        tgt,
+        num_beams=num_beams or settings.num_beams,
+        num_return_sequences=num_return_sequences or settings.num_return_sequences,
+        max_new_tokens=settings.new_tokens_for(len(ids)),
+        length_penalty=settings.length_penalty,
+        adapters=adapters,
+        constraints=constraints,
+    )
 
 
 def translate(

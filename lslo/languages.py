@@ -21,12 +21,21 @@ TABLE_NAMES: tuple[str, ...] = ("lang12", "lang30")
 # Tier patterns by number of values: 3 values are the paper's {H;M;V}, 4 values {H;M;L;V}.
 PATTERN_TIERS = {3: ("H", "M", "V"), 4: ("H", "M", "L", "V")}
 
-# M2M-100 style codes (``en``, ``kam``) and FLORES-200 / NLLB style (``eng_Latn``).
+# M2M-100 style codes (``en``, ``kam``) and FLORES-200 / NLLB style (``eng_Latn``); clients' codes of the language
+# table write a second script BCP-47's way (``zh-Hant``).
 _CODE_RE = re.compile(r"^[a-z]{2,3}(_[A-Z][a-z]{3})?$")
+_CLIENT_CODE_RE = re.compile(r"^[a-z]{2,3}(-[A-Z][a-z]{3})?$")
 
 
 def is_valid_code(code: str) -> bool:
+    """A model's language code (``en``, ``kam``, ``eng_Latn``)."""
     return bool(_CODE_RE.match(code))
+
+
+def is_code_form(code: str) -> bool:
+    """A model's code or a client's code of the language table (``zh-Hant``): the forms a language may be named
+    by in a request, before it is looked up."""
+    return bool(_CODE_RE.match(code) or _CLIENT_CODE_RE.match(code))
 
 
 @dataclass(frozen=True)

@@ -13,9 +13,9 @@ from transformers import AutoConfig, AutoTokenizer
 
 from lslo.engine import DecodeOutput, DecodeRequest
 from lslo.engine.constraints import constrained_beams
-from lslo.generation import GenerationSettings
+from lslo.generation import GenerationSettings, decode_request
 from lslo.language_tokens import LanguageVocabulary
-from lslo.tokenization import framed, lang_token_id, phrase_alternatives
+from lslo.tokenization import phrase_alternatives
 from server.core.messages import State
 from server.errors import StartupError
 from server.languages import LanguageChoiceError, ServedLanguages
@@ -129,15 +129,15 @@ class FrontEnd:
         beams = max(self.generation.num_beams, sentence.n_best)
         if constraints:
             beams = constrained_beams(beams, len(constraints), self.max_constrained_beams)
-        return DecodeRequest(
-            tuple(framed(self.tokenizer, sentence.source, ids)),
-            (self.state.decoder_start, lang_token_id(self.tokenizer, sentence.target)),
+        return decode_request(
+            self.tokenizer,
+            ids,
             sentence.source,
             sentence.target,
+            self.state.decoder_start,
+            self.generation,
             num_beams=beams,
             num_return_sequences=sentence.n_best,
-            max_new_tokens=self.generation.new_tokens_for(len(ids)),
-            length_penalty=self.generation.length_penalty,
             constraints=constraints,
         )
 

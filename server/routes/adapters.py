@@ -4,7 +4,6 @@ between two decoding steps (``server.adapter_manager``)."""
 from __future__ import annotations
 
 import logging
-import re
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -16,7 +15,7 @@ from lslo.errors import AdapterFileError, LSLoError
 from lslo.io import read_manifest
 from lslo.io.adapter_file import AdapterFile, parse_language_file
 from lslo.io.bundle_store import BundleWriteError, persist_language, unpersist_language
-from lslo.languages import is_valid_code
+from lslo.languages import is_code_form
 from server.auth import require_admin
 from server.errors import BadRequest, Conflict, NotFound, Overloaded
 from server.front_end import FrontEnd
@@ -52,13 +51,10 @@ async def list_adapters(request: Request) -> AdapterList:
     )
 
 
-USER_CODE = re.compile(r"^[a-z]{2,3}(-[A-Z][a-z]{3})?$")
-
-
 def checked_code(lang: str, engine: FrontEnd) -> str:
     """The base model's code for a language in a path (a client's code or the model's own): only codes of the
     language table's forms, and only languages the base has a token for. (It names the bundle file.)"""
-    if not (is_valid_code(lang) or USER_CODE.match(lang)):
+    if not is_code_form(lang):
         raise BadRequest(f"{lang!r} is not a language code (like 'en', 'zh-Hant', 'kam' or 'eng_Latn')")
     code = engine.vocabulary.model_code(lang)
     if code is None:
