@@ -1,8 +1,8 @@
 """Which languages a tokenizer has, and the codes users send for them.
 
 A language token is one of the tokenizer's added special tokens in M2M-100's form (``__en__``) or NLLB-200's
-(``eng_Latn``); nothing else ever is. (A lookup that fell back to any vocabulary entry spelled like a code took
-NLLB's ordinary piece ``en`` for English.) ``LanguageVocabulary`` maps the base model's codes to the codes users
+(``eng_Latn``); nothing else ever is, so that an ordinary piece spelled like a code (NLLB's ``en``) is never
+taken for a language. ``LanguageVocabulary`` maps the base model's codes to the codes users
 send (``zho_Hans`` <-> ``zh``, ``__zh__`` <-> ``zh``) through the language table.
 """
 
