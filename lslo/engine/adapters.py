@@ -18,6 +18,10 @@ dropped once its last row has left. A row is therefore decoded under exactly one
 Only the column sets of the rows being decoded are packed (``activate``): every row pays for all packed
 columns (a dense GEMM), so a bundle of 12 languages of which 8 are in use costs 8 languages' ranks, not 12's.
 Idle sets stay packed until they would hold more columns than the sets in use (no repack every step).
+
+The packed rank ``R`` is the column sets' ranks summed and rounded up to a multiple of ``RANK_BUCKET`` (the spare
+columns are zero, with coefficient 0): the step's shapes then repeat while the languages in use change, which a
+captured step (a CUDA graph) needs, and half-precision GEMMs get aligned sizes.
 """
 
 from __future__ import annotations
@@ -34,12 +38,18 @@ from lslo.layer import LSLoLinear
 from lslo.layer_map import Side
 
 ColumnKey = tuple[str, int]  # (language code, version)
+RANK_BUCKET = 8
+
+
+def rank_bucket(total: int) -> int:
+    """``total`` packed columns rounded up to a multiple of ``RANK_BUCKET`` (0 stays 0: no adapters)."""
+    return total + (-total) % RANK_BUCKET
 
 
 @dataclass
 class PackedProjection:
     """Adapters of one projection: ``A (parts*R, in)``, ``B (out, parts*R)``; ``parts`` sub-projections.
-    ``fused (out + parts*R + padding, in)``: the base weight with A under it (None: A apart); ``fused_bias``: the
+    ``fused (out + parts*R, in)``: the base weight with A under it (None: A apart); ``fused_bias``: the
     bias followed by zeros."""
 
     A: torch.Tensor
@@ -158,6 +168,7 @@ class AdapterPack:
         for key in keys:
             self.offsets[key] = total
             total += self._ranks[key]
+        total = rank_bucket(total)
         self.total_rank = total
         self.packed = {}
         for index, projection in enumerate(self.projections):
@@ -167,9 +178,7 @@ class AdapterPack:
             weight = projection.weight
             sizes = projection.part_sizes()
             parts = len(sizes)
-            # The fused output's rows padded to a multiple of 8 elements (aligned for half-precision GEMMs and
-            # attention kernels; the padding rows are zero).
-            fused = reserve_rows(projection, parts * total + (-parts * total) % 8)
+            fused = reserve_rows(projection, parts * total)  # a multiple of 8 rows: total is
             if fused is None:
                 a_pack = weight.new_zeros(parts * total, weight.shape[1])
             else:

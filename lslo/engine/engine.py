@@ -24,10 +24,10 @@ from lslo.engine.adapters import AdapterPack
 from lslo.engine.advance import Copy, Write, advance_beams, advance_greedy
 from lslo.engine.forward import Routing, cross_keys_values, decode_step, encode, logits
 from lslo.engine.plan import StepPlan, plan_step
-from lslo.engine.request import DecodeOutput, DecodeRequest
+from lslo.engine.request import DecodeOutput, DecodeRequest, EngineLimits
 from lslo.engine.running import RunningRequest
 from lslo.engine.slots import SlotState
-from lslo.engine.step_inputs import source_batch, step_inputs
+from lslo.engine.step_inputs import RowGroups, row_groups, source_batch, step_inputs
 from lslo.engine.weights import model_weights
 from lslo.errors import RoutingError
 from lslo.handle import LSLoHandle
@@ -47,12 +47,15 @@ class DecodingEngine:
         min_beams: int = 1,
         fallback_to_base: bool = True,
         int8: bool = False,
+        shape_bucket: int | None = None,
     ) -> None:
         """max_rows: hypotheses decoded together (a request with k beams takes k); max_new_tokens: the longest
         output any request may ask for; max_prefill_tokens: source tokens encoded per step at most (newcomers
         beyond wait a step, so running rows are not stalled by a large arrival); min_beams: the fewest beams any
         request will ask for (sizes the per-request cross-attention caches: ``max_rows // min_beams``); int8: run
-        the frozen base's GEMMs in int8 (an fp32 model on the CPU; adapters stay fp32; ``lslo.engine.quantize``)."""
+        the frozen base's GEMMs in int8 (an fp32 model on the CPU; adapters stay fp32; ``lslo.engine.quantize``);
+        shape_bucket: cache lengths rounded up to multiples of it in each step, so that shapes repeat (default 16
+        on CUDA, 1 on the CPU, where the padding is work for nothing)."""
         config = hf_config(model)
         positions = int(getattr(config, "max_position_embeddings", 1024))
         self.max_source_tokens = int(max_source_tokens or positions)
@@ -66,6 +69,7 @@ class DecodingEngine:
         self.eos_id = int(eos[0] if isinstance(eos, (list, tuple)) else eos)
         param = self.weights.lm_head
         self.device, self.dtype = param.device, param.dtype
+        self.shape_bucket = shape_bucket or (16 if self.device.type == "cuda" else 1)
         self.max_prefill_tokens = max_prefill_tokens
         self.min_beams = max(1, min_beams)
         self.slots = SlotState(
@@ -83,6 +87,7 @@ class DecodingEngine:
         self.running: list[RunningRequest] = []
         self.max_requests: int | None = None  # admission cap in requests (None: the slot budget alone)
         self._coef_generation = -1
+        self._groups: RowGroups | None = None  # of the live rows; None after admission, expansion, retirement
         self._model = model
         self._next_id = 0
         self._aborts: set[int] = set()  # ids to abort at the next step (``abort`` may be called from any thread)
@@ -104,15 +109,7 @@ class DecodingEngine:
     def submit(self, request: DecodeRequest) -> int:
         """Queue ``request`` (checked now: a request that could never run is refused with ValueError); returns its
         id, which its ``DecodeOutput`` carries."""
-        k = request.num_beams
-        if k < self.min_beams or request.num_return_sequences < 1 or request.num_return_sequences > k:
-            raise ValueError(f"need {self.min_beams} <= num_beams and 1 <= num_return_sequences <= num_beams")
-        if k > self.capacity:
-            raise ValueError(f"{k} beams do not fit the engine's {self.capacity} rows")
-        if len(request.prefix) + request.max_new_tokens > self.max_length or request.max_new_tokens < 1:
-            raise ValueError(f"max_new_tokens must be 1..{self.max_length - len(request.prefix)}")
-        if not 0 < len(request.source_ids) <= self.max_source_tokens:
-            raise ValueError(f"a source row holds 1..{self.max_source_tokens} tokens, got {len(request.source_ids)}")
+        EngineLimits(self.min_beams, self.capacity, self.max_length, self.max_source_tokens).check(request)
         if request.adapters and not self.fallback_to_base and self.lslo is not None:
             missing = [c for c in (request.source_lang, request.target_lang) if c not in self.lslo.layout]
             if missing:
@@ -167,7 +164,7 @@ class DecodingEngine:
         for r in evicted:
             r.restart()
         self.queue.extendleft(reversed(evicted))
-        self.running = []
+        self.running, self._groups = [], None
         self.owner = [None] * self.capacity
         self.rows = self.reserved = 0
         return [r.request_id for r in evicted]
@@ -208,7 +205,9 @@ class DecodingEngine:
             self._prefill(list(plan.admitted), coefficients_written=self.pack.generation != generation)
         if not plan.decodes:
             return None
-        x = step_inputs(self.running, self.slots, plan.rows, self.dtype)
+        if self._groups is None:
+            self._groups = row_groups(self.running, plan.rows, self.device)
+        x = step_inputs(self.running, self.slots, self._groups, self.dtype, self.shape_bucket)
         hidden = decode_step(self.weights, x, self._routing(plan.rows))  # (n, d)
         if not plan.scored:
             return hidden.new_zeros((0, self.weights.lm_head.shape[0]))
@@ -296,13 +295,12 @@ class DecodingEngine:
             r.slot = len(self.running)
             # Beam 0 alone until the prompt is read: generate()'s other beams start at -1e9 and only ever copy
             # beam 0's first step, so their rows are added then (``_expand``).
-            r.home = [self.rows]
-            r.order = [self.rows]
-            r.position = 0
+            r.home, r.order, r.position = [self.rows], [self.rows], 0
             self.owner[self.rows] = r
             self.rows += 1
             self.reserved += r.num_beams - 1
             self.running.append(r)
+            self._groups = None
         return newcomers
 
     def _prefill(self, newcomers: list[RunningRequest], coefficients_written: bool) -> None:
@@ -347,6 +345,7 @@ class DecodingEngine:
             source += [r.home[0]] * len(extra)
             r.home = r.home + extra
             r.order = list(r.home)
+        self._groups = None
         self.slots.add_beams(torch.tensor(new, device=self.device), torch.tensor(source, device=self.device))
 
     # ---------------------------------------------------------------------------------------- retiring
@@ -378,7 +377,7 @@ class DecodingEngine:
         holes = [s for s in freed if s < remaining]
         movers = [s for s in range(remaining, self.rows) if s not in freed_set and self.owner[s] is not None]
         if movers_r:
-            source = int(self.slots.source_length[[r.slot for r in movers_r]].max())
+            source = max(len(r.request.source_ids) for r in movers_r)
             self.slots.move_requests(holes_r, [r.slot for r in movers_r], source)
         if movers:
             longest = max(r.position for r in staying) + 1
@@ -386,7 +385,7 @@ class DecodingEngine:
         # Bookkeeping (no tensor work from here on).
         for r, hole in zip(movers_r, holes_r):
             r.slot = hole
-        self.running = sorted(staying, key=lambda r: r.slot)
+        self.running, self._groups = sorted(staying, key=lambda r: r.slot), None
         self.reserved -= sum(r.num_beams - len(r.home) for r in requests)
         for s in freed:
             self.owner[s] = None

@@ -43,6 +43,27 @@ class DecodeRequest:
 
 
 @dataclass(frozen=True)
+class EngineLimits:
+    """What an engine runs; ``check`` refuses (ValueError) a request that could never run on it."""
+
+    min_beams: int
+    rows: int
+    max_length: int  # decoder tokens per row: prefix + generated
+    max_source_tokens: int
+
+    def check(self, request: DecodeRequest) -> None:
+        k = request.num_beams
+        if k < self.min_beams or request.num_return_sequences < 1 or request.num_return_sequences > k:
+            raise ValueError(f"need {self.min_beams} <= num_beams and 1 <= num_return_sequences <= num_beams")
+        if k > self.rows:
+            raise ValueError(f"{k} beams do not fit the engine's {self.rows} rows")
+        if len(request.prefix) + request.max_new_tokens > self.max_length or request.max_new_tokens < 1:
+            raise ValueError(f"max_new_tokens must be 1..{self.max_length - len(request.prefix)}")
+        if not 0 < len(request.source_ids) <= self.max_source_tokens:
+            raise ValueError(f"a source row holds 1..{self.max_source_tokens} tokens, got {len(request.source_ids)}")
+
+
+@dataclass(frozen=True)
 class DecodeOutput:
     """The result of the request ``request_id`` (as ``DecodingEngine.submit`` numbered it): the generated ids of
     each returned hypothesis (best first, EOS included when generated) and their scores (beam search:

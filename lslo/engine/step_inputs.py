@@ -24,13 +24,46 @@ class StepInputs:
     ungroup: torch.Tensor  # (n,): each row's place in ``groups`` flattened
 
 
-def step_inputs(running: Sequence[RunningRequest], slots: SlotState, rows: int, dtype: torch.dtype) -> StepInputs:
-    """Inputs of a decoder step over live rows ``[0, rows)`` owned by ``running`` (request slots
-    ``[0, len(running))``)."""
-    n, device, requests = rows, slots.device, len(running)
+@dataclass(frozen=True)
+class RowGroups:
+    """Which rows are whose beams: changes only when requests are admitted, expanded to their beams or retired
+    (the engine keeps one until then, so that a step turns no Python lists into tensors)."""
+
+    groups: torch.Tensor  # (requests, k): each request's rows, padded with its first
+    ungroup: torch.Tensor  # (n,): each row's place in ``groups`` flattened
+
+
+def row_groups(running: Sequence[RunningRequest], rows: int, device: torch.device) -> RowGroups:
+    """The ``RowGroups`` of live rows ``[0, rows)`` owned by ``running`` (request slots ``[0, len(running))``)."""
+    width = max(r.num_beams for r in running)
+    groups = [[0] * width for _ in running]
+    ungroup = [0] * rows
+    for r in running:
+        row = groups[r.slot]
+        for j, s in enumerate(r.home):
+            row[j] = s
+            ungroup[s] = r.slot * width + j
+        for j in range(len(r.home), width):
+            row[j] = r.home[0]
+    return RowGroups(torch.tensor(groups, device=device), torch.tensor(ungroup, device=device))
+
+
+def bucket(length: int, size: int, limit: int) -> int:
+    """``length`` rounded up to a multiple of ``size``, at most ``limit`` (size 1: ``length``)."""
+    return min(length + (-length) % size, limit)
+
+
+def step_inputs(
+    running: Sequence[RunningRequest], slots: SlotState, index: RowGroups, dtype: torch.dtype, shape_bucket: int = 1
+) -> StepInputs:
+    """Inputs of a decoder step over the live rows of ``index`` owned by ``running`` (request slots
+    ``[0, len(running))``). The cache lengths T and S are rounded up to multiples of ``shape_bucket`` (the
+    positions beyond a row's are masked), so that step shapes repeat; no value is read back from the device."""
+    n, device, requests = index.ungroup.shape[0], slots.device, len(running)
     position = slots.position[:n]
-    longest = max(r.position for r in running) + 1
-    source = int(slots.source_length[:requests].max())
+    longest = bucket(max(r.position for r in running) + 1, shape_bucket, slots.max_length)
+    source_length = max(len(r.request.source_ids) for r in running)
+    source = bucket(source_length, shape_bucket, slots.source_capacity)
     tokens = slots.history[:n].gather(1, position[:, None]).squeeze(1)
     self_cache = [(kv[0, :n, :, :longest], kv[1, :n, :, :longest]) for kv in slots.self_kv]
     cross_cache = [(k[:requests, :, :source], v[:requests, :, :source]) for k, v in zip(slots.cross_k, slots.cross_v)]
@@ -40,16 +73,6 @@ def step_inputs(running: Sequence[RunningRequest], slots: SlotState, rows: int, 
     cross_bias.masked_fill_(
         torch.arange(source, device=device)[None, :] >= slots.source_length[:requests, None], float("-inf")
     )
-    width = max(r.num_beams for r in running)
-    groups = [[0] * width for _ in range(requests)]
-    ungroup = [0] * n
-    for r in running:
-        row = groups[r.slot]
-        for j, s in enumerate(r.home):
-            row[j] = s
-            ungroup[s] = r.slot * width + j
-        for j in range(len(r.home), width):
-            row[j] = r.home[0]
     return StepInputs(
         tokens,
         position,
@@ -57,8 +80,8 @@ def step_inputs(running: Sequence[RunningRequest], slots: SlotState, rows: int, 
         cross_cache,
         self_bias.repeat_interleave(slots.heads, dim=0)[:, None, :],
         cross_bias.repeat_interleave(slots.heads, dim=0)[:, None, :],
-        torch.tensor(groups, device=device),
-        torch.tensor(ungroup, device=device),
+        index.groups,
+        index.ungroup,
     )
 
 
