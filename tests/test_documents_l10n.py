@@ -213,6 +213,77 @@ def test_android_strings_keep_untranslatable_entries_markup_and_write_the_target
     assert b"<!-- the application's name -->" in out
 
 
+ANDROID_ARRAYS = b"""<?xml version="1.0" encoding="utf-8"?>
+<resources xmlns:xliff="urn:oasis:names:tc:xliff:document:1.2">
+    <string name="title">Planets</string>
+    <string-array name="planets">
+        <item>Mercury\\'s orbit</item>
+        <item>Open <b>%1$s</b> files</item>
+        <item>@string/title</item>
+        <item>Hello <xliff:g id="count">%d</xliff:g> people</item>
+    </string-array>
+    <string-array name="codes" translatable="false">
+        <item>alpha</item>
+    </string-array>
+</resources>"""
+
+
+def test_android_string_arrays_are_translated_item_by_item():
+    document, out = translate(".xml", ANDROID_ARRAYS)
+    assert document.texts == [
+        "Planets",
+        "Mercury's orbit",
+        "Open <b>%1$s</b> files",
+        'Hello <xliff:g id="count">%d</xliff:g> people',
+    ]  # Android's escaping undone; the reference and the untranslatable array are not sent
+    root = etree.fromstring(out)
+    planets, codes = root.findall("string-array")
+    items = planets.findall("item")
+    assert len(items) == 4 and not planets.findall("string")  # still <item>s, in their order
+    assert items[0].text == "MERCURY\\'S ORBIT"  # escaped again as Android needs
+    assert items[1].text == "OPEN " and items[1].find("b").text == "%1$s" and items[1].find("b").tail == " FILES"
+    assert items[2].text == "@string/title"
+    g = items[3].find("{urn:oasis:names:tc:xliff:document:1.2}g")
+    assert items[3].text == "HELLO " and g.get("id") == "count" and g.text == "%d" and g.tail == " PEOPLE"
+    assert [i.text for i in codes.findall("item")] == ["alpha"]
+    assert root.find("string").text == "PLANETS"
+
+
+XLIFF12_SEGMENTED = b"""<?xml version="1.0" encoding="UTF-8"?>
+<xliff version="1.2" xmlns="urn:oasis:names:tc:xliff:document:1.2">
+ <file original="help.html" source-language="en" datatype="html">
+  <body>
+   <trans-unit id="p1">
+    <source>Open the <g id="1">Format</g> menu. Choose %s.</source>
+    <seg-source><mrk mtype="seg" mid="1">Open the <g id="1">Format</g> menu.</mrk> <mrk mtype="seg" mid="2">\
+Choose %s.</mrk></seg-source>
+   </trans-unit>
+  </body>
+ </file>
+</xliff>"""
+
+
+def test_xliff_12_seg_source_is_translated_segment_by_segment():
+    document, out = translate(".xlf", XLIFF12_SEGMENTED)
+    assert document.texts == ["Open the <g1>Format</g1> menu.", "Choose %s."]
+    target = etree.fromstring(out).find(f".//{X12}trans-unit/{X12}target")
+    marks = target.findall(f"{X12}mrk")
+    assert [(m.get("mtype"), m.get("mid")) for m in marks] == [("seg", "1"), ("seg", "2")]
+    assert marks[0].text == "OPEN THE " and marks[0].find(f"{X12}g").text == "FORMAT"
+    assert marks[0].find(f"{X12}g").tail == " MENU." and marks[0].tail == " "
+    assert marks[1].text == "CHOOSE %s." and target.get("state") == "needs-review-translation"
+    unit = xliff.xlifffile.parsestring(out).units[0]
+    assert unit.isfuzzy() and "".join(etree.fromstring(out).find(f".//{X12}target").itertext()) == (
+        "OPEN THE FORMAT MENU. CHOOSE %s."
+    )
+    fresh = read_document(".xlf", XLIFF12_SEGMENTED)
+    broken = fresh.render(["</g1>OPEN<g1>", "CHOOSE %s."], "fr", set())  # a segment's codes do not nest
+    unit = etree.fromstring(broken).find(f".//{X12}trans-unit")
+    target = unit.find(f"{X12}target")
+    assert target is None or not "".join(target.itertext()).strip()
+    assert LOST_NOTE in "".join(unit.itertext())
+
+
 def test_json_flat_and_nested_keep_keys_order_and_values_that_are_not_text():
     data = {
         "title": "Hello {name}",

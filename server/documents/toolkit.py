@@ -6,7 +6,9 @@ Bilingual files (XLIFF, ``.ts``) get a target for every translatable unit that h
 1.2: ``state="needs-review-translation" state-qualifier="mt-suggestion"``; 2.0: ``state="initial"``; ``.ts``:
 ``type="unfinished"``); units with a target, or ``translate="no"``, stay as they are. Monolingual files (the
 others) are the source-language file with every translatable value translated: keys, comments, order,
-untranslatable entries (Android's ``translatable="false"``, JSON numbers) stay. Plurals are written in the
+untranslatable entries (Android's ``translatable="false"``, JSON numbers) stay; Android's string arrays are
+translated item by item (``server.documents.android_arrays``), XLIFF 1.2's ``<seg-source>`` segment by segment
+(``server.documents.segments``). Plurals are written in the
 target language's CLDR categories (``key_one``/``key_other`` in English become ``key_other`` alone in Japanese
 and ``one``/``few``/``many``/``other`` in Polish), each from the source form of the same category, else from
 ``other``.
@@ -36,9 +38,11 @@ from translate.misc.multistring import multistring
 from translate.storage import aresource, jsonl10n, properties, ts2, xliff, xliff2
 from translate.storage import yaml as toolkit_yaml
 
+from server.documents.android_arrays import string_array_items
 from server.documents.catalog import LOST_NOTE, confidence_note, plural_forms
 from server.documents.formats import BOM, DocumentError, Measured, decode_text
 from server.documents.inline_codes import CODE, Inline, local_name
+from server.documents.segments import fill_segments, seg_marks
 from server.text.placeholders import DEFAULT, Syntax
 
 QT = Syntax(qt=True)
@@ -50,11 +54,19 @@ LANGUAGE_ROOT = re.compile(r"^[a-z]{2,3}(?:[-_][A-Za-z0-9]{2,8})*$")
 # ------------------------------------------------------------------------------------------------ messages
 @dataclass
 class Message:
-    """One translatable unit: the texts it sends (its source, or each plural form) and where they go."""
+    """One translatable unit: the texts it sends (its source, each plural form, or each segment of an XLIFF
+    ``<seg-source>``) and where they go."""
 
     unit: Any  # a translate-toolkit unit
     forms: list[str]
     inline: Inline | None = None
+    segments: list[Inline] | None = None  # XLIFF 1.2 <seg-source>: one text per <mrk mtype="seg">
+
+    @property
+    def texts(self) -> list[str]:
+        if self.segments is not None:
+            return [segment.text for segment in self.segments]
+        return [self.inline.text] if self.inline else self.forms
 
 
 def _forms(unit: Any) -> list[str]:
@@ -86,11 +98,11 @@ class ToolkitDocument(Measured):
 
     @property
     def texts(self) -> list[str]:
-        return [m.inline.text if m.inline else form for m in self.messages for form in m.forms]
+        return [text for m in self.messages for text in m.texts]
 
     @property
     def syntaxes(self) -> list[Syntax]:
-        return [self.syntax] * sum(len(m.forms) for m in self.messages)
+        return [self.syntax] * len(self.texts)
 
     def render(
         self,
@@ -112,7 +124,7 @@ class ToolkitDocument(Measured):
                 self.store.get_plural_tags = lambda _target=None: tags
         it, index = iter(translations), 0
         for message in self.messages:
-            done = [next(it) for _ in message.forms]
+            done = [next(it) for _ in message.texts]
             lost = any(i in lost_texts for i in range(index, index + len(done)))
             sure = [c for c in confidences[index : index + len(done)] if c is not None]
             index += len(done)
@@ -139,6 +151,15 @@ class ToolkitDocument(Measured):
         unit = message.unit
         if lost:
             unit.addnote(LOST_NOTE, origin="translator")
+            return
+        if message.segments is not None:
+            unit.target = " "  # creates the target element
+            node = _target_node(unit)
+            if node is None or not fill_segments(node, _seg_source(unit), message.segments, done):
+                unit.target = ""
+                unit.addnote(LOST_NOTE, origin="translator")
+                return
+            _mark_for_review(unit)
             return
         value = self._plural(message, done, target)
         if message.inline is not None:
@@ -234,13 +255,23 @@ def _document(
             continue
         if bilingual and unit.target and any(str(t).strip() for t in getattr(unit.target, "strings", [unit.target])):
             continue
-        rich = None
+        rich, segments = None, None
         if inline:
             source = _source_element(unit)
             if source is not None and len(source):
                 rich = Inline.of(source)
-        messages.append(Message(unit, forms, rich))
+            segmented = _seg_source(unit)
+            if segmented is not None and seg_marks(segmented):
+                segments = [Inline.of(mark) for mark in seg_marks(segmented)]
+        messages.append(Message(unit, forms, rich, segments))
     return ToolkitDocument(store, messages, what, bilingual, syntax, 1 if plural_count else None)
+
+
+def _seg_source(unit: Any) -> etree._Element | None:
+    for node in unit.xmlelement:
+        if local_name(node.tag) == "seg-source":
+            return node
+    return None
 
 
 def read_xliff(data: bytes) -> ToolkitDocument:
@@ -268,7 +299,9 @@ def read_android(data: bytes) -> ToolkitDocument:
         raise DocumentError(
             "not an Android strings.xml: its root is not <resources> (other .xml files are not translated)"
         )
-    return _document(_parse(aresource.AndroidResourceFile, data, "Android strings.xml"), "strings.xml", False)
+    document = _document(_parse(aresource.AndroidResourceFile, data, "Android strings.xml"), "strings.xml", False)
+    document.messages += [Message(item, [item.source]) for item in string_array_items(document.store)]
+    return document
 
 
 def read_properties(data: bytes) -> ToolkitDocument:
