@@ -32,14 +32,14 @@ COPY lslo ./lslo
 COPY server ./server
 # hadolint ignore=SC2086
 RUN /opt/venv/bin/pip install $PIP_OPTIONS . \
-    && /opt/venv/bin/python -c "import torch, server.app; print('torch', torch.__version__)"
+    && /opt/venv/bin/python -c "import torch, server.http.app; print('torch', torch.__version__)"
 # What serving never reads: torch's C++ headers and test programs (about 190 MB; torch_shm_manager stays), and
 # setuptools.
 RUN site=$(/opt/venv/bin/python -c "import sysconfig; print(sysconfig.get_paths()['purelib'])") \
     && rm -rf "$site/torch/include" "$site/torch/test" \
     && find "$site/torch/bin" -mindepth 1 -not -name torch_shm_manager -delete \
     && /opt/venv/bin/pip uninstall -y -q setuptools \
-    && /opt/venv/bin/python -c "import torch, server.app; torch.ones(2) @ torch.ones(2)"
+    && /opt/venv/bin/python -c "import torch, server.http.app; torch.ones(2) @ torch.ones(2)"
 
 # ---- the image: Python, the environment, the demo model; a non-root user
 FROM ${BASE_IMAGE}

@@ -58,7 +58,7 @@ def run_lslo(rows, settings, engine: str, device: str, repeats: int):
 
     from lslo.devices import DTYPES
     from lslo.engine import DecodingEngine
-    from lslo.generation import GenerationSettings, requests_for, translate_reference
+    from lslo.engine.generation import GenerationSettings, requests_for, translate_reference
     from lslo.io import load_bundle
 
     dtype = DTYPES[settings["dtype"]]

@@ -20,7 +20,7 @@ from torch.profiler import ProfilerActivity, profile
 from bench.common import table
 from bench.suites.overhead import generate_fn
 from bench.workloads import build, mixed_batch
-from lslo.layer import LSLoLinear
+from lslo.adapters.layer import LSLoLinear
 
 
 def op_stats(fn) -> tuple[dict[str, dict[str, float]], float]:

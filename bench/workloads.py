@@ -14,7 +14,7 @@ from transformers import M2M100Config, M2M100ForConditionalGeneration
 
 from lslo import LSLoConfig, LSLoHandle, inject
 from lslo.io import load_bundle
-from lslo.languages import load_table
+from lslo.languages.tables import load_table
 
 ROOT = Path(__file__).resolve().parents[1]
 DEMO = ROOT / "adapters" / "demo"

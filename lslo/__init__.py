@@ -9,26 +9,16 @@ Typical use::
         loss = model(**batch).loss
 """
 
-import warnings
-from typing import Any
-
-from lslo.config import LSLoConfig
+from lslo.adapters.config import LSLoConfig
+from lslo.adapters.handle import AdapterMismatchError, LSLoHandle
+from lslo.adapters.inject import find_lslo, inject
+from lslo.adapters.layer import LSLoLinear
+from lslo.adapters.layer_map import LayerMap
+from lslo.adapters.modules import TargetModules, preset_modules
 from lslo.errors import AdapterFileError, ConfigError, LSLoError, RoutingError
-from lslo.handle import AdapterMismatchError, LSLoHandle
-from lslo.inject import find_lslo, inject
-from lslo.languages import LanguageInfo, LanguageSpec, load_table
-from lslo.layer import LSLoLinear
-from lslo.layer_map import LayerMap
-from lslo.modules import TargetModules, preset_modules
+from lslo.languages.tables import LanguageInfo, LanguageSpec, load_table
 
 __version__ = "0.1.0"
-
-
-def __getattr__(name: str) -> Any:
-    if name == "LSLoModel":  # the handle's former name: it is not an nn.Module
-        warnings.warn("lslo.LSLoModel is now lslo.LSLoHandle", DeprecationWarning, stacklevel=2)
-        return LSLoHandle
-    raise AttributeError(f"module 'lslo' has no attribute {name!r}")
 
 
 __all__ = [

@@ -1,5 +1,5 @@
 import sys
 
-from lslo.cli import main
+from lslo.cli.main import main
 
 sys.exit(main())

@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 from scipy import stats as scipy_stats
 
-from lslo.languages import parse_tier_assignment
+from lslo.languages.tables import parse_tier_assignment
 from lslo.pruning import SubspaceScore
 from research.sweeps import figure_sweeps, sweep_series
 from training.bootstrap import STATS, paired_bootstrap

@@ -134,9 +134,9 @@ def library_translation(body: dict) -> str:
     import torch
     from transformers import AutoTokenizer, M2M100ForConditionalGeneration
 
-    from lslo.generation import translate
+    from lslo.engine.generation import translate
     from lslo.io import load_bundle
-    from server.front_end import FrontEnd
+    from server.runtime.front_end import FrontEnd
     from server.settings import ServerSettings
 
     generation = FrontEnd(ServerSettings(base=DEMO / "base")).generation

@@ -10,13 +10,13 @@ import sys
 import uvicorn
 from pydantic import ValidationError
 
-from lslo.flags import add_arguments
-from server.app import create_app
+from lslo.cli.flags import add_arguments
 from server.core.client import spawn_core, wait_until_up
 from server.core.supervisor import Supervisor
 from server.errors import StartupError
-from server.front_end import FrontEnd
+from server.http.app import create_app
 from server.logs import configure_logging
+from server.runtime.front_end import FrontEnd
 from server.settings import ServerSettings
 
 
@@ -62,7 +62,7 @@ def serve_workers(settings: ServerSettings, core: mp.process.BaseProcess) -> int
     supervisor.start()
     try:
         uvicorn.run(
-            "server.app:worker_app",
+            "server.http.app:worker_app",
             factory=True,
             workers=settings.workers,
             host=settings.host,

@@ -24,7 +24,7 @@ from typing import Any
 
 from pydantic import BaseModel, Field, ValidationError, model_validator
 
-from lslo.flags import add_arguments, validation_problems
+from lslo.cli.flags import add_arguments, validation_problems
 from server.settings import ServerSettings
 
 
@@ -71,7 +71,7 @@ def build(settings: ServerSettings, deployment: RayDeployment) -> Any:
     settings = following(settings)
 
     def asgi_app() -> Any:  # runs in each replica: its own front end and engine core process
-        from server.app import create_app
+        from server.http.app import create_app
         from server.logs import configure_logging
 
         configure_logging(settings.log_level, settings.log_format)

@@ -218,7 +218,7 @@ def gate_case(base_dir, corpus_dir, tmp_path_factory):
     own translation, so that the base alone scores chrF++ 100 on en→fr."""
     from lslo import LSLoConfig, inject
     from lslo.io import save_bundle
-    from lslo.languages import LanguageSpec
+    from lslo.languages.tables import LanguageSpec
 
     root = tmp_path_factory.mktemp("gate")
     english = (corpus_dir / "devtest" / "eng.devtest").read_text(encoding="utf-8").splitlines()[:5]

@@ -17,10 +17,10 @@ import torch
 from transformers import AutoTokenizer, M2M100ForConditionalGeneration
 
 from bench.loadgen import free_port
-from lslo.generation import GenerationSettings, translate_reference
+from lslo.engine.generation import GenerationSettings, translate_reference
 from lslo.io import load_bundle
-from server.app import create_app
 from server.core.client import spawn_core
+from server.http.app import create_app
 from server.settings import ServerSettings
 
 FAST = dict(beam=2, max_new_tokens=10, max_batch_size=8, max_wait_ms=30, log_format="text", log_level="warning")

@@ -9,7 +9,7 @@ from safetensors import safe_open
 from transformers import AutoTokenizer
 
 from lslo.errors import ConfigError
-from lslo.language_tokens import LanguageVocabulary
+from lslo.languages.tokens import LanguageVocabulary
 from training.adapter_weights import choose_weights, parse_weights, scan_table
 from training.export import ExportSettings, read_validation_data, run_export
 from training.ship_gate import measure_against_base, measure_weightings

@@ -10,7 +10,7 @@ from fastapi.testclient import TestClient
 from transformers import AutoTokenizer, M2M100ForConditionalGeneration
 
 from conftest import finetune_args
-from lslo.generation import GenerationSettings, translate
+from lslo.engine.generation import GenerationSettings, translate
 from lslo.io import load_bundle, read_manifest
 from server_helpers import make_app, server_process
 from training.recipes.finetune import FinetuneSettings, run_finetune

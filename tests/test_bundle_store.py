@@ -136,7 +136,7 @@ def test_a_file_made_for_another_base_is_refused(bundle):
 
 
 def test_the_command_line_publishes_and_removes(bundle, tmp_path, capsys):
-    from lslo.cli import main
+    from lslo.cli.main import main
 
     target = tmp_path / "published"
     target.mkdir()

@@ -1,9 +1,9 @@
 import pytest
 
 from lslo import ConfigError, LayerMap, LSLoConfig, load_table
-from lslo.languages import LanguageSpec
-from lslo.layer_map import paper_encoder_src_layers
-from lslo.modules import TargetModules, parse_modules
+from lslo.adapters.layer_map import paper_encoder_src_layers
+from lslo.adapters.modules import TargetModules, parse_modules
+from lslo.languages.tables import LanguageSpec
 
 
 def test_lang12_table_matches_appendix_a():

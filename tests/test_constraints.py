@@ -178,14 +178,14 @@ def test_bad_constraints_are_refused():
 
 
 def test_the_library_translates_with_required_phrases_on_the_demo():
-    """``lslo.generation.translate(required=...)``: every translation holds its phrases (terms the demo would
+    """``lslo.engine.generation.translate(required=...)``: every translation holds its phrases (terms the demo would
     not choose), written as the tokenizer writes them; rows without phrases are unchanged."""
     from transformers import AutoTokenizer
 
     from bench.workloads import DEMO, DEMO_BUNDLE
-    from lslo.generation import GenerationSettings, translate
+    from lslo.engine.generation import GenerationSettings, translate
     from lslo.io import load_bundle
-    from lslo.tokenization import phrase_alternatives
+    from lslo.languages.tokenization import phrase_alternatives
 
     tokenizer = AutoTokenizer.from_pretrained(DEMO / "base")
     model = M2M100ForConditionalGeneration.from_pretrained(DEMO / "base", dtype=torch.float32).eval()

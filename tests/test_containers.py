@@ -139,7 +139,7 @@ def test_kubernetes_manifests_are_valid():
 
 
 def test_kubernetes_deployment_matches_the_service():
-    from server.app import create_app
+    from server.http.app import create_app
     from server.settings import ServerSettings
 
     deployment = next(d for d in _manifests() if d["kind"] == "Deployment")

@@ -1,15 +1,13 @@
-"""Device and dtype choice (``lslo.devices``), settings as flags (``lslo.flags``), and the handle's former name."""
+"""Device and dtype choice (``lslo.devices``), settings as flags (``lslo.cli.flags``), and the handle's former name."""
 
 import argparse
-import importlib
-import sys
 
 import pytest
 import torch
 from pydantic import BaseModel, Field, ValidationError
 
+from lslo.cli.flags import add_arguments, validation_problems
 from lslo.devices import DTYPES, autocast_dtype, dtype_name, resolve_device, weights_dtype
-from lslo.flags import add_arguments, validation_problems
 from server.settings import ServerSettings
 
 
@@ -81,14 +79,3 @@ def test_validation_problems_as_flags_and_as_request_fields():
     with_values = validation_problems(err.value, values=True)
     assert with_values[0] == "epochs: Input should be greater than or equal to 1 (got 0)"
     assert validation_problems(err.value)[1] == "prune_start: missing"
-
-
-def test_the_handles_former_name_still_imports_with_a_warning():
-    import lslo
-
-    with pytest.warns(DeprecationWarning, match="LSLoHandle"):
-        assert lslo.LSLoModel is lslo.LSLoHandle
-    sys.modules.pop("lslo.model", None)
-    with pytest.warns(DeprecationWarning, match="lslo.handle"):
-        module = importlib.import_module("lslo.model")
-    assert module.LSLoModel is lslo.LSLoHandle

@@ -15,7 +15,7 @@ from bench.loadgen import sentence_pool
 from bench.workloads import DEMO, DEMO_BUNDLE
 from lslo import LSLoConfig, inject
 from lslo.engine import DecodeRequest, DecodingEngine
-from lslo.generation import GenerationSettings, generate_ids, requests_for
+from lslo.engine.generation import GenerationSettings, generate_ids, requests_for
 from lslo.io import load_bundle
 
 LANGUAGES = ["en", "fr", "de", "it", "nl", "ja", "ko", "zh"]

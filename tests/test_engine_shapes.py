@@ -9,8 +9,8 @@ from test_engine import demo, reference, sentence_rows, sequences  # noqa: F401 
 
 import lslo.engine.engine as engine_module
 from lslo.engine import DecodingEngine
-from lslo.engine.adapters import AdapterPack
-from lslo.generation import GenerationSettings, requests_for
+from lslo.engine.adapter_pack import AdapterPack
+from lslo.engine.generation import GenerationSettings, requests_for
 
 
 def recorded_steps(monkeypatch, engine: DecodingEngine) -> list[tuple[int, int, int]]:
@@ -18,9 +18,9 @@ def recorded_steps(monkeypatch, engine: DecodingEngine) -> list[tuple[int, int, 
     seen: list[tuple[int, int, int]] = []
     real = engine_module.decode_step
 
-    def spy(w, x, routing):
-        seen.append((x.self_bias.shape[-1], x.cross_bias.shape[-1], routing.pack.total_rank))
-        return real(w, x, routing)
+    def spy(w, x, adapters):
+        seen.append((x.self_bias.shape[-1], x.cross_bias.shape[-1], adapters.pack.total_rank))
+        return real(w, x, adapters)
 
     monkeypatch.setattr(engine_module, "decode_step", spy)
     return seen

@@ -7,7 +7,7 @@ from __future__ import annotations
 import pytest
 from fastapi.testclient import TestClient
 
-from server.glossary_store import GlossaryStore, owner_of
+from server.runtime.glossary_store import GlossaryStore, owner_of
 from server.text.glossary import MAX_TERMS, Glossary, GlossaryError
 from server.text.glossary_files import GlossaryFile, read_glossary_file
 from server_helpers import make_app

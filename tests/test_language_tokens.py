@@ -5,9 +5,9 @@ import torch
 from transformers import AutoTokenizer
 
 from lslo.errors import RoutingError
-from lslo.language_codes import language_name, lookup
-from lslo.language_tokens import LanguageVocabulary, language_tokens
-from lslo.tokenization import encode_sources, lang_token_id
+from lslo.languages.codes import language_name, lookup
+from lslo.languages.tokenization import encode_sources, lang_token_id
+from lslo.languages.tokens import LanguageVocabulary, language_tokens
 
 
 def test_nllb_codes_resolve_only_to_language_tokens(nllb_base):
@@ -80,7 +80,7 @@ def test_the_table_has_every_code_of_both_model_families_once():
 def test_translation_with_an_nllb_checkpoint_runs_and_matches_hf_generate(nllb_base):
     from transformers import M2M100ForConditionalGeneration
 
-    from lslo.generation import GenerationSettings, translate
+    from lslo.engine.generation import GenerationSettings, translate
 
     tokenizer = AutoTokenizer.from_pretrained(nllb_base)
     model = M2M100ForConditionalGeneration.from_pretrained(nllb_base).eval()

@@ -7,7 +7,7 @@ import sys
 import pytest
 
 from lslo import LSLoConfig
-from lslo.params import count_parameters
+from lslo.adapters.params import count_parameters
 from lslo.presets import model_config
 
 M2M124 = model_config("m2m124-615m")

@@ -88,7 +88,7 @@ def test_cuda_out_of_memory_splits_the_batch_and_loses_nothing(service_dirs):
 
 
 def test_bundle_file_rewritten_during_reload_is_refused_or_whole(service_dirs, tmp_path, monkeypatch):
-    import server.routes.adapters as routes
+    import server.http.routes.adapters as routes
 
     base, bundle = service_dirs
     copy = tmp_path / "bundle"

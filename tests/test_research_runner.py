@@ -6,7 +6,7 @@ import re
 import pytest
 
 from conftest import TRAIN_TIERS
-from lslo.layer_map import LayerMap
+from lslo.adapters.layer_map import LayerMap
 
 pytestmark = pytest.mark.slow
 

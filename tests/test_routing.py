@@ -5,7 +5,7 @@ import torch
 
 from conftest import randomize_adapters
 from lslo import LSLoConfig, inject
-from lslo.generation import GenerationSettings, generate_ids
+from lslo.engine.generation import GenerationSettings, generate_ids
 
 PAIRS = [("en", "oc"), ("fr", "zh"), ("wo", "de"), ("ja", "en"), ("fr", "fr"), ("oc", "wo")]
 

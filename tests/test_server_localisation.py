@@ -15,7 +15,7 @@ import pytest
 from fastapi.testclient import TestClient
 
 from server.documents.catalog import LOST_NOTE
-from server.routes.translate import UNTRANSLATED_HEADER
+from server.http.routes.translate import UNTRANSLATED_HEADER
 from server.text.placeholders import DEFAULT, syntax_for_flags
 from server_helpers import make_app
 
@@ -187,9 +187,9 @@ def test_confidence_is_the_models_own_geometric_mean_token_probability(client, s
     import torch
     from transformers import AutoTokenizer, M2M100ForConditionalGeneration
 
-    from lslo.generation import decoder_start
+    from lslo.engine.generation import decoder_start
     from lslo.io import load_bundle
-    from lslo.tokenization import decoder_prefix, encode_sources
+    from lslo.languages.tokenization import decoder_prefix, encode_sources
 
     base, bundle = service_dirs
     text = "Click here to continue."

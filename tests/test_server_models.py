@@ -8,7 +8,7 @@ from transformers import AutoTokenizer, M2M100ForConditionalGeneration
 
 from conftest import randomize_adapters
 from lslo import LSLoConfig, inject
-from lslo.generation import GenerationSettings, translate
+from lslo.engine.generation import GenerationSettings, translate
 from lslo.io import save_bundle
 from server_helpers import make_app
 

@@ -3,7 +3,7 @@ import torch
 
 from conftest import randomize_adapters
 from lslo import LayerMap, LSLoConfig, inject
-from lslo.weight_learning import layer_map_from_weights, read_weights
+from lslo.adapters.weight_learning import layer_map_from_weights, read_weights
 
 
 def test_gradients_reach_the_layer_weights(make_model):

@@ -18,8 +18,8 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 
-from lslo.handle import LSLoHandle
-from lslo.language_tokens import LanguageVocabulary
+from lslo.adapters.handle import LSLoHandle
+from lslo.languages.tokens import LanguageVocabulary
 
 GRID: tuple[float, ...] = (1.0, 0.5, 0.25, 0.125)
 

@@ -14,9 +14,9 @@ from pydantic import Field
 from transformers import M2M100Config, M2M100ForConditionalGeneration
 
 from lslo.errors import raise_if_problems
-from lslo.language_codes import lookup
-from lslo.language_tokens import LanguageVocabulary
-from lslo.languages import parse_language_list
+from lslo.languages.codes import lookup
+from lslo.languages.tables import parse_language_list
+from lslo.languages.tokens import LanguageVocabulary
 from training.corpora import DataReport, detect_format, read_corpus
 from training.settings import Settings
 from training.tokenizer import M2M100_CODES, build_nllb_tokenizer, build_tokenizer, model_vocab_size

@@ -7,8 +7,8 @@ import sys
 from collections.abc import Callable, Sequence
 from typing import Any
 
+from lslo.cli.flags import add_arguments
 from lslo.errors import AdapterFileError, ConfigError
-from lslo.flags import add_arguments
 from training.settings import Settings, build_settings
 
 

@@ -34,7 +34,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from lslo.language_codes import lookup
+from lslo.languages.codes import lookup
 from training.flores import ParallelSplit, find_language_file
 
 MAX_LINE_CHARS = 4096  # longer lines are skipped: no model window holds them, and tokenizing them is slow

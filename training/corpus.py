@@ -23,8 +23,8 @@ from pathlib import Path
 from pydantic import Field
 
 from lslo.errors import raise_if_problems
-from lslo.language_codes import flores101_stem, language_name
-from lslo.languages import TIERS, parse_language_list, tier_assignment
+from lslo.languages.codes import flores101_stem, language_name
+from lslo.languages.tables import TIERS, parse_language_list, tier_assignment
 from training import libreoffice
 from training.corpus_sources import SOURCES, SegmentTable
 from training.settings import Settings

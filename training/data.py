@@ -9,8 +9,8 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from lslo.language_tokens import LanguageVocabulary
-from lslo.languages import load_table
+from lslo.languages.tables import load_table
+from lslo.languages.tokens import LanguageVocabulary
 from training.corpora import DataReport, read_corpus
 from training.flores import ParallelSplit
 from training.settings import TrainSettings

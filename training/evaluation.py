@@ -10,8 +10,8 @@ from typing import Any
 import torch
 from torch import nn
 
-from lslo.generation import GenerationSettings, engine_for, translate
-from lslo.handle import LSLoHandle
+from lslo.adapters.handle import LSLoHandle
+from lslo.engine.generation import GenerationSettings, engine_for, translate
 from training.flores import ParallelSplit
 from training.metrics import SpBleu, chrf_pp, group_averages, group_name
 from training.pairs import batch_indices, directions

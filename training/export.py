@@ -23,7 +23,7 @@ from pydantic import Field
 from lslo.devices import DTYPES
 from lslo.errors import AdapterFileError, ConfigError, raise_if_problems
 from lslo.io import BundleManifest, load_bundle, read_manifest, save_bundle
-from lslo.language_tokens import LanguageVocabulary
+from lslo.languages.tokens import LanguageVocabulary
 from training.adapter_weights import GRID, Weights, apply_weights, choose_weights, parse_weights, scan_table
 from training.corpora import DataReport, read_test_data
 from training.data import in_model_codes, wanted_languages

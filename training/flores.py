@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from lslo.errors import ConfigError
-from lslo.language_codes import flores_names
+from lslo.languages.codes import flores_names
 
 
 @dataclass(frozen=True)

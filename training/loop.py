@@ -25,7 +25,7 @@ import torch.nn.functional as F
 from torch import nn
 from transformers.models.m2m_100.modeling_m2m_100 import shift_tokens_right
 
-from lslo.handle import LSLoHandle
+from lslo.adapters.handle import LSLoHandle
 from training.checkpoint import Position, save_checkpoint
 from training.distributed import DistInfo, collective_device
 from training.pairs import Example, batch_indices, collate

@@ -14,7 +14,7 @@ from pathlib import Path
 import sacrebleu
 import sentencepiece as spm
 
-from lslo.languages import TIERS
+from lslo.languages.tables import TIERS
 from training.bootstrap import bleu_statistics
 
 

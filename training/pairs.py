@@ -15,7 +15,7 @@ from typing import Any
 
 import torch
 
-from lslo.tokenization import framed, piece_ids
+from lslo.languages.tokenization import framed, piece_ids
 from training.flores import ParallelSplit
 
 

@@ -12,9 +12,9 @@ import torch
 from torch import nn
 from transformers import AutoTokenizer, M2M100Config, M2M100ForConditionalGeneration
 
+from lslo.adapters.handle import LSLoHandle
 from lslo.devices import autocast_dtype, resolve_device
 from lslo.errors import ConfigError
-from lslo.handle import LSLoHandle
 from training.checkpoint import checkpoint_exists, load_checkpoint
 from training.corpora import DataReport, read_flores_split
 from training.data import TrainingData, training_data

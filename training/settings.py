@@ -1,7 +1,7 @@
 """Command settings as validated data.
 
 Each command's options are one pydantic model. The same fields are the YAML keys of ``--config FILE`` and
-the command-line flags (``prune_start`` <-> ``--prune-start``, made by ``lslo.flags``); flags override the
+the command-line flags (``prune_start`` <-> ``--prune-start``, made by ``lslo.cli.flags``); flags override the
 file. Every problem -- type errors from pydantic and the cross-field checks of ``problems()`` -- is reported in
 one ConfigError before any work starts.
 """
@@ -15,8 +15,8 @@ from typing import Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError
 
+from lslo.cli.flags import validation_problems
 from lslo.errors import ConfigError
-from lslo.flags import validation_problems
 
 
 class Settings(BaseModel):

@@ -31,8 +31,8 @@ import torch.nn.functional as F
 from safetensors.torch import load_file, save_file
 from transformers.models.m2m_100.modeling_m2m_100 import shift_tokens_right
 
+from lslo.engine.generation import GenerationSettings, translate
 from lslo.errors import ConfigError
-from lslo.generation import GenerationSettings, translate
 from training.checkpoint import restore_trained, trained_state
 from training.distributed import barrier, collective_device
 from training.flores import ParallelSplit

@@ -36,7 +36,7 @@ from transformers import AutoTokenizer, M2M100ForConditionalGeneration
 
 from bench.common import table
 from bench.loadgen import DEMO_DIR, demo_args, device_args, start_server
-from lslo.generation import GenerationSettings, translate
+from lslo.engine.generation import GenerationSettings, translate
 from lslo.io.bundle import load_bundle
 from server.text.placeholders import DEFAULT, PRINTF, syntax_for_flags
 

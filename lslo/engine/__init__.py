@@ -2,7 +2,7 @@
 
 ``DecodingEngine`` replaces Hugging Face ``generate()`` for serving, evaluation and benchmarks (``generate()``
 stays as the reference the tests compare with): ``DecodeRequest`` in, ``DecodeOutput`` out, both in token ids.
-``lslo.generation.translate`` is the text-level entry point.
+``lslo.engine.generation.translate`` is the text-level entry point.
 """
 
 from lslo.engine.engine import DecodingEngine

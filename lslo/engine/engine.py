@@ -4,7 +4,7 @@ Requests join the running batch between two decoding steps (their encoder pass a
 are computed once, at admission, for all newcomers together) and leave the moment they are done. Admission is
 bounded by the slot budget (``max_rows`` hypotheses of at most ``max_length`` decoder tokens); what does not fit
 waits in the queue. Each row carries its own language pair and its own version of each adapter
-(``lslo.engine.adapters``), so any mix of pairs shares every step and a hot swap never changes a running row.
+(``lslo.engine.adapter_pack``), so any mix of pairs shares every step and a hot swap never changes a running row.
 
 The API is in request ids: ``submit(DecodeRequest) -> id``, ``step() -> [DecodeOutput]``, ``abort(id)``; a step is
 ``update(plan, execute(plan))`` of ``plan = schedule()`` (``lslo.engine.plan``). Not
@@ -20,9 +20,10 @@ from collections.abc import Iterable
 import torch
 from torch import nn
 
-from lslo.engine.adapters import AdapterPack
+from lslo.adapters.handle import LSLoHandle
+from lslo.engine.adapter_pack import AdapterPack
 from lslo.engine.advance import Copy, Write, advance_beams, advance_greedy
-from lslo.engine.forward import Routing, cross_keys_values, decode_step, encode, logits
+from lslo.engine.forward import RowAdapters, cross_keys_values, decode_step, encode, logits
 from lslo.engine.plan import StepPlan, plan_step
 from lslo.engine.request import DecodeOutput, DecodeRequest, EngineLimits
 from lslo.engine.running import RunningRequest
@@ -30,7 +31,6 @@ from lslo.engine.slots import SlotState
 from lslo.engine.step_inputs import RowGroups, row_groups, source_batch, step_inputs
 from lslo.engine.weights import model_weights
 from lslo.errors import RoutingError
-from lslo.handle import LSLoHandle
 from lslo.hf import hf_config, hf_generation_config
 
 
@@ -208,7 +208,7 @@ class DecodingEngine:
         if self._groups is None:
             self._groups = row_groups(self.running, plan.rows, self.device)
         x = step_inputs(self.running, self.slots, self._groups, self.dtype, self.shape_bucket)
-        hidden = decode_step(self.weights, x, self._routing(plan.rows))  # (n, d)
+        hidden = decode_step(self.weights, x, self._row_adapters(plan.rows))  # (n, d)
         if not plan.scored:
             return hidden.new_zeros((0, self.weights.lm_head.shape[0]))
         return logits(self.weights, hidden[torch.tensor(plan.scored, device=self.device)])  # (scored, V)
@@ -262,9 +262,9 @@ class DecodingEngine:
             keys = [self.owner[r].keys[side_index] for r in rows]  # type: ignore[union-attr]
             self.slots.set_coefficients(side, index, self.pack.coefficients(keys, self.device, self.dtype))
 
-    def _routing(self, rows: int) -> Routing:
+    def _row_adapters(self, rows: int) -> RowAdapters:
         coef = {side: c[:rows] for side, c in self.slots.coef.items()} if self.pack.total_rank else None
-        return Routing(self.pack, coef)
+        return RowAdapters(self.pack, coef)
 
     # -------------------------------------------------------------------------------------- admission
     def _admit(self) -> list[RunningRequest]:
@@ -317,9 +317,9 @@ class DecodingEngine:
                 side: self.pack.coefficients([r.keys[j] for r in newcomers], device, self.dtype)
                 for j, side in enumerate(("src", "tgt"))
             }
-        routing = Routing(self.pack, coef)
-        states = encode(self.weights, ids, mask, routing)  # (m, S, d)
-        cross = cross_keys_values(self.weights, states, routing)
+        adapters = RowAdapters(self.pack, coef)
+        states = encode(self.weights, ids, mask, adapters)  # (m, S, d)
+        cross = cross_keys_values(self.weights, states, adapters)
         slots.store_sources(newcomers[0].slot, cross, [len(r.request.source_ids) for r in newcomers])
         rows = [s for r in newcomers for s in r.home]
         row_index = torch.tensor(rows, device=device)

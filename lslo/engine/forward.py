@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import torch
 import torch.nn.functional as F
 
-from lslo.engine.adapters import AdapterPack, PackedProjection
+from lslo.engine.adapter_pack import AdapterPack, PackedProjection
 from lslo.engine.quantize import int8_linear
 from lslo.engine.weights import ModelWeights, Norm, Projection
 
@@ -21,7 +21,7 @@ if TYPE_CHECKING:
     from lslo.engine.step_inputs import StepInputs
 
 
-class Routing:
+class RowAdapters:
     """Per-row adapter coefficients of one forward pass, by side: ``src``/``tgt`` -> (rows, R)."""
 
     def __init__(self, pack: AdapterPack, coef: dict[str, torch.Tensor] | None) -> None:
@@ -48,9 +48,9 @@ def layer_norm(x: torch.Tensor, n: Norm) -> torch.Tensor:
     return F.layer_norm(x, (x.shape[-1],), n.weight, n.bias, n.eps)
 
 
-def project(x: torch.Tensor, p: Projection, routing: Routing) -> torch.Tensor:
+def project(x: torch.Tensor, p: Projection, adapters: RowAdapters) -> torch.Tensor:
     """(rows, ..., in) -> (rows, ..., out): the base GEMM plus each row's adapter ``B (coef * (A x))``."""
-    packed, coef = routing.adapter(p)
+    packed, coef = adapters.adapter(p)
     if packed is not None and packed.fused is not None:
         both = F.linear(x, packed.fused, packed.fused_bias)  # (rows, ..., out + parts * R + padding)
         out = p.weight.shape[0]
@@ -74,7 +74,7 @@ def heads(x: torch.Tensor, n_heads: int) -> torch.Tensor:
     return x.view(rows, seq, n_heads, d // n_heads).transpose(1, 2)
 
 
-def encode(w: ModelWeights, ids: torch.Tensor, mask: torch.Tensor, routing: Routing) -> torch.Tensor:
+def encode(w: ModelWeights, ids: torch.Tensor, mask: torch.Tensor, adapters: RowAdapters) -> torch.Tensor:
     """ids, mask (m, S) -> encoder states (m, S, d)."""
     keep = mask.to(torch.long)
     positions = torch.cumsum(keep, dim=1) * keep + w.pad_id  # fairseq: pad stays at padding_idx
@@ -83,14 +83,14 @@ def encode(w: ModelWeights, ids: torch.Tensor, mask: torch.Tensor, routing: Rout
     d = w.d_model
     for layer in w.encoder:
         h = layer_norm(x, layer.self_norm)
-        qkv = project(h, layer.qkv, routing)  # (m, S, 3d)
+        qkv = project(h, layer.qkv, adapters)  # (m, S, 3d)
         q, k, v = (heads(t, w.encoder_heads) for t in qkv.split(d, dim=-1))
         attn = F.scaled_dot_product_attention(q, k, v, attn_mask=attend)  # (m, H, S, hd)
         attn = attn.transpose(1, 2).reshape(x.shape)
-        x = x + project(attn, layer.out, routing)
+        x = x + project(attn, layer.out, adapters)
         h = layer_norm(x, layer.ffn_norm)
-        h = w.activation(project(h, layer.fc1, routing))
-        x = x + project(h, layer.fc2, routing)
+        h = w.activation(project(h, layer.fc1, adapters))
+        x = x + project(h, layer.fc2, adapters)
         if w.clamp_fp16:
             limit = torch.finfo(x.dtype).max - 1000
             x = torch.clamp(x, min=-limit, max=limit)
@@ -98,12 +98,12 @@ def encode(w: ModelWeights, ids: torch.Tensor, mask: torch.Tensor, routing: Rout
 
 
 def cross_keys_values(
-    w: ModelWeights, states: torch.Tensor, routing: Routing
+    w: ModelWeights, states: torch.Tensor, adapters: RowAdapters
 ) -> list[tuple[torch.Tensor, torch.Tensor]]:
     """Per decoder layer, cross-attention (keys, values), each (m, H, S, hd), from encoder states (m, S, d)."""
     out = []
     for layer in w.decoder:
-        kv = project(states, layer.cross_kv, routing)  # (m, S, 2d)
+        kv = project(states, layer.cross_kv, adapters)  # (m, S, 2d)
         k, v = (heads(t, w.decoder_heads) for t in kv.split(w.d_model, dim=-1))
         out.append((k, v))
     return out
@@ -117,7 +117,7 @@ def attend(q: torch.Tensor, keys: torch.Tensor, values: torch.Tensor, bias: torc
     return torch.bmm(torch.softmax(scores, dim=-1), values)
 
 
-def decode_step(w: ModelWeights, inputs: StepInputs, routing: Routing) -> torch.Tensor:
+def decode_step(w: ModelWeights, inputs: StepInputs, adapters: RowAdapters) -> torch.Tensor:
     """One token per row -> decoder states (n, d) after the final norm. ``inputs`` (``StepInputs``):
 
     tokens, positions (n,): each row's input token and its index in the row's decoder sequence (0 = start).
@@ -137,7 +137,7 @@ def decode_step(w: ModelWeights, inputs: StepInputs, routing: Routing) -> torch.
     x = F.embedding(tokens, w.embed_tokens) * w.embed_scale + w.positions[positions + (w.pad_id + 1)]  # (n, d)
     for i, layer in enumerate(w.decoder):
         h = layer_norm(x, layer.self_norm)
-        qkv = project(h, layer.qkv, routing)  # (n, 3d)
+        qkv = project(h, layer.qkv, adapters)  # (n, 3d)
         q, key, value = qkv.view(n, 3, n_heads, hd).unbind(1)  # each (n, H, hd)
         keys, values = self_cache[i]
         keys[rows, :, positions] = key
@@ -149,18 +149,18 @@ def decode_step(w: ModelWeights, inputs: StepInputs, routing: Routing) -> torch.
             values.reshape(n * n_heads, t, hd),
             self_bias,
         )  # (n * H, 1, hd)
-        x = x + project(attn.view(n, d), layer.out, routing)
+        x = x + project(attn.view(n, d), layer.out, adapters)
         h = layer_norm(x, layer.cross_norm)
-        q = project(h, layer.cross_q, routing)  # (n, d)
+        q = project(h, layer.cross_q, adapters)  # (n, d)
         q = q[groups].view(b, k, n_heads, hd).transpose(1, 2).reshape(b * n_heads, k, hd)
         ck, cv = cross_cache[i]
         s = ck.shape[2]
         attn = attend(q, ck.reshape(b * n_heads, s, hd), cv.reshape(b * n_heads, s, hd), cross_bias)
         attn = attn.view(b, n_heads, k, hd).transpose(1, 2).reshape(b * k, d)[ungroup]  # (n, d)
-        x = x + project(attn, layer.cross_out, routing)
+        x = x + project(attn, layer.cross_out, adapters)
         h = layer_norm(x, layer.ffn_norm)
-        h = w.activation(project(h, layer.fc1, routing))
-        x = x + project(h, layer.fc2, routing)
+        h = w.activation(project(h, layer.fc1, adapters))
+        x = x + project(h, layer.fc2, adapters)
     return layer_norm(x, w.decoder_norm)
 
 

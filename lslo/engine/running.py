@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from lslo.engine.adapters import ColumnKey
+from lslo.engine.adapter_pack import ColumnKey
 from lslo.engine.constraints import ConstraintState
 from lslo.engine.request import DecodeOutput, DecodeRequest
 

@@ -2,7 +2,7 @@
 
 The weights are the model's own tensors (views, or one concatenation for the fused q/k/v projections), never a
 second copy of the whole model. Where LSLo is injected, each projection remembers which ``LSLoLinear`` modules
-feed it, in output order, so that ``lslo.engine.adapters`` can pack their adapters next to it: a frozen
+feed it, in output order, so that ``lslo.engine.adapter_pack`` can pack their adapters next to it: a frozen
 projection's weight moves into a taller tensor whose spare rows hold the adapters' A (``reserve_rows``), and the
 model's linears are re-pointed at views of it (same values), so that base and A are one GEMM.
 """
@@ -19,10 +19,10 @@ from torch import nn
 from transformers import M2M100ForConditionalGeneration
 from transformers.activations import ACT2FN
 
+from lslo.adapters.layer import LSLoLinear
 from lslo.engine.quantize import Int8Weight, quantize_weight
 from lslo.errors import ConfigError
 from lslo.hf import hf_config
-from lslo.layer import LSLoLinear
 
 
 @dataclass

@@ -19,10 +19,12 @@ from typing import Any
 import torch
 from torch import nn
 
-from lslo.config import LSLoConfig
+from lslo.adapters.config import LSLoConfig
+from lslo.adapters.handle import AdapterMismatchError, LSLoHandle
+from lslo.adapters.inject import inject
+from lslo.adapters.layer_map import LayerMap
+from lslo.adapters.modules import parse_modules
 from lslo.errors import AdapterFileError, ConfigError
-from lslo.handle import AdapterMismatchError, LSLoHandle
-from lslo.inject import inject
 from lslo.io.adapter_file import (
     FORMAT_VERSION,
     AdapterFile,
@@ -32,9 +34,7 @@ from lslo.io.adapter_file import (
     write_language_file,
 )
 from lslo.io.fingerprint import Method, base_fingerprint, compare_fingerprints, current_method, fingerprint_method
-from lslo.languages import LanguageSpec, is_valid_code
-from lslo.layer_map import LayerMap
-from lslo.modules import parse_modules
+from lslo.languages.tables import LanguageSpec, is_valid_code
 
 BUNDLE_MANIFEST = "manifest.json"
 BUNDLE_FORMAT = "lslo-bundle"

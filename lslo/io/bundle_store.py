@@ -24,7 +24,7 @@ from lslo.errors import AdapterFileError, LSLoError
 from lslo.io.adapter_file import AdapterFile, atomic_write
 from lslo.io.bundle import BUNDLE_MANIFEST, BundleManifest, check_config, read_manifest
 from lslo.io.fingerprint import compare_fingerprints, fingerprint_method
-from lslo.languages import is_valid_code
+from lslo.languages.tables import is_valid_code
 
 LOCK_FILE = ".lock"
 

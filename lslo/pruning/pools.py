@@ -13,9 +13,9 @@ from dataclasses import dataclass
 
 import torch
 
-from lslo.handle import AdaptedModule, LSLoHandle
-from lslo.layer import AdapterBank
-from lslo.layer_map import Side
+from lslo.adapters.handle import AdaptedModule, LSLoHandle
+from lslo.adapters.layer import AdapterBank
+from lslo.adapters.layer_map import Side
 
 
 @dataclass(frozen=True)

@@ -13,8 +13,8 @@ from collections.abc import Sequence
 
 import torch
 
-from lslo.handle import LSLoHandle
-from lslo.layer import AdapterBank
+from lslo.adapters.handle import LSLoHandle
+from lslo.adapters.layer import AdapterBank
 from lslo.pruning.pools import Pool, member_view
 
 

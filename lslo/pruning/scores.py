@@ -10,7 +10,7 @@ from dataclasses import dataclass
 
 import torch
 
-from lslo.handle import LSLoHandle
+from lslo.adapters.handle import LSLoHandle
 
 
 @dataclass(frozen=True)

@@ -18,17 +18,17 @@ from typing import Any
 import torch
 from transformers import AutoTokenizer, M2M100ForConditionalGeneration
 
+from lslo.adapters.handle import LSLoHandle
 from lslo.devices import resolve_device, weights_dtype
 from lslo.engine import DecodingEngine
+from lslo.engine.generation import GenerationSettings, decoder_start
 from lslo.errors import AdapterFileError, LSLoError
-from lslo.generation import GenerationSettings, decoder_start
-from lslo.handle import LSLoHandle
 from lslo.io import load_bundle, read_manifest
 from lslo.io.adapter_file import AdapterFile
 from lslo.io.bundle import check_adapter, inject_for_file, install_adapter, model_fingerprint
 from lslo.io.bundle_store import is_empty_bundle
 from lslo.io.fingerprint import base_fingerprint, fingerprint_method
-from lslo.tokenization import lang_token_id
+from lslo.languages.tokenization import lang_token_id
 from server.errors import StartupError
 from server.settings import ServerSettings
 

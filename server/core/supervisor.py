@@ -18,7 +18,7 @@ from typing import Any
 
 from server.core.client import spawn_core, wait_until_up
 from server.errors import StartupError
-from server.metrics import SHARED_DIR
+from server.runtime.metrics import SHARED_DIR
 from server.settings import ServerSettings
 
 log = logging.getLogger("lslo.server")
@@ -59,7 +59,9 @@ class Supervisor:
         with os.fdopen(fd, "w", encoding="utf-8") as f:
             json.dump(settings_payload(settings), f)
         os.environ[CORE_DIR] = str(self.root)
-        if SHARED_DIR not in os.environ:  # the workers' counters in files there: /metrics sums them (server.metrics)
+        if (
+            SHARED_DIR not in os.environ
+        ):  # the workers' counters in files there: /metrics sums them (server.runtime.metrics)
             (self.root / "metrics").mkdir(exist_ok=True)
             os.environ[SHARED_DIR] = str(self.root / "metrics")
 

@@ -9,7 +9,7 @@ import re
 from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 
-from server.text.markup import HtmlLayout
+from server.text.markup import SegmentedHtml
 from server.text.markup import parse as parse_html
 from server.text.placeholders import DEFAULT, Syntax
 
@@ -100,7 +100,7 @@ class TextDocument(Measured):
 class HtmlDocument(Measured):
     """An HTML file: each unit's text, then its inline elements' texts (they place the tags)."""
 
-    layout: HtmlLayout
+    html: SegmentedHtml
 
     @classmethod
     def read(cls, data: bytes) -> HtmlDocument:
@@ -108,23 +108,23 @@ class HtmlDocument(Measured):
 
     @property
     def texts(self) -> list[str]:
-        return [t for u in self.layout.units for t in (u.model_text(), *u.span_texts())]
+        return [t for u in self.html.units for t in (u.model_text(), *u.span_texts())]
 
     @property
     def characters(self) -> int:
-        return sum(len(u.model_text()) for u in self.layout.units)
+        return sum(len(u.model_text()) for u in self.html.units)
 
     @property
     def sample(self) -> str:
-        return " ".join(u.model_text() for u in self.layout.units)[:2000]
+        return " ".join(u.model_text() for u in self.html.units)[:2000]
 
     def render(self, translations: Sequence[str], target: str = "", untranslated: Collection[int] = ()) -> bytes:
         it = iter(translations)
         units, spans = [], []
-        for unit in self.layout.units:
+        for unit in self.html.units:
             units.append(next(it))
             spans.append([next(it) for _ in unit.span_texts()])
-        return self.layout.assemble(units, spans).encode("utf-8")
+        return self.html.assemble(units, spans).encode("utf-8")
 
 
 TIMING = re.compile(r"^\d{1,2}:\d{2}:\d{2}[,.]\d{1,3} --> \d{1,2}:\d{2}:\d{2}[,.]\d{1,3}(?: .*)?$")

@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
 
-from lslo.language_codes import lookup
+from lslo.languages.codes import lookup
 
 # Unicode character-name prefixes of each FLORES-200 script (what a language written in it may contain).
 SCRIPT_LETTERS: dict[str, tuple[str, ...]] = {

@@ -94,7 +94,7 @@ class Unit:
 
 
 @dataclass(frozen=True)
-class HtmlLayout:
+class SegmentedHtml:
     parts: tuple[str | Unit, ...]  # source kept as it is, and units to translate
 
     @property
@@ -300,7 +300,7 @@ def _events(source: str) -> tuple[list[tuple[int, str, str, list[tuple[str, str 
     return events, True
 
 
-def parse(source: str) -> HtmlLayout:
+def parse(source: str) -> SegmentedHtml:
     """The document as kept source and translatable units. Joining the kept parts and the units' ``raw`` gives
     ``source`` back exactly."""
     events, complete = _events(source)
@@ -319,7 +319,7 @@ def parse(source: str) -> HtmlLayout:
     if position < len(source):
         reader.keep(source[position:])
     reader.flush()
-    return HtmlLayout(tuple(_merge_strings(reader.parts)))
+    return SegmentedHtml(tuple(_merge_strings(reader.parts)))
 
 
 def _dispatch(reader: _Reader, kind: str, tag: str, attrs: list[tuple[str, str | None]], raw: str) -> None:

@@ -4,7 +4,7 @@
 lines into sentences (``sentencex``, chosen by measurement: docs/text.md), and a sentence longer than the
 model's window further, at clause punctuation, then between words, then between characters, so that nothing
 is ever cut off. Text without letters (numbers, punctuation, symbols) is kept as it is, not translated.
-``Layout.assemble`` puts the translated rows back between the kept pieces.
+``SegmentedText.assemble`` puts the translated rows back between the kept pieces.
 """
 
 from __future__ import annotations
@@ -40,7 +40,7 @@ class Piece:
 
 
 @dataclass(frozen=True)
-class Layout:
+class SegmentedText:
     pieces: tuple[Piece, ...]
     language: str = ""  # the text's language (whether its script puts spaces between sentences)
 
@@ -188,7 +188,7 @@ def _line_pieces(line: str, language: str, fits: Callable[[str], bool]) -> Itera
         yield Piece(line[start + len(core) :], False)
 
 
-def segment(text: str, language: str, fits: Callable[[str], bool]) -> Layout:
+def segment(text: str, language: str, fits: Callable[[str], bool]) -> SegmentedText:
     """``text`` in ``language`` as rows that each satisfy ``fits`` (the model's window) and kept pieces."""
     pieces: list[Piece] = []
     for part in LINE_BREAK.split(text):
@@ -204,4 +204,4 @@ def segment(text: str, language: str, fits: Callable[[str], bool]) -> Layout:
             merged[-1] = Piece(merged[-1].text + piece.text, False)
         elif piece.text:
             merged.append(piece)
-    return Layout(tuple(merged), language)
+    return SegmentedText(tuple(merged), language)

@@ -14,13 +14,13 @@ import torch
 from pydantic import Field
 from transformers import M2M100Config
 
-from lslo.config import LSLoConfig
+from lslo.adapters.config import LSLoConfig
+from lslo.adapters.handle import LSLoHandle
+from lslo.adapters.inject import inject
+from lslo.adapters.layer_map import LAYER_MAP_PRESETS, LayerMap
 from lslo.errors import ConfigError, raise_if_problems
-from lslo.handle import LSLoHandle
-from lslo.inject import inject
-from lslo.language_tokens import LanguageVocabulary
-from lslo.languages import known_tiers, parse_tier_assignment
-from lslo.layer_map import LAYER_MAP_PRESETS, LayerMap
+from lslo.languages.tables import known_tiers, parse_tier_assignment
+from lslo.languages.tokens import LanguageVocabulary
 from lslo.pruning import Pruner, PruningSchedule
 from training.distributed import init_distributed, shutdown
 from training.loop import TrainingRun

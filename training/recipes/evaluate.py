@@ -18,12 +18,12 @@ from typing import Any
 import torch
 from pydantic import Field
 
+from lslo.adapters.handle import LSLoHandle
 from lslo.devices import resolve_device
 from lslo.errors import AdapterFileError, raise_if_problems
-from lslo.handle import LSLoHandle
 from lslo.io import BundleManifest, load_bundle, read_manifest
-from lslo.language_tokens import LanguageVocabulary
-from lslo.languages import parse_language_list, tier_assignment
+from lslo.languages.tables import parse_language_list, tier_assignment
+from lslo.languages.tokens import LanguageVocabulary
 from training.corpora import DataReport, read_test_data
 from training.data import in_model_codes
 from training.evaluation import EvaluationResult, evaluate_split

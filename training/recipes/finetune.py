@@ -14,11 +14,11 @@ from typing import Any, Literal
 
 from pydantic import Field
 
-from lslo.config import LSLoConfig
+from lslo.adapters.config import LSLoConfig
+from lslo.adapters.handle import LSLoHandle
 from lslo.errors import ConfigError
-from lslo.handle import LSLoHandle
 from lslo.io import save_bundle
-from lslo.languages import TIERS
+from lslo.languages.tables import TIERS
 from lslo.pruning import PruningSchedule, language_pools
 from training.corpora import DataReport, read_flores_split
 from training.distributed import barrier, leaving_together

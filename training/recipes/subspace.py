@@ -19,9 +19,9 @@ import numpy as np
 from pydantic import Field
 from scipy import stats
 
+from lslo.adapters.modules import DECODER_MODULES, ENCODER_MODULES
 from lslo.errors import ConfigError
-from lslo.languages import TIERS, load_table
-from lslo.modules import DECODER_MODULES, ENCODER_MODULES
+from lslo.languages.tables import TIERS, load_table
 from lslo.pruning import PruningSchedule, SubspaceScore, language_pools, layer_pools, subspace_scores
 from training.distributed import leaving_together
 from training.loop import train

@@ -9,7 +9,7 @@ from pathlib import Path
 
 from pydantic import Field
 
-from lslo.weight_learning import layer_map_from_weights, read_weights
+from lslo.adapters.weight_learning import layer_map_from_weights, read_weights
 from training.distributed import leaving_together
 from training.loop import train
 from training.plots import plot_weights
