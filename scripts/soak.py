@@ -1,6 +1,7 @@
 """Soak: mixed traffic with adapter swaps against a real server process for a bounded time (loopback only).
 
-Records requests served, errors, swaps and the server's memory at start and end.
+Records requests served, errors, swaps and the memory of the server's processes (the front end and the engine
+core's process) at start and end.
     python scripts/soak.py --minutes 10 [--clients 8] [--json docs/soak.json]
 """
 
@@ -17,13 +18,36 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from bench.common import percentile, proc_status_mib  # noqa: E402
-from bench.loadgen import demo_args, demo_languages, run_load, sentence_pool, start_server, swap_loop  # noqa: E402
+from bench.loadgen import demo_args, demo_languages, run_load, sentence_pool, swap_loop  # noqa: E402
 from bench.suites.swap import variant_file  # noqa: E402
 from bench.workloads import DEMO_BUNDLE  # noqa: E402
+from server.launch import start_server  # noqa: E402
 
 
-def rss_mib(pid: int) -> float:
-    return proc_status_mib("VmRSS", pid)
+def processes(pid: int) -> dict[str, int]:
+    """The server's processes by role: the front end (``pid``) and its children but multiprocessing's resource
+    tracker (with one front end, the engine core alone)."""
+    found = {"front end": pid}
+    try:
+        children = Path(f"/proc/{pid}/task/{pid}/children").read_text().split()
+    except OSError:
+        return found
+    others = []
+    for child in children:
+        try:
+            command = Path(f"/proc/{child}/cmdline").read_bytes().replace(b"\0", b" ").decode(errors="replace")
+        except OSError:
+            continue
+        if "resource_tracker" not in command:
+            others.append(int(child))
+    for i, child in enumerate(others):
+        found["core" if len(others) == 1 else f"child {i + 1}"] = child
+    return found
+
+
+def rss_mib(pid: int) -> dict[str, float]:
+    """RSS in MiB of each of the server's processes."""
+    return {role: proc_status_mib("VmRSS", p) for role, p in processes(pid).items()}
 
 
 def mixed_body(rng: random.Random, pool: dict[str, list[str]]) -> tuple[dict, int]:
@@ -38,7 +62,7 @@ async def soak(url: str, pid: int, minutes: float, clients: int, token: str) -> 
     languages = demo_languages()
     pool = sentence_pool(languages)
     files = {c: [variant_file(DEMO_BUNDLE, c, s) for s in (1.02, 0.98)] for c in languages[:4]}
-    memory = [(0.0, rss_mib(pid))]
+    memory: list[tuple[float, dict[str, float]]] = [(0.0, rss_mib(pid))]
     start = time.monotonic()
     stop = asyncio.Event()
 
@@ -68,8 +92,9 @@ async def soak(url: str, pid: int, minutes: float, clients: int, token: str) -> 
         "rps": load.rps,
         "p99_ms": 1000 * percentile(load.latencies, 99),
         "rss_mib_start": memory[0][1],
+        "rss_mib_after_15_s": memory[1][1] if len(memory) > 2 else None,
         "rss_mib_end": memory[-1][1],
-        "rss_mib_max": max(m for _, m in memory),
+        "rss_mib_max": {role: max(m.get(role, 0.0) for _, m in memory) for role in memory[-1][1]},
         "memory_samples": memory,
     }
 

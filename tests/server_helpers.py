@@ -1,4 +1,5 @@
-"""Helpers for the server tests: app construction and reference translations computed without the server."""
+"""Helpers for the tests: the demo's paths and texts, app construction, reference translations computed without
+the server, a server process's memory."""
 
 from __future__ import annotations
 
@@ -16,12 +17,39 @@ import pytest
 import torch
 from transformers import AutoTokenizer, M2M100ForConditionalGeneration
 
-from bench.loadgen import free_port
 from lslo.engine.generation import GenerationSettings, translate_reference
 from lslo.io import load_bundle
 from server.core.client import spawn_core
 from server.http.app import create_app
+from server.launch import free_port
 from server.settings import ServerSettings
+
+ROOT = Path(__file__).resolve().parents[1]
+DEMO = ROOT / "adapters" / "demo"
+DEMO_BUNDLE = DEMO / "bundle-paper"  # the demo's 12-language bundle as trained (bundle/, served, holds fewer)
+
+
+def demo_texts(languages: list[str], n: int, seed: int = 0) -> dict[str, list[str]]:
+    """``n`` short real texts per language, the same ``n`` messages in every language: Django's interface
+    strings and CLDR names (the demo's domain), through the training package's corpus sources."""
+    import random
+
+    from training.corpus import merge
+    from training.corpus_sources import cldr_segments, django_segments
+
+    aligned = merge([django_segments(languages)[0], cldr_segments(languages)[0]])
+    keys = sorted(key for key, texts in aligned.items() if set(languages) <= set(texts))
+    random.Random(seed).shuffle(keys)
+    return {code: [aligned[key][code] for key in keys[:n]] for code in languages}
+
+
+def rss_mib(pid: int) -> float:
+    """The resident memory of process ``pid`` in MiB (Linux's /proc)."""
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        if line.startswith("VmRSS:"):
+            return int(line.split()[1]) / 1024
+    raise AssertionError(f"no VmRSS for process {pid}")
+
 
 FAST = dict(beam=2, max_new_tokens=10, max_batch_size=8, max_wait_ms=30, log_format="text", log_level="warning")
 

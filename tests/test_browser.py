@@ -7,7 +7,7 @@ import shutil
 
 import pytest
 
-from bench.loadgen import start_server
+from server.launch import start_server
 
 pytestmark = pytest.mark.slow
 CHROMIUM = shutil.which("chromium") or "/usr/bin/chromium"

@@ -182,10 +182,10 @@ def test_the_library_translates_with_required_phrases_on_the_demo():
     not choose), written as the tokenizer writes them; rows without phrases are unchanged."""
     from transformers import AutoTokenizer
 
-    from bench.workloads import DEMO, DEMO_BUNDLE
     from lslo.engine.generation import GenerationSettings, translate
     from lslo.io import load_bundle
     from lslo.languages.tokenization import phrase_alternatives
+    from server_helpers import DEMO, DEMO_BUNDLE
 
     tokenizer = AutoTokenizer.from_pretrained(DEMO / "base")
     model = M2M100ForConditionalGeneration.from_pretrained(DEMO / "base", dtype=torch.float32).eval()

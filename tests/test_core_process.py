@@ -15,13 +15,13 @@ import pytest
 import torch
 from transformers import AutoTokenizer, M2M100ForConditionalGeneration
 
-from bench.workloads import DEMO, DEMO_BUNDLE
 from lslo.engine import DecodingEngine
 from lslo.engine.generation import GenerationSettings, requests_for
 from lslo.errors import AdapterFileError
 from lslo.io import load_bundle
 from server.core.client import CoreClient, CoreStopped
 from server.settings import ServerSettings
+from server_helpers import DEMO, DEMO_BUNDLE
 from tests.test_engine import sentence_rows
 
 SETTINGS = dict(

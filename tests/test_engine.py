@@ -11,12 +11,11 @@ import torch
 from safetensors.torch import load_file
 from transformers import AutoTokenizer, M2M100ForConditionalGeneration
 
-from bench.loadgen import sentence_pool
-from bench.workloads import DEMO, DEMO_BUNDLE
 from lslo import LSLoConfig, inject
 from lslo.engine import DecodeRequest, DecodingEngine
 from lslo.engine.generation import GenerationSettings, generate_ids, requests_for
 from lslo.io import load_bundle
+from server_helpers import DEMO, DEMO_BUNDLE, demo_texts
 
 LANGUAGES = ["en", "fr", "de", "it", "nl", "ja", "ko", "zh"]
 
@@ -31,7 +30,7 @@ def demo():
 
 def sentence_rows(n: int, seed: int) -> list[tuple[str, str, str]]:
     """``n`` real short texts (the demo's domain) in random pairs of 8 languages, some without an adapter."""
-    pool = sentence_pool(LANGUAGES, n=n)
+    pool = demo_texts(LANGUAGES, n=n)
     rng = random.Random(seed)
     out = []
     for i in range(n):

@@ -11,14 +11,13 @@ from fastapi.testclient import TestClient
 from test_engine import sentence_rows
 from transformers import AutoTokenizer, M2M100ForConditionalGeneration
 
-from bench.workloads import DEMO, DEMO_BUNDLE
 from lslo.devices import weights_dtype
 from lslo.engine import DecodingEngine
 from lslo.engine.generation import GenerationSettings, generate_ids, requests_for, translate_reference
 from lslo.engine.quantize import int8_linear, quantize_weight
 from lslo.errors import ConfigError
 from lslo.io import load_bundle
-from server_helpers import FAST, make_app
+from server_helpers import DEMO, DEMO_BUNDLE, FAST, make_app
 
 
 def reference_int8(x: torch.Tensor, weight: torch.Tensor, bias: torch.Tensor | None) -> torch.Tensor:

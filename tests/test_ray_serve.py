@@ -17,7 +17,7 @@ import httpx
 import pytest
 from test_bundle_store import variant
 
-from bench.loadgen import free_port
+from server.launch import free_port
 from server_helpers import reference
 
 pytest.importorskip("ray.serve", reason="Ray Serve is the ray extra (part of the test extra)")

@@ -15,9 +15,8 @@ import httpx
 import pytest
 from test_bundle_store import variant
 
-from bench.common import proc_status_mib
-from bench.loadgen import ServerProcess, start_server
-from server_helpers import reference
+from server.launch import ServerProcess, start_server
+from server_helpers import reference, rss_mib
 
 pytestmark = pytest.mark.slow
 
@@ -115,7 +114,7 @@ def test_twice_the_capacity_gets_quick_503s_bounded_memory_and_finished_accepted
     try:
         for _ in range(3):
             _post(server.url, "warm up")
-        rss_before = proc_status_mib("VmRSS", server.proc.pid)
+        rss_before = rss_mib(server.proc.pid)
 
         async def flood():
             async with httpx.AsyncClient(timeout=120, limits=httpx.Limits(max_connections=200)) as http:
@@ -134,7 +133,7 @@ def test_twice_the_capacity_gets_quick_503s_bounded_memory_and_finished_accepted
                 return results
 
         results = asyncio.run(flood())
-        rss_after = proc_status_mib("VmRSS", server.proc.pid)
+        rss_after = rss_mib(server.proc.pid)
     finally:
         code, output = stop(server)
     statuses = [r.status_code for r, _ in results]
@@ -183,39 +182,6 @@ def test_schemathesis_finds_no_server_errors(service_dirs, tmp_path):
         code, output = stop(server)
     assert out.returncode == 0, out.stdout[-4000:] + out.stderr[-2000:]
     assert "Internal Server Error" not in output and "Traceback" not in output, output[-3000:]
-
-
-def test_load_generator_and_swap_loop_count_what_the_server_answered(service_dirs):
-    """The loops the benchmarks and the soak share: every request and text counted, every refused swap seen."""
-    from bench.loadgen import run_load, swap_loop
-
-    base, bundle = service_dirs
-    server = serve(base, bundle, env={"LSLO_ADMIN_TOKEN": "tok"})
-    pool = {"en": ["The cat sleeps.", "Good morning."], "fr": ["Le chat dort."], "de": ["Guten Morgen."]}
-
-    def two_texts(rng, pool):
-        src, tgt = rng.sample(list(pool), 2)
-        return {"q": [pool[src][0], pool[src][-1]], "source": src, "target": tgt}, 2
-
-    files = {"fr": [(bundle / "fr.safetensors").read_bytes()], "de": [(bundle / "de.safetensors").read_bytes()]}
-
-    async def scenario(token):
-        stop = asyncio.Event()
-        swaps = asyncio.create_task(swap_loop(server.url, files, token, every=0.05, stop=stop, reload_share=0.5))
-        load = await run_load(server.url, pool, clients=3, requests=15, max_seconds=60, body=two_texts)
-        stop.set()
-        return load, await swaps
-
-    try:
-        load, swaps = asyncio.run(scenario("tok"))
-        _, refused = asyncio.run(scenario("wrong"))
-    finally:
-        code, output = stop(server)
-    assert (load.requests, load.items, load.failures, load.statuses) == (15, 30, 0, {200: 15}), output
-    assert swaps.swaps >= 1 and swaps.failures == [] and len(swaps.latencies) == swaps.swaps
-    # a wrong token: every PUT refused, while the probe still answers 200
-    assert refused.swaps >= 1 and refused.failures == [403] * refused.swaps
-    assert code == 0, output
 
 
 def test_two_front_end_workers_share_one_core_that_comes_back_after_being_killed(service_dirs, tmp_path):

@@ -54,7 +54,8 @@ TOP_LEVEL = {
         *("adapters", "cli", "data", "engine", "io", "languages", "pruning"),
     },
     "server": {
-        *("__init__.py", "__main__.py", "errors.py", "healthcheck.py", "logs.py", "ray_serve.py", "settings.py"),
+        *("__init__.py", "__main__.py", "errors.py", "healthcheck.py", "launch.py", "logs.py", "ray_serve.py"),
+        "settings.py",
         *("core", "documents", "http", "runtime", "text"),
     },
 }
@@ -98,6 +99,16 @@ def test_no_import_crosses_the_inner_layers(folder):
         for path in sorted((ROOT / folder).rglob("*.py"))
         for name in sorted(imported_modules(path))
         if any(name == f or name.startswith(f + ".") for f in INNER_FORBIDDEN[folder])
+    ]
+    assert crossings == []
+
+
+def test_tests_use_the_projects_apis_not_the_benchmarks():
+    """Only the tests of the benchmarks' own tools (``test_bench_*.py``) import ``bench``."""
+    crossings = [
+        path.name
+        for path in sorted((ROOT / "tests").glob("*.py"))
+        if not path.name.startswith("test_bench_") and "bench" in imported_packages(path)
     ]
     assert crossings == []
 

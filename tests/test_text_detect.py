@@ -1,11 +1,26 @@
 """Language detection among the languages served (``server/text/detect.py``)."""
 
+import random
+
 import pytest
 
-from bench.text_choices import short_strings
 from server.text.detect import Detector
+from training.corpus_sources import django_segments
 
 DEMO = ["en", "fr", "de", "it", "zh", "nl", "ja", "ko", "af", "hy", "sw", "cy"]
+
+
+def short_strings(code: str, limit: int, seed: int = 0) -> list[str]:
+    """``limit`` short strings of Django's catalogs in ``code``, drawn with ``seed``: 2-8 words without digits
+    (2-12 characters in Chinese and Japanese, which write no spaces)."""
+    table, _ = django_segments(["en", "fr" if code == "en" else code])
+    texts = sorted({entry[code] for entry in table.values() if code in entry})
+    if code in ("zh", "ja"):
+        texts = [t for t in texts if 2 <= len(t) <= 12]
+    else:
+        texts = [t for t in texts if 2 <= len(t.split()) <= 8 and not any(c.isdigit() for c in t)]
+    random.Random(seed).shuffle(texts)
+    return texts[:limit]
 
 
 @pytest.fixture(scope="module")

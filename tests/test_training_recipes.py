@@ -11,10 +11,10 @@ import pytest
 import torch
 from safetensors.torch import load_file
 
-from bench.loadgen import free_port
 from conftest import TRAIN_TIERS, finetune_args
 from lslo.adapters.layer_map import LayerMap
 from lslo.errors import ConfigError
+from server.launch import free_port
 from training.bootstrap import bleu_from_statistics
 from training.recipes.evaluate import EvaluateSettings, run_evaluate
 from training.recipes.finetune import FinetuneSettings, run_finetune

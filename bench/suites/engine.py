@@ -34,10 +34,11 @@ import httpx
 import torch
 
 from bench.common import table
-from bench.loadgen import device_args, run_load, sentence_pool, start_server
+from bench.loadgen import device_args, run_load, sentence_pool
 from bench.workloads import DEMO, DEMO_BUNDLE, SIZES
 from lslo import LSLoConfig, inject
 from lslo.io import read_manifest, save_bundle
+from server.launch import start_server
 
 LANGUAGES = ["en", "fr", "de", "it", "nl", "ja", "ko", "zh"]
 

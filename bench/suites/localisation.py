@@ -35,9 +35,10 @@ from scipy.stats import spearmanr
 from transformers import AutoTokenizer, M2M100ForConditionalGeneration
 
 from bench.common import table
-from bench.loadgen import DEMO_DIR, demo_args, device_args, start_server
+from bench.loadgen import DEMO_DIR, demo_args, device_args
 from lslo.engine.generation import GenerationSettings, translate
 from lslo.io.bundle import load_bundle
+from server.launch import start_server
 from server.text.placeholders import DEFAULT, PRINTF, syntax_for_flags
 
 LOCALES = Path("/usr/share/locale")

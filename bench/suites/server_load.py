@@ -10,7 +10,8 @@ from typing import Any
 import torch
 
 from bench.common import median, table
-from bench.loadgen import demo_args, demo_languages, device_args, run_load, sentence_pool, start_server
+from bench.loadgen import demo_args, demo_languages, device_args, run_load, sentence_pool
+from server.launch import start_server
 
 
 def run(device: torch.device, dtype: torch.dtype, quick: bool) -> dict[str, Any]:

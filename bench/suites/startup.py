@@ -12,9 +12,10 @@ import torch
 from transformers import AutoTokenizer
 
 from bench.common import median, table
-from bench.loadgen import demo_args, device_args, start_server
+from bench.loadgen import demo_args, device_args
 from bench.workloads import DEMO, build
 from lslo.io import save_bundle
+from server.launch import start_server
 
 
 def m2m124_dirs(root: Path) -> tuple[Path, Path]:

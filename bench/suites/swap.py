@@ -21,12 +21,12 @@ from bench.loadgen import (
     device_args,
     run_load,
     sentence_pool,
-    start_server,
     swap_loop,
 )
 from bench.workloads import DEMO_BUNDLE, build
 from lslo.io.adapter_file import encode_language_file, parse_language_file
 from lslo.io.bundle import adapter_config, install_adapter, model_fingerprint
+from server.launch import start_server
 
 
 def variant_file(bundle: Path, code: str, scale: float) -> bytes:
