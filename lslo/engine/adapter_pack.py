@@ -178,7 +178,7 @@ class AdapterPack:
             weight = projection.weight
             sizes = projection.part_sizes()
             parts = len(sizes)
-            fused = reserve_rows(projection, parts * total)  # a multiple of 8 rows: total is
+            fused = reserve_rows(projection, parts * total)  # a multiple of 8 rows, as total is
             if fused is None:
                 a_pack = weight.new_zeros(parts * total, weight.shape[1])
             else:

@@ -300,6 +300,7 @@ class DecodingEngine:
             self.rows += 1
             self.reserved += r.num_beams - 1
             self.running.append(r)
+        if newcomers:
             self._groups = None
         return newcomers
 

@@ -34,13 +34,14 @@ def fill_segments(
     if len(marks) != len(segments) or len(segments) != len(translations):
         return False
     built: list[etree._Element] = []
+    fills = iter(zip(segments, translations))
     for node in seg_source:
         if not isinstance(node.tag, str):  # a comment or processing instruction
             continue
         if _is_segment(node):
-            index = len([b for b in built if _is_segment(b)])
+            segment, translation = next(fills)
             mark = etree.Element(node.tag, dict(node.attrib))
-            if not segments[index].fill(mark, translations[index]):
+            if not segment.fill(mark, translation):
                 return False
             mark.tail = node.tail
             built.append(mark)

@@ -261,8 +261,9 @@ def _document(
             if source is not None and len(source):
                 rich = Inline.of(source)
             segmented = _seg_source(unit)
-            if segmented is not None and seg_marks(segmented):
-                segments = [Inline.of(mark) for mark in seg_marks(segmented)]
+            marks = seg_marks(segmented) if segmented is not None else []
+            if marks:
+                segments = [Inline.of(mark) for mark in marks]
         messages.append(Message(unit, forms, rich, segments))
     return ToolkitDocument(store, messages, what, bilingual, syntax, 1 if plural_count else None)
 
